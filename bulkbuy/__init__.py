@@ -1,0 +1,48 @@
+"""bulkbuy: neighbours buying together at wholesale prices."""
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from config import Config
+
+
+def create_app(config: type | dict | None = None) -> Flask:
+    """Build the app: defaults from `Config` (or the given class or mapping),
+    then `instance/config.py` if present, then extensions and blueprints."""
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    if isinstance(config, dict):
+        app.config.from_object(Config)
+        app.config.update(config)
+    else:
+        app.config.from_object(config or Config)
+        app.config.from_pyfile("config.py", silent=True)
+
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        db_file = Path(app.instance_path) / "bulkbuy.sqlite"
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{db_file}"
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+
+    from bulkbuy import cli, extensions, web
+
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db)
+    extensions.csrf.init_app(app)
+    extensions.limiter.init_app(app)
+    extensions.babel.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """Read the secret key kept in instance/, generating it on first start."""
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()

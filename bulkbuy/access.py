@@ -1,0 +1,68 @@
+"""Who may see and do what: every check happens on the server.
+
+Something in another group answers 404 (so ids do not leak); a member
+asking for an organiser's page answers 403.
+"""
+
+from __future__ import annotations
+
+from flask import abort
+from flask_login import current_user
+from sqlalchemy import select
+
+from bulkbuy.extensions import db
+from bulkbuy.models import Group, Household, Membership, Round
+
+STAFF_ROLES = ("organiser", "worker")
+
+
+def membership(group_id: int) -> Membership:
+    """The signed-in user's membership of the group, or 404."""
+    found = db.session.scalar(
+        select(Membership).where(
+            Membership.user_id == current_user.id, Membership.group_id == group_id
+        )
+    )
+    if found is None:
+        if current_user.is_site_admin and db.session.get(Group, group_id) is not None:
+            # Site admins act as organisers of every group, without a household.
+            return Membership(user_id=current_user.id, group_id=group_id, role="organiser")
+        abort(404)
+    return found
+
+
+def require_role(group_id: int, *roles: str) -> Membership:
+    """The membership if its role is one of `roles`; 404 for non-members, 403 otherwise."""
+    found = membership(group_id)
+    if found.role not in roles:
+        abort(403)
+    return found
+
+
+def group_or_404(group_id: int) -> Group:
+    group = db.session.get(Group, group_id)
+    if group is None:
+        abort(404)
+    return group
+
+
+def round_for_member(round_id: int) -> tuple[Round, Membership]:
+    """A round of one of the user's groups, and the user's membership there; else 404."""
+    rnd = db.session.get(Round, round_id)
+    if rnd is None:
+        abort(404)
+    return rnd, membership(rnd.group_id)
+
+
+def household_in_group(household_id: int, group_id: int) -> Household:
+    household = db.session.get(Household, household_id)
+    if household is None or household.group_id != group_id:
+        abort(404)
+    return household
+
+
+def may_see_round(rnd: Round, member: Membership) -> bool:
+    """Members see open and finished rounds; drafts only their creator and staff."""
+    if member.role in STAFF_ROLES or rnd.created_by_id == current_user.id:
+        return True
+    return rnd.status not in ("draft", "pending_approval")

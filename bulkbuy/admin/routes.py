@@ -1,0 +1,70 @@
+from zoneinfo import available_timezones
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import ValidationError
+
+from bulkbuy.admin import bp
+from bulkbuy.extensions import db
+from bulkbuy.forms import BaseForm, Text
+from bulkbuy.models import Group
+from bulkbuy.services import ServiceError, accounts
+
+
+class GroupForm(BaseForm):
+    name = StringField(_l("Group name"), validators=[Text("Group name", 100)])
+    timezone = StringField(_l("Time zone"), default="Europe/London",
+                           validators=[Text("Time zone", 64)])
+    organiser_email = EmailField(_l("Organiser's email"),
+                                 validators=[Text("Organiser's email", 254)])
+    organiser_name = StringField(_l("Organiser's name (new accounts only)"),
+                                 validators=[Text("Organiser's name", 100, required=False)])
+    organiser_password = PasswordField(
+        _l("Organiser's first password (new accounts only)"),
+        validators=[Text("Password", 200, required=False)],
+    )
+
+    def validate_timezone(self, field):
+        if field.data not in available_timezones():
+            raise ValidationError("Enter a time zone like Europe/London")
+
+
+@bp.before_request
+@login_required
+def _admins_only():
+    if not current_user.is_site_admin:
+        abort(403)
+
+
+@bp.route("/groups", methods=["GET", "POST"])
+def groups():
+    form = GroupForm()
+    if form.validate_on_submit():
+        try:
+            organiser = accounts.find_user(form.organiser_email.data)
+            if organiser is None:
+                if not form.organiser_name.data:
+                    raise ServiceError("Enter the organiser's name", field="organiser_name")
+                organiser = accounts.create_user(
+                    form.organiser_email.data, form.organiser_name.data,
+                    form.organiser_password.data or "",
+                )
+            group = accounts.create_group(
+                form.name.data, form.timezone.data, organiser, actor=current_user
+            )
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            target = {"password": "organiser_password", "email": "organiser_email"}.get(
+                error.field, error.field or "name"
+            )
+            getattr(form, target).errors.append(error.message)
+        else:
+            flash(_("Group %(name)s created.", name=group.name), "success")
+            return redirect(url_for("admin.groups"), 303)
+    all_groups = db.session.scalars(select(Group).order_by(Group.name)).all()
+    return render_template("admin/groups.html", form=form, groups=all_groups, title=_("Groups"))

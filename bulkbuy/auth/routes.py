@@ -1,0 +1,85 @@
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from bulkbuy.auth import bp
+from bulkbuy.auth.forms import InviteCodeForm, JoinForm, LoginForm
+from bulkbuy.extensions import db, limiter
+from bulkbuy.services import ServiceError, accounts
+
+
+def _login_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after sign-in."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("resident.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            session.clear()
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        form.password.errors.append(_("That email and password do not match. Try again."))
+    return render_template("auth/login.html", form=form, title=_("Sign in"))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/join", methods=["GET", "POST"])
+def join():
+    form = InviteCodeForm()
+    if form.validate_on_submit():
+        group = accounts.group_for_invite(form.code.data)
+        if group is not None:
+            return redirect(url_for("auth.join_group", code=group.invite_code))
+        form.code.errors.append(_("We do not know that code. Check it with your organiser."))
+    return render_template("auth/join.html", form=form, title=_("Join your group"))
+
+
+@bp.route("/join/<code>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def join_group(code: str):
+    group = accounts.group_for_invite(code)
+    if group is None:
+        abort(404)
+    form = JoinForm()
+    if current_user.is_authenticated:
+        form.email.validators = form.password.validators = form.name.validators = []
+    if form.validate_on_submit():
+        try:
+            if current_user.is_authenticated:
+                user = current_user
+            else:
+                user = accounts.create_user(form.email.data, form.name.data, form.password.data)
+            accounts.join_group(group, user, form.household.data)
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            getattr(form, error.field or "household").errors.append(error.message)
+        else:
+            if not current_user.is_authenticated:
+                session.clear()
+                login_user(user)
+            flash(_("Welcome to %(group)s.", group=group.name), "success")
+            return redirect(url_for("resident.home"))
+    return render_template("auth/join_group.html", form=form, group=group, title=_("Join %(group)s", group=group.name))

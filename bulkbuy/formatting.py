@@ -1,0 +1,54 @@
+"""Showing times and money the way people read them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bulkbuy.domain.money import format_pence
+
+
+def local(dt: datetime, timezone: str) -> datetime:
+    """`dt` (aware) in the group's time zone."""
+    return dt.astimezone(ZoneInfo(timezone))
+
+
+def when(dt: datetime | None, timezone: str) -> str:
+    """'Friday 14 March, 6pm' or 'Friday 14 March, 6:30pm' in the group's zone."""
+    if dt is None:
+        return ""
+    at = local(dt, timezone)
+    hour = at.hour % 12 or 12
+    suffix = "am" if at.hour < 12 else "pm"
+    clock = f"{hour}{suffix}" if at.minute == 0 else f"{hour}:{at.minute:02d}{suffix}"
+    if at.hour == 12 and at.minute == 0:
+        clock = "midday"
+    return f"{at:%A} {at.day} {at:%B}, {clock}"
+
+
+def input_value(dt: datetime | None, timezone: str) -> str:
+    """The value for an <input type="datetime-local"> in the group's zone."""
+    if dt is None:
+        return ""
+    return local(dt, timezone).strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_local(text: str | None, timezone: str) -> datetime:
+    """Parse a datetime-local value typed in the group's zone; aware result.
+
+    Raises ValueError with a plain message when it is not a date and time.
+    """
+    value = (text or "").strip()
+    if not value:
+        raise ValueError("Enter a date and time")
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("Enter a date and time, like 2026-03-14 18:00") from None
+    if naive.tzinfo is not None:
+        return naive
+    return naive.replace(tzinfo=ZoneInfo(timezone))
+
+
+def pence(amount: int | None) -> str:
+    return "" if amount is None else format_pence(amount)

@@ -1,0 +1,32 @@
+"""SQLAlchemy models. Money columns are integer pence; times are UTC."""
+
+from bulkbuy.models.accounts import ROLES, Group, Household, Membership, User
+from bulkbuy.models.audit import AuditEntry
+from bulkbuy.models.catalogue import Product, Supplier
+from bulkbuy.models.rounds import (
+    ALLOCATION_MODES,
+    FEE_SPLITS,
+    ROUND_STATUSES,
+    PledgeLine,
+    Round,
+    RoundItem,
+)
+from bulkbuy.models.types import utcnow
+
+__all__ = [
+    "ALLOCATION_MODES",
+    "FEE_SPLITS",
+    "ROLES",
+    "ROUND_STATUSES",
+    "AuditEntry",
+    "Group",
+    "Household",
+    "Membership",
+    "PledgeLine",
+    "Product",
+    "Round",
+    "RoundItem",
+    "Supplier",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,97 @@
+"""People, groups, households and their roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bulkbuy.extensions import db
+from bulkbuy.models.types import UTCDateTime, utcnow
+
+ROLES = ("member", "organiser", "worker")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Stored lower-cased; unique.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(100))
+    is_site_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+
+
+class Group(db.Model):
+    """An estate's buying group."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    #: IANA zone name; times are stored in UTC and shown in this zone.
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    #: Code residents use to join (case-insensitive, unique).
+    invite_code: Mapped[str] = mapped_column(String(32), unique=True)
+    #: When true, rounds that residents open wait for an organiser's approval.
+    require_round_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="group")
+
+
+class Household(db.Model):
+    """A home that pledges and pays as one. Assisted households have no user account."""
+
+    __tablename__ = "households"
+    __table_args__ = (
+        UniqueConstraint("group_id", "label"),
+        CheckConstraint("pin_failed_attempts >= 0", name="pin_attempts_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    #: What the household chose to be called on lists ("Flat 12"); nothing more.
+    label: Mapped[str] = mapped_column(String(60))
+    #: Block or street, for grouping tiles on the tablet.
+    block: Mapped[str | None] = mapped_column(String(60))
+    #: True for a household a worker set up: no e-mail, no card, a PIN only.
+    is_assisted: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin_hash: Mapped[str | None] = mapped_column(String(255))
+    pin_failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pin_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    group: Mapped[Group] = relationship()
+
+
+class Membership(db.Model):
+    """A user's role in a group, and the household they belong to there."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("user_id", "group_id"),
+        CheckConstraint("role IN ('member', 'organiser', 'worker')", name="role_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    #: None for staff who do not buy (an organiser or worker without a home in the group).
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    group: Mapped[Group] = relationship(back_populates="memberships")
+    household: Mapped[Household | None] = relationship()
+
+    @property
+    def is_organiser(self) -> bool:
+        return self.role == "organiser"

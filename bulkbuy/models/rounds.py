@@ -1,0 +1,143 @@
+"""Buying rounds, the products in them, and households' pledge lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bulkbuy.extensions import db
+from bulkbuy.models.accounts import Group, Household, User
+from bulkbuy.models.catalogue import Product, Supplier
+from bulkbuy.models.types import UTCDateTime, utcnow
+
+ROUND_STATUSES = (
+    "draft",
+    "pending_approval",
+    "open",
+    "closed",
+    "ordered",
+    "delivered",
+    "complete",
+    "failed",
+    "cancelled",
+)
+FEE_SPLITS = ("by_value", "equal")
+ALLOCATION_MODES = ("first_come", "pro_rata")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Round(db.Model):
+    __tablename__ = "rounds"
+    __table_args__ = (
+        CheckConstraint(_in("status", ROUND_STATUSES), name="status_known"),
+        CheckConstraint(_in("fee_split", FEE_SPLITS), name="fee_split_known"),
+        CheckConstraint(_in("allocation_mode", ALLOCATION_MODES), name="allocation_mode_known"),
+        CheckConstraint("delivery_fee_pence >= 0", name="delivery_fee_non_negative"),
+        CheckConstraint(
+            "min_order_pence IS NULL OR min_order_pence >= 0", name="min_order_non_negative"
+        ),
+        Index("ix_rounds_status_closes_at", "status", "closes_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    title: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    #: When a scheduled round opens by itself (UTC); None opens it by hand.
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The pledge deadline (UTC).
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivery_fee_pence: Mapped[int] = mapped_column(Integer, default=0)
+    #: The round fails at close when the allocated goods total is below this.
+    min_order_pence: Mapped[int | None] = mapped_column(Integer)
+    fee_split: Mapped[str] = mapped_column(String(16), default="by_value")
+    allocation_mode: Mapped[str] = mapped_column(String(16), default="first_come")
+    collection_place: Mapped[str | None] = mapped_column(String(200))
+    collection_time: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Bumped by every pledge change; the UPDATE that bumps it is the round lock.
+    pledge_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    group: Mapped[Group] = relationship()
+    supplier: Mapped[Supplier] = relationship()
+    created_by: Mapped[User] = relationship()
+    items: Mapped[list[RoundItem]] = relationship(
+        back_populates="round", order_by="RoundItem.name"
+    )
+
+
+class RoundItem(db.Model):
+    """A product in a round, with its case size and price copied when the round opens."""
+
+    __tablename__ = "round_items"
+    __table_args__ = (
+        UniqueConstraint("round_id", "product_id"),
+        CheckConstraint("case_size >= 1", name="case_size_positive"),
+        CheckConstraint("case_price_pence >= 0", name="case_price_non_negative"),
+        CheckConstraint("max_cases IS NULL OR max_cases >= 0", name="max_cases_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    unit_description: Mapped[str] = mapped_column(String(100))
+    case_size: Mapped[int] = mapped_column(Integer)
+    #: Pence for a whole case, VAT included, as it was when the round opened.
+    case_price_pence: Mapped[int] = mapped_column(Integer)
+    supplier_code: Mapped[str | None] = mapped_column(String(40))
+    #: Optional cap on cases ordered (storage space, supplier stock).
+    max_cases: Mapped[int | None] = mapped_column(Integer)
+
+    round: Mapped[Round] = relationship(back_populates="items")
+    product: Mapped[Product] = relationship()
+
+
+class PledgeLine(db.Model):
+    """Units a household asked for, with their place in the queue.
+
+    Raising a pledge adds a line at the back of the queue; lowering it trims
+    the household's newest lines first (see bulkbuy.domain.pledge_queue).
+    """
+
+    __tablename__ = "pledge_lines"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_non_negative"),
+        CheckConstraint("tolerance >= 0", name="tolerance_non_negative"),
+        CheckConstraint("quantity + tolerance > 0", name="not_empty"),
+        Index("ix_pledge_lines_item_household", "round_item_id", "household_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
+    round_item_id: Mapped[int] = mapped_column(ForeignKey("round_items.id"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    #: Global, increasing position in the queue; earlier is served first.
+    queue_pos: Mapped[int] = mapped_column(BigInteger, unique=True)
+    #: Units wanted.
+    quantity: Mapped[int] = mapped_column(Integer)
+    #: Extra units the household would take if they complete a case.
+    tolerance: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who typed it: the household's own user, or a worker or organiser for them.
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    household: Mapped[Household] = relationship()
+    item: Mapped[RoundItem] = relationship()

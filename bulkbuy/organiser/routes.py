@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from bulkbuy import access
+from bulkbuy.extensions import db
+from bulkbuy.models import Group, Household, Membership, Product, Round, Supplier, utcnow
+from bulkbuy.organiser import bp
+from bulkbuy.organiser.forms import GroupSettingsForm, ImportForm, ProductForm, SupplierForm
+from bulkbuy.round_form import RoundForm
+from bulkbuy.services import ServiceError, accounts, catalogue, rounds
+
+
+def pounds_text(pence: int | None) -> str:
+    """Pence as a plain number of pounds for a form field: 1250 -> '12.50'."""
+    return "" if pence is None else f"{pence // 100}.{pence % 100:02d}"
+
+
+def _organiser(group_id: int) -> Group:
+    access.require_role(group_id, "organiser")
+    return access.group_or_404(group_id)
+
+
+def _supplier(group: Group, supplier_id: int) -> Supplier:
+    supplier = db.session.get(Supplier, supplier_id)
+    if supplier is None or supplier.group_id != group.id:
+        abort(404)
+    return supplier
+
+
+def _round(group: Group, round_id: int) -> Round:
+    rnd = db.session.get(Round, round_id)
+    if rnd is None or rnd.group_id != group.id:
+        abort(404)
+    return rnd
+
+
+@bp.route("/")
+@login_required
+def index():
+    if current_user.is_site_admin:
+        groups = db.session.scalars(select(Group).order_by(Group.name)).all()
+    else:
+        groups = db.session.scalars(
+            select(Group)
+            .join(Membership, Membership.group_id == Group.id)
+            .where(Membership.user_id == current_user.id, Membership.role == "organiser")
+            .order_by(Group.name)
+        ).all()
+    if not groups:
+        abort(403)
+    if len(groups) == 1:
+        return redirect(url_for("organiser.dashboard", group_id=groups[0].id))
+    return render_template("organiser/index.html", groups=groups, title=_("Your groups"))
+
+
+@bp.route("/<int:group_id>")
+@login_required
+def dashboard(group_id: int):
+    group = _organiser(group_id)
+    group_rounds = db.session.scalars(
+        select(Round).where(Round.group_id == group.id).order_by(Round.closes_at.desc())
+    ).all()
+    suppliers = db.session.scalars(
+        select(Supplier).where(Supplier.group_id == group.id).order_by(Supplier.name)
+    ).all()
+    return render_template(
+        "organiser/dashboard.html", group=group, rounds=group_rounds, suppliers=suppliers,
+        settings_form=GroupSettingsForm(obj=group), title=group.name,
+    )
+
+
+@bp.route("/<int:group_id>/settings", methods=["POST"])
+@login_required
+def settings(group_id: int):
+    group = _organiser(group_id)
+    form = GroupSettingsForm()
+    if form.validate_on_submit():
+        group.require_round_approval = form.require_round_approval.data
+        db.session.commit()
+        flash(_("Settings saved."), "success")
+    return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
+
+
+@bp.route("/<int:group_id>/invite/reset", methods=["POST"])
+@login_required
+def reset_invite(group_id: int):
+    group = _organiser(group_id)
+    accounts.regenerate_invite_code(group, actor=current_user)
+    db.session.commit()
+    flash(_("New invite code made. The old one no longer works."), "success")
+    return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
+
+
+@bp.route("/<int:group_id>/households")
+@login_required
+def households(group_id: int):
+    group = _organiser(group_id)
+    rows = db.session.scalars(
+        select(Household).where(Household.group_id == group.id).order_by(Household.label)
+    ).all()
+    return render_template(
+        "organiser/households.html", group=group, households=rows, title=_("Households")
+    )
+
+
+@bp.route("/<int:group_id>/suppliers/new", methods=["GET", "POST"])
+@login_required
+def new_supplier(group_id: int):
+    group = _organiser(group_id)
+    form = SupplierForm()
+    if form.validate_on_submit():
+        try:
+            supplier = catalogue.create_supplier(
+                group.id, form.name.data, form.contact.data, actor=current_user
+            )
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            form.name.errors.append(error.message)
+        else:
+            flash(_("Supplier added."), "success")
+            return redirect(
+                url_for("organiser.supplier", group_id=group.id, supplier_id=supplier.id), 303
+            )
+    return render_template(
+        "organiser/supplier_form.html", form=form, group=group, title=_("Add a supplier")
+    )
+
+
+@bp.route("/<int:group_id>/suppliers/<int:supplier_id>")
+@login_required
+def supplier(group_id: int, supplier_id: int):
+    group = _organiser(group_id)
+    found = _supplier(group, supplier_id)
+    return render_template(
+        "organiser/supplier.html", group=group, supplier=found, title=found.name
+    )
+
+
+@bp.route("/<int:group_id>/suppliers/<int:supplier_id>/products/new", methods=["GET", "POST"])
+@bp.route(
+    "/<int:group_id>/suppliers/<int:supplier_id>/products/<int:product_id>",
+    methods=["GET", "POST"],
+)
+@login_required
+def product(group_id: int, supplier_id: int, product_id: int | None = None):
+    group = _organiser(group_id)
+    found_supplier = _supplier(group, supplier_id)
+    existing = None
+    if product_id is not None:
+        existing = db.session.get(Product, product_id)
+        if existing is None or existing.supplier_id != found_supplier.id:
+            abort(404)
+    form = ProductForm()
+    if request.method == "GET" and existing is not None:
+        form.name.data = existing.name
+        form.unit_description.data = existing.unit_description
+        form.case_size.data = str(existing.case_size)
+        form.case_price.data = pounds_text(existing.case_price_pence)
+        form.retail_price.data = pounds_text(existing.retail_price_pence)
+        form.supplier_code.data = existing.supplier_code
+    if form.validate_on_submit():
+        fields = catalogue.ProductFields(
+            name=form.name.data,
+            unit_description=form.unit_description.data,
+            case_size=form.case_size.data,
+            case_price_pence=form.case_price.data,
+            retail_price_pence=form.retail_price.data,
+            supplier_code=form.supplier_code.data,
+        )
+        try:
+            catalogue.save_product(found_supplier, fields, actor=current_user, product=existing)
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            form.name.errors.append(error.message)
+        else:
+            flash(_("Product saved."), "success")
+            return redirect(
+                url_for("organiser.supplier", group_id=group.id, supplier_id=supplier_id), 303
+            )
+    return render_template(
+        "organiser/product_form.html", form=form, group=group, supplier=found_supplier,
+        title=_("Edit a product") if existing else _("Add a product"),
+    )
+
+
+@bp.route("/<int:group_id>/suppliers/<int:supplier_id>/import", methods=["GET", "POST"])
+@login_required
+def import_products(group_id: int, supplier_id: int):
+    group = _organiser(group_id)
+    found_supplier = _supplier(group, supplier_id)
+    form = ImportForm()
+    report = None
+    if form.validate_on_submit():
+        upload = form.file.data
+        raw = upload.read(current_app.config["MAX_CSV_BYTES"] + 1) if upload else b""
+        if not raw:
+            form.file.errors.append(_("Choose a CSV file"))
+        elif len(raw) > current_app.config["MAX_CSV_BYTES"]:
+            form.file.errors.append(_("The file must be smaller than 1 MB"))
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                form.file.errors.append(_("Save the file as CSV (UTF-8) and try again"))
+            else:
+                report = catalogue.import_price_list(found_supplier, text, actor=current_user)
+                if report.errors:
+                    db.session.rollback()
+                else:
+                    db.session.commit()
+                    flash(
+                        _("Imported: %(created)s new, %(updated)s updated.",
+                          created=report.created, updated=report.updated),
+                        "success",
+                    )
+                    return redirect(
+                        url_for("organiser.supplier", group_id=group.id, supplier_id=supplier_id),
+                        303,
+                    )
+    status = 400 if (form.errors or (report and report.errors)) else 200
+    return render_template(
+        "organiser/import.html", form=form, group=group, supplier=found_supplier, report=report,
+        title=_("Import a price list"),
+    ), status
+
+
+@bp.route("/<int:group_id>/rounds/new", methods=["GET", "POST"])
+@login_required
+def new_round(group_id: int):
+    group = _organiser(group_id)
+    suppliers = db.session.scalars(
+        select(Supplier).where(Supplier.group_id == group.id).order_by(Supplier.name)
+    ).all()
+    supplier_id = request.args.get("supplier", type=int)
+    chosen_supplier = next((s for s in suppliers if s.id == supplier_id), None)
+    if chosen_supplier is None:
+        return render_template(
+            "rounds/choose_supplier.html", group=group, suppliers=suppliers,
+            endpoint="organiser.new_round", title=_("New round: choose a supplier"),
+        )
+    products = db.session.scalars(
+        select(Product)
+        .where(Product.supplier_id == chosen_supplier.id, Product.active.is_(True))
+        .order_by(Product.name)
+    ).all()
+    form = RoundForm(products, group.timezone)
+    if form.validate_on_submit():
+        chosen = [p for p in products if p.id in set(form.products.data)]
+        try:
+            rnd = rounds.create_round(
+                group, chosen_supplier, chosen, form.details(),
+                created_by=current_user, now=utcnow(),
+            )
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            form.closes_at.errors.append(error.message)
+        else:
+            flash(_("Round saved as a draft. Open it when you are ready."), "success")
+            return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
+    return render_template(
+        "rounds/form.html", form=form, group=group, supplier=chosen_supplier, organiser=True,
+        title=_("New round with %(supplier)s", supplier=chosen_supplier.name),
+    )
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/open", methods=["POST"])
+@login_required
+def open_round(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    try:
+        rounds.open_round(rnd, actor=current_user, now=utcnow())
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        flash(_("The round is open."), "success")
+    return redirect(url_for("organiser.dashboard", group_id=group.id), 303)

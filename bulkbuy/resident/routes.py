@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from bulkbuy import access
+from bulkbuy.extensions import db
+from bulkbuy.models import Membership, Product, Round, RoundItem, Supplier, utcnow
+from bulkbuy.resident import bp
+from bulkbuy.round_form import RoundForm
+from bulkbuy.services import ServiceError, pledges, round_view, rounds
+from bulkbuy.validation import whole_number
+
+
+def _memberships() -> list[Membership]:
+    return db.session.scalars(
+        select(Membership)
+        .options(joinedload(Membership.group))
+        .where(Membership.user_id == current_user.id)
+    ).all()
+
+
+@bp.route("/")
+@login_required
+def home():
+    memberships = _memberships()
+    group_ids = [m.group_id for m in memberships]
+    visible = db.session.scalars(
+        select(Round)
+        .where(
+            Round.group_id.in_(group_ids),
+            (Round.status.in_(("open", "closed", "ordered", "delivered")))
+            | (Round.created_by_id == current_user.id),
+        )
+        .order_by(Round.closes_at)
+    ).all()
+    return render_template(
+        "resident/home.html",
+        memberships=memberships,
+        open_rounds=[r for r in visible if r.status == "open"],
+        other_rounds=[r for r in visible if r.status != "open"],
+        title=_("Your rounds"),
+    )
+
+
+def _load_round(round_id: int):
+    rnd = db.session.get(
+        Round, round_id, options=[joinedload(Round.group), joinedload(Round.supplier)]
+    )
+    if rnd is None:
+        abort(404)
+    member = access.membership(rnd.group_id)
+    if not access.may_see_round(rnd, member):
+        abort(404)
+    return rnd, member
+
+
+def _render_round(rnd, member, errors=None, typed=None, status=200):
+    views = round_view.item_views(rnd, member.household_id)
+    return (
+        render_template(
+            "resident/round.html",
+            round=rnd,
+            member=member,
+            items=views,
+            errors=errors or {},
+            typed=typed or {},
+            now=utcnow(),
+            title=_("Order by %(when)s", when=_when(rnd)),
+        ),
+        status,
+    )
+
+
+def _when(rnd):
+    from bulkbuy.formatting import when
+
+    return when(rnd.closes_at, rnd.group.timezone)
+
+
+@bp.route("/rounds/<int:round_id>")
+@login_required
+def round_page(round_id: int):
+    rnd, member = _load_round(round_id)
+    return _render_round(rnd, member)
+
+
+@bp.route("/rounds/<int:round_id>/items/<int:item_id>", methods=["POST"])
+@login_required
+def pledge(round_id: int, item_id: int):
+    rnd, member = _load_round(round_id)
+    item = db.session.get(RoundItem, item_id)
+    if item is None or item.round_id != rnd.id:
+        abort(404)
+    if member.household_id is None:
+        flash(_("You are not part of a household in this group, so you cannot order."), "error")
+        return redirect(url_for("resident.round_page", round_id=rnd.id))
+    if rnd.status != "open" or rnd.closes_at <= utcnow():
+        return _closed(rnd)
+
+    max_units = current_app.config["MAX_UNITS_PER_PLEDGE"]
+    unit = item.unit_description
+    quantity_text = request.form.get("set_quantity") or request.form.get("quantity", "")
+    tolerance_text = request.form.get("tolerance", "0") or "0"
+    errors = {}
+    try:
+        quantity = whole_number(quantity_text, _("How many"), maximum=max_units)
+    except ValueError as error:
+        errors["quantity"] = str(error)
+    try:
+        tolerance = whole_number(tolerance_text, _("Extra to fill a box"), maximum=max_units)
+    except ValueError as error:
+        errors["tolerance"] = str(error)
+    if errors:
+        return _render_round(
+            rnd, member,
+            errors={item.id: errors},
+            typed={item.id: {"quantity": quantity_text, "tolerance": tolerance_text}},
+            status=400,
+        )
+    try:
+        result = pledges.set_pledge(
+            item, member.household, quantity, tolerance,
+            entered_by=current_user, now=utcnow(), max_units=max_units,
+        )
+        db.session.commit()
+    except pledges.RoundNotOpenError:
+        db.session.rollback()
+        return _closed(rnd)
+    if result.quantity == 0 and result.tolerance == 0:
+        flash(_("You do not want any %(unit)s of %(name)s. Saved.", unit=unit, name=item.name),
+              "success")
+    else:
+        flash(_("You want %(n)s of %(name)s. Saved.", n=result.quantity, name=item.name),
+              "success")
+    return redirect(url_for("resident.round_page", round_id=rnd.id) + f"#item-{item.id}", 303)
+
+
+def _closed(rnd):
+    return (
+        render_template("resident/round_closed.html", round=rnd, title=_("Orders are closed")),
+        409,
+    )
+
+
+@bp.route("/my-orders")
+@login_required
+def my_orders():
+    memberships = [m for m in _memberships() if m.household_id is not None]
+    estimates = []
+    for member in memberships:
+        open_rounds = db.session.scalars(
+            select(Round).where(Round.group_id == member.group_id, Round.status == "open")
+        ).all()
+        estimates += round_view.household_estimates(list(open_rounds), member.household_id)
+    return render_template("resident/my_orders.html", estimates=estimates, title=_("My orders"))
+
+
+@bp.route("/groups/<int:group_id>/rounds/new", methods=["GET", "POST"])
+@login_required
+def start_round(group_id: int):
+    member = access.membership(group_id)
+    group = member.group if member.id else access.group_or_404(group_id)
+    suppliers = db.session.scalars(
+        select(Supplier).where(Supplier.group_id == group_id).order_by(Supplier.name)
+    ).all()
+    supplier_id = request.args.get("supplier", type=int)
+    supplier = next((s for s in suppliers if s.id == supplier_id), None)
+    if supplier is None:
+        return render_template(
+            "rounds/choose_supplier.html", group=group, suppliers=suppliers,
+            endpoint="resident.start_round", title=_("Start a round: choose a supplier"),
+        )
+    products = db.session.scalars(
+        select(Product)
+        .where(Product.supplier_id == supplier.id, Product.active.is_(True))
+        .order_by(Product.name)
+    ).all()
+    form = RoundForm(products, group.timezone)
+    if form.validate_on_submit():
+        chosen = [p for p in products if p.id in set(form.products.data)]
+        try:
+            rnd = rounds.create_round(
+                group, supplier, chosen, form.details(), created_by=current_user, now=utcnow()
+            )
+            status = rounds.submit_for_approval_or_open(rnd, actor=current_user, now=utcnow())
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            form.closes_at.errors.append(error.message)
+        else:
+            if status == "open":
+                flash(_("Your round is open. Tell your neighbours!"), "success")
+            else:
+                flash(_("Your round is waiting for an organiser to approve it."), "success")
+            return redirect(url_for("resident.round_page", round_id=rnd.id), 303)
+    return render_template(
+        "rounds/form.html", form=form, group=group, supplier=supplier, organiser=False,
+        title=_("Start a round with %(supplier)s", supplier=supplier.name),
+    )
+
+
+def _own_round(round_id: int) -> Round:
+    rnd, member = _load_round(round_id)
+    if rnd.created_by_id != current_user.id and member.role != "organiser":
+        abort(403)
+    return rnd
+
+
+@bp.route("/rounds/<int:round_id>/extend", methods=["GET", "POST"])
+@login_required
+def extend_round(round_id: int):
+    from bulkbuy.formatting import parse_local
+
+    rnd = _own_round(round_id)
+    error = None
+    if request.method == "POST":
+        try:
+            new_time = parse_local(request.form.get("closes_at"), rnd.group.timezone)
+            rounds.extend_round(rnd, new_time, actor=current_user, now=utcnow())
+            db.session.commit()
+        except (ValueError, ServiceError) as problem:
+            db.session.rollback()
+            error = getattr(problem, "message", str(problem))
+        else:
+            flash(_("The new closing time is saved."), "success")
+            return redirect(url_for("resident.round_page", round_id=rnd.id), 303)
+    return render_template(
+        "rounds/extend.html", round=rnd, error=error, title=_("Change the closing time"),
+    ), (400 if error else 200)
+
+
+@bp.route("/rounds/<int:round_id>/cancel", methods=["GET", "POST"])
+@login_required
+def cancel_round(round_id: int):
+    rnd = _own_round(round_id)
+    if request.method == "POST":
+        try:
+            rounds.cancel_round(rnd, actor=current_user, now=utcnow())
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("resident.round_page", round_id=rnd.id), 303)
+        flash(_("The round is cancelled. Nobody will pay for it."), "success")
+        return redirect(url_for("resident.home"), 303)
+    return render_template("rounds/cancel.html", round=rnd, title=_("Cancel this round"))

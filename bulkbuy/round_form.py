@@ -1,0 +1,89 @@
+"""The form for setting up a round, shared by residents and organisers."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import StopValidation
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from bulkbuy.formatting import parse_local
+from bulkbuy.forms import BaseForm, Pounds, Text
+from bulkbuy.models import Product
+from bulkbuy.services.rounds import RoundDetails
+
+
+class CheckboxList(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LocalTime:
+    """A datetime-local value in the group's time zone (set on the form as `timezone`)."""
+
+    def __init__(self, required: bool = True):
+        self.required = required
+
+    def __call__(self, form, field):
+        if not self.required and not (field.data or "").strip():
+            field.data = None
+            raise StopValidation()
+        try:
+            field.data = parse_local(field.data, form.timezone)
+        except ValueError as error:
+            raise StopValidation(str(error)) from None
+
+
+class RoundForm(BaseForm):
+    title = StringField(_l("Name of the round"), validators=[Text("Name of the round", 120)])
+    products = CheckboxList(_l("Products"), coerce=int)
+    opens_at = StringField(_l("Open it later at (optional)"), validators=[LocalTime(False)])
+    closes_at = StringField(_l("Orders close at"), validators=[LocalTime()])
+    delivery_fee = StringField(_l("Delivery fee in pounds"), validators=[Pounds(False)])
+    min_order = StringField(
+        _l("Minimum order in pounds (optional)"), validators=[Pounds(False)]
+    )
+    fee_split = SelectField(
+        _l("Share the delivery fee"),
+        choices=[("by_value", _l("By what each home buys")), ("equal", _l("Equally per home"))],
+    )
+    allocation_mode = SelectField(
+        _l("When a box is short"),
+        choices=[
+            ("first_come", _l("First come, first served")),
+            ("pro_rata", _l("Share in proportion")),
+        ],
+    )
+    collection_place = StringField(
+        _l("Where to collect"), validators=[Text("Where to collect", 200, required=False)]
+    )
+    collection_time = StringField(
+        _l("When to collect"), validators=[Text("When to collect", 200, required=False)]
+    )
+    notes = TextAreaField(_l("Notes (optional)"), validators=[Text("Notes", 2000, False)])
+
+    def __init__(self, products: list[Product], timezone: str, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timezone = timezone
+        self.products.choices = [
+            (p.id, f"{p.name} ({p.unit_description}, box of {p.case_size})") for p in products
+        ]
+
+    def validate_products(self, field):
+        if not field.data:
+            raise StopValidation("Choose at least one product")
+
+    def details(self) -> RoundDetails:
+        """The checked values as RoundDetails (call after validate())."""
+        return RoundDetails(
+            title=self.title.data,
+            closes_at=self.closes_at.data,
+            opens_at=self.opens_at.data,
+            delivery_fee_pence=self.delivery_fee.data or 0,
+            min_order_pence=self.min_order.data,
+            fee_split=self.fee_split.data,
+            allocation_mode=self.allocation_mode.data,
+            collection_place=self.collection_place.data,
+            collection_time=self.collection_time.data,
+            notes=self.notes.data,
+        )

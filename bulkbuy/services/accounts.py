@@ -1,0 +1,128 @@
+"""Users, groups, memberships and households."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from bulkbuy.extensions import db
+from bulkbuy.models import Group, Household, Membership, User
+from bulkbuy.services import ServiceError, audit
+
+MIN_PASSWORD_LENGTH = 8
+# Compared against when the e-mail is unknown, so a miss costs as long as a hit.
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+_INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def hash_secret(secret: str) -> str:
+    """Hash a password or PIN with scrypt."""
+    return generate_password_hash(secret, method="scrypt")
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user with this e-mail and password, or None (taking the same time either way)."""
+    user = find_user(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return user if check_password_hash(user.password_hash, password) else None
+
+
+def create_user(email: str, name: str, password: str, *, is_site_admin: bool = False) -> User:
+    """Add a user. Refuses an e-mail already in use and a short password."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ServiceError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+    if find_user(email) is not None:
+        raise ServiceError("There is already an account with that e-mail address.", field="email")
+    user = User(
+        email=normalise_email(email),
+        name=name,
+        password_hash=hash_secret(password),
+        is_site_admin=is_site_admin,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def new_invite_code() -> str:
+    """A fresh random code of 8 easy-to-read characters."""
+    return "".join(secrets.choice(_INVITE_ALPHABET) for _ in range(8))
+
+
+def create_group(name: str, timezone: str, organiser: User, *, actor: User | None) -> Group:
+    """Add a group with `organiser` as its first organiser."""
+    if db.session.scalar(select(Group).where(func.lower(Group.name) == name.lower())):
+        raise ServiceError("There is already a group with that name.")
+    group = Group(name=name, timezone=timezone, invite_code=new_invite_code())
+    db.session.add(group)
+    db.session.flush()
+    db.session.add(Membership(user_id=organiser.id, group_id=group.id, role="organiser"))
+    audit.record(
+        "group.created", actor=actor, group_id=group.id, subject=group, organiser=organiser.email
+    )
+    db.session.flush()
+    return group
+
+
+def group_for_invite(code: str) -> Group | None:
+    """The group whose invite code this is (ignoring case and spaces), or None."""
+    cleaned = "".join(code.split()).upper()
+    if not cleaned or len(cleaned) > 32:
+        return None
+    return db.session.scalar(select(Group).where(Group.invite_code == cleaned))
+
+
+def find_household(group: Group, label: str) -> Household | None:
+    return db.session.scalar(
+        select(Household).where(
+            Household.group_id == group.id, func.lower(Household.label) == label.lower()
+        )
+    )
+
+
+def join_group(group: Group, user: User, household_label: str) -> Membership:
+    """Make `user` a member of `group` with a new household called `household_label`.
+
+    A label already used in the group is refused: joining someone else's
+    household needs an organiser, so nobody can see another home's orders.
+    """
+    existing = db.session.scalar(
+        select(Membership).where(Membership.user_id == user.id, Membership.group_id == group.id)
+    )
+    if existing is not None:
+        return existing
+    if find_household(group, household_label) is not None:
+        raise ServiceError(
+            "That name is already on the list. Add your name, like 'Flat 12 (Amina)', "
+            "or ask an organiser to add you to it.",
+            field="household",
+        )
+    household = Household(group_id=group.id, label=household_label)
+    db.session.add(household)
+    db.session.flush()
+    membership = Membership(
+        user_id=user.id, group_id=group.id, role="member", household_id=household.id
+    )
+    db.session.add(membership)
+    audit.record("group.joined", actor=user, group_id=group.id, household_id=household.id)
+    db.session.flush()
+    return membership
+
+
+def regenerate_invite_code(group: Group, *, actor: User) -> str:
+    """Replace the group's invite code; the old one stops working at once."""
+    group.invite_code = new_invite_code()
+    audit.record("group.invite_reset", actor=actor, group_id=group.id, subject=group)
+    return group.invite_code

@@ -1,0 +1,149 @@
+"""What a resident sees of a round: products, how full each case is, their own pledge.
+
+Queries are bounded: the round page costs the same few queries with ten
+pledges or ten thousand (aggregates are done by the database).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from bulkbuy.domain.allocation import PledgeLine as DomainLine
+from bulkbuy.domain.money import format_unit_price
+from bulkbuy.domain.outcome import ItemInput, consented_maximum, work_out_round
+from bulkbuy.domain.progress import CaseFill, case_fill
+from bulkbuy.extensions import db
+from bulkbuy.models import PledgeLine, Round, RoundItem
+
+
+@dataclass(frozen=True)
+class ItemView:
+    item: RoundItem
+    unit_price: str
+    total_quantity: int
+    total_tolerance: int
+    fill: CaseFill
+    my_quantity: int
+    my_tolerance: int
+
+
+def item_views(rnd: Round, household_id: int | None) -> list[ItemView]:
+    """Every product of the round with its case fill and this household's pledge."""
+    items = db.session.scalars(
+        select(RoundItem).where(RoundItem.round_id == rnd.id).order_by(RoundItem.name)
+    ).all()
+    totals = {
+        item_id: (q, t)
+        for item_id, q, t in db.session.execute(
+            select(
+                PledgeLine.round_item_id,
+                func.sum(PledgeLine.quantity),
+                func.sum(PledgeLine.tolerance),
+            )
+            .where(PledgeLine.round_id == rnd.id)
+            .group_by(PledgeLine.round_item_id)
+        )
+    }
+    mine: dict[int, tuple[int, int]] = {}
+    if household_id is not None:
+        mine = {
+            item_id: (q, t)
+            for item_id, q, t in db.session.execute(
+                select(
+                    PledgeLine.round_item_id,
+                    func.sum(PledgeLine.quantity),
+                    func.sum(PledgeLine.tolerance),
+                )
+                .where(PledgeLine.round_id == rnd.id, PledgeLine.household_id == household_id)
+                .group_by(PledgeLine.round_item_id)
+            )
+        }
+    views = []
+    for item in items:
+        q, t = (int(v) for v in totals.get(item.id, (0, 0)))
+        my_q, my_t = (int(v) for v in mine.get(item.id, (0, 0)))
+        views.append(
+            ItemView(
+                item=item,
+                unit_price=format_unit_price(item.case_price_pence, item.case_size),
+                total_quantity=q,
+                total_tolerance=t,
+                fill=case_fill(item.case_size, q, t),
+                my_quantity=my_q,
+                my_tolerance=my_t,
+            )
+        )
+    return views
+
+
+@dataclass(frozen=True)
+class HouseholdEstimate:
+    """For one round: the most the household can be asked to pay and the likely amount."""
+
+    round: Round
+    lines: list[tuple[RoundItem, int, int, int]]  # item, quantity, tolerance, likely units
+    most_pence: int
+    likely_pence: int
+
+
+def household_estimates(rounds: list[Round], household_id: int) -> list[HouseholdEstimate]:
+    """Estimates for every given round in which the household has a pledge.
+
+    "Likely" is what the household would owe if the round closed now;
+    "most" is the consented maximum (all units incl. tolerance, and the
+    largest fee share it could bear).
+    """
+    if not rounds:
+        return []
+    by_id = {r.id: r for r in rounds}
+    rows = db.session.execute(
+        select(PledgeLine, RoundItem)
+        .join(RoundItem, PledgeLine.round_item_id == RoundItem.id)
+        .where(PledgeLine.round_id.in_(by_id))
+    ).all()
+    mine_rounds = {line.round_id for line, _ in rows if line.household_id == household_id}
+    lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
+    items: dict[int, RoundItem] = {}
+    for line, item in rows:
+        if line.round_id in mine_rounds:
+            items[item.id] = item
+            lines_by_item[item.id].append(
+                DomainLine(line.household_id, line.queue_pos, line.quantity, line.tolerance)
+            )
+    estimates = []
+    for round_id in sorted(mine_rounds, key=lambda rid: by_id[rid].closes_at):
+        rnd = by_id[round_id]
+        round_items = [i for i in items.values() if i.round_id == round_id]
+        outcome = work_out_round(
+            [
+                ItemInput(i.id, i.case_size, i.case_price_pence, lines_by_item[i.id], i.max_cases)
+                for i in round_items
+            ],
+            rnd.delivery_fee_pence,
+            fee_mode=rnd.fee_split,
+            allocation_mode=rnd.allocation_mode,
+        )
+        own_lines = []
+        wanted = {}
+        for item in sorted(round_items, key=lambda i: i.name):
+            q = sum(x.quantity for x in lines_by_item[item.id] if x.household_id == household_id)
+            t = sum(x.tolerance for x in lines_by_item[item.id] if x.household_id == household_id)
+            if q or t:
+                units = outcome.allocations[item.id].units.get(household_id, 0)
+                own_lines.append((item, q, t, units))
+                wanted[item.id] = (q + t, item.case_size, item.case_price_pence)
+        estimates.append(
+            HouseholdEstimate(
+                round=rnd,
+                lines=own_lines,
+                most_pence=consented_maximum(
+                    wanted, rnd.delivery_fee_pence, fee_mode=rnd.fee_split,
+                    min_order_pence=rnd.min_order_pence,
+                ),
+                likely_pence=outcome.household_total(household_id),
+            )
+        )
+    return estimates

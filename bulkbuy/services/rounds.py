@@ -1,0 +1,191 @@
+"""Creating buying rounds and moving them through their life.
+
+Every status change is one guarded UPDATE (compare-and-set on the status),
+so two requests or processes can never make the same change twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from bulkbuy.extensions import db
+from bulkbuy.models import Group, Product, Round, RoundItem, Supplier, User
+from bulkbuy.services import ServiceError, audit
+
+EDITABLE_BEFORE_CLOSE = ("draft", "pending_approval", "open")
+
+
+@dataclass(frozen=True)
+class RoundDetails:
+    """What a person fills in to set up a round. Money in pence, times aware."""
+
+    title: str
+    closes_at: datetime
+    delivery_fee_pence: int = 0
+    min_order_pence: int | None = None
+    fee_split: str = "by_value"
+    allocation_mode: str = "first_come"
+    collection_place: str | None = None
+    collection_time: str | None = None
+    notes: str | None = None
+    opens_at: datetime | None = None
+
+
+def transition(round_id: int, from_statuses: Iterable[str], to_status: str, **values) -> bool:
+    """Move a round to `to_status` if and only if it is in one of `from_statuses`.
+
+    Returns whether this call made the change. Exactly one of any number of
+    racing callers gets True.
+    """
+    result = db.session.execute(
+        update(Round)
+        .where(Round.id == round_id, Round.status.in_(tuple(from_statuses)))
+        .values(status=to_status, **values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    return result.rowcount == 1
+
+
+def create_round(
+    group: Group,
+    supplier: Supplier,
+    products: Sequence[Product],
+    details: RoundDetails,
+    *,
+    created_by: User,
+    now: datetime,
+    status: str = "draft",
+) -> Round:
+    """Add a round for `group` buying `products` from `supplier`, in `status`.
+
+    Each product's case size and price are copied into the round, so later
+    edits to the catalogue do not change it. Refuses products of another
+    supplier, an empty product list and a deadline that has passed.
+    """
+    if supplier.group_id != group.id:
+        raise ServiceError("That supplier is not in this group.")
+    if not products:
+        raise ServiceError("Choose at least one product.")
+    if any(p.supplier_id != supplier.id or not p.active for p in products):
+        raise ServiceError("Choose products from this supplier's list.")
+    if details.closes_at <= now:
+        raise ServiceError("Choose a closing time in the future.")
+    if details.opens_at is not None and details.opens_at >= details.closes_at:
+        raise ServiceError("The round must open before it closes.")
+
+    rnd = Round(
+        group_id=group.id,
+        supplier_id=supplier.id,
+        status=status,
+        created_by_id=created_by.id,
+        created_at=now,
+        title=details.title,
+        closes_at=details.closes_at,
+        opens_at=details.opens_at,
+        delivery_fee_pence=details.delivery_fee_pence,
+        min_order_pence=details.min_order_pence,
+        fee_split=details.fee_split,
+        allocation_mode=details.allocation_mode,
+        collection_place=details.collection_place,
+        collection_time=details.collection_time,
+        notes=details.notes,
+    )
+    db.session.add(rnd)
+    db.session.flush()
+    for product in products:
+        db.session.add(RoundItem(round_id=rnd.id, product_id=product.id, **_snapshot(product)))
+    audit.record("round.created", actor=created_by, group_id=group.id, subject=rnd, status=status)
+    db.session.flush()
+    return rnd
+
+
+def _snapshot(product: Product) -> dict:
+    return {
+        "name": product.name,
+        "unit_description": product.unit_description,
+        "case_size": product.case_size,
+        "case_price_pence": product.case_price_pence,
+        "supplier_code": product.supplier_code,
+    }
+
+
+def open_round(rnd: Round, *, actor: User | None, now: datetime) -> None:
+    """Open a draft or approved round for pledges, refreshing its product snapshot.
+
+    From here on the round's case sizes and prices no longer follow the catalogue.
+    """
+    if rnd.closes_at <= now:
+        raise ServiceError("The closing time has passed. Set a later one first.")
+    items = db.session.scalars(select(RoundItem).where(RoundItem.round_id == rnd.id)).all()
+    if not transition(rnd.id, ("draft", "pending_approval"), "open"):
+        raise ServiceError("This round cannot be opened now.")
+    for item in items:
+        for key, value in _snapshot(item.product).items():
+            setattr(item, key, value)
+    audit.record("round.opened", actor=actor, group_id=rnd.group_id, subject=rnd)
+
+
+def submit_for_approval_or_open(rnd: Round, *, actor: User, now: datetime) -> str:
+    """A resident's new round: open it, or wait for an organiser if the group asks."""
+    if rnd.group.require_round_approval:
+        if not transition(rnd.id, ("draft",), "pending_approval"):
+            raise ServiceError("This round cannot be sent for approval now.")
+        audit.record("round.submitted", actor=actor, group_id=rnd.group_id, subject=rnd)
+        return "pending_approval"
+    open_round(rnd, actor=actor, now=now)
+    return "open"
+
+
+def extend_round(rnd: Round, new_closes_at: datetime, *, actor: User, now: datetime) -> None:
+    """Move the deadline later. Only before the round closes, and only later."""
+    if new_closes_at <= now or new_closes_at <= rnd.closes_at:
+        raise ServiceError("Choose a closing time later than the current one.")
+    old = rnd.closes_at
+    result = db.session.execute(
+        update(Round)
+        .where(
+            Round.id == rnd.id,
+            Round.status.in_(EDITABLE_BEFORE_CLOSE),
+            Round.closes_at == old,
+            Round.closes_at > now,
+        )
+        .values(closes_at=new_closes_at)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    if result.rowcount != 1:
+        raise ServiceError("This round has closed, so its deadline cannot change.")
+    audit.record(
+        "round.extended", actor=actor, group_id=rnd.group_id, subject=rnd,
+        before=old.isoformat(), after=new_closes_at.isoformat(),
+    )
+
+
+def cancel_round(rnd: Round, *, actor: User, now: datetime) -> None:
+    """Cancel a round that has not closed yet. Nobody is charged for it."""
+    if not transition(rnd.id, EDITABLE_BEFORE_CLOSE, "cancelled"):
+        raise ServiceError("This round has closed. Only an organiser can deal with it now.")
+    audit.record("round.cancelled", actor=actor, group_id=rnd.group_id, subject=rnd)
+
+
+def open_scheduled_rounds(now: datetime) -> int:
+    """Open every draft round whose scheduled opening time has come. Returns how many."""
+    due = db.session.scalars(
+        select(Round).where(
+            Round.status == "draft", Round.opens_at.is_not(None), Round.opens_at <= now,
+            Round.closes_at > now,
+        )
+    ).all()
+    opened = 0
+    for rnd in due:
+        try:
+            open_round(rnd, actor=None, now=now)
+            opened += 1
+        except ServiceError:
+            continue
+    return opened

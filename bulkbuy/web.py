@@ -1,0 +1,97 @@
+"""Wiring for the web side: blueprints, sign-in, headers on every response, errors."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_wtf.csrf import CSRFError
+
+from bulkbuy import formatting
+from bulkbuy.domain.progress import describe_fill
+from bulkbuy.extensions import db, login_manager
+from bulkbuy.models import User
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    """Register blueprints, the user loader, response headers, error pages and filters."""
+    from bulkbuy.admin import bp as admin_bp
+    from bulkbuy.auth import bp as auth_bp
+    from bulkbuy.organiser import bp as organiser_bp
+    from bulkbuy.resident import bp as resident_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(resident_bp)
+    app.register_blueprint(organiser_bp, url_prefix="/organise")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _("Sign in to see this page.")
+    login_manager.session_protection = "strong"
+
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    for code in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(code, _error_page)
+
+    app.jinja_env.filters["pence"] = formatting.pence
+    app.jinja_env.filters["when"] = formatting.when
+    app.jinja_env.filters["input_value"] = formatting.input_value
+    app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, ngettext)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    return db.session.get(User, int(user_id))
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if not request.path.startswith("/static/"):
+        # Pages may show a household's orders or money: never keep a copy.
+        headers["Cache-Control"] = "no-store"
+        headers["Pragma"] = "no-cache"
+    return response
+
+
+_ERROR_TITLES = {
+    400: "Something was wrong with that request",
+    403: "You cannot use this page",
+    404: "Page not found",
+    405: "Page not found",
+    413: "That file is too big",
+    429: "Too many tries",
+    500: "Something went wrong on our side",
+}
+
+
+def _error_page(error):
+    code = getattr(error, "code", 500) or 500
+    if code == 500:
+        db.session.rollback()
+    return render_template("errors/error.html", code=code, title=_ERROR_TITLES.get(code)), code
+
+
+def _csrf_error(error):
+    return (
+        render_template(
+            "errors/error.html",
+            code=400,
+            title=_("This form had expired"),
+            detail=_("Go back, reload the page and try again. Nothing was changed."),
+        ),
+        400,
+    )

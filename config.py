@@ -1,0 +1,65 @@
+"""Settings, read from the environment.
+
+`create_app()` loads `Config` (or `TestConfig` in tests), then the optional
+`instance/config.py`. Anything secret comes from the environment or from
+`instance/`, never from this file.
+"""
+
+import os
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def database_url(raw: str | None) -> str | None:
+    """Return a SQLAlchemy URL that uses psycopg 3 for plain PostgreSQL URLs."""
+    if not raw:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+class Config:
+    #: "development" relaxes the Secure cookie flag for http://127.0.0.1.
+    BULKBUY_ENV = os.environ.get("BULKBUY_ENV", "production")
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    #: None means SQLite in instance/bulkbuy.sqlite (set by create_app).
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", BULKBUY_ENV != "development")
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+    WTF_CSRF_TIME_LIMIT = None  # a resident may take their time over a form
+
+    #: Flask-Limiter storage; use redis://127.0.0.1:6379 when several workers serve.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+
+    BABEL_DEFAULT_LOCALE = "en"
+    DEFAULT_TIMEZONE = "Europe/London"
+
+    #: Upper bounds for what a person may type, so absurd input gets a clear message.
+    MAX_UNITS_PER_PLEDGE = 999
+    MAX_CSV_BYTES = 1_000_000
+    MAX_CONTENT_LENGTH = 2_000_000
+
+
+class TestConfig(Config):
+    TESTING = True
+    BULKBUY_ENV = "test"
+    SECRET_KEY = "test-only-secret-key"  # noqa: S105 - tests only
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    RATELIMIT_STORAGE_URI = "memory://"
