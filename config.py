@@ -63,3 +63,6 @@ class TestConfig(Config):
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
     RATELIMIT_STORAGE_URI = "memory://"
+    LOGIN_RATE_LIMIT = "1000 per minute"
+    #: Most tests post forms directly; tests/integration/test_security.py turns this on.
+    WTF_CSRF_ENABLED = False

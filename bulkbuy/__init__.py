@@ -8,18 +8,16 @@ from flask import Flask
 from config import Config
 
 
-def create_app(config: type | dict | None = None) -> Flask:
-    """Build the app: defaults from `Config` (or the given class or mapping),
-    then `instance/config.py` if present, then extensions and blueprints."""
+def create_app(config: type | None = None, overrides: dict | None = None) -> Flask:
+    """Build the app: settings from `Config` plus `instance/config.py` (or from the
+    given class alone, as tests do), then `overrides`, then extensions and blueprints."""
     app = Flask(__name__, instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    if isinstance(config, dict):
-        app.config.from_object(Config)
-        app.config.update(config)
-    else:
-        app.config.from_object(config or Config)
+    app.config.from_object(config or Config)
+    if config is None:
         app.config.from_pyfile("config.py", silent=True)
+    app.config.update(overrides or {})
 
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         db_file = Path(app.instance_path) / "bulkbuy.sqlite"

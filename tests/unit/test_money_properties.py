@@ -15,13 +15,17 @@ from bulkbuy.domain.money import (
 
 PROPERTY = settings(max_examples=500, deadline=None)
 
-exact_weights = st.integers(0, 1000) | st.fractions(min_value=0, max_value=1000, max_denominator=50)
+exact_weights = st.integers(0, 1000) | st.builds(Fraction, st.integers(0, 1000), st.integers(1, 50))
 
 
 @st.composite
 def weights_and_tie_order(draw):
-    keys = draw(st.lists(st.integers(0, 50), min_size=1, max_size=10, unique=True))
-    weights = {k: draw(exact_weights) for k in keys}
+    keys = draw(st.lists(st.integers(0, 50), min_size=1, max_size=8, unique=True))
+    weights = dict(
+        zip(
+            keys, draw(st.lists(exact_weights, min_size=len(keys), max_size=len(keys))), strict=True
+        )
+    )
     if not any(weights.values()):
         weights[keys[0]] = 1
     tie_order = draw(st.permutations(keys))

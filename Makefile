@@ -1,0 +1,33 @@
+# Two commands for a new user: `make run` and `make test` (see README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+FLASK := BULKBUY_ENV=development $(BIN)/flask --app bulkbuy
+
+.PHONY: run test lint bench clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(INSTALLED)
+
+## make run: install, migrate the SQLite database in instance/, load the demo once, serve on :5000
+run: $(INSTALLED)
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	$(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
+
+## make test: start what the tests need (PostgreSQL), then run every test on SQLite and PostgreSQL
+test: $(INSTALLED)
+	PYTHON=$(BIN)/python bash scripts/test.sh $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+bench: $(INSTALLED)
+	PYTHON=$(BIN)/python bash scripts/bench.sh
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on SQLite and, when it can be had, PostgreSQL.
+# In CI (CI=true) a missing PostgreSQL fails the run; elsewhere it is said loudly.
+set -u
+PYTHON=${PYTHON:-.venv/bin/python}
+cd "$(dirname "$0")/.."
+
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+  if url=$(bash scripts/ensure_postgres.sh); then
+    export TEST_DATABASE_URL="$url"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "make test: PostgreSQL is needed in CI and could not be started." >&2
+    exit 1
+  else
+    echo "" >&2
+    echo "!!! make test: PostgreSQL could not be started: the PostgreSQL half of the" >&2
+    echo "!!! suite will be SKIPPED. Set TEST_DATABASE_URL to run it." >&2
+    echo "" >&2
+  fi
+fi
+echo "make test: PostgreSQL at ${TEST_DATABASE_URL:-(none)}"
+"$PYTHON" -m pytest "$@"
+status=$?
+if [ $status -eq 5 ]; then
+  echo "make test: no tests were collected" >&2
+fi
+exit $status

@@ -1,0 +1,102 @@
+"""Shared fixtures: an app on a real database (SQLite always, PostgreSQL when
+TEST_DATABASE_URL is set), a test client, and a signed-in helper.
+
+Integration tests that take `app` run once per database. The schema is
+built by the real Alembic migrations, once per database per run; every test
+then starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from bulkbuy import create_app
+from bulkbuy.extensions import db
+from config import TestConfig, database_url
+
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+_migrated: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> str:
+    url = database_url(os.environ.get("TEST_DATABASE_URL"))
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("TEST_DATABASE_URL must be set in CI: PostgreSQL tests cannot run")
+        pytest.skip("PostgreSQL not available: set TEST_DATABASE_URL (make test does)")
+    return url
+
+
+def make_app(url: str, **overrides):
+    """An app on `url` with the migrated schema and empty tables."""
+    app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url, **overrides})
+    with app.app_context():
+        if url not in _migrated:
+            if db.engine.dialect.name == "postgresql":
+                with db.engine.begin() as conn:
+                    conn.execute(text("DROP SCHEMA public CASCADE"))
+                    conn.execute(text("CREATE SCHEMA public"))
+            upgrade(directory=MIGRATIONS)
+            _migrated.add(url)
+        empty_tables()
+    return app
+
+
+def empty_tables() -> None:
+    with db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def app(db_url):
+    app = make_app(db_url)
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    db.session.remove()
+    ctx.pop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, email: str, password: str = "password123"):
+        return self.client.post("/login", data={"email": email, "password": password})
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
