@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import select
 
 from bulkbuy import formatting
 from bulkbuy.domain.progress import describe_fill
 from bulkbuy.extensions import db, login_manager
-from bulkbuy.models import User
+from bulkbuy.models import Membership, User
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -44,6 +46,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = formatting.when
     app.jinja_env.filters["input_value"] = formatting.input_value
     app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, ngettext)
+    app.jinja_env.globals["organises_a_group"] = _organises_a_group
 
 
 @login_manager.user_loader
@@ -51,6 +54,19 @@ def _load_user(user_id: str) -> User | None:
     if not user_id.isdigit():
         return None
     return db.session.get(User, int(user_id))
+
+
+def _organises_a_group() -> bool:
+    """Whether to show the Organise link: the user organises a group, or is a site admin."""
+    if not current_user.is_authenticated:
+        return False
+    if current_user.is_site_admin:
+        return True
+    return db.session.scalar(
+        select(Membership.id).where(
+            Membership.user_id == current_user.id, Membership.role == "organiser"
+        ).limit(1)
+    ) is not None
 
 
 def _security_headers(response):

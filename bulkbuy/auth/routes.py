@@ -2,7 +2,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from bulkbuy.auth import bp
 from bulkbuy.auth.forms import InviteCodeForm, JoinForm, LoginForm
@@ -82,4 +82,7 @@ def join_group(code: str):
                 login_user(user)
             flash(_("Welcome to %(group)s.", group=group.name), "success")
             return redirect(url_for("resident.home"))
-    return render_template("auth/join_group.html", form=form, group=group, title=_("Join %(group)s", group=group.name))
+    return render_template(
+        "auth/join_group.html", form=form, group=group,
+        title=_("Join %(group)s", group=group.name),
+    )

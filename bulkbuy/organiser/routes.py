@@ -253,7 +253,7 @@ def new_round(group_id: int):
     if form.validate_on_submit():
         chosen = [p for p in products if p.id in set(form.products.data)]
         try:
-            rnd = rounds.create_round(
+            rounds.create_round(
                 group, chosen_supplier, chosen, form.details(),
                 created_by=current_user, now=utcnow(),
             )

@@ -42,7 +42,9 @@ def authenticate(email: str, password: str) -> User | None:
 def create_user(email: str, name: str, password: str, *, is_site_admin: bool = False) -> User:
     """Add a user. Refuses an e-mail already in use and a short password."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ServiceError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", field="password")
+        raise ServiceError(
+            f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", field="password"
+        )
     if find_user(email) is not None:
         raise ServiceError("There is already an account with that e-mail address.", field="email")
     user = User(

@@ -10,8 +10,7 @@ from sqlalchemy import func, select, update
 from bulkbuy.domain.pledge_queue import QueueLine, plan_pledge_change
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, PledgeLine, Round, RoundItem, User
-from bulkbuy.services import ServiceError
-from bulkbuy.services import audit
+from bulkbuy.services import ServiceError, audit
 
 
 class RoundNotOpenError(ServiceError):
