@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -32,6 +33,12 @@ PRODUCTS = [
     ("Laundry powder", "2kg box", 4, 2360, 800, "LAU04"),
     ("Sugar", "1kg bag", 15, 1485, 130, "SUG15"),
 ]
+
+
+def _six_pm_local(day: datetime) -> datetime:
+    """6pm London time on `day`'s date: a deadline people can remember."""
+    local = day.astimezone(ZoneInfo("Europe/London"))
+    return local.replace(hour=18, minute=0, second=0, microsecond=0)
 
 
 def seed_demo(now: datetime) -> tuple[bool, list[tuple[str, str]]]:
@@ -89,7 +96,7 @@ def seed_demo(now: datetime) -> tuple[bool, list[tuple[str, str]]]:
         group, supplier, products,
         rounds.RoundDetails(
             title="Store cupboard, December",
-            closes_at=now + timedelta(days=5),
+            closes_at=_six_pm_local(now + timedelta(days=5)),
             delivery_fee_pence=1500,
             min_order_pence=10000,
             collection_place="Riverside Community Centre, hall 2",

@@ -42,8 +42,24 @@ def home():
         memberships=memberships,
         open_rounds=[r for r in visible if r.status == "open"],
         other_rounds=[r for r in visible if r.status != "open"],
+        status_words=status_words(),
         title=_("Your rounds"),
     )
+
+
+def status_words() -> dict[str, str]:
+    """A round's status in residents' words."""
+    return {
+        "draft": _("Not open yet"),
+        "pending_approval": _("Waiting for an organiser"),
+        "open": _("Open"),
+        "closed": _("Orders closed"),
+        "ordered": _("Ordered from the supplier"),
+        "delivered": _("Delivered"),
+        "complete": _("Finished"),
+        "failed": _("Did not go ahead"),
+        "cancelled": _("Cancelled"),
+    }
 
 
 def _load_round(round_id: int):
@@ -107,11 +123,11 @@ def pledge(round_id: int, item_id: int):
     tolerance_text = request.form.get("tolerance", "0") or "0"
     errors = {}
     try:
-        quantity = whole_number(quantity_text, _("How many"), maximum=max_units)
+        quantity = _count(quantity_text, max_units, _("Enter how many you want, like 2"))
     except ValueError as error:
         errors["quantity"] = str(error)
     try:
-        tolerance = whole_number(tolerance_text, _("Extra to fill a box"), maximum=max_units)
+        tolerance = _count(tolerance_text, max_units, _("Enter how many more you would take"))
     except ValueError as error:
         errors["tolerance"] = str(error)
     if errors:
@@ -137,6 +153,19 @@ def pledge(round_id: int, item_id: int):
         flash(_("You want %(n)s of %(name)s. Saved.", n=result.quantity, name=item.name),
               "success")
     return redirect(url_for("resident.round_page", round_id=rnd.id) + f"#item-{item.id}", 303)
+
+
+def _count(text: str, max_units: int, blank_message: str) -> int:
+    """A number of units typed on the round page, with the round page's own words."""
+    try:
+        return whole_number(text, "Number", maximum=max_units)
+    except ValueError:
+        stripped = (text or "").strip()
+        if not stripped:
+            raise ValueError(blank_message) from None
+        if stripped.isdigit():
+            raise ValueError(_("You can have up to %(n)s", n=max_units)) from None
+        raise ValueError(_("Enter a whole number, like 2")) from None
 
 
 def _closed(rnd):
