@@ -17,7 +17,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	$(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
+	$(FLASK) dev-server --host 127.0.0.1 --port 5000
 
 ## make test: start what the tests need (PostgreSQL), then run every test on SQLite and PostgreSQL
 test: $(INSTALLED)

@@ -1,18 +1,82 @@
-"""Flask commands: `flask --app bulkbuy create-admin`, `seed-demo`."""
+"""Flask commands: create-admin, seed-demo, close-due, send-mail, scheduler, dev-server."""
 
 from __future__ import annotations
 
-import click
-from flask import Flask
+from datetime import datetime
 
+import click
+from flask import Flask, current_app
+
+from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import db
 from bulkbuy.models import utcnow
-from bulkbuy.services import ServiceError, accounts
+from bulkbuy.services import ServiceError, accounts, sweeps
 
 
 def init_app(app: Flask) -> None:
-    app.cli.add_command(create_admin)
-    app.cli.add_command(seed_demo)
+    for command in (create_admin, seed_demo, close_due, send_mail, scheduler, dev_server):
+        app.cli.add_command(command)
+
+
+def _parse_now(value: str | None) -> datetime:
+    if not value:
+        return utcnow()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use an ISO time like 2026-03-14T18:00:00+00:00") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give a time zone, like 2026-03-14T18:00:00+00:00")
+    return parsed
+
+
+@click.command("close-due")
+@click.option("--now", "now_text", help="Pretend it is this time (ISO 8601 with zone).")
+def close_due(now_text: str | None) -> None:
+    """Run one round sweep: open scheduled rounds and close those past their deadline."""
+    result = sweeps.sweep_rounds(_parse_now(now_text))
+    click.echo(f"opened {result.opened} round(s), closed {len(result.closed)} round(s)")
+    for closed in result.closed:
+        click.echo(
+            f"  round {closed.round_id}: {closed.status}, goods "
+            f"{format_pence(closed.goods_total_pence)}, {closed.households} household(s)"
+        )
+
+
+@click.command("send-mail")
+@click.option("--now", "now_text", help="Pretend it is this time (ISO 8601 with zone).")
+def send_mail(now_text: str | None) -> None:
+    """Queue due reminders and send what is waiting in the outbox."""
+    sent = sweeps.sweep_notifications(_parse_now(now_text))
+    click.echo(f"sent {sent} message(s)")
+
+
+@click.command("scheduler")
+def scheduler() -> None:
+    """Run the sweeps forever in this process (production: exactly one such process)."""
+    from bulkbuy.adapters import scheduler as scheduling
+
+    click.echo("scheduler running; Ctrl-C stops it")
+    try:
+        scheduling.blocking(current_app._get_current_object()).start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+@click.command("dev-server")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def dev_server(host: str, port: int) -> None:
+    """Serve for development with the scheduler inside this one process (no reloader)."""
+    from bulkbuy.adapters import scheduler as scheduling
+
+    app = current_app._get_current_object()
+    background = scheduling.background(app)
+    background.start()
+    try:
+        app.run(host=host, port=port, use_reloader=False)
+    finally:
+        background.shutdown(wait=False)
 
 
 @click.command("create-admin")

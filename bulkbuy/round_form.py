@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -45,13 +45,16 @@ class RoundForm(BaseForm):
     )
     fee_split = SelectField(
         _l("Share the delivery fee"),
-        choices=[("by_value", _l("By what each home buys")), ("equal", _l("Equally per home"))],
+        choices=[
+            SelectChoice("by_value", _l("By what each home buys")),
+            SelectChoice("equal", _l("Equally per home")),
+        ],
     )
     allocation_mode = SelectField(
         _l("When a box is short"),
         choices=[
-            ("first_come", _l("First come, first served")),
-            ("pro_rata", _l("Share in proportion")),
+            SelectChoice("first_come", _l("First come, first served")),
+            SelectChoice("pro_rata", _l("Share in proportion")),
         ],
     )
     collection_place = StringField(
@@ -65,8 +68,10 @@ class RoundForm(BaseForm):
     def __init__(self, products: list[Product], timezone: str, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.timezone = timezone
+        # SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices.
         self.products.choices = [
-            (p.id, f"{p.name} ({p.unit_description}, box of {p.case_size})") for p in products
+            SelectChoice(p.id, f"{p.name} ({p.unit_description}, box of {p.case_size})")
+            for p in products
         ]
 
     def validate_products(self, field):

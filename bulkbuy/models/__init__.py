@@ -3,6 +3,7 @@
 from bulkbuy.models.accounts import ROLES, Group, Household, Membership, User
 from bulkbuy.models.audit import AuditEntry
 from bulkbuy.models.catalogue import Product, Supplier
+from bulkbuy.models.closing import OutboxMessage, Statement, StatementLine
 from bulkbuy.models.rounds import (
     ALLOCATION_MODES,
     FEE_SPLITS,
@@ -22,10 +23,13 @@ __all__ = [
     "Group",
     "Household",
     "Membership",
+    "OutboxMessage",
     "PledgeLine",
     "Product",
     "Round",
     "RoundItem",
+    "Statement",
+    "StatementLine",
     "Supplier",
     "User",
     "utcnow",

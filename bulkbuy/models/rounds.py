@@ -74,6 +74,12 @@ class Round(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: Bumped by every pledge change; the UPDATE that bumps it is the round lock.
     pledge_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: When the round was closed (or failed); None while open.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Pence of goods ordered from the supplier (sum of cases × case price), set at close.
+    goods_total_pence: Mapped[int | None] = mapped_column(Integer)
+    #: When the 24-hour reminder was queued (so it is queued once).
+    reminder_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     group: Mapped[Group] = relationship()
     supplier: Mapped[Supplier] = relationship()
@@ -92,6 +98,9 @@ class RoundItem(db.Model):
         CheckConstraint("case_size >= 1", name="case_size_positive"),
         CheckConstraint("case_price_pence >= 0", name="case_price_non_negative"),
         CheckConstraint("max_cases IS NULL OR max_cases >= 0", name="max_cases_non_negative"),
+        CheckConstraint(
+            "cases_ordered IS NULL OR cases_ordered >= 0", name="cases_ordered_non_negative"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,6 +114,8 @@ class RoundItem(db.Model):
     supplier_code: Mapped[str | None] = mapped_column(String(40))
     #: Optional cap on cases ordered (storage space, supplier stock).
     max_cases: Mapped[int | None] = mapped_column(Integer)
+    #: Cases to order from the supplier, set when the round closes.
+    cases_ordered: Mapped[int | None] = mapped_column(Integer)
 
     round: Mapped[Round] = relationship(back_populates="items")
     product: Mapped[Product] = relationship()

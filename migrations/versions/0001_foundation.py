@@ -1,6 +1,6 @@
 """Foundation: accounts, catalogue, rounds, pledges, audit
 
-Revision ID: a06845e8a6ac
+Revision ID: 0001_foundation
 Revises: 
 Create Date: 2026-11-28 00:04:54.318230
 

@@ -1,0 +1,196 @@
+"""Messages to households, written to the outbox in the same transaction as their cause.
+
+The mail sweep sends them after the commit (`send_outbox`). Every message has
+a unique key, so queueing the same news twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import and_, exists, select, update
+
+from bulkbuy.adapters import mail
+from bulkbuy.domain.money import format_pence
+from bulkbuy.extensions import db
+from bulkbuy.formatting import when
+from bulkbuy.models import (
+    Household,
+    Membership,
+    OutboxMessage,
+    PledgeLine,
+    Round,
+    RoundItem,
+    Statement,
+    StatementLine,
+    User,
+)
+
+log = logging.getLogger(__name__)
+REMINDER_BEFORE = timedelta(hours=24)
+MAX_ATTEMPTS = 10
+
+
+def _round_url(rnd: Round) -> str:
+    base = current_app.config.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    return f"{base}/rounds/{rnd.id}"
+
+
+def _queue(key: str, to_address: str, subject: str, body: str, now: datetime) -> None:
+    already = db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
+    if already is None:
+        db.session.add(
+            OutboxMessage(key=key, to_address=to_address, subject=subject, body=body,
+                          created_at=now)
+        )
+
+
+def _people(household_ids) -> list[tuple[int, User]]:
+    """(household id, user) for every user with an e-mail in these households."""
+    if not household_ids:
+        return []
+    rows = db.session.execute(
+        select(Membership.household_id, User)
+        .join(User, Membership.user_id == User.id)
+        .where(Membership.household_id.in_(list(household_ids)))
+        .order_by(User.id)
+    ).all()
+    return [(household_id, user) for household_id, user in rows]
+
+
+def queue_round_results(rnd: Round) -> None:
+    """Tell each pledging household with an e-mail what it gets and what it owes."""
+    statements = {
+        s.household_id: s
+        for s in db.session.scalars(select(Statement).where(Statement.round_id == rnd.id))
+    }
+    lines: dict[int, list[tuple[StatementLine, str]]] = {}
+    for line, household_id, item_name in db.session.execute(
+        select(StatementLine, Statement.household_id, RoundItem.name)
+        .join(Statement, StatementLine.statement_id == Statement.id)
+        .join(RoundItem, StatementLine.round_item_id == RoundItem.id)
+        .where(Statement.round_id == rnd.id)
+        .order_by(RoundItem.name)
+    ).all():
+        lines.setdefault(household_id, []).append((line, item_name))
+    for household_id, user in _people(statements):
+        statement = statements[household_id]
+        body = [_("Hello %(name)s,", name=user.name), ""]
+        body.append(_("Orders for %(round)s are closed. This is what you get:", round=rnd.title))
+        body.append("")
+        for line, item_name in lines.get(household_id, []):
+            body.append(
+                _("%(item)s: you asked for %(asked)s, you get %(units)s, %(amount)s",
+                  item=item_name, asked=line.quantity, units=line.units,
+                  amount=format_pence(line.amount_pence))
+            )
+        if statement.fee_pence:
+            body.append(_("Your share of delivery: %(fee)s", fee=format_pence(statement.fee_pence)))
+        body += ["", _("You owe %(total)s.", total=format_pence(statement.total_pence)), "",
+                 _("See the details: %(url)s", url=_round_url(rnd))]
+        _queue(
+            f"round-result:{rnd.id}:{user.id}", user.email,
+            _("What you get from %(round)s", round=rnd.title), "\n".join(body),
+            rnd.closed_at,
+        )
+
+
+def queue_round_failed(rnd: Round, household_ids) -> None:
+    """Tell every pledging household with an e-mail that the round did not go ahead."""
+    for _household_id, user in _people(household_ids):
+        body = "\n".join([
+            _("Hello %(name)s,", name=user.name), "",
+            _("%(round)s did not go ahead. The orders did not reach %(min)s.",
+              round=rnd.title, min=format_pence(rnd.min_order_pence or 0)),
+            _("Nobody pays anything, and nothing will be delivered."), "",
+            _round_url(rnd),
+        ])
+        _queue(f"round-failed:{rnd.id}:{user.id}", user.email,
+               _("%(round)s did not go ahead", round=rnd.title), body, rnd.closed_at)
+
+
+def queue_reminders(now: datetime) -> int:
+    """Queue, once per round, a reminder 24 hours before the deadline to households
+    of the group that have not ordered yet. Returns how many rounds were handled."""
+    due = db.session.scalars(
+        select(Round).where(
+            Round.status == "open",
+            Round.reminder_queued_at.is_(None),
+            Round.closes_at > now,
+            Round.closes_at <= now + REMINDER_BEFORE,
+        )
+    ).all()
+    handled = 0
+    for rnd in due:
+        claimed = db.session.execute(
+            update(Round)
+            .where(Round.id == rnd.id, Round.reminder_queued_at.is_(None))
+            .values(reminder_queued_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            continue
+        quiet = db.session.scalars(
+            select(Household.id).where(
+                Household.group_id == rnd.group_id,
+                ~exists().where(
+                    and_(PledgeLine.round_id == rnd.id, PledgeLine.household_id == Household.id)
+                ),
+            )
+        ).all()
+        for _household_id, user in _people(quiet):
+            body = "\n".join([
+                _("Hello %(name)s,", name=user.name), "",
+                _("%(round)s closes %(when)s. You have not ordered anything yet.",
+                  round=rnd.title, when=when(rnd.closes_at, rnd.group.timezone)),
+                _("Order here: %(url)s", url=_round_url(rnd)),
+            ])
+            _queue(f"reminder:{rnd.id}:{user.id}", user.email,
+                   _("Last day to order: %(round)s", round=rnd.title), body, now)
+        handled += 1
+    return handled
+
+
+def send_outbox(now: datetime, *, commit, batch: int = 20) -> int:
+    """Send queued messages in small batches, committing each batch; returns how many were sent.
+
+    A message that fails keeps its error and is tried again by a later
+    sweep, up to MAX_ATTEMPTS times. On PostgreSQL a batch's rows stay
+    locked until its commit (SKIP LOCKED), so two sweepers never take the
+    same message. A crash after the SMTP hand-over but before the commit can
+    send a message twice: mail is at-least-once, never lost.
+    """
+    sent = 0
+    tried: set[int] = set()
+    while True:
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.attempts < MAX_ATTEMPTS,
+                OutboxMessage.id.not_in(tried) if tried else True,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(batch)
+        )
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        messages = db.session.scalars(query).all()
+        if not messages:
+            commit()
+            return sent
+        for message in messages:
+            tried.add(message.id)
+            message.attempts += 1
+            try:
+                mail.send(current_app.config, message.to_address, message.subject, message.body)
+            except Exception as error:  # noqa: BLE001 - any failure means "try later"
+                message.last_error = f"{type(error).__name__}: {error}"[:500]
+                log.warning("sending mail %s failed: %s", message.id, message.last_error)
+            else:
+                message.sent_at = now
+                sent += 1
+        commit()
