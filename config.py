@@ -50,6 +50,19 @@ class Config:
     BABEL_DEFAULT_LOCALE = "en"
     DEFAULT_TIMEZONE = "Europe/London"
 
+    #: Seconds between round sweeps; rounds close within this (plus the close) of the deadline.
+    SWEEP_SECONDS = int(os.environ.get("SWEEP_SECONDS", "20"))
+    #: Where links in e-mails point.
+    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
+    #: SMTP; with no MAIL_SERVER, messages are written to the log instead of sent.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
+    MAIL_FROM = os.environ.get("MAIL_FROM", "bulkbuy <no-reply@bulkbuy.invalid>")
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
+
     #: Upper bounds for what a person may type, so absurd input gets a clear message.
     MAX_UNITS_PER_PLEDGE = 999
     MAX_CSV_BYTES = 1_000_000
@@ -63,6 +76,7 @@ class TestConfig(Config):
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
     RATELIMIT_STORAGE_URI = "memory://"
+    MAIL_SERVER = None
     LOGIN_RATE_LIMIT = "1000 per minute"
     #: Most tests post forms directly; tests/integration/test_security.py turns this on.
     WTF_CSRF_ENABLED = False
