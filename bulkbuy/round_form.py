@@ -49,6 +49,7 @@ class RoundForm(BaseForm):
             SelectChoice("by_value", _l("By what each home buys")),
             SelectChoice("equal", _l("Equally per home")),
         ],
+        default="by_value",  # residents' form leaves these two out: use the usual choice
     )
     allocation_mode = SelectField(
         _l("When a box is short"),
@@ -56,6 +57,7 @@ class RoundForm(BaseForm):
             SelectChoice("first_come", _l("First come, first served")),
             SelectChoice("pro_rata", _l("Share in proportion")),
         ],
+        default="first_come",
     )
     collection_place = StringField(
         _l("Where to collect"), validators=[Text("Where to collect", 200, required=False)]

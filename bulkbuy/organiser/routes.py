@@ -1,6 +1,18 @@
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+import csv
+import io
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -11,7 +23,9 @@ from bulkbuy.models import Group, Household, Membership, Product, Round, Supplie
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.forms import GroupSettingsForm, ImportForm, ProductForm, SupplierForm
 from bulkbuy.round_form import RoundForm
-from bulkbuy.services import ServiceError, accounts, catalogue, rounds
+from bulkbuy.services import ServiceError, accounts, audit, catalogue, rounds, statements
+
+CLOSED_STATUSES = ("closed", "ordered", "delivered", "complete")
 
 
 def pounds_text(pence: int | None) -> str:
@@ -284,3 +298,90 @@ def open_round(group_id: int, round_id: int):
     else:
         flash(_("The round is open."), "success")
     return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>")
+@login_required
+def round_detail(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    sheet = statements.order_sheet(rnd) if rnd.status in CLOSED_STATUSES else None
+    return render_template(
+        "organiser/round.html", group=group, round=rnd, sheet=sheet, now=utcnow(),
+        title=rnd.title,
+    )
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/order-sheet")
+@login_required
+def order_sheet(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    return render_template(
+        "organiser/order_sheet.html", group=group, round=rnd, sheet=statements.order_sheet(rnd),
+        households=statements.statements_for(rnd), now=utcnow(),
+        title=_("Order sheet: %(round)s", round=rnd.title),
+    )
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/order-sheet.csv")
+@login_required
+def order_sheet_csv(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    sheet = statements.order_sheet(rnd)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["product", "supplier_code", "unit", "case_size", "cases",
+                     "case_price", "line_total"])
+    for line in sheet.lines:
+        writer.writerow([
+            _csv_safe(line.item.name), _csv_safe(line.item.supplier_code or ""),
+            _csv_safe(line.item.unit_description), line.item.case_size, line.cases,
+            pounds_text(line.item.case_price_pence), pounds_text(line.line_total_pence),
+        ])
+    writer.writerow(["goods total", "", "", "", "", "", pounds_text(sheet.goods_total_pence)])
+    writer.writerow(["delivery fee", "", "", "", "", "", pounds_text(sheet.fee_pence)])
+    writer.writerow(["grand total", "", "", "", "", "", pounds_text(sheet.grand_total_pence)])
+    return Response(
+        out.getvalue(), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="order-round-{rnd.id}.csv"'},
+    )
+
+
+def _csv_safe(text: str) -> str:
+    """Stop a spreadsheet from running a cell as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/statements")
+@login_required
+def round_statements(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    return render_template(
+        "organiser/statements.html", group=group, round=rnd,
+        statements=statements.statements_for(rnd), sheet=statements.order_sheet(rnd),
+        title=_("Statements: %(round)s", round=rnd.title),
+    )
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/ordered", methods=["POST"])
+@login_required
+def mark_ordered(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    if rounds.transition(rnd.id, ("closed",), "ordered"):
+        audit.record("round.ordered", actor=current_user, group_id=group.id, subject=rnd)
+        db.session.commit()
+        flash(_("Marked as ordered from the supplier."), "success")
+    else:
+        flash(_("This round is not waiting to be ordered."), "error")
+    return redirect(url_for("organiser.round_detail", group_id=group.id, round_id=rnd.id), 303)
+
+
+def _closed_round(group: Group, round_id: int) -> Round:
+    rnd = _round(group, round_id)
+    if rnd.status not in CLOSED_STATUSES:
+        abort(404)
+    return rnd

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -11,7 +13,7 @@ from bulkbuy.extensions import db
 from bulkbuy.models import Membership, Product, Round, RoundItem, Supplier, utcnow
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
-from bulkbuy.services import ServiceError, pledges, round_view, rounds
+from bulkbuy.services import ServiceError, pledges, round_view, rounds, statements
 from bulkbuy.validation import whole_number
 
 
@@ -75,13 +77,19 @@ def _load_round(round_id: int):
 
 
 def _render_round(rnd, member, errors=None, typed=None, status=200):
-    views = round_view.item_views(rnd, member.household_id)
+    finished = rnd.status in ("closed", "ordered", "delivered", "complete")
+    views = [] if finished else round_view.item_views(rnd, member.household_id)
+    own_statement = None
+    if finished and member.household_id is not None:
+        own_statement = next(iter(statements.statements_for(rnd, member.household_id)), None)
     return (
         render_template(
             "resident/round.html",
             round=rnd,
             member=member,
             items=views,
+            finished=finished,
+            own_statement=own_statement,
             errors=errors or {},
             typed=typed or {},
             now=utcnow(),
@@ -212,8 +220,14 @@ def start_round(group_id: int):
     if form.validate_on_submit():
         chosen = [p for p in products if p.id in set(form.products.data)]
         try:
+            # Money settings and scheduling are organisers' choices: a resident's
+            # round takes the usual ones, whatever the request carries.
+            details = replace(
+                form.details(), delivery_fee_pence=0, min_order_pence=None,
+                fee_split="by_value", allocation_mode="first_come", opens_at=None,
+            )
             rnd = rounds.create_round(
-                group, supplier, chosen, form.details(), created_by=current_user, now=utcnow()
+                group, supplier, chosen, details, created_by=current_user, now=utcnow()
             )
             status = rounds.submit_for_approval_or_open(rnd, actor=current_user, now=utcnow())
             db.session.commit()

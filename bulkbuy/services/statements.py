@@ -1,0 +1,113 @@
+"""Reading what a close wrote: the supplier order sheet and households' statements.
+
+Each function costs a fixed number of queries, however many households.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from flask_babel import gettext
+from sqlalchemy import func, select
+
+from bulkbuy.domain.explain import explain_line
+from bulkbuy.extensions import db
+from bulkbuy.models import Household, PledgeLine, Round, RoundItem, Statement, StatementLine
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    item: RoundItem
+    cases: int
+    line_total_pence: int
+
+
+@dataclass(frozen=True)
+class OrderSheet:
+    round: Round
+    lines: list[OrderLine]
+    goods_total_pence: int
+    fee_pence: int
+
+    @property
+    def grand_total_pence(self) -> int:
+        return self.goods_total_pence + self.fee_pence
+
+
+def order_sheet(rnd: Round) -> OrderSheet:
+    """Cases per product to order from the supplier, with prices and totals (closed rounds)."""
+    items = db.session.scalars(
+        select(RoundItem).where(RoundItem.round_id == rnd.id).order_by(RoundItem.name)
+    ).all()
+    lines = [
+        OrderLine(item, item.cases_ordered or 0, (item.cases_ordered or 0) * item.case_price_pence)
+        for item in items
+    ]
+    goods = sum(line.line_total_pence for line in lines)
+    ordered_anything = goods > 0 or any(line.cases for line in lines)
+    return OrderSheet(rnd, lines, goods, rnd.delivery_fee_pence if ordered_anything else 0)
+
+
+@dataclass(frozen=True)
+class ExplainedLine:
+    item: RoundItem
+    line: StatementLine
+    why: str
+
+
+@dataclass(frozen=True)
+class ExplainedStatement:
+    statement: Statement
+    household: Household
+    lines: list[ExplainedLine]
+
+
+def statements_for(rnd: Round, household_id: int | None = None) -> list[ExplainedStatement]:
+    """Statements of a closed round (all, or one household's), each line with its reason."""
+    query = (
+        select(Statement, Household)
+        .join(Household, Statement.household_id == Household.id)
+        .where(Statement.round_id == rnd.id)
+        .order_by(Household.label)
+    )
+    if household_id is not None:
+        query = query.where(Statement.household_id == household_id)
+    rows = db.session.execute(query).all()
+    if not rows:
+        return []
+    items = {
+        item.id: item
+        for item in db.session.scalars(select(RoundItem).where(RoundItem.round_id == rnd.id))
+    }
+    totals = dict(
+        db.session.execute(
+            select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity))
+            .where(PledgeLine.round_id == rnd.id)
+            .group_by(PledgeLine.round_item_id)
+        ).all()
+    )
+    lines_by_statement: dict[int, list[StatementLine]] = defaultdict(list)
+    for line in db.session.scalars(
+        select(StatementLine).where(
+            StatementLine.statement_id.in_([statement.id for statement, _ in rows])
+        )
+    ):
+        lines_by_statement[line.statement_id].append(line)
+    result = []
+    for statement, household in rows:
+        explained = []
+        ordered = sorted(
+            lines_by_statement[statement.id], key=lambda x: items[x.round_item_id].name
+        )
+        for line in ordered:
+            item = items[line.round_item_id]
+            why = explain_line(
+                asked=line.quantity, offered_extra=line.tolerance, units=line.units,
+                extra_units=line.tolerance_units, case_size=item.case_size,
+                cases=item.cases_ordered or 0, total_asked=int(totals.get(item.id, 0)),
+                max_cases=item.max_cases, gettext=gettext,
+            )
+            explained.append(ExplainedLine(item, line, why))
+        result.append(ExplainedStatement(statement, household, explained))
+    return result
