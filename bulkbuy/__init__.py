@@ -1,5 +1,6 @@
 """bulkbuy: neighbours buying together at wholesale prices."""
 
+import os
 import secrets
 from pathlib import Path
 
@@ -38,9 +39,17 @@ def create_app(config: type | None = None, overrides: dict | None = None) -> Fla
 
 
 def _instance_secret_key(instance: Path) -> str:
-    """Read the secret key kept in instance/, generating it on first start."""
+    """Read the secret key kept in instance/, generating it on first start.
+
+    The file is created owner-only in one step, and only if it does not exist
+    yet, so two processes starting together end up with the same key.
+    """
     key_file = instance / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
     return key_file.read_text().strip()

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from flask import g
 from flask_migrate import upgrade
 from sqlalchemy import text
 
@@ -41,6 +42,14 @@ def postgresql_url() -> str:
 def make_app(url: str, **overrides):
     """An app on `url` with the migrated schema and empty tables."""
     app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url, **overrides})
+
+    @app.teardown_request
+    def _forget_request_globals(_error):
+        # Tests keep one app context pushed, which requests then share; a real
+        # server gives each request a fresh `g`. Without this, the signed-in
+        # user and a passed CSRF check would leak from one request to the next.
+        for name in list(vars(g)):
+            delattr(g, name)
     with app.app_context():
         if url not in _migrated:
             if db.engine.dialect.name == "postgresql":
