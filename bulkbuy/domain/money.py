@@ -68,26 +68,28 @@ def split_pence(
         order: list[K] = sorted(exact_weights)  # type: ignore[type-var]
     else:
         order = list(dict.fromkeys(k for k in tie_order if k in exact_weights))
-        missing = [k for k in exact_weights if k not in set(order)]
+        listed = set(order)
+        missing = [k for k in exact_weights if k not in listed]
         if missing:
             raise ValueError(f"tie_order leaves out {missing!r}")
 
     if total == 0:
         return {key: 0 for key in order}
-    weight_sum = sum(exact_weights.values(), Fraction(0))
+    # Scale every weight to a whole number (exactly: by the common denominator),
+    # so each share is total * w / sum in integers: floor and remainder at once.
+    scale = math.lcm(*(w.denominator for w in exact_weights.values()))
+    whole = {key: int(w * scale) for key, w in exact_weights.items()}
+    weight_sum = sum(whole.values())
     if weight_sum == 0:
         raise ValueError(f"cannot split {total} over weights that are all zero")
 
     floors: dict[K, int] = {}
-    fractions: dict[K, Fraction] = {}
+    remainders: dict[K, int] = {}
     for key in order:
-        exact = total * exact_weights[key] / weight_sum
-        floor = math.floor(exact)
-        floors[key] = floor
-        fractions[key] = exact - floor
+        floors[key], remainders[key] = divmod(total * whole[key], weight_sum)
     left = total - sum(floors.values())
-    # sorted() is stable, so equal fractions keep tie_order order.
-    for key in sorted(order, key=lambda k: -fractions[k])[:left]:
+    # sorted() is stable, so equal remainders keep tie_order order.
+    for key in sorted(order, key=lambda k: -remainders[k])[:left]:
         floors[key] += 1
     return floors
 

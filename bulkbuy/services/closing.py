@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, insert, select, update
 
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
 from bulkbuy.domain.outcome import ItemInput, RoundOutcome, work_out_round
@@ -70,8 +71,11 @@ def close_round(round_id: int, now: datetime) -> CloseResult | None:
     items = db.session.scalars(
         select(RoundItem).where(RoundItem.round_id == round_id).order_by(RoundItem.id)
     ).all()
-    rows = db.session.scalars(
-        select(PledgeLine).where(PledgeLine.round_id == round_id)
+    # Plain rows, not ORM objects: a big round has tens of thousands of lines.
+    rows = db.session.execute(
+        select(PledgeLine.household_id, PledgeLine.round_item_id, PledgeLine.queue_pos,
+               PledgeLine.quantity, PledgeLine.tolerance)
+        .where(PledgeLine.round_id == round_id)
     ).all()
     lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
     for row in rows:
@@ -129,10 +133,12 @@ def _set_status(rnd: Round, status: str, now: datetime, goods_total: int) -> Non
 def _write_statements(
     rnd: Round,
     items: list[RoundItem],
-    rows: list[PledgeLine],
+    rows: Sequence[Row],
     outcome: RoundOutcome,
     now: datetime,
 ) -> None:
+    """One statement per household that pledged and one line per product it pledged for,
+    written with two bulk INSERTs (statements in household order, lines by product)."""
     asked: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
     position: dict[int, int] = {}
     for row in rows:
@@ -141,35 +147,42 @@ def _write_statements(
         pair[1] += row.tolerance
         position[row.household_id] = min(position.get(row.household_id, row.queue_pos),
                                           row.queue_pos)
-    statements = {}
+    statement_rows = []
     for household_id in sorted(position):
         goods = sum(outcome.goods.get(household_id, {}).values())
         fee = outcome.fees.get(household_id, 0)
-        statement = Statement(
-            round_id=rnd.id, household_id=household_id, goods_pence=goods, fee_pence=fee,
-            total_pence=goods + fee, position=position[household_id], created_at=now,
+        statement_rows.append({
+            "round_id": rnd.id, "household_id": household_id, "goods_pence": goods,
+            "fee_pence": fee, "total_pence": goods + fee, "position": position[household_id],
+            "created_at": now,
+        })
+    if not statement_rows:
+        return
+    # Core INSERTs on the tables (executemany), skipping the ORM's per-row bookkeeping.
+    statements = Statement.__table__
+    statement_ids = {
+        household_id: statement_id
+        for household_id, statement_id in db.session.execute(
+            insert(statements).returning(statements.c.household_id, statements.c.id),
+            statement_rows,
         )
-        statements[household_id] = statement
-    db.session.add_all(statements.values())
-    db.session.flush()
-    statement_lines = []
+    }
+    line_rows = []
     for item in items:
         allocation = outcome.allocations[item.id]
         for household_id in allocation.units:
             quantity, tolerance = asked[(household_id, item.id)]
-            statement_lines.append(
-                StatementLine(
-                    statement_id=statements[household_id].id,
-                    round_item_id=item.id,
-                    quantity=quantity,
-                    tolerance=tolerance,
-                    units=allocation.units[household_id],
-                    tolerance_units=allocation.tolerance_units.get(household_id, 0),
-                    amount_pence=outcome.goods.get(household_id, {}).get(item.id, 0),
-                )
-            )
-    db.session.add_all(statement_lines)
-    db.session.flush()
+            line_rows.append({
+                "statement_id": statement_ids[household_id],
+                "round_item_id": item.id,
+                "quantity": quantity,
+                "tolerance": tolerance,
+                "units": allocation.units[household_id],
+                "tolerance_units": allocation.tolerance_units.get(household_id, 0),
+                "amount_pence": outcome.goods.get(household_id, {}).get(item.id, 0),
+            })
+    if line_rows:
+        db.session.execute(insert(StatementLine.__table__), line_rows)
 
 
 def close_due_rounds(now: datetime, *, commit) -> list[CloseResult]:

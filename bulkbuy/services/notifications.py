@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, insert, select, update
 
 from bulkbuy.adapters import mail
 from bulkbuy.domain.money import format_pence
@@ -62,40 +62,66 @@ def _people(household_ids) -> list[tuple[int, User]]:
 
 
 def queue_round_results(rnd: Round) -> None:
-    """Tell each pledging household with an e-mail what it gets and what it owes."""
+    """Tell each pledging household with an e-mail what it gets and what it owes.
+
+    Written for big rounds: plain rows rather than ORM objects, each template
+    translated once, and the messages added with one bulk INSERT (keys already
+    in the outbox are skipped, as `_queue` does).
+    """
     statements = {
-        s.household_id: s
-        for s in db.session.scalars(select(Statement).where(Statement.round_id == rnd.id))
+        household_id: (fee_pence, total_pence)
+        for household_id, fee_pence, total_pence in db.session.execute(
+            select(Statement.household_id, Statement.fee_pence, Statement.total_pence)
+            .where(Statement.round_id == rnd.id)
+        )
     }
-    lines: dict[int, list[tuple[StatementLine, str]]] = {}
-    for line, household_id, item_name in db.session.execute(
-        select(StatementLine, Statement.household_id, RoundItem.name)
+    lines: dict[int, list[tuple[str, int, int, int]]] = {}
+    for household_id, item_name, quantity, units, amount_pence in db.session.execute(
+        select(Statement.household_id, RoundItem.name, StatementLine.quantity,
+               StatementLine.units, StatementLine.amount_pence)
         .join(Statement, StatementLine.statement_id == Statement.id)
         .join(RoundItem, StatementLine.round_item_id == RoundItem.id)
         .where(Statement.round_id == rnd.id)
         .order_by(RoundItem.name)
-    ).all():
-        lines.setdefault(household_id, []).append((line, item_name))
-    for household_id, user in _people(statements):
-        statement = statements[household_id]
-        body = [_("Hello %(name)s,", name=user.name), ""]
-        body.append(_("Orders for %(round)s are closed. This is what you get:", round=rnd.title))
-        body.append("")
-        for line, item_name in lines.get(household_id, []):
-            body.append(
-                _("%(item)s: you asked for %(asked)s, you get %(units)s, %(amount)s",
-                  item=item_name, asked=line.quantity, units=line.units,
-                  amount=format_pence(line.amount_pence))
-            )
-        if statement.fee_pence:
-            body.append(_("Your share of delivery: %(fee)s", fee=format_pence(statement.fee_pence)))
-        body += ["", _("You owe %(total)s.", total=format_pence(statement.total_pence)), "",
-                 _("See the details: %(url)s", url=_round_url(rnd))]
-        _queue(
-            f"round-result:{rnd.id}:{user.id}", user.email,
-            _("What you get from %(round)s", round=rnd.title), "\n".join(body),
-            rnd.closed_at,
-        )
+    ):
+        lines.setdefault(household_id, []).append((item_name, quantity, units, amount_pence))
+    people = db.session.execute(
+        select(Membership.household_id, User.id, User.name, User.email)
+        .join(User, Membership.user_id == User.id)
+        .join(Statement, Statement.household_id == Membership.household_id)
+        .where(Statement.round_id == rnd.id)
+        .order_by(User.id)
+    ).all()
+    prefix = f"round-result:{rnd.id}:"
+    taken = set(db.session.scalars(
+        select(OutboxMessage.key).where(OutboxMessage.key.startswith(prefix, autoescape=True))
+    ))
+    # gettext() without variables returns the translated template, unformatted.
+    hello = _("Hello %(name)s,")
+    closed = _("Orders for %(round)s are closed. This is what you get:") % {"round": rnd.title}
+    line_text = _("%(item)s: you asked for %(asked)s, you get %(units)s, %(amount)s")
+    fee_text = _("Your share of delivery: %(fee)s")
+    owe_text = _("You owe %(total)s.")
+    details = _("See the details: %(url)s") % {"url": _round_url(rnd)}
+    subject = _("What you get from %(round)s") % {"round": rnd.title}
+    messages = []
+    for household_id, user_id, user_name, email in people:
+        key = f"{prefix}{user_id}"
+        if key in taken:
+            continue
+        taken.add(key)
+        fee_pence, total_pence = statements[household_id]
+        body = [hello % {"name": user_name}, "", closed, ""]
+        for item_name, quantity, units, amount_pence in lines.get(household_id, []):
+            body.append(line_text % {"item": item_name, "asked": quantity, "units": units,
+                                     "amount": format_pence(amount_pence)})
+        if fee_pence:
+            body.append(fee_text % {"fee": format_pence(fee_pence)})
+        body += ["", owe_text % {"total": format_pence(total_pence)}, "", details]
+        messages.append({"key": key, "to_address": email, "subject": subject,
+                         "body": "\n".join(body), "created_at": rnd.closed_at, "attempts": 0})
+    if messages:
+        db.session.execute(insert(OutboxMessage.__table__), messages)
 
 
 def queue_round_failed(rnd: Round, household_ids) -> None:
