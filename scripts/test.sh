@@ -19,6 +19,15 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   fi
 fi
 echo "make test: PostgreSQL at ${TEST_DATABASE_URL:-(none)}"
+
+# Browser tests need Debian's Chromium (never a downloaded browser).
+if ! bash scripts/ensure_chromium.sh >/dev/null; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "make test: Chromium is needed in CI and could not be installed." >&2
+    exit 1
+  fi
+  echo "!!! make test: Chromium is missing: the browser tests in tests/e2e will be SKIPPED." >&2
+fi
 "$PYTHON" -m pytest "$@"
 status=$?
 if [ $status -eq 5 ]; then

@@ -1,0 +1,281 @@
+"""Real-browser fixtures: a live bulkbuy server, Debian's Chromium, and page checks.
+
+The server is a TestConfig app with CSRF switched back ON (the real forms), on
+its own migrated SQLite file, served by werkzeug's `make_server` in a thread on
+127.0.0.1 and a free port. Tests create data through tests.factories inside
+`live_app.app_context()` (the server's own app and database); every test
+starts from empty tables.
+
+Chromium is Debian's /usr/bin/chromium (scripts/ensure_chromium.sh installs
+it). Never `playwright install`: the network is closed. Without the browser
+these tests are skipped loudly, or fail when CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from bulkbuy.extensions import db
+from tests.conftest import empty_tables, make_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
+PHONE = {"width": 360, "height": 640}
+NARROW = {"width": 320, "height": 640}
+MIN_TARGET = 44  # CSS px: UX.md "Big targets", WCAG 2.5.5
+
+try:
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # pragma: no cover - requirements-dev.txt installs them
+    sync_playwright = None
+
+
+_skipped_because: list[str] = []
+
+
+def _no_browser(reason: str):
+    """Fail in CI; elsewhere skip, and say so in the summary (see pytest_terminal_summary)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run in CI (CI=true): {reason}", pytrace=False)
+    _skipped_because.append(reason)
+    pytest.skip(f"!!! BROWSER TESTS SKIPPED: {reason} !!!")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped_because:
+        terminalreporter.write_sep(
+            "!", f"BROWSER TESTS (tests/e2e) SKIPPED: {_skipped_because[0]}", red=True, bold=True
+        )
+
+
+# --- the server -------------------------------------------------------------------------------
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):  # errors are still logged
+        pass
+
+
+class LiveServer:
+    """The app served by werkzeug in a background thread on 127.0.0.1, a free port."""
+
+    def __init__(self, app):
+        self.app = app
+        self._server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+        )
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+        self._server.server_close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.sqlite'}"
+    app = make_app(url, WTF_CSRF_ENABLED=True)
+    server = LiveServer(app)
+    server.start()
+    yield server
+    server.stop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def live_app(live_server):
+    """The live server's app, with empty tables; use `with app.app_context():` for data."""
+    with live_server.app.app_context():
+        empty_tables()
+        db.session.remove()
+    return live_server.app
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    if sync_playwright is None:
+        _no_browser("playwright / axe-playwright-python are not installed "
+                    "(pip install -r requirements-dev.txt)")
+    if not CHROMIUM.exists():
+        _no_browser(f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh as root")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def new_context(chromium, live_server):
+    """Make browser contexts (each its own cookies) at phone size; closed after the test."""
+    made = []
+
+    def make(**options):
+        options = {"base_url": live_server.url, "viewport": PHONE, **options}
+        context = chromium.new_context(**options)
+        context.set_default_timeout(10_000)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+
+
+# --- page checks ------------------------------------------------------------------------------
+
+def scan(page: Page) -> None:
+    """axe-core with the WCAG 2.0/2.1/2.2 A and AA tags: zero violations.
+
+    Needs JavaScript on in the page: `axe.run` is asynchronous, and in a context
+    made with java_script_enabled=False its promise never settles.
+    """
+    results = Axe().run(page, options={
+        "runOnly": {"type": "tag", "values": AXE_TAGS},
+        "resultTypes": ["violations"],
+    })
+    violations = results.response["violations"]
+    found = [
+        f"{v['id']} ({v['impact']}): {v['help']} -> "
+        + "; ".join(", ".join(node["target"]) for node in v["nodes"])
+        for v in violations
+    ]
+    assert not found, f"axe found {len(found)} violation(s) on {page.url}:\n" + "\n".join(found)
+
+
+# Which controls to measure, and the inline exception, run in the page.
+#
+# Measured: every visible a[href], button, input (not hidden), select, textarea
+# and summary. A checkbox or radio is measured together with its label(s): a
+# tap on the label ticks it, so the box plus the label wrapped round it (or
+# tied to it by for=) is the target.
+#
+# Inline exception (WCAG 2.5.8, "the target is in a sentence"): a link laid
+# out `display: inline` inside a <p> that also holds words of its own (text
+# outside any link or button) is part of a sentence, and its height is set by
+# the line of text, so it is not measured. A link alone in a paragraph, in a
+# heading, a list item or a table cell is not in a sentence: it must be big.
+_MEASURE_TARGETS = r"""
+(min) => {
+  const controls = 'a[href], button, input:not([type=hidden]), select, textarea, summary';
+  const shown = (el) => {
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || style.display === 'none') return false;
+    const r = el.getBoundingClientRect();
+    if (r.width <= 1 || r.height <= 1) return false;        // visually hidden
+    if (r.right <= 0 || r.bottom <= 0) return false;        // parked off screen (skip link)
+    return true;
+  };
+  const inSentence = (el) => {
+    if (el.tagName !== 'A' || getComputedStyle(el).display !== 'inline') return false;
+    const para = el.closest('p');
+    if (!para) return false;
+    let words = '';
+    const walk = (node) => {
+      for (const child of node.childNodes) {
+        if (child.nodeType === Node.TEXT_NODE) words += child.textContent;
+        else if (child.nodeType === Node.ELEMENT_NODE && !child.matches('a, button')) walk(child);
+      }
+    };
+    walk(para);
+    return words.trim().length > 0;
+  };
+  const describe = (el) => {
+    const text = (el.getAttribute('aria-label') || el.textContent || el.value || '').trim();
+    return `<${el.tagName.toLowerCase()}${el.id ? ' id=' + el.id : ''}> "${text.slice(0, 40)}"`;
+  };
+  const small = [];
+  for (const el of document.querySelectorAll(controls)) {
+    if (!shown(el) || inSentence(el)) continue;
+    let r = el.getBoundingClientRect();
+    let box = {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
+    if (el.matches('input[type=checkbox], input[type=radio]')) {
+      for (const label of el.labels || []) {
+        const l = label.getBoundingClientRect();
+        box = {left: Math.min(box.left, l.left), top: Math.min(box.top, l.top),
+               right: Math.max(box.right, l.right), bottom: Math.max(box.bottom, l.bottom)};
+      }
+    }
+    const w = box.right - box.left, h = box.bottom - box.top;
+    if (w + 0.01 < min || h + 0.01 < min) {
+      small.push(`${describe(el)} is ${w.toFixed(1)}x${h.toFixed(1)}`);
+    }
+  }
+  return small;
+}
+"""
+
+_OVERFLOW = r"""
+() => {
+  const root = document.documentElement;
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.right > root.clientWidth + 0.5 && r.width > 0) {
+      const name = el.tagName.toLowerCase() + (el.className ? '.' + el.className : '');
+      wide.push(`<${name}> right=${r.right.toFixed(0)}`);
+    }
+  }
+  return {scroll: root.scrollWidth, client: root.clientWidth, wide: wide.slice(0, 8)};
+}
+"""
+
+
+@contextmanager
+def _at_viewport(page: Page, size: dict):
+    """Resize the page for the block, then put the old size back."""
+    before = page.viewport_size
+    page.set_viewport_size(size)
+    try:
+        yield
+    finally:
+        if before:
+            page.set_viewport_size(before)
+
+
+def check_target_sizes(page: Page) -> None:
+    """Every visible control is at least 44x44 CSS px at 360x640 (see _MEASURE_TARGETS)."""
+    with _at_viewport(page, PHONE):
+        small = page.evaluate(_MEASURE_TARGETS, MIN_TARGET)
+    assert not small, (
+        f"controls under {MIN_TARGET}x{MIN_TARGET}px at 360x640 on {page.url}:\n"
+        + "\n".join(small)
+    )
+
+
+def check_no_horizontal_scroll(page: Page) -> None:
+    """At 320px wide the page reflows: no horizontal scroll (WCAG 1.4.10)."""
+    with _at_viewport(page, NARROW):
+        found = page.evaluate(_OVERFLOW)
+    assert found["scroll"] <= found["client"], (
+        f"horizontal scroll at 320px on {page.url}: scrollWidth {found['scroll']} > "
+        f"clientWidth {found['client']}; too wide: {found['wide']}"
+    )
+
+
+def check_page(page: Page, *, axe: bool = True) -> None:
+    """All three checks on the page as it stands (axe=False where JavaScript is off)."""
+    if axe:
+        scan(page)
+    check_target_sizes(page)
+    check_no_horizontal_scroll(page)
