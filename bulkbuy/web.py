@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+import flask_babel
+from flask import Flask, g, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -42,11 +43,36 @@ def init_app(app: Flask) -> None:
     for code in (400, 403, 404, 405, 413, 429, 500):
         app.register_error_handler(code, _error_page)
 
+    _install_request_cached_gettext(app)
     app.jinja_env.filters["pence"] = formatting.pence
     app.jinja_env.filters["when"] = formatting.when
     app.jinja_env.filters["input_value"] = formatting.input_value
     app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, ngettext)
     app.jinja_env.globals["organises_a_group"] = _organises_a_group
+
+
+def _translations():
+    """The current request's translations, looked up once per request.
+
+    Flask-Babel looks them up again on every `_()` call, which made
+    translation most of the round page's rendering time.
+    """
+    try:
+        return g.bulkbuy_translations
+    except AttributeError:
+        g.bulkbuy_translations = flask_babel.get_translations()
+        return g.bulkbuy_translations
+
+
+def _install_request_cached_gettext(app: Flask) -> None:
+    """Make templates' `_()` and `ngettext()` use `_translations()` (same results)."""
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+    )
 
 
 @login_manager.user_loader

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Benchmarks the round page against a bare Flask hello-world (bench/round_page.py):
+# first on SQLite, then on PostgreSQL (a database of its own, bulkbuy_bench) when it
+# can be had. Uses wrk when installed (installing it with apt-get when root), else
+# bench/round_page.py's Python load loop. Each run ends with a line
+# `round_page_rps=... hello_rps=... ratio=...`.
+set -u
+PYTHON=${PYTHON:-.venv/bin/python}
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bench: installing wrk" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >&2 \
+      || echo "bench: could not install wrk; using the Python load loop" >&2
+  else
+    echo "bench: wrk not found; using the Python load loop" >&2
+  fi
+fi
+
+status=0
+echo "== bench: SQLite"
+"$PYTHON" bench/round_page.py "$@" || status=1
+
+echo "== bench: PostgreSQL"
+if url=$(TEST_DB_NAME=bulkbuy_bench bash scripts/ensure_postgres.sh); then
+  "$PYTHON" bench/round_page.py --postgres "$url" "$@" || status=1
+else
+  echo "bench: PostgreSQL could not be had; skipped" >&2
+fi
+exit $status
