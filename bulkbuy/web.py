@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import flask_babel
 from flask import Flask, g, render_template, request
 from flask_babel import gettext as _
@@ -43,12 +45,15 @@ def init_app(app: Flask) -> None:
     for code in (400, 403, 404, 405, 413, 429, 500):
         app.register_error_handler(code, _error_page)
 
+    # Drop the blank lines and indentation that block tags leave behind.
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
     _install_request_cached_gettext(app)
     app.jinja_env.filters["pence"] = formatting.pence
     app.jinja_env.filters["when"] = formatting.when
     app.jinja_env.filters["input_value"] = formatting.input_value
     app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, ngettext)
-    app.jinja_env.globals["organises_a_group"] = _organises_a_group
+    app.jinja_env.globals["organises_a_group"] = organises_a_group
 
 
 def _translations():
@@ -82,17 +87,41 @@ def _load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id))
 
 
-def _organises_a_group() -> bool:
-    """Whether to show the Organise link: the user organises a group, or is a site admin."""
+_ORGANISER_LINK_SECONDS = 60
+_organiser_link: dict[int, tuple[float, bool]] = {}
+
+
+def clear_caches() -> None:
+    """Forget every in-process cached answer and page (tests; after bulk data changes)."""
+    from bulkbuy import fragment_cache
+
+    _organiser_link.clear()
+    fragment_cache.round_pages.clear()
+
+
+def organises_a_group() -> bool:
+    """Whether to show the Organise link: the user organises a group, or is a site admin.
+
+    Only decides a link (every organiser page checks the role itself), so the
+    answer is kept for a minute per user rather than asked on every page.
+    """
     if not current_user.is_authenticated:
         return False
     if current_user.is_site_admin:
         return True
-    return db.session.scalar(
+    now = time.monotonic()
+    known = _organiser_link.get(current_user.id)
+    if known is not None and now - known[0] < _ORGANISER_LINK_SECONDS:
+        return known[1]
+    answer = db.session.scalar(
         select(Membership.id).where(
             Membership.user_id == current_user.id, Membership.role == "organiser"
         ).limit(1)
     ) is not None
+    if len(_organiser_link) > 10_000:
+        _organiser_link.clear()
+    _organiser_link[current_user.id] = (now, answer)
+    return answer
 
 
 def _security_headers(response):

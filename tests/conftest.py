@@ -16,7 +16,7 @@ from flask import g
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from bulkbuy import create_app
+from bulkbuy import create_app, web
 from bulkbuy.extensions import db
 from config import TestConfig, database_url
 
@@ -42,6 +42,7 @@ def postgresql_url() -> str:
 def make_app(url: str, **overrides):
     """An app on `url` with the migrated schema and empty tables."""
     app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url, **overrides})
+    web.clear_caches()  # ids repeat between tests on emptied tables
 
     @app.teardown_request
     def _forget_request_globals(_error):

@@ -2,19 +2,32 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from bulkbuy import access
+from bulkbuy import access, fragment_cache
 from bulkbuy.extensions import db
 from bulkbuy.models import Membership, Product, Round, RoundItem, Supplier, utcnow
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import ServiceError, pledges, round_view, rounds, statements
 from bulkbuy.validation import whole_number
+from bulkbuy.web import organises_a_group
 
 
 def _memberships() -> list[Membership]:
@@ -65,37 +78,72 @@ def status_words() -> dict[str, str]:
 
 
 def _load_round(round_id: int):
-    rnd = db.session.get(
-        Round, round_id, options=[joinedload(Round.group), joinedload(Round.supplier)]
-    )
-    if rnd is None:
+    """The round (with its group and supplier) and the user's membership, in one query."""
+    row = db.session.execute(
+        select(Round, Membership)
+        .options(joinedload(Round.group), joinedload(Round.supplier))
+        .outerjoin(
+            Membership,
+            (Membership.group_id == Round.group_id) & (Membership.user_id == current_user.id),
+        )
+        .where(Round.id == round_id)
+    ).first()
+    if row is None:
         abort(404)
-    member = access.membership(rnd.group_id)
+    rnd, member = row
+    if member is None:
+        member = access.membership(rnd.group_id)  # site admins; 404 for everyone else
     if not access.may_see_round(rnd, member):
         abort(404)
     return rnd, member
 
 
-def _render_round(rnd, member, errors=None, typed=None, status=200):
+def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
+    """The round page. With `csrf` given, that text stands in for every CSRF
+    token (for a cached copy); otherwise the real token is used."""
     finished = rnd.status in ("closed", "ordered", "delivered", "complete")
-    views = [] if finished else round_view.item_views(rnd, member.household_id)
     own_statement = None
     if finished and member.household_id is not None:
         own_statement = next(iter(statements.statements_for(rnd, member.household_id)), None)
+    products_html = Markup("")
+    if not finished:
+        products_html = Markup(render_template(  # noqa: S704 - an autoescaping template
+            "resident/_products.html", round=rnd, member=member,
+            items=round_view.item_views(rnd, member.household_id),
+            errors=errors or {}, typed=typed or {}, csrf_value=csrf or generate_csrf(),
+        ))
+    extra = {"csrf_token": lambda: csrf} if csrf else {}
     return (
         render_template(
             "resident/round.html",
             round=rnd,
             member=member,
-            items=views,
+            products_html=products_html,
             finished=finished,
             own_statement=own_statement,
             errors=errors or {},
-            typed=typed or {},
-            now=utcnow(),
             title=_("Order by %(when)s", when=_when(rnd)),
+            **extra,
         ),
         status,
+    )
+
+
+CACHEABLE_STATUSES = ("draft", "pending_approval", "open")
+
+
+def _page_key(rnd: Round, member: Membership) -> tuple:
+    """Everything the round page shows, as a cache key (see bulkbuy/fragment_cache.py).
+
+    pledge_version changes with every pledge; the other round fields are
+    in the key themselves, so an edit to any of them is a new key.
+    """
+    return (
+        rnd.id, rnd.pledge_version, rnd.status, rnd.closes_at, rnd.title, rnd.supplier.name,
+        rnd.collection_place, rnd.collection_time, rnd.delivery_fee_pence, rnd.min_order_pence,
+        rnd.notes, rnd.created_by_id, rnd.group.timezone,
+        current_user.id, current_user.is_site_admin, organises_a_group(),
+        member.role, member.household_id, str(get_locale()),
     )
 
 
@@ -109,7 +157,17 @@ def _when(rnd):
 @login_required
 def round_page(round_id: int):
     rnd, member = _load_round(round_id)
-    return _render_round(rnd, member)
+    if rnd.status not in CACHEABLE_STATUSES or session.get("_flashes"):
+        return _render_round(rnd, member)
+    # The page residents reload while neighbours fill boxes: kept rendered until
+    # anything on it changes, with the CSRF token put in on every response.
+    key = _page_key(rnd, member)
+    html = fragment_cache.round_pages.get(key)
+    if html is None:
+        html, _status = _render_round(rnd, member, csrf=fragment_cache.CSRF_PLACEHOLDER)
+        html = fragment_cache.without_indentation(html)
+        fragment_cache.round_pages.put(key, html)
+    return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf())
 
 
 @bp.route("/rounds/<int:round_id>/items/<int:item_id>", methods=["POST"])

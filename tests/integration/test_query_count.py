@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import event, func, insert, select
 
+from bulkbuy import web
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, PledgeLine, utcnow
 from bulkbuy.services import pledges
@@ -95,6 +96,7 @@ def statements_for(client, path: str) -> tuple[list[str], str]:
     this thread it would share the test's app context and its cache).
     """
     db.session.remove()
+    web.clear_caches()  # count the page as rendered, not a cached copy
     responses = []
     with counted_statements() as statements:
         worker = threading.Thread(target=lambda: responses.append(client.get(path)))
