@@ -42,6 +42,9 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+    #: How many reverse proxies in front of the app to trust for X-Forwarded-* (0: none).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+
     WTF_CSRF_TIME_LIMIT = None  # a resident may take their time over a form
 
     #: Flask-Limiter storage; use redis://127.0.0.1:6379 when several workers serve.

@@ -2,9 +2,11 @@
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
 
@@ -35,21 +37,30 @@ def create_app(config: type | None = None, overrides: dict | None = None) -> Fla
     extensions.babel.init_app(app)
     web.init_app(app)
     cli.init_app(app)
+    hops = int(app.config.get("TRUSTED_PROXIES", 0))
+    if hops:
+        # Behind nginx or similar: take the client's address and scheme from the proxy,
+        # so each resident has their own sign-in rate limit and links use https.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app
 
 
 def _instance_secret_key(instance: Path) -> str:
     """Read the secret key kept in instance/, generating it on first start.
 
-    The file is created owner-only in one step, and only if it does not exist
-    yet, so two processes starting together end up with the same key.
+    A new key is written owner-only to a file of its own, then linked into
+    place only if no key is there yet, so the key file is never seen half
+    written and processes starting together all read the same key.
     """
     key_file = instance / "secret_key"
-    try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+    if not key_file.exists():
+        fd, temporary = tempfile.mkstemp(dir=instance, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            os.link(temporary, key_file)
+        except FileExistsError:
+            pass  # another process got there first: use its key
+        finally:
+            os.unlink(temporary)
     return key_file.read_text().strip()

@@ -46,7 +46,9 @@ def parse_local(text: str | None, timezone: str) -> datetime:
     except ValueError:
         raise ValueError("Enter a date and time, like 2026-03-14 18:00") from None
     if naive.tzinfo is not None:
-        return naive
+        raise ValueError("Enter a date and time, like 2026-03-14 18:00") from None
+    if not 2000 <= naive.year <= 2100:
+        raise ValueError("Enter a date in the next year")
     return naive.replace(tzinfo=ZoneInfo(timezone))
 
 

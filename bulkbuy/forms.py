@@ -12,13 +12,17 @@ from bulkbuy.validation import clean_text, whole_number
 class Text:
     """Trimmed text, at most `max_length` characters; optional when `required` is False."""
 
-    def __init__(self, label: str, max_length: int, required: bool = True):
+    def __init__(
+        self, label: str, max_length: int, required: bool = True, multiline: bool = False
+    ):
         self.label, self.max_length, self.required = label, max_length, required
+        self.multiline = multiline
 
     def __call__(self, form, field):
         try:
             field.data = clean_text(
-                field.data, self.label, max_length=self.max_length, required=self.required
+                field.data, self.label, max_length=self.max_length, required=self.required,
+                multiline=self.multiline,
             )
         except ValueError as error:
             raise StopValidation(str(error)) from None

@@ -65,7 +65,9 @@ class RoundForm(BaseForm):
     collection_time = StringField(
         _l("When to collect"), validators=[Text("When to collect", 200, required=False)]
     )
-    notes = TextAreaField(_l("Notes (optional)"), validators=[Text("Notes", 2000, False)])
+    notes = TextAreaField(
+        _l("Notes (optional)"), validators=[Text("Notes", 2000, False, multiline=True)]
+    )
 
     def __init__(self, products: list[Product], timezone: str, *args, **kwargs):
         super().__init__(*args, **kwargs)

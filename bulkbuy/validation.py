@@ -9,13 +9,21 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_BREAKS = re.compile(r"[\t\r\n\u2028\u2029]")
 _DIGITS = re.compile(r"[0-9]{1,12}", re.ASCII)
 
 
 def clean_text(
-    value: str | None, label: str, *, max_length: int, required: bool = True
+    value: str | None,
+    label: str,
+    *,
+    max_length: int,
+    required: bool = True,
+    multiline: bool = False,
 ) -> str | None:
-    """Trimmed text of at most `max_length` characters, without control characters.
+    """Trimmed text of at most `max_length` characters, without control characters
+    (and, unless `multiline`, without tabs or line breaks: names and titles end up
+    in e-mail subjects and one-line lists).
 
     Returns None for empty optional text. HTML is kept as typed: pages escape it.
     """
@@ -26,7 +34,7 @@ def clean_text(
         return None
     if len(text) > max_length:
         raise ValueError(f"{label} must be {max_length} characters or fewer")
-    if _CONTROL.search(text):
+    if _CONTROL.search(text) or (not multiline and _LINE_BREAKS.search(text)):
         raise ValueError(f"{label} has characters we cannot use")
     return text
 

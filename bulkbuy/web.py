@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 import flask_babel
-from flask import Flask, g, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["input_value"] = formatting.input_value
     app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, ngettext)
     app.jinja_env.globals["organises_a_group"] = organises_a_group
+    app.jinja_env.globals["status_words"] = status_words
 
 
 def _translations():
@@ -89,6 +91,21 @@ def _load_user(user_id: str) -> User | None:
 
 _ORGANISER_LINK_SECONDS = 60
 _organiser_link: dict[int, tuple[float, bool]] = {}
+
+
+def status_words() -> dict[str, str]:
+    """A round's status in plain words, for every page."""
+    return {
+        "draft": _("Not open yet"),
+        "pending_approval": _("Waiting for an organiser"),
+        "open": _("Open"),
+        "closed": _("Orders closed"),
+        "ordered": _("Ordered from the supplier"),
+        "delivered": _("Delivered"),
+        "complete": _("Finished"),
+        "failed": _("Did not go ahead"),
+        "cancelled": _("Cancelled"),
+    }
 
 
 def clear_caches() -> None:
@@ -131,6 +148,8 @@ def _security_headers(response):
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if not request.path.startswith("/static/"):
         # Pages may show a household's orders or money: never keep a copy.
         headers["Cache-Control"] = "no-store"
@@ -139,13 +158,13 @@ def _security_headers(response):
 
 
 _ERROR_TITLES = {
-    400: "Something was wrong with that request",
-    403: "You cannot use this page",
-    404: "Page not found",
-    405: "Page not found",
-    413: "That file is too big",
-    429: "Too many tries",
-    500: "Something went wrong on our side",
+    400: _l("Something was wrong with that request"),
+    403: _l("You cannot use this page"),
+    404: _l("Page not found"),
+    405: _l("Page not found"),
+    413: _l("That file is too big"),
+    429: _l("Too many tries"),
+    500: _l("Something went wrong on our side"),
 }
 
 
@@ -161,7 +180,7 @@ def _csrf_error(error):
         render_template(
             "errors/error.html",
             code=400,
-            title=_("This form had expired"),
+            title=_("We could not save that"),
             detail=_("Go back, reload the page and try again. Nothing was changed."),
         ),
         400,

@@ -22,7 +22,7 @@ def send(config, to_address: str, subject: str, body: str) -> None:
     message = EmailMessage()
     message["From"] = config.get("MAIL_FROM", "bulkbuy <no-reply@bulkbuy.invalid>")
     message["To"] = to_address
-    message["Subject"] = subject
+    message["Subject"] = " ".join(subject.split())  # never a line break in a header
     message.set_content(body)
     if not is_configured(config):
         log.info("mail (no MAIL_SERVER set, not sent) to=%s subject=%s\n%s",

@@ -23,6 +23,7 @@ def explain_line(
     cases: int,
     total_asked: int,
     max_cases: int | None = None,
+    allocation_mode: str = "first_come",
     gettext: Callable[..., str] = _plain,
 ) -> str:
     """One sentence saying why `units` were given for `asked` (+ `offered_extra`).
@@ -40,6 +41,8 @@ def explain_line(
         return _("You get %(n)s extra to fill a box, as you offered.", n=extra_units)
     if units >= asked:
         return _("You get all you asked for.")
+    if allocation_mode == "pro_rata":
+        return _("There was not enough for every order, so everyone got a fair share.")
     capped = max_cases is not None and cases == max_cases and total_asked > cases * case_size
     if capped:
         return _(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from bulkbuy import access, fragment_cache
 from bulkbuy.extensions import db
-from bulkbuy.models import Membership, Product, Round, RoundItem, Supplier, utcnow
+from bulkbuy.models import Membership, PledgeLine, Product, Round, RoundItem, Supplier, utcnow
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import ServiceError, pledges, round_view, rounds, statements
@@ -43,12 +43,18 @@ def _memberships() -> list[Membership]:
 def home():
     memberships = _memberships()
     group_ids = [m.group_id for m in memberships]
+    household_ids = [m.household_id for m in memberships if m.household_id is not None]
+    # Failed, cancelled and finished rounds stay listed for households that ordered
+    # in them: that is how a household without e-mail learns what happened.
+    ordered_in = select(PledgeLine.round_id).where(PledgeLine.household_id.in_(household_ids))
     visible = db.session.scalars(
         select(Round)
+        .options(joinedload(Round.group))
         .where(
             Round.group_id.in_(group_ids),
             (Round.status.in_(("open", "closed", "ordered", "delivered")))
-            | (Round.created_by_id == current_user.id),
+            | (Round.created_by_id == current_user.id)
+            | Round.id.in_(ordered_in),
         )
         .order_by(Round.closes_at)
     ).all()
@@ -57,24 +63,8 @@ def home():
         memberships=memberships,
         open_rounds=[r for r in visible if r.status == "open"],
         other_rounds=[r for r in visible if r.status != "open"],
-        status_words=status_words(),
         title=_("Your rounds"),
     )
-
-
-def status_words() -> dict[str, str]:
-    """A round's status in residents' words."""
-    return {
-        "draft": _("Not open yet"),
-        "pending_approval": _("Waiting for an organiser"),
-        "open": _("Open"),
-        "closed": _("Orders closed"),
-        "ordered": _("Ordered from the supplier"),
-        "delivered": _("Delivered"),
-        "complete": _("Finished"),
-        "failed": _("Did not go ahead"),
-        "cancelled": _("Cancelled"),
-    }
 
 
 def _load_round(round_id: int):

@@ -1,7 +1,8 @@
 """Services: load rows, apply the domain rules, write results.
 
 Services never commit: the request, CLI command or scheduler job that calls
-them commits once (or rolls back on any error).
+them commits once (or rolls back on any error). The one exception is
+`sweeps`, the scheduler's entry points, which commit each round separately.
 """
 
 

@@ -142,7 +142,7 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
         return report
     reader.fieldnames = header
 
-    rows: list[ProductFields] = []
+    rows: list[tuple[int, ProductFields]] = []
     seen_names: dict[str, int] = {}
     seen_codes: dict[str, int] = {}
     try:
@@ -172,7 +172,7 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
                     )
                     continue
                 seen_codes[fields.supplier_code] = line
-            rows.append(fields)
+            rows.append((line, fields))
     except csv.Error as error:
         report.errors.append((reader.line_num, f"This is not a CSV file we can read ({error})"))
     if report.errors:
@@ -184,9 +184,27 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
     existing = db.session.scalars(select(Product).where(Product.supplier_id == supplier.id)).all()
     by_code = {p.supplier_code: p for p in existing if p.supplier_code}
     by_name = {p.name.lower(): p for p in existing}
-    for fields in rows:
-        product = by_code.get(fields.supplier_code) if fields.supplier_code else None
-        product = product or by_name.get(fields.name.lower())
+    matches = []
+    taken: dict[int, int] = {}
+    for line, fields in rows:
+        by_this_code = by_code.get(fields.supplier_code) if fields.supplier_code else None
+        by_this_name = by_name.get(fields.name.lower())
+        if by_this_code and by_this_name and by_this_code is not by_this_name:
+            report.errors.append((line, (
+                f"Code {fields.supplier_code} belongs to {by_this_code.name}, but "
+                f"{by_this_name.name} already has this name"
+            )))
+            continue
+        product = by_this_code or by_this_name
+        if product is not None:
+            if product.id in taken:
+                report.errors.append((line, f"Same product as line {taken[product.id]}"))
+                continue
+            taken[product.id] = line
+        matches.append((fields, product))
+    if report.errors:
+        return report
+    for fields, product in matches:
         if product is None:
             product = Product(supplier_id=supplier.id)
             db.session.add(product)

@@ -138,6 +138,22 @@ def queue_round_failed(rnd: Round, household_ids) -> None:
                _("%(round)s did not go ahead", round=rnd.title), body, rnd.closed_at)
 
 
+def queue_round_cancelled(rnd: Round, now: datetime) -> None:
+    """Tell every household with an e-mail that ordered in the round that it is cancelled."""
+    pledgers = db.session.scalars(
+        select(PledgeLine.household_id).where(PledgeLine.round_id == rnd.id).distinct()
+    ).all()
+    for _household_id, user in _people(pledgers):
+        body = "\n".join([
+            _("Hello %(name)s,", name=user.name), "",
+            _("%(round)s was cancelled. Nobody pays anything, and nothing will be delivered.",
+              round=rnd.title), "",
+            _round_url(rnd),
+        ])
+        _queue(f"round-cancelled:{rnd.id}:{user.id}", user.email,
+               _("%(round)s was cancelled", round=rnd.title), body, now)
+
+
 def queue_reminders(now: datetime) -> int:
     """Queue, once per round, a reminder 24 hours before the deadline to households
     of the group that have not ordered yet. Returns how many rounds were handled."""

@@ -1,7 +1,9 @@
 """What a resident sees of a round: products, how full each case is, their own pledge.
 
-Queries are bounded: the round page costs the same few queries with ten
-pledges or ten thousand (aggregates are done by the database).
+The round page costs the same few queries with ten pledges or ten
+thousand (aggregates are done by the database). The "My orders" estimate
+also costs a fixed number of queries, but reads every pledge line of the
+rounds it covers, since "likely" means allocating the whole round.
 """
 
 from __future__ import annotations

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Product, Round, RoundItem, Supplier, User
-from bulkbuy.services import ServiceError, audit
+from bulkbuy.services import ServiceError, audit, notifications
 
-EDITABLE_BEFORE_CLOSE = ("draft", "pending_approval", "open")
+#: The longest a round may stay open for orders.
+MAX_ROUND_LENGTH = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def create_round(
         raise ServiceError("Choose products from this supplier's list.")
     if details.closes_at <= now:
         raise ServiceError("Choose a closing time in the future.")
+    if details.closes_at > now + MAX_ROUND_LENGTH:
+        raise ServiceError("Choose a closing time within the next year.")
     if details.opens_at is not None and details.opens_at >= details.closes_at:
         raise ServiceError("The round must open before it closes.")
 
@@ -141,19 +144,28 @@ def submit_for_approval_or_open(rnd: Round, *, actor: User, now: datetime) -> st
     return "open"
 
 
+def _before_close(now: datetime):
+    """Rounds not yet closed: drafts and pending ones, and open ones before their deadline."""
+    return or_(
+        Round.status.in_(("draft", "pending_approval")),
+        and_(Round.status == "open", Round.closes_at > now),
+    )
+
+
 def extend_round(rnd: Round, new_closes_at: datetime, *, actor: User, now: datetime) -> None:
-    """Move the deadline later. Only before the round closes, and only later."""
+    """Move the deadline later. Only before the round closes, and only later.
+
+    A draft or a round waiting for approval may get a new deadline even when
+    its old one has passed; an open round only until its deadline.
+    """
     if new_closes_at <= now or new_closes_at <= rnd.closes_at:
         raise ServiceError("Choose a closing time later than the current one.")
+    if new_closes_at > now + MAX_ROUND_LENGTH:
+        raise ServiceError("Choose a closing time within the next year.")
     old = rnd.closes_at
     result = db.session.execute(
         update(Round)
-        .where(
-            Round.id == rnd.id,
-            Round.status.in_(EDITABLE_BEFORE_CLOSE),
-            Round.closes_at == old,
-            Round.closes_at > now,
-        )
+        .where(Round.id == rnd.id, Round.closes_at == old, _before_close(now))
         .values(closes_at=new_closes_at)
         .execution_options(synchronize_session=False)
     )
@@ -167,10 +179,21 @@ def extend_round(rnd: Round, new_closes_at: datetime, *, actor: User, now: datet
 
 
 def cancel_round(rnd: Round, *, actor: User, now: datetime) -> None:
-    """Cancel a round that has not closed yet. Nobody is charged for it."""
-    if not transition(rnd.id, EDITABLE_BEFORE_CLOSE, "cancelled"):
+    """Cancel a round that has not closed yet (an open one only before its deadline).
+
+    Nobody is charged for it; every household that ordered is told.
+    """
+    result = db.session.execute(
+        update(Round)
+        .where(Round.id == rnd.id, _before_close(now))
+        .values(status="cancelled", closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    if result.rowcount != 1:
         raise ServiceError("This round has closed. Only an organiser can deal with it now.")
     audit.record("round.cancelled", actor=actor, group_id=rnd.group_id, subject=rnd)
+    notifications.queue_round_cancelled(rnd, now)
 
 
 def open_scheduled_rounds(now: datetime) -> int:

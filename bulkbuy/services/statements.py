@@ -106,7 +106,7 @@ def statements_for(rnd: Round, household_id: int | None = None) -> list[Explaine
                 asked=line.quantity, offered_extra=line.tolerance, units=line.units,
                 extra_units=line.tolerance_units, case_size=item.case_size,
                 cases=item.cases_ordered or 0, total_asked=int(totals.get(item.id, 0)),
-                max_cases=item.max_cases, gettext=gettext,
+                max_cases=item.max_cases, allocation_mode=rnd.allocation_mode, gettext=gettext,
             )
             explained.append(ExplainedLine(item, line, why))
         result.append(ExplainedStatement(statement, household, explained))

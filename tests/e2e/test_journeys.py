@@ -219,7 +219,7 @@ def test_organiser_round_from_form_to_statements(live_app, new_context):
     assert [result.round_id for result in swept.closed] == [round_id]
 
     organiser.reload()
-    expect(organiser.get_by_role("row", name=re.compile("Rice and tins"))).to_contain_text("Closed")
+    expect(organiser.get_by_role("row", name=re.compile("Rice and tins"))).to_contain_text("Orders closed")
     organiser.get_by_role("link", name="Rice and tins, March", exact=True).click()
     expect(organiser.get_by_role("heading", level=2, name="Supplier order")).to_be_visible()
     check_page(organiser)                              # round with its supplier order

@@ -229,7 +229,7 @@ def test_an_organiser_saves_a_new_round_as_a_draft_with_what_they_chose(client, 
     ]
     dashboard = page(client.get(f"/organise/{w.group.id}"))
     assert "Spring stock-up" in dashboard
-    assert "Draft" in dashboard
+    assert "Not open yet" in dashboard
 
 
 def test_residents_see_a_draft_round_only_once_the_organiser_opens_it(client, auth):

@@ -31,3 +31,10 @@ def test_a_cap_on_boxes_is_named():
     text = explain_line(asked=5, offered_extra=0, units=2, extra_units=0, case_size=6,
                         cases=2, total_asked=20, max_cases=2)
     assert text == "Only 2 boxes could be ordered, so the latest orders got fewer."
+
+
+def test_a_fair_share_is_explained_as_such_in_pro_rata_rounds():
+    # boxes of 10, A asks 10 and B asks 5: one box, shared 7 and 3.
+    text = explain_line(asked=10, offered_extra=0, units=7, extra_units=0, case_size=10,
+                        cases=1, total_asked=15, allocation_mode="pro_rata")
+    assert text == "There was not enough for every order, so everyone got a fair share."
