@@ -219,7 +219,8 @@ def test_organiser_round_from_form_to_statements(live_app, new_context):
     assert [result.round_id for result in swept.closed] == [round_id]
 
     organiser.reload()
-    expect(organiser.get_by_role("row", name=re.compile("Rice and tins"))).to_contain_text("Orders closed")
+    row = organiser.get_by_role("row", name=re.compile("Rice and tins"))
+    expect(row).to_contain_text("Orders closed")
     organiser.get_by_role("link", name="Rice and tins, March", exact=True).click()
     expect(organiser.get_by_role("heading", level=2, name="Supplier order")).to_be_visible()
     check_page(organiser)                              # round with its supplier order
@@ -275,3 +276,20 @@ def test_quantity_errors(live_app, new_context, typed, message):
     assert posted.value.status == 400
     assert_error_flow(page, rice, message)
     check_page(page)
+
+
+def test_pressing_enter_in_the_box_saves_the_number_typed(live_app, new_context):
+    data = make_world(live_app)
+    rice = data["items"]["Rice"]
+    page = new_context().new_page()
+    sign_in(page, "r1@oak.test")
+    page.goto(f"/rounds/{data['round_id']}")
+    box = page.locator(f"#quantity-{rice}")
+    box.fill("2")
+    box.press("Enter")
+    expect(page.get_by_text("You want 2 of Rice. Saved.")).to_be_visible()
+    box = page.locator(f"#quantity-{rice}")
+    box.fill("5")
+    box.press("Enter")
+    expect(page.get_by_text("You want 5 of Rice. Saved.")).to_be_visible()
+    expect(page.locator(f"#quantity-{rice}")).to_have_value("5")
