@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bulkbuy import formatting
 from bulkbuy.domain.progress import describe_fill
-from bulkbuy.extensions import db, login_manager
+from bulkbuy.extensions import db, limiter, login_manager
 from bulkbuy.models import Membership, User
 
 CONTENT_SECURITY_POLICY = (
@@ -35,6 +35,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(resident_bp)
     app.register_blueprint(organiser_bp, url_prefix="/organise")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+
+    # The only rate limits are on POSTs (sign-in, joining): skip the limiter's
+    # per-request work for every other request.
+    limiter.request_filter(lambda: request.method != "POST")
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

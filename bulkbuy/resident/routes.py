@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 from flask import (
@@ -17,12 +18,21 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from bulkbuy import access, fragment_cache
 from bulkbuy.extensions import db
-from bulkbuy.models import Membership, PledgeLine, Product, Round, RoundItem, Supplier, utcnow
+from bulkbuy.models import (
+    Group,
+    Membership,
+    PledgeLine,
+    Product,
+    Round,
+    RoundItem,
+    Supplier,
+    utcnow,
+)
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import ServiceError, pledges, round_view, rounds, statements
@@ -122,19 +132,64 @@ def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
 CACHEABLE_STATUSES = ("draft", "pending_approval", "open")
 
 
-def _page_key(rnd: Round, member: Membership) -> tuple:
+#: What the round page shows of the round, its group, its supplier and the
+#: member: the cache key is these values plus the user's (see _page_key).
+_PAGE_FIELDS = (
+    Round.id, Round.pledge_version, Round.status, Round.closes_at, Round.title, Supplier.name,
+    Round.collection_place, Round.collection_time, Round.delivery_fee_pence,
+    Round.min_order_pence, Round.notes, Round.created_by_id, Group.timezone,
+    Membership.role, Membership.household_id,
+)
+
+
+def _page_key(values: tuple) -> tuple:
     """Everything the round page shows, as a cache key (see bulkbuy/fragment_cache.py).
 
-    pledge_version changes with every pledge; the other round fields are
-    in the key themselves, so an edit to any of them is a new key.
+    `values` are _PAGE_FIELDS. pledge_version changes with every pledge; the
+    other fields are in the key themselves, so a change to any is a new key.
     """
+    return (*values, current_user.id, current_user.is_site_admin, organises_a_group(),
+            str(get_locale()))
+
+
+def _page_values(rnd: Round, member: Membership) -> tuple:
+    """_PAGE_FIELDS read from loaded objects (the same values the quick query reads)."""
     return (
         rnd.id, rnd.pledge_version, rnd.status, rnd.closes_at, rnd.title, rnd.supplier.name,
         rnd.collection_place, rnd.collection_time, rnd.delivery_fee_pence, rnd.min_order_pence,
-        rnd.notes, rnd.created_by_id, rnd.group.timezone,
-        current_user.id, current_user.is_site_admin, organises_a_group(),
-        member.role, member.household_id, str(get_locale()),
+        rnd.notes, rnd.created_by_id, rnd.group.timezone, member.role, member.household_id,
     )
+
+
+@functools.cache
+def _page_values_query():
+    """_PAGE_FIELDS of one round for one member, built once (it runs on every reload)."""
+    return (
+        select(*_PAGE_FIELDS)
+        .join(Group, Group.id == Round.group_id)
+        .join(Supplier, Supplier.id == Round.supplier_id)
+        .join(
+            Membership,
+            (Membership.group_id == Round.group_id)
+            & (Membership.user_id == bindparam("user_id")),
+        )
+        .where(Round.id == bindparam("round_id"))
+    )
+
+
+def _cached_page(round_id: int) -> str | None:
+    """The kept copy of the round page, checked fresh with one plain query; else None."""
+    if session.get("_flashes"):
+        return None
+    values = db.session.execute(
+        _page_values_query(), {"round_id": round_id, "user_id": current_user.id}
+    ).first()
+    if values is None or values.status not in CACHEABLE_STATUSES:
+        return None
+    html = fragment_cache.round_pages.get(_page_key(tuple(values)))
+    if html is None:
+        return None
+    return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf())
 
 
 def _when(rnd):
@@ -146,17 +201,19 @@ def _when(rnd):
 @bp.route("/rounds/<int:round_id>")
 @login_required
 def round_page(round_id: int):
+    # The page residents reload while neighbours fill boxes is kept rendered until
+    # anything on it changes, with the CSRF token put in on every response. A kept
+    # copy exists only for a member who has seen the page, so the access checks
+    # below have already passed for the same round, status and role.
+    cached = _cached_page(round_id)
+    if cached is not None:
+        return cached
     rnd, member = _load_round(round_id)
-    if rnd.status not in CACHEABLE_STATUSES or session.get("_flashes"):
+    if rnd.status not in CACHEABLE_STATUSES or session.get("_flashes") or member.id is None:
         return _render_round(rnd, member)
-    # The page residents reload while neighbours fill boxes: kept rendered until
-    # anything on it changes, with the CSRF token put in on every response.
-    key = _page_key(rnd, member)
-    html = fragment_cache.round_pages.get(key)
-    if html is None:
-        html, _status = _render_round(rnd, member, csrf=fragment_cache.CSRF_PLACEHOLDER)
-        html = fragment_cache.without_indentation(html)
-        fragment_cache.round_pages.put(key, html)
+    html, _status = _render_round(rnd, member, csrf=fragment_cache.CSRF_PLACEHOLDER)
+    html = fragment_cache.without_indentation(html)
+    fragment_cache.round_pages.put(_page_key(_page_values(rnd, member)), html)
     return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf())
 
 
