@@ -8,6 +8,7 @@ then starts from empty tables.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -18,10 +19,25 @@ from sqlalchemy import text
 
 from bulkbuy import create_app, web
 from bulkbuy.extensions import db
+from bulkbuy.services import accounts
 from config import TestConfig, database_url
+
+_hash_once = functools.lru_cache(maxsize=None)(accounts.hash_secret)
+_check_once = functools.lru_cache(maxsize=None)(accounts.check_password_hash)
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 _migrated: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _scrypt_once_per_password(monkeypatch):
+    """Real scrypt hashes, but each password is hashed (and checked) once per run.
+
+    scrypt costs about 0.1 s a call and test users share a password; hashing it
+    afresh for each user would be most of the suite's run time.
+    """
+    monkeypatch.setattr(accounts, "hash_secret", _hash_once)
+    monkeypatch.setattr(accounts, "check_password_hash", _check_once)
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,10 @@ or status they get back, and checks the database is as it was before.
 
 from __future__ import annotations
 
-import functools
-import html
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from bulkbuy.extensions import db
 from bulkbuy.models import (
@@ -24,35 +22,12 @@ from bulkbuy.models import (
     User,
     utcnow,
 )
-from bulkbuy.services import accounts, rounds
+from bulkbuy.services import rounds
 from tests import factories
+from tests.pages import count, page
 
 TEN_KB = "x" * 10_240
 SCRIPT = '<script>alert("hi")</script>'
-
-_hash_once = functools.lru_cache(maxsize=None)(accounts.hash_secret)
-_check_once = functools.lru_cache(maxsize=None)(accounts.check_password_hash)
-
-
-@pytest.fixture(autouse=True)
-def _scrypt_once_per_password(monkeypatch):
-    """Real scrypt hashes, but each password is hashed (and checked) once per run.
-
-    scrypt costs about 0.1 s a call and every test user has the same password;
-    hashing it afresh for each user would be most of this file's run time.
-    """
-    monkeypatch.setattr(accounts, "hash_secret", _hash_once)
-    monkeypatch.setattr(accounts, "check_password_hash", _check_once)
-
-
-def count(model) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-def page(response) -> str:
-    """The page as a person reads it (entities decoded)."""
-    return html.unescape(response.get_data(as_text=True))
 
 
 def lines_of(household_id: int) -> list[tuple[int, int, int]]:

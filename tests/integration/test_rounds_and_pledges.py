@@ -3,15 +3,12 @@ importing price lists and the CLI commands."""
 
 from __future__ import annotations
 
-import functools
-import html
 import io
 import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from bulkbuy.demo import DEMO_GROUP
 from bulkbuy.extensions import db
@@ -27,32 +24,10 @@ from bulkbuy.models import (
     User,
     utcnow,
 )
-from bulkbuy.services import accounts
 from tests import factories
+from tests.pages import count, page
 
 LONDON = ZoneInfo("Europe/London")
-
-_hash_once = functools.lru_cache(maxsize=None)(accounts.hash_secret)
-_check_once = functools.lru_cache(maxsize=None)(accounts.check_password_hash)
-
-
-@pytest.fixture(autouse=True)
-def _scrypt_once_per_password(monkeypatch):
-    """Real scrypt hashes, but each password is hashed (and checked) once per run.
-
-    scrypt costs about 0.1 s a call and every test user has the same password.
-    """
-    monkeypatch.setattr(accounts, "hash_secret", _hash_once)
-    monkeypatch.setattr(accounts, "check_password_hash", _check_once)
-
-
-def count(model) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-def page(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def fresh(model, row_id):

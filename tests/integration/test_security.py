@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import html
 import importlib.util
-import re
 import stat
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.routing import Map
 from werkzeug.security import check_password_hash
 
@@ -21,37 +18,10 @@ import config
 from bulkbuy import create_app
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, Group, PledgeLine, Product, Round, Supplier, User, utcnow
-from bulkbuy.services import accounts, rounds
+from bulkbuy.services import rounds
 from tests import factories
 from tests.conftest import make_app
-
-_hash_once = functools.lru_cache(maxsize=None)(accounts.hash_secret)
-_check_once = functools.lru_cache(maxsize=None)(accounts.check_password_hash)
-
-
-@pytest.fixture(autouse=True)
-def _scrypt_once_per_password(monkeypatch):
-    """Real scrypt hashes, but each password is hashed (and checked) once per run.
-
-    scrypt costs about 0.1 s a call and every test user has the same password.
-    """
-    monkeypatch.setattr(accounts, "hash_secret", _hash_once)
-    monkeypatch.setattr(accounts, "check_password_hash", _check_once)
-
-
-def count(model) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-def page(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def csrf_token_in(response) -> str:
-    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
-    assert found, "the page has no CSRF token field"
-    return found.group(1)
+from tests.pages import count, csrf_token_in, page
 
 
 def session_cookie(response) -> str:
