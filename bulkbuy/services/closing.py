@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +43,23 @@ def due_round_ids(now: datetime) -> list[int]:
             .where(Round.status == "open", Round.closes_at <= now)
             .order_by(Round.closes_at, Round.id)
         )
+    )
+
+
+def outcome_if_closed(
+    rnd: Round, items: Sequence[RoundItem], lines_by_item: Mapping[int, Sequence[DomainLine]]
+) -> RoundOutcome:
+    """Cases, units and pence for `items` of `rnd` as if it closed now, by the round's
+    own fee split and allocation mode (no minimum order check)."""
+    return work_out_round(
+        [
+            ItemInput(i.id, i.case_size, i.case_price_pence, lines_by_item.get(i.id, ()),
+                      i.max_cases)
+            for i in items
+        ],
+        rnd.delivery_fee_pence,
+        fee_mode=rnd.fee_split,
+        allocation_mode=rnd.allocation_mode,
     )
 
 
@@ -82,15 +99,7 @@ def close_round(round_id: int, now: datetime) -> CloseResult | None:
         lines_by_item[row.round_item_id].append(
             DomainLine(row.household_id, row.queue_pos, row.quantity, row.tolerance)
         )
-    outcome = work_out_round(
-        [
-            ItemInput(i.id, i.case_size, i.case_price_pence, lines_by_item[i.id], i.max_cases)
-            for i in items
-        ],
-        rnd.delivery_fee_pence,
-        fee_mode=rnd.fee_split,
-        allocation_mode=rnd.allocation_mode,
-    )
+    outcome = outcome_if_closed(rnd, items, lines_by_item)
     households = sorted({row.household_id for row in rows})
 
     if rnd.min_order_pence and outcome.goods_total < rnd.min_order_pence:

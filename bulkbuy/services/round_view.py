@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
 from bulkbuy.domain.money import format_unit_price
-from bulkbuy.domain.outcome import ItemInput, consented_maximum, work_out_round
+from bulkbuy.domain.outcome import consented_maximum
 from bulkbuy.domain.progress import CaseFill, case_fill
 from bulkbuy.extensions import db
 from bulkbuy.models import PledgeLine, Round, RoundItem
+from bulkbuy.services.closing import outcome_if_closed
 
 
 @dataclass(frozen=True)
@@ -119,15 +120,7 @@ def household_estimates(rounds: list[Round], household_id: int) -> list[Househol
     for round_id in sorted(mine_rounds, key=lambda rid: by_id[rid].closes_at):
         rnd = by_id[round_id]
         round_items = [i for i in items.values() if i.round_id == round_id]
-        outcome = work_out_round(
-            [
-                ItemInput(i.id, i.case_size, i.case_price_pence, lines_by_item[i.id], i.max_cases)
-                for i in round_items
-            ],
-            rnd.delivery_fee_pence,
-            fee_mode=rnd.fee_split,
-            allocation_mode=rnd.allocation_mode,
-        )
+        outcome = outcome_if_closed(rnd, round_items, lines_by_item)
         own_lines = []
         wanted = {}
         for item in sorted(round_items, key=lambda i: i.name):
