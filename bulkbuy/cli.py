@@ -68,13 +68,18 @@ def scheduler() -> None:
 @click.option("--port", default=5000, type=int)
 def dev_server(host: str, port: int) -> None:
     """Serve for development with the scheduler inside this one process (no reloader)."""
+    from werkzeug.serving import run_simple
+
     from bulkbuy.adapters import scheduler as scheduling
 
     app = current_app._get_current_object()
     background = scheduling.background(app)
     background.start()
+    click.echo(f"serving on http://{host}:{port} with the scheduler inside; Ctrl-C stops both")
     try:
-        app.run(host=host, port=port, use_reloader=False)
+        # Flask's app.run() refuses to start from a `flask` command; Werkzeug's server
+        # is what it would run. No reloader: it would start a second scheduler.
+        run_simple(host, port, app, use_reloader=False, threaded=True)
     finally:
         background.shutdown(wait=False)
 
