@@ -68,6 +68,15 @@ class Config:
     MAIL_FROM = os.environ.get("MAIL_FROM", "bulkbuy <no-reply@bulkbuy.invalid>")
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
 
+    #: Stripe; with no secret key the app takes cash only (and says so).
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET")
+    #: None: real Stripe. localstripe's address in development and tests.
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE")
+    STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+    STRIPE_TIMEOUT = float(os.environ.get("STRIPE_TIMEOUT", "30"))
+
     #: Upper bounds for what a person may type, so absurd input gets a clear message.
     MAX_UNITS_PER_PLEDGE = 999
     MAX_CSV_BYTES = 1_000_000
@@ -82,6 +91,8 @@ class TestConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_SERVER = None
+    STRIPE_SECRET_KEY = None  # a key in the environment never reaches app tests
+    STRIPE_API_BASE = None
     LOGIN_RATE_LIMIT = "1000 per minute"
     #: Most tests post forms directly; tests/integration/test_security.py turns this on.
     WTF_CSRF_ENABLED = False

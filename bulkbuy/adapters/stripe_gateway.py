@@ -1,0 +1,392 @@
+"""Stripe behind a small, plain-Python interface. The only module that imports `stripe`.
+
+Settings (a Flask config, any mapping, or an object with attributes):
+STRIPE_SECRET_KEY (required for any call), STRIPE_API_BASE (optional; points
+the SDK at localstripe in development and tests), STRIPE_TIMEOUT (optional,
+seconds per HTTP request, default 30).
+
+Promises made by every function here:
+- Each call builds its own `stripe.StripeClient` from the settings passed in
+  and closes its HTTP session before returning. Nothing is read from or
+  written to the SDK's module-level settings (`stripe.api_key`,
+  `stripe.api_base`), so two apps in one process never share a key or base.
+- The SDK never retries on its own (`max_network_retries=0`): one call is at
+  most one HTTP request, and retrying is the caller's decision.
+- Money crosses this boundary as integer pence only; `to_stripe_amount` and
+  `from_stripe_amount` are the one place where pence become Stripe amounts
+  and back.
+- The secret key never appears in anything this module raises, returns or
+  logs. SDK errors are turned into `GatewayError` (or a `ChargeOutcome`) whose
+  text is scrubbed of anything that looks like a Stripe key, raised with no
+  chained exception (`__cause__` and `__context__` are both None).
+- Only the currency "gbp" is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+import stripe
+
+log = logging.getLogger(__name__)
+
+CURRENCY = "gbp"
+#: Stripe's smallest charge in GBP; smaller statements are paid in cash or waived.
+MINIMUM_CHARGE_PENCE = 30
+#: Metadata every PaymentIntent carries; a charge is found again by these three.
+IDEMPOTENCY_METADATA_KEYS = ("round_id", "household_id", "attempt")
+#: `find_payment_intent` looks through at most this many of the latest PaymentIntents.
+LOOKUP_LIMIT = 500
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+CHARGE_KINDS = frozenset({"succeeded", "requires_action", "declined", "unknown"})
+
+_KEY_PATTERN = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9_*]+")
+
+T = TypeVar("T")
+
+
+class GatewayError(Exception):
+    """Stripe refused a request, or could not be reached. The text never holds a key.
+
+    `code` is Stripe's error code when there is one (e.g. "resource_missing"),
+    `kind` the SDK error class name (e.g. "InvalidRequestError").
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, kind: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class SetupIntentInfo:
+    id: str
+    client_secret: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """What became of one off-session charge attempt.
+
+    kind:
+    - "succeeded": Stripe took the money (`payment_intent_id` is set).
+    - "requires_action": the card needs the resident (SCA); send them to our
+      payment page. `payment_intent_id` is set when Stripe said which one.
+    - "declined": definitely not charged; the attempt number may rise.
+    - "unknown": the request may or may not have reached Stripe (network
+      error, timeout, 429, 5xx, idempotency conflict). Look the attempt up with
+      `find_payment_intent` before any retry.
+    """
+
+    kind: str
+    payment_intent_id: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in CHARGE_KINDS:
+            raise ValueError(f"unknown charge outcome kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class PaymentIntentInfo:
+    id: str
+    status: str
+    amount_pence: int
+    currency: str
+    customer_id: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    created: int | None = None
+
+
+@dataclass(frozen=True)
+class RefundInfo:
+    id: str
+    status: str | None
+    amount_pence: int
+    payment_intent_id: str | None
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def _setting(config, name: str, default=None):
+    if isinstance(config, Mapping):
+        return config.get(name, default)
+    return getattr(config, name, default)
+
+
+def is_configured(config) -> bool:
+    """True when a Stripe secret key is set; without one the app is cash only."""
+    key = _setting(config, "STRIPE_SECRET_KEY")
+    return isinstance(key, str) and bool(key.strip())
+
+
+# --- money --------------------------------------------------------------------------------
+
+
+def _whole_non_negative(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be a whole number of pence (int), not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    return value
+
+
+def to_stripe_amount(pence: int) -> int:
+    """Pence (int >= 0) as Stripe's GBP `amount` (minor units: the same number).
+
+    Raises TypeError for floats, Decimals, strings and bools; ValueError for negatives.
+    """
+    return _whole_non_negative(pence, "amount")
+
+
+def from_stripe_amount(amount: int) -> int:
+    """Stripe's GBP `amount` as pence. Same refusals as `to_stripe_amount`."""
+    return _whole_non_negative(amount, "Stripe amount")
+
+
+# --- calling Stripe -----------------------------------------------------------------------
+
+
+def _scrub(text: str, config) -> str:
+    key = _setting(config, "STRIPE_SECRET_KEY")
+    if isinstance(key, str) and key:
+        text = text.replace(key, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def _describe(exc: stripe.StripeError, config) -> str:
+    # user_message is Stripe's own text without the "Request req_...:" prefix.
+    text = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
+    return _scrub(f"{type(exc).__name__}: {text}", config)
+
+
+def _call(config, what: str, request: Callable[[stripe.StripeClient], T]) -> T:
+    """Run `request` with a fresh client; SDK errors become a key-free GatewayError."""
+    key = _setting(config, "STRIPE_SECRET_KEY")
+    if not isinstance(key, str) or not key.strip():
+        raise GatewayError(f"{what}: Stripe is not configured (no STRIPE_SECRET_KEY)")
+    failure: GatewayError | None = None
+    session = requests.Session()
+    try:
+        client = _client(config, key, session)
+        try:
+            return request(client)
+        except stripe.StripeError as exc:
+            failure = GatewayError(f"{what} failed: {_describe(exc, config)}",
+                                   code=exc.code, kind=type(exc).__name__)
+    finally:
+        session.close()
+    # Raised outside the except block so no SDK exception (with its request
+    # headers and body) is chained to it.
+    log.warning("stripe: %s", failure)
+    raise failure
+
+
+def _client(config, key: str, session: requests.Session) -> stripe.StripeClient:
+    base = _setting(config, "STRIPE_API_BASE")
+    timeout = float(_setting(config, "STRIPE_TIMEOUT", None) or DEFAULT_TIMEOUT_SECONDS)
+    return stripe.StripeClient(
+        key,
+        base_addresses={"api": base} if base else None,
+        http_client=stripe.RequestsClient(timeout=timeout, session=session),
+        max_network_retries=0,
+    )
+
+
+def _metadata(obj) -> dict[str, str]:
+    meta = getattr(obj, "metadata", None)
+    if meta is None:
+        return {}
+    return {str(k): str(v) for k, v in meta.to_dict().items()}
+
+
+def _payment_intent_info(pi) -> PaymentIntentInfo:
+    customer = pi.customer
+    if customer is not None and not isinstance(customer, str):
+        customer = customer.id  # expanded
+    return PaymentIntentInfo(
+        id=pi.id, status=pi.status, amount_pence=from_stripe_amount(pi.amount),
+        currency=pi.currency, customer_id=customer, metadata=_metadata(pi),
+        created=getattr(pi, "created", None),
+    )
+
+
+def _check_idempotency_metadata(metadata: Mapping) -> dict[str, str]:
+    missing = [k for k in IDEMPOTENCY_METADATA_KEYS if metadata.get(k) in (None, "")]
+    if missing:
+        raise ValueError(f"metadata must include {', '.join(missing)}")
+    return {str(k): str(v) for k, v in metadata.items()}
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def create_customer(config, email: str | None, name: str | None, household_id: int) -> str:
+    """Create a Stripe Customer for a household and return its id ("cus_...").
+
+    The household id is stored as metadata `household_id`. Raises GatewayError.
+    """
+    params: dict[str, Any] = {"metadata": {"household_id": str(household_id)}}
+    if email:
+        params["email"] = email
+    if name:
+        params["name"] = name
+    customer = _call(config, "create customer",
+                     lambda c: c.v1.customers.create(params=params))
+    return customer.id
+
+
+def create_setup_intent(config, customer_id: str) -> SetupIntentInfo:
+    """Start saving a card for later off-session charges (`usage="off_session"`).
+
+    The client secret goes to Stripe.js on our page; it is not a key, but do
+    not log it. Raises GatewayError.
+    """
+    params = {"customer": customer_id, "usage": "off_session",
+              "payment_method_types": ["card"]}
+    intent = _call(config, "create SetupIntent",
+                   lambda c: c.v1.setup_intents.create(params=params))
+    return SetupIntentInfo(id=intent.id, client_secret=intent.client_secret,
+                           status=intent.status)
+
+
+def charge_off_session(
+    config, *, customer_id: str, payment_method_id: str, amount_pence: int,
+    idempotency_key: str, metadata: Mapping[str, Any],
+) -> ChargeOutcome:
+    """Charge a saved card now, without the resident present, in GBP.
+
+    `amount_pence` must be an int of at least MINIMUM_CHARGE_PENCE (else
+    TypeError/ValueError, before any request). `metadata` must hold
+    round_id, household_id and attempt; values are sent as strings.
+    `idempotency_key` is sent as Stripe's Idempotency-Key (real Stripe
+    replays the original result for a repeat; localstripe ignores it).
+
+    Returns a ChargeOutcome for every answer about the card or the network
+    (see ChargeOutcome.kind). Raises GatewayError only when Stripe rejected
+    the request itself (bad parameters, bad key, unknown customer): then
+    nothing was charged.
+    """
+    amount = to_stripe_amount(amount_pence)
+    if amount < MINIMUM_CHARGE_PENCE:
+        raise ValueError(f"{amount_pence}p is below Stripe's minimum charge of "
+                         f"{MINIMUM_CHARGE_PENCE}p")
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise ValueError("an idempotency key is required")
+    params = {
+        "amount": amount, "currency": CURRENCY, "customer": customer_id,
+        "payment_method": payment_method_id, "off_session": True, "confirm": True,
+        "metadata": _check_idempotency_metadata(metadata),
+    }
+    def create(client: stripe.StripeClient) -> ChargeOutcome:
+        try:
+            pi = client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": idempotency_key})
+        except stripe.CardError as exc:
+            return _card_error_outcome(exc, config)
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError,
+                stripe.IdempotencyError) as exc:
+            return ChargeOutcome("unknown", None, exc.code, _describe(exc, config))
+        except stripe.StripeError as exc:
+            if (exc.http_status or 0) >= 500 or exc.http_status == 429:
+                return ChargeOutcome("unknown", None, exc.code, _describe(exc, config))
+            raise
+        return _status_outcome(pi)
+
+    result = _call(config, "off-session charge", create)
+    if result.kind != "succeeded":
+        log.info("stripe: off-session charge %s: %s (pi=%s, code=%s)",
+                 result.kind, result.message, result.payment_intent_id, result.error_code)
+    return result
+
+
+def _card_error_outcome(exc: stripe.CardError, config) -> ChargeOutcome:
+    error = exc.error
+    pi = getattr(error, "payment_intent", None) if error is not None else None
+    pi_id = pi.id if pi is not None and not isinstance(pi, str) else pi
+    decline_code = getattr(error, "decline_code", None) if error is not None else None
+    if exc.code == "authentication_required":
+        return ChargeOutcome("requires_action", pi_id, exc.code, _describe(exc, config))
+    return ChargeOutcome("declined", pi_id, decline_code or exc.code, _describe(exc, config))
+
+
+def _status_outcome(pi) -> ChargeOutcome:
+    status = pi.status
+    if status == "succeeded":
+        return ChargeOutcome("succeeded", pi.id)
+    if status == "requires_action":
+        return ChargeOutcome("requires_action", pi.id, "authentication_required",
+                             "The card needs the resident to authenticate.")
+    if status in ("requires_payment_method", "canceled"):
+        error = getattr(pi, "last_payment_error", None)
+        code = getattr(error, "decline_code", None) or getattr(error, "code", None)
+        message = getattr(error, "message", None) or f"PaymentIntent is {status}"
+        return ChargeOutcome("declined", pi.id, code, message)
+    # "processing" and anything new: the webhook will tell; look it up before retrying.
+    return ChargeOutcome("unknown", pi.id, None, f"PaymentIntent is {status}")
+
+
+def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any]
+                        ) -> PaymentIntentInfo | None:
+    """Find the PaymentIntent of one charge attempt by its metadata, or None.
+
+    For an attempt whose outcome is unknown (timeout, crash after Stripe
+    accepted). Matches round_id, household_id and attempt (compared as
+    strings) among the latest LOOKUP_LIMIT PaymentIntents of the account.
+    When several match (localstripe ignores idempotency keys, so a retry can
+    duplicate), a succeeded one wins, then the newest; a warning is logged
+    because that is a double charge to refund. Raises GatewayError.
+    """
+    wanted = {k: str(idempotency_metadata[k]) for k in IDEMPOTENCY_METADATA_KEYS
+              if idempotency_metadata.get(k) not in (None, "")}
+    if len(wanted) != len(IDEMPOTENCY_METADATA_KEYS):
+        raise ValueError(f"idempotency_metadata must include "
+                         f"{', '.join(IDEMPOTENCY_METADATA_KEYS)}")
+
+    def search(client: stripe.StripeClient) -> list[PaymentIntentInfo]:
+        found = []
+        page = client.v1.payment_intents.list(params={"limit": 100})
+        for seen, pi in enumerate(page.auto_paging_iter(), start=1):
+            meta = _metadata(pi)
+            if all(meta.get(k) == v for k, v in wanted.items()):
+                found.append(_payment_intent_info(pi))
+            if seen >= LOOKUP_LIMIT:
+                break
+        return found
+
+    matches = _call(config, "find PaymentIntent", search)
+    if not matches:
+        return None
+    if len(matches) > 1:
+        log.warning("stripe: %d PaymentIntents carry metadata %s: %s", len(matches), wanted,
+                    ", ".join(m.id for m in matches))
+    return max(matches, key=lambda m: (m.status == "succeeded", m.created or 0))
+
+
+def refund(config, payment_intent_id: str, amount_pence: int, idempotency_key: str
+           ) -> RefundInfo:
+    """Refund `amount_pence` (int > 0) of a PaymentIntent; partial refunds allowed.
+
+    Does not check the amount against what was paid (localstripe accepts
+    over-refunds): the caller caps it from our own records. Raises GatewayError.
+    """
+    amount = to_stripe_amount(amount_pence)
+    if amount == 0:
+        raise ValueError("a refund must be of at least 1p")
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise ValueError("an idempotency key is required")
+    params = {"payment_intent": payment_intent_id, "amount": amount}
+    result = _call(config, "refund", lambda c: c.v1.refunds.create(
+        params=params, options={"idempotency_key": idempotency_key}))
+    return RefundInfo(id=result.id, status=result.status,
+                      amount_pence=from_stripe_amount(result.amount),
+                      payment_intent_id=result.payment_intent)

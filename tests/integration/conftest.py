@@ -1,0 +1,49 @@
+"""Fixtures for tests that talk to localstripe over real HTTP.
+
+`localstripe`: one server for the whole run (started on first use). When
+localstripe is not installed, tests using it are skipped with a loud notice
+at the end of the run, and fail instead when CI=true.
+`stripe_config`: an empty localstripe and the settings that point at it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests import localstripe_server
+
+_NOT_INSTALLED = (
+    "LOCALSTRIPE NOT INSTALLED: Stripe payment tests did NOT run. "
+    "Install the dev requirements (pip install -r requirements-dev.txt)."
+)
+_skipped_for_localstripe: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def localstripe(request):
+    """Base URL of the one localstripe of this test run."""
+    if not localstripe_server.is_installed():
+        if os.environ.get("CI") == "true":
+            pytest.fail(_NOT_INSTALLED + " It must be installed in CI.")
+        _skipped_for_localstripe.append(request.node.nodeid)
+        pytest.skip(_NOT_INSTALLED)
+    with localstripe_server.LocalstripeServer() as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def stripe_config(localstripe) -> dict[str, str]:
+    """Settings for bulkbuy.adapters.stripe_gateway, pointing at a freshly wiped localstripe."""
+    localstripe_server.wipe(localstripe)
+    return {
+        "STRIPE_SECRET_KEY": localstripe_server.TEST_KEY,
+        "STRIPE_API_BASE": localstripe,
+    }
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _skipped_for_localstripe:
+        terminalreporter.section("localstripe", sep="!", red=True, bold=True)
+        terminalreporter.write_line(_NOT_INSTALLED, red=True, bold=True)
