@@ -3,7 +3,7 @@
 from bulkbuy.models.accounts import ROLES, Group, Household, Membership, User
 from bulkbuy.models.audit import AuditEntry
 from bulkbuy.models.catalogue import Product, Supplier
-from bulkbuy.models.closing import OutboxMessage, Statement, StatementLine
+from bulkbuy.models.closing import CashPayment, OutboxMessage, Statement, StatementLine
 from bulkbuy.models.rounds import (
     ALLOCATION_MODES,
     FEE_SPLITS,
@@ -20,6 +20,7 @@ __all__ = [
     "ROLES",
     "ROUND_STATUSES",
     "AuditEntry",
+    "CashPayment",
     "Group",
     "Household",
     "Membership",

@@ -12,6 +12,8 @@ from bulkbuy.models.accounts import Household
 from bulkbuy.models.rounds import Round, RoundItem
 from bulkbuy.models.types import UTCDateTime, utcnow
 
+PAYMENT_STATUSES = ("due", "paid", "settled")
+
 
 class Statement(db.Model):
     """What one household owes for one closed round. total = goods + fee, in pence."""
@@ -22,6 +24,12 @@ class Statement(db.Model):
         CheckConstraint("goods_pence >= 0", name="goods_non_negative"),
         CheckConstraint("fee_pence >= 0", name="fee_non_negative"),
         CheckConstraint("total_pence = goods_pence + fee_pence", name="total_adds_up"),
+        CheckConstraint(
+            "paid_pence >= 0 AND paid_pence <= total_pence", name="paid_within_total"
+        ),
+        CheckConstraint(
+            "payment_status IN ('due', 'paid', 'settled')", name="payment_status_known"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,6 +42,10 @@ class Statement(db.Model):
     total_pence: Mapped[int] = mapped_column(Integer)
     #: The household's earliest queue position in the round (who gets ties).
     position: Mapped[int] = mapped_column(Integer)
+    #: Pence received so far (cash; cards come with the payments work).
+    paid_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: "due" until paid in full; "paid"; "settled" for a 0p statement (nothing to pay).
+    payment_status: Mapped[str] = mapped_column(String(20), default="due", server_default="due")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     round: Mapped[Round] = relationship()
@@ -69,6 +81,26 @@ class StatementLine(db.Model):
 
     statement: Mapped[Statement] = relationship(back_populates="lines")
     item: Mapped[RoundItem] = relationship()
+
+
+class CashPayment(db.Model):
+    """Cash a worker or organiser took for a statement, with the paper receipt's number."""
+
+    __tablename__ = "cash_payments"
+    __table_args__ = (
+        # A receipt number is used once per group: a form sent twice records once.
+        UniqueConstraint("group_id", "receipt_number"),
+        CheckConstraint("amount_pence > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("statements.id"), index=True)
+    #: Pence received.
+    amount_pence: Mapped[int] = mapped_column(Integer)
+    receipt_number: Mapped[str] = mapped_column(String(40))
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboxMessage(db.Model):

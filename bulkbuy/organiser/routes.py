@@ -16,14 +16,34 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bulkbuy import access
+from bulkbuy.domain.money import format_pence, parse_pounds
 from bulkbuy.extensions import db
-from bulkbuy.models import Group, Household, Membership, Product, Round, Supplier, utcnow
+from bulkbuy.models import (
+    Group,
+    Household,
+    Membership,
+    Product,
+    Round,
+    Statement,
+    Supplier,
+    utcnow,
+)
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.forms import GroupSettingsForm, ImportForm, ProductForm, SupplierForm
 from bulkbuy.round_form import RoundForm
-from bulkbuy.services import ServiceError, accounts, audit, catalogue, rounds, statements
+from bulkbuy.services import (
+    ServiceError,
+    accounts,
+    audit,
+    catalogue,
+    payments,
+    rounds,
+    statements,
+)
+from bulkbuy.validation import clean_text
 
 CLOSED_STATUSES = ("closed", "ordered", "delivered", "complete")
 
@@ -385,3 +405,67 @@ def _closed_round(group: Group, round_id: int) -> Round:
     if rnd.status not in CLOSED_STATUSES:
         abort(404)
     return rnd
+
+
+def _staff(group_id: int) -> tuple[Group, Membership]:
+    """Organisers and community workers of the group (workers take cash at drop-ins)."""
+    member = access.require_role(group_id, "organiser", "worker")
+    return access.group_or_404(group_id), member
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/payments")
+@login_required
+def round_payments(group_id: int, round_id: int):
+    group, _member = _staff(group_id)
+    rnd = _closed_round(group, round_id)
+    return _render_payments(group, rnd)
+
+
+def _render_payments(group, rnd, errors=None, typed=None, status=200):
+    return render_template(
+        "organiser/payments.html", group=group, round=rnd,
+        payments=payments.round_payments(rnd.id), sheet=statements.order_sheet(rnd),
+        errors=errors or {}, typed=typed or {}, title=_("Payments: %(round)s", round=rnd.title),
+    ), status
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/<int:statement_id>/cash", methods=["POST"]
+)
+@login_required
+def record_cash(group_id: int, round_id: int, statement_id: int):
+    group, _member = _staff(group_id)
+    rnd = _closed_round(group, round_id)
+    statement = db.session.get(Statement, statement_id)
+    if statement is None or statement.round_id != rnd.id:
+        abort(404)
+    errors: dict[str, str] = {}
+    amount_text = request.form.get("amount", "")
+    receipt_text = request.form.get("receipt", "")
+    try:
+        amount = parse_pounds(amount_text)
+    except ValueError as error:
+        errors["amount"] = str(error)
+    try:
+        receipt = clean_text(receipt_text, "Receipt number", max_length=40)
+    except ValueError as error:
+        errors["receipt"] = str(error)
+    if not errors:
+        try:
+            payments.record_cash(statement, amount, receipt, actor=current_user, now=utcnow())
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            errors[error.field or "amount"] = error.message
+        except IntegrityError:  # the same receipt recorded at the same moment elsewhere
+            db.session.rollback()
+            errors["receipt"] = _("That receipt number is already recorded.")
+    if errors:
+        typed = {"amount": amount_text, "receipt": receipt_text}
+        return _render_payments(group, rnd, {statement_id: errors}, {statement_id: typed}, 400)
+    flash(_("Cash recorded: %(amount)s from %(household)s.", amount=format_pence(amount),
+            household=statement.household.label), "success")
+    return redirect(
+        url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
+        + f"#statement-{statement.id}", 303,
+    )

@@ -163,7 +163,9 @@ def _write_statements(
         statement_rows.append({
             "round_id": rnd.id, "household_id": household_id, "goods_pence": goods,
             "fee_pence": fee, "total_pence": goods + fee, "position": position[household_id],
-            "created_at": now,
+            "created_at": now, "paid_pence": 0,
+            # A 0p statement is settled at once: there is nothing to pay.
+            "payment_status": "settled" if goods + fee == 0 else "due",
         })
     if not statement_rows:
         return

@@ -241,6 +241,15 @@ def test_organiser_round_from_form_to_statements(live_app, new_context):
     expect(organiser.get_by_role("heading", level=2)).to_have_text(["Flat 1 — £10"])
     check_page(organiser)                              # statements
 
+    organiser.go_back()
+    organiser.get_by_role("link", name="Payments").click()
+    expect(organiser.get_by_role("heading", level=1)).to_have_text("Payments")
+    organiser.get_by_label("Receipt number").fill("R-100")
+    organiser.get_by_role("button", name=re.compile("^Record cash")).click()
+    expect(organiser.get_by_text("Cash recorded: £10 from Flat 1.")).to_be_visible()
+    expect(organiser.get_by_text("Paid so far: £10.")).to_be_visible()
+    check_page(organiser)                              # payments
+
     # The resident's page is from before the close: a late tap is refused, plainly.
     with resident.expect_response(lambda r: r.request.method == "POST") as posted:
         save_quantity(resident, items["Rice"], "3")
