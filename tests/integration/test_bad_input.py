@@ -24,23 +24,10 @@ from bulkbuy.models import (
 )
 from bulkbuy.services import rounds
 from tests import factories
-from tests.pages import count, page
+from tests.pages import count, lines_of, page
 
 TEN_KB = "x" * 10_240
 SCRIPT = '<script>alert("hi")</script>'
-
-
-def lines_of(household_id: int) -> list[tuple[int, int, int]]:
-    """(queue position, quantity, tolerance) of a household's pledge lines, in queue order."""
-    db.session.expire_all()
-    return [
-        (line.queue_pos, line.quantity, line.tolerance)
-        for line in db.session.scalars(
-            select(PledgeLine)
-            .where(PledgeLine.household_id == household_id)
-            .order_by(PledgeLine.queue_pos)
-        )
-    ]
 
 
 def tomatoes(w: factories.World):

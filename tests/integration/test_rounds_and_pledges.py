@@ -25,7 +25,7 @@ from bulkbuy.models import (
     utcnow,
 )
 from tests import factories
-from tests.pages import count, page
+from tests.pages import count, lines_of, page
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -33,19 +33,6 @@ LONDON = ZoneInfo("Europe/London")
 def fresh(model, row_id):
     db.session.expire_all()
     return db.session.get(model, row_id)
-
-
-def lines_of(household_id: int) -> list[tuple[int, int, int]]:
-    """(queue position, quantity, tolerance) of a household's pledge lines, in queue order."""
-    db.session.expire_all()
-    return [
-        (line.queue_pos, line.quantity, line.tolerance)
-        for line in db.session.scalars(
-            select(PledgeLine)
-            .where(PledgeLine.household_id == household_id)
-            .order_by(PledgeLine.queue_pos)
-        )
-    ]
 
 
 def amounts(lines):
