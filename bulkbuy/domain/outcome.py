@@ -107,21 +107,20 @@ def consented_maximum(
     ``wanted`` maps each product to (units wanted incl. tolerance, case
     size, case price). Goods: those units at the exact unit price,
     rounded up per product. Fee: with ``by_value`` and a minimum order value M, the
-    fee × the household's maximum goods value / M, rounded up and never
+    fee × the household's maximum goods pence / M, rounded up and never
     more than the fee; otherwise the whole fee. Each part is rounded up
     separately, since each is shared out separately. A household wanting
     nothing can owe nothing.
     """
     if not any(units for units, _, _ in wanted.values()):
         return 0
-    exact_goods = sum(
-        (units * unit_price(price, size) for units, size, price in wanted.values()), Fraction(0)
-    )
     # Each product's share is rounded separately (to within 1p), so round each up.
     goods = sum(ceil_pence(units * unit_price(price, size)) for units, size, price in
                 wanted.values())
     if fee_mode == FEE_BY_VALUE and min_order_pence:
-        fee = min(Fraction(fee_pence), fee_pence * exact_goods / min_order_pence)
+        # The fee is shared by goods pence, which may be a penny or so over the exact
+        # value per product: bound it with the rounded-up goods, not the exact ones.
+        fee = min(Fraction(fee_pence), Fraction(fee_pence * goods, min_order_pence))
     else:
         fee = Fraction(fee_pence)
     return goods + ceil_pence(fee)

@@ -68,11 +68,22 @@ def home():
         )
         .order_by(Round.closes_at)
     ).all()
+    staff_groups = [m.group_id for m in memberships if m.role in access.STAFF_ROLES]
+    payment_rounds = []
+    if staff_groups:
+        # Workers and organisers take cash for closed rounds: one tap from here.
+        payment_rounds = db.session.scalars(
+            select(Round)
+            .where(Round.group_id.in_(staff_groups),
+                   Round.status.in_(("closed", "ordered", "delivered")))
+            .order_by(Round.closes_at.desc())
+        ).all()
     return render_template(
         "resident/home.html",
         memberships=memberships,
         open_rounds=[r for r in visible if r.status == "open"],
         other_rounds=[r for r in visible if r.status != "open"],
+        payment_rounds=payment_rounds,
         title=_("Your rounds"),
     )
 

@@ -110,3 +110,13 @@ def test_the_payments_page_adds_up_what_is_owed_and_paid(client, auth):
     text = page(client.get(f"/organise/{w.group.id}/rounds/{w.round.id}/payments"))
     assert "Households owe £10 in all. Paid so far: £5. Still to pay: £5." in text
     assert "Not paid: £5" in text
+
+
+def test_a_worker_finds_the_payments_page_from_their_home_page(client, auth):
+    w, _statement = _closed_world()
+    auth.login(w.worker.email)
+    home = page(client.get("/"))
+    assert f"/organise/{w.group.id}/rounds/{w.round.id}/payments" in home
+    auth.logout()
+    auth.login("r1@oak.test")
+    assert "/payments" not in page(client.get("/"))
