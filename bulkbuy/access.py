@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from bulkbuy.extensions import db
-from bulkbuy.models import Group, Household, Membership, Round
+from bulkbuy.models import Group, Membership, Round
 
 STAFF_ROLES = ("organiser", "worker")
 
@@ -44,21 +44,6 @@ def group_or_404(group_id: int) -> Group:
     if group is None:
         abort(404)
     return group
-
-
-def round_for_member(round_id: int) -> tuple[Round, Membership]:
-    """A round of one of the user's groups, and the user's membership there; else 404."""
-    rnd = db.session.get(Round, round_id)
-    if rnd is None:
-        abort(404)
-    return rnd, membership(rnd.group_id)
-
-
-def household_in_group(household_id: int, group_id: int) -> Household:
-    household = db.session.get(Household, household_id)
-    if household is None or household.group_id != group_id:
-        abort(404)
-    return household
 
 
 def may_see_round(rnd: Round, member: Membership) -> bool:

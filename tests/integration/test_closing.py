@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, OutboxMessage, PledgeLine, Round, Statement, StatementLine
-from bulkbuy.services import accounts, catalogue, closing, notifications, pledges, rounds, sweeps
+from bulkbuy.services import catalogue, closing, notifications, pledges, rounds, sweeps
 from tests import factories
 from tests.integration.helpers.closing_checks import (
     assert_statements_consistent,
@@ -23,7 +23,6 @@ from tests.integration.helpers.closing_checks import (
     count_rows,
     item_named,
     pledge,
-    quick_hash,
     statements_of,
 )
 
@@ -31,11 +30,6 @@ T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 DEADLINE = T0 + timedelta(days=3)
 AFTER = DEADLINE + timedelta(minutes=1)
 
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    """Passwords are not what these tests are about: hash them cheaply (scrypt takes ~0.1 s)."""
-    monkeypatch.setattr(accounts, "hash_secret", quick_hash)
 
 
 def make_world(**kwargs) -> factories.World:

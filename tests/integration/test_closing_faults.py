@@ -29,7 +29,7 @@ from bulkbuy.models import (
     StatementLine,
     utcnow,
 )
-from bulkbuy.services import accounts, closing, rounds, sweeps
+from bulkbuy.services import closing, rounds, sweeps
 from tests import factories
 from tests.conftest import make_app
 from tests.integration.helpers.closing_checks import (
@@ -37,17 +37,12 @@ from tests.integration.helpers.closing_checks import (
     closed_audits,
     count_rows,
     pledge,
-    quick_hash,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 HANG_HELPER = Path(__file__).resolve().parent / "helpers" / "hang_mid_close.py"
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    monkeypatch.setattr(accounts, "hash_secret", quick_hash)
 
 
 def stop(process: subprocess.Popen) -> None:

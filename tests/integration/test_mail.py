@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from bulkbuy.extensions import db
 from bulkbuy.models import OutboxMessage
-from bulkbuy.services import accounts, closing, notifications, sweeps
+from bulkbuy.services import closing, notifications, sweeps
 from tests import factories
 from tests.conftest import make_app
-from tests.integration.helpers.closing_checks import pledge, quick_hash
+from tests.integration.helpers.closing_checks import pledge
 
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 AFTER = T0 + timedelta(days=3, minutes=1)
@@ -61,10 +61,6 @@ class SMTPServer:
             self.controller.stop()
             self.controller = None
 
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    monkeypatch.setattr(accounts, "hash_secret", quick_hash)
 
 
 @pytest.fixture

@@ -6,17 +6,11 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, PledgeLine, Round, RoundItem, Statement, StatementLine
 from bulkbuy.services import pledges
 from tests.factories import World
-
-
-def quick_hash(secret: str) -> str:
-    """A password hash that is quick to make, for tests that create many users."""
-    return generate_password_hash(secret, method="pbkdf2:sha256:1")
 
 
 def item_named(rnd: Round, name: str) -> RoundItem:
