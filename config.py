@@ -76,6 +76,11 @@ class Config:
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE")
     STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
     STRIPE_TIMEOUT = float(os.environ.get("STRIPE_TIMEOUT", "30"))
+    #: The charge and refund sweeps never ask Stripe more often than this (Stripe's
+    #: own limit is higher); on HTTP 429 they slow down further.
+    STRIPE_REQUESTS_PER_SECOND = float(os.environ.get("STRIPE_REQUESTS_PER_SECOND", "10"))
+    #: Seconds between payment sweeps (charges, look-ups, refunds).
+    PAYMENT_SWEEP_SECONDS = int(os.environ.get("PAYMENT_SWEEP_SECONDS", "30"))
 
     #: Upper bounds for what a person may type, so absurd input gets a clear message.
     MAX_UNITS_PER_PLEDGE = 999
@@ -92,6 +97,8 @@ class TestConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_SERVER = None
     STRIPE_SECRET_KEY = None  # a key in the environment never reaches app tests
+    STRIPE_PUBLISHABLE_KEY = None
+    STRIPE_WEBHOOK_SECRET = None
     STRIPE_API_BASE = None
     LOGIN_RATE_LIMIT = "1000 per minute"
     #: Most tests post forms directly; tests/integration/test_security.py turns this on.

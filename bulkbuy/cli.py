@@ -1,4 +1,5 @@
-"""Flask commands: create-admin, seed-demo, close-due, send-mail, scheduler, dev-server."""
+"""Flask commands: create-admin, seed-demo, close-due, send-mail, charge-cards,
+reconcile-payments, scheduler, dev-server."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from bulkbuy.services import ServiceError, accounts, sweeps
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_admin, seed_demo, close_due, send_mail, scheduler, dev_server):
+    for command in (create_admin, seed_demo, close_due, send_mail, charge_cards,
+                    reconcile_payments, scheduler, dev_server):
         app.cli.add_command(command)
 
 
@@ -49,6 +51,45 @@ def send_mail(now_text: str | None) -> None:
     """Queue due reminders and send what is waiting in the outbox."""
     sent = sweeps.sweep_notifications(_parse_now(now_text))
     click.echo(f"sent {sent} message(s)")
+
+
+@click.command("charge-cards")
+@click.option("--now", "now_text", help="Pretend it is this time (ISO 8601 with zone).")
+def charge_cards(now_text: str | None) -> None:
+    """Run one payment sweep: charge saved cards, settle lost answers, send refunds."""
+    from bulkbuy.adapters import stripe_gateway
+
+    if not stripe_gateway.is_configured(current_app.config):
+        click.echo("Stripe is not set up (no STRIPE_SECRET_KEY): cash only, nothing to do.")
+        return
+    result = sweeps.sweep_payments(_parse_now(now_text))
+    click.echo(f"charged {result.charged}, needs action {result.needs_action}, "
+               f"no answer yet {result.unknown}, looked up {result.looked_up}, "
+               f"refunds sent {result.refunded}")
+
+
+@click.command("reconcile-payments")
+def reconcile_payments() -> None:
+    """List every difference between our card payment records and Stripe's.
+
+    Exits with status 1 when there is any difference, 2 when Stripe cannot be asked.
+    """
+    from bulkbuy.adapters import stripe_gateway
+    from bulkbuy.services import reconcile
+
+    if not stripe_gateway.is_configured(current_app.config):
+        raise click.ClickException("Stripe is not set up (no STRIPE_SECRET_KEY).")
+    try:
+        compared, differences = reconcile.reconcile(current_app.config)
+    except stripe_gateway.GatewayError as exc:
+        click.echo(f"could not ask Stripe: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(f"compared {compared} PaymentIntent(s) with our records")
+    for difference in differences:
+        click.echo(f"  {difference.payment_intent_id or '-'}: {difference.what}")
+    click.echo(f"{len(differences)} difference(s)")
+    if differences:
+        raise SystemExit(1)
 
 
 @click.command("scheduler")

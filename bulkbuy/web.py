@@ -29,12 +29,14 @@ def init_app(app: Flask) -> None:
     from bulkbuy.admin import bp as admin_bp
     from bulkbuy.auth import bp as auth_bp
     from bulkbuy.organiser import bp as organiser_bp
+    from bulkbuy.payments import bp as payments_bp
     from bulkbuy.resident import bp as resident_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(resident_bp)
     app.register_blueprint(organiser_bp, url_prefix="/organise")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(payments_bp)
 
     # The only rate limits are on POSTs (sign-in, joining): skip the limiter's
     # per-request work for every other request.

@@ -37,10 +37,12 @@ def _job(app: Flask, sweep):
 
 
 def add_sweeps(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
-    """Add the round sweep and the mail sweep; the round sweep runs often enough
+    """Add the round, mail and payment sweeps; the round sweep runs often enough
     that a round closes within 60 s of its deadline."""
     every = int(app.config.get("SWEEP_SECONDS", 20))
-    for sweep, seconds in ((sweeps.sweep_rounds, every), (sweeps.sweep_notifications, 30)):
+    jobs = [(sweeps.sweep_rounds, every), (sweeps.sweep_notifications, 30),
+            (sweeps.sweep_payments, int(app.config.get("PAYMENT_SWEEP_SECONDS", 30)))]
+    for sweep, seconds in jobs:
         scheduler.add_job(
             _job(app, sweep), "interval", seconds=seconds, id=sweep.__name__,
             coalesce=True, max_instances=1, misfire_grace_time=None, next_run_time=utcnow(),

@@ -55,13 +55,21 @@ class GatewayError(Exception):
     """Stripe refused a request, or could not be reached. The text never holds a key.
 
     `code` is Stripe's error code when there is one (e.g. "resource_missing"),
-    `kind` the SDK error class name (e.g. "InvalidRequestError").
+    `kind` the SDK error class name (e.g. "InvalidRequestError"), `http_status`
+    the answer's status (None when no answer came: Stripe unreachable or slow).
     """
 
-    def __init__(self, message: str, *, code: str | None = None, kind: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None, kind: str | None = None,
+                 http_status: int | None = None):
         super().__init__(message)
         self.code = code
         self.kind = kind
+        self.http_status = http_status
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """True when Stripe may have acted on the request: no answer, 429 or 5xx."""
+        return self.http_status is None or self.http_status == 429 or self.http_status >= 500
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,12 @@ class ChargeOutcome:
     payment_intent_id: str | None = None
     error_code: str | None = None
     message: str | None = None
+    #: The HTTP status of a failed request (429 means: slow down).
+    http_status: int | None = None
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.http_status == 429
 
     def __post_init__(self):
         if self.kind not in CHARGE_KINDS:
@@ -112,6 +126,8 @@ class RefundInfo:
     status: str | None
     amount_pence: int
     payment_intent_id: str | None
+    #: The idempotency key the refund was made with (kept as its metadata).
+    refund_key: str | None = None
 
 
 # --- settings -----------------------------------------------------------------------------
@@ -182,7 +198,8 @@ def _call(config, what: str, request: Callable[[stripe.StripeClient], T]) -> T:
             return request(client)
         except stripe.StripeError as exc:
             failure = GatewayError(f"{what} failed: {_describe(exc, config)}",
-                                   code=exc.code, kind=type(exc).__name__)
+                                   code=exc.code, kind=type(exc).__name__,
+                                   http_status=exc.http_status)
     finally:
         session.close()
     # Raised outside the except block so no SDK exception (with its request
@@ -261,9 +278,13 @@ def create_setup_intent(config, customer_id: str) -> SetupIntentInfo:
 
 def charge_off_session(
     config, *, customer_id: str, payment_method_id: str, amount_pence: int,
-    idempotency_key: str, metadata: Mapping[str, Any],
+    idempotency_key: str, metadata: Mapping[str, Any], off_session: bool = True,
 ) -> ChargeOutcome:
     """Charge a saved card now, without the resident present, in GBP.
+
+    With `off_session=False` the resident is present (our payment page), so
+    a card that needs authentication answers "requires_action" and the page
+    completes it with Stripe.js.
 
     `amount_pence` must be an int of at least MINIMUM_CHARGE_PENCE (else
     TypeError/ValueError, before any request). `metadata` must hold
@@ -284,7 +305,7 @@ def charge_off_session(
         raise ValueError("an idempotency key is required")
     params = {
         "amount": amount, "currency": CURRENCY, "customer": customer_id,
-        "payment_method": payment_method_id, "off_session": True, "confirm": True,
+        "payment_method": payment_method_id, "off_session": off_session, "confirm": True,
         "metadata": _check_idempotency_metadata(metadata),
     }
     def create(client: stripe.StripeClient) -> ChargeOutcome:
@@ -295,10 +316,12 @@ def charge_off_session(
             return _card_error_outcome(exc, config)
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError,
                 stripe.IdempotencyError) as exc:
-            return ChargeOutcome("unknown", None, exc.code, _describe(exc, config))
+            return ChargeOutcome("unknown", None, exc.code, _describe(exc, config),
+                                 exc.http_status)
         except stripe.StripeError as exc:
             if (exc.http_status or 0) >= 500 or exc.http_status == 429:
-                return ChargeOutcome("unknown", None, exc.code, _describe(exc, config))
+                return ChargeOutcome("unknown", None, exc.code, _describe(exc, config),
+                                     exc.http_status)
             raise
         return _status_outcome(pi)
 
@@ -384,9 +407,152 @@ def refund(config, payment_intent_id: str, amount_pence: int, idempotency_key: s
         raise ValueError("a refund must be of at least 1p")
     if not isinstance(idempotency_key, str) or not idempotency_key:
         raise ValueError("an idempotency key is required")
-    params = {"payment_intent": payment_intent_id, "amount": amount}
+    params = {"payment_intent": payment_intent_id, "amount": amount,
+              "metadata": {"refund_key": idempotency_key}}
     result = _call(config, "refund", lambda c: c.v1.refunds.create(
         params=params, options={"idempotency_key": idempotency_key}))
+    return _refund_info(result)
+
+
+def _refund_info(result) -> RefundInfo:
     return RefundInfo(id=result.id, status=result.status,
                       amount_pence=from_stripe_amount(result.amount),
-                      payment_intent_id=result.payment_intent)
+                      payment_intent_id=result.payment_intent,
+                      refund_key=_metadata(result).get("refund_key"))
+
+
+def find_refund(config, payment_intent_id: str, idempotency_key: str) -> RefundInfo | None:
+    """The refund of a PaymentIntent made with this idempotency key, or None.
+
+    For a refund whose answer was lost: `refund` stores the key as metadata
+    `refund_key`, and this lists the PaymentIntent's refunds to find it.
+    Raises GatewayError.
+    """
+    def search(client: stripe.StripeClient) -> RefundInfo | None:
+        page = client.v1.refunds.list(params={"payment_intent": payment_intent_id,
+                                              "limit": 100})
+        for item in page.auto_paging_iter():
+            info = _refund_info(item)
+            if info.refund_key == idempotency_key:
+                return info
+        return None
+
+    return _call(config, "find refund", search)
+
+
+def retrieve_payment_intent(config, payment_intent_id: str) -> PaymentIntentInfo:
+    """Stripe's current view of one PaymentIntent. Raises GatewayError."""
+    pi = _call(config, "retrieve PaymentIntent",
+               lambda c: c.v1.payment_intents.retrieve(payment_intent_id))
+    return _payment_intent_info(pi)
+
+
+def payment_intent_client_secret(config, payment_intent_id: str) -> str:
+    """The client secret Stripe.js needs to complete a PaymentIntent on our page.
+
+    Not a key, but it lets the holder finish this one payment: never log it.
+    """
+    pi = _call(config, "retrieve PaymentIntent",
+               lambda c: c.v1.payment_intents.retrieve(payment_intent_id))
+    return pi.client_secret
+
+
+def list_payment_intents(config, limit: int = LOOKUP_LIMIT) -> list[PaymentIntentInfo]:
+    """The latest `limit` PaymentIntents of the account, newest first. Raises GatewayError."""
+    def collect(client: stripe.StripeClient) -> list[PaymentIntentInfo]:
+        found = []
+        page = client.v1.payment_intents.list(params={"limit": 100})
+        for pi in page.auto_paging_iter():
+            found.append(_payment_intent_info(pi))
+            if len(found) >= limit:
+                break
+        return found
+
+    return _call(config, "list PaymentIntents", collect)
+
+
+@dataclass(frozen=True)
+class SavedCardInfo:
+    """A SetupIntent's outcome: the card it saved, if it succeeded."""
+
+    setup_intent_id: str
+    status: str
+    customer_id: str | None
+    payment_method_id: str | None
+    brand: str | None = None
+    last4: str | None = None
+
+
+def retrieve_saved_card(config, setup_intent_id: str) -> SavedCardInfo:
+    """What a SetupIntent saved, read from Stripe (never from the browser).
+
+    When it succeeded, its card is attached to the SetupIntent's customer if
+    it is not already (localstripe does not attach on confirm; Stripe does),
+    so it can be charged off-session. Raises GatewayError.
+    """
+    def read(client: stripe.StripeClient) -> SavedCardInfo:
+        intent = client.v1.setup_intents.retrieve(setup_intent_id)
+        pm_id = intent.payment_method
+        if pm_id is not None and not isinstance(pm_id, str):
+            pm_id = pm_id.id
+        customer = intent.customer
+        if customer is not None and not isinstance(customer, str):
+            customer = customer.id
+        brand = last4 = None
+        if intent.status == "succeeded" and pm_id:
+            pm = client.v1.payment_methods.retrieve(pm_id)
+            if customer and not pm.customer:
+                pm = client.v1.payment_methods.attach(pm_id, params={"customer": customer})
+            card = getattr(pm, "card", None)
+            brand = getattr(card, "brand", None)
+            last4 = getattr(card, "last4", None)
+        return SavedCardInfo(setup_intent_id=intent.id, status=intent.status,
+                             customer_id=customer, payment_method_id=pm_id,
+                             brand=brand, last4=last4)
+
+    return _call(config, "retrieve SetupIntent", read)
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+class WebhookError(Exception):
+    """A webhook whose signature or body did not check out (answer 400)."""
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    #: The event's object (`data.object`) as plain dicts and lists.
+    object: dict[str, Any]
+    created: int | None = None
+
+
+def parse_webhook(payload: bytes, signature_header: str | None, secret: str,
+                  tolerance_seconds: int = 300) -> WebhookEvent:
+    """Check a webhook's signature on its raw body and return the event.
+
+    Uses `stripe.Webhook.construct_event`: the signature must be made with
+    `secret` and be at most `tolerance_seconds` old. Raises WebhookError.
+    """
+    if not secret:
+        raise WebhookError("no webhook secret is configured")
+    if not signature_header:
+        raise WebhookError("no Stripe-Signature header")
+    failure: WebhookError | None = None
+    try:
+        event = stripe.Webhook.construct_event(payload, signature_header, secret,
+                                               tolerance=tolerance_seconds)
+    except stripe.SignatureVerificationError:
+        failure = WebhookError("bad or stale signature")
+    except ValueError:
+        failure = WebhookError("the body is not a Stripe event")
+    if failure is not None:
+        raise failure
+    data = event.to_dict()
+    obj = (data.get("data") or {}).get("object") or {}
+    if not isinstance(obj, dict) or not data.get("id") or not data.get("type"):
+        raise WebhookError("the event has no id, type or object")
+    return WebhookEvent(id=str(data["id"]), type=str(data["type"]), object=obj,
+                        created=data.get("created"))

@@ -2,6 +2,7 @@
 
 from bulkbuy.models.accounts import ROLES, Group, Household, Membership, User
 from bulkbuy.models.audit import AuditEntry
+from bulkbuy.models.cards import CardConsent, CardPayment, CardRefund, SavedCard, StripeEvent
 from bulkbuy.models.catalogue import Product, Supplier
 from bulkbuy.models.closing import CashPayment, OutboxMessage, Statement, StatementLine
 from bulkbuy.models.rounds import (
@@ -20,6 +21,9 @@ __all__ = [
     "ROLES",
     "ROUND_STATUSES",
     "AuditEntry",
+    "CardConsent",
+    "CardPayment",
+    "CardRefund",
     "CashPayment",
     "Group",
     "Household",
@@ -29,8 +33,10 @@ __all__ = [
     "Product",
     "Round",
     "RoundItem",
+    "SavedCard",
     "Statement",
     "StatementLine",
+    "StripeEvent",
     "Supplier",
     "User",
     "utcnow",

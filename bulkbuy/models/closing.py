@@ -12,7 +12,12 @@ from bulkbuy.models.accounts import Household
 from bulkbuy.models.rounds import Round, RoundItem
 from bulkbuy.models.types import UTCDateTime, utcnow
 
-PAYMENT_STATUSES = ("due", "paid", "settled")
+#: due: owed; charging: a card charge is under way; needs_action: the card needs the
+#: resident (or there is no card to charge); paid; settled: 0p, nothing to pay;
+#: cancelled: the round was cancelled after closing (card money refunded).
+PAYMENT_STATUSES = ("due", "charging", "needs_action", "paid", "settled", "cancelled")
+#: Why a statement needs the resident.
+NEEDS_ACTION_REASONS = ("authentication", "declined", "over_consent")
 
 
 class Statement(db.Model):
@@ -28,7 +33,9 @@ class Statement(db.Model):
             "paid_pence >= 0 AND paid_pence <= total_pence", name="paid_within_total"
         ),
         CheckConstraint(
-            "payment_status IN ('due', 'paid', 'settled')", name="payment_status_known"
+            "payment_status IN ('due', 'charging', 'needs_action', 'paid', 'settled', "
+            "'cancelled')",
+            name="payment_status_known",
         ),
     )
 
@@ -42,10 +49,12 @@ class Statement(db.Model):
     total_pence: Mapped[int] = mapped_column(Integer)
     #: The household's earliest queue position in the round (who gets ties).
     position: Mapped[int] = mapped_column(Integer)
-    #: Pence received so far (cash; cards come with the payments work).
+    #: Pence received so far, by cash and card.
     paid_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    #: "due" until paid in full; "paid"; "settled" for a 0p statement (nothing to pay).
+    #: One of PAYMENT_STATUSES.
     payment_status: Mapped[str] = mapped_column(String(20), default="due", server_default="due")
+    #: When payment_status is "needs_action": one of NEEDS_ACTION_REASONS.
+    needs_action_reason: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     round: Mapped[Round] = relationship()
@@ -101,6 +110,9 @@ class CashPayment(db.Model):
     receipt_number: Mapped[str] = mapped_column(String(40))
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Set when the cash was handed back (the round was cancelled after closing).
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class OutboxMessage(db.Model):

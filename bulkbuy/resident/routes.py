@@ -30,9 +30,11 @@ from bulkbuy.models import (
     Product,
     Round,
     RoundItem,
+    Statement,
     Supplier,
     utcnow,
 )
+from bulkbuy.payments.routes import card_choice
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import ServiceError, pledges, round_view, rounds, statements
@@ -84,6 +86,7 @@ def home():
         open_rounds=[r for r in visible if r.status == "open"],
         other_rounds=[r for r in visible if r.status != "open"],
         payment_rounds=payment_rounds,
+        to_pay=_to_pay(household_ids),
         title=_("Your rounds"),
     )
 
@@ -309,7 +312,27 @@ def my_orders():
             select(Round).where(Round.group_id == member.group_id, Round.status == "open")
         ).all()
         estimates += round_view.household_estimates(list(open_rounds), member.household_id)
-    return render_template("resident/my_orders.html", estimates=estimates, title=_("My orders"))
+    household_of = {m.group_id: m.household_id for m in memberships}
+    choices = {e.round.id: card_choice(e.round, household_of[e.round.group_id])
+               for e in estimates}
+    return render_template("resident/my_orders.html", estimates=estimates, choices=choices,
+                           to_pay=_to_pay([m.household_id for m in memberships]),
+                           title=_("My orders"))
+
+
+def _to_pay(household_ids: list[int]) -> list[Statement]:
+    """The households' statements still owed, for the "Pay now" links."""
+    if not household_ids:
+        return []
+    return list(db.session.scalars(
+        select(Statement)
+        .options(joinedload(Statement.round))
+        .join(Round, Statement.round_id == Round.id)
+        .where(Statement.household_id.in_(household_ids),
+               Statement.payment_status.in_(("due", "needs_action", "charging")),
+               Round.status.in_(("closed", "ordered", "delivered", "complete")))
+        .order_by(Round.closes_at)
+    ))
 
 
 @bp.route("/groups/<int:group_id>/rounds/new", methods=["GET", "POST"])

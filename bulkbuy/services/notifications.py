@@ -147,7 +147,9 @@ def queue_round_cancelled(rnd: Round, now: datetime) -> None:
         body = "\n".join([
             _("Hello %(name)s,", name=user.name), "",
             _("%(round)s was cancelled. Nobody pays anything, and nothing will be delivered.",
-              round=rnd.title), "",
+              round=rnd.title),
+            _("If you already paid, you get all of it back: to your card, or in cash at a "
+              "drop-in session."), "",
             _round_url(rnd),
         ])
         _queue(f"round-cancelled:{rnd.id}:{user.id}", user.email,
@@ -236,3 +238,33 @@ def send_outbox(now: datetime, *, commit, batch: int = 20) -> int:
                 message.sent_at = now
                 sent += 1
         commit()
+
+
+def _pay_url(statement: Statement) -> str:
+    base = current_app.config.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    return f"{base}/pay/{statement.id}"
+
+
+def queue_payment_needs_action(statement: Statement, reason: str, now: datetime) -> None:
+    """Tell a household's people that their card payment needs them, with our page's link.
+
+    Keyed by statement and reason, so a repeat of the same news is not sent twice.
+    """
+    rnd = statement.round
+    owed = format_pence(statement.total_pence - statement.paid_pence)
+    why = {
+        "authentication": _("Your bank wants you to confirm the payment."),
+        "declined": _("Your card did not work."),
+        "over_consent": _("It is more than you agreed we could take from your card."),
+    }.get(reason, _("We could not take the payment from your card."))
+    for _household_id, user in _people([statement.household_id]):
+        body = "\n".join([
+            _("Hello %(name)s,", name=user.name), "",
+            _("You owe %(owed)s for %(round)s.", owed=owed, round=rnd.title),
+            why,
+            _("Please pay on this page. You can use another card there:"), "",
+            _pay_url(statement), "",
+            _("Or pay in cash at a drop-in session."),
+        ])
+        _queue(f"payment-needs-action:{statement.id}:{reason}:{user.id}", user.email,
+               _("Please pay for %(round)s", round=rnd.title), body, now)

@@ -43,18 +43,26 @@ def record_cash(
         update(Statement)
         .where(
             Statement.id == statement.id,
-            Statement.payment_status == "due",
+            # Not while a card charge is under way ("charging"): one of the two would
+            # be more than is owed.
+            Statement.payment_status.in_(("due", "needs_action")),
             Statement.paid_pence + amount_pence <= Statement.total_pence,
         )
         .values(paid_pence=Statement.paid_pence + amount_pence)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
+        db.session.refresh(statement)
+        if statement.payment_status == "charging":
+            raise ServiceError("A card payment is being taken for this right now. "
+                               "Look again in a minute.", field="amount")
+        if statement.payment_status not in ("due", "needs_action"):
+            raise ServiceError("Nothing is owed on this any more.", field="amount")
         raise ServiceError("That is more than they still owe.", field="amount")
     db.session.execute(
         update(Statement)
         .where(Statement.id == statement.id, Statement.paid_pence == Statement.total_pence)
-        .values(payment_status="paid")
+        .values(payment_status="paid", needs_action_reason=None)
         .execution_options(synchronize_session=False)
     )
     payment = CashPayment(

@@ -142,3 +142,22 @@ def household_estimates(rounds: list[Round], household_id: int) -> list[Househol
             )
         )
     return estimates
+
+
+def household_maximum(rnd: Round, household_id: int) -> int:
+    """The most this household can be asked to pay for the round as its pledges stand now.
+
+    Reads only the household's own pledge lines (the consented maximum does not
+    depend on anyone else's).
+    """
+    wanted: dict[int, tuple[int, int, int]] = {}
+    for line, item in db.session.execute(
+        select(PledgeLine, RoundItem)
+        .join(RoundItem, PledgeLine.round_item_id == RoundItem.id)
+        .where(PledgeLine.round_id == rnd.id, PledgeLine.household_id == household_id)
+    ):
+        units, _, _ = wanted.get(item.id, (0, 0, 0))
+        wanted[item.id] = (units + line.quantity + line.tolerance, item.case_size,
+                           item.case_price_pence)
+    return consented_maximum(wanted, rnd.delivery_fee_pence, fee_mode=rnd.fee_split,
+                             min_order_pence=rnd.min_order_pence)

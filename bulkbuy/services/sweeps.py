@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
+
 from bulkbuy.extensions import db
-from bulkbuy.services import closing, notifications, rounds
+from bulkbuy.services import charging, closing, notifications, rounds
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,8 @@ def sweep_notifications(now: datetime) -> int:
     notifications.queue_reminders(now)
     db.session.commit()
     return notifications.send_outbox(now, commit=db.session.commit)
+
+
+def sweep_payments(now: datetime) -> charging.PaymentSweep:
+    """Charge saved cards for closed rounds, settle lost answers, send refunds (cards only)."""
+    return charging.sweep_payments(now, config=current_app.config, commit=db.session.commit)

@@ -1,0 +1,278 @@
+"""Residents paying by card: agreeing and saving a card, and our "complete payment" page.
+
+Card numbers go from Stripe.js straight to Stripe; these views only ever see
+SetupIntent and PaymentIntent ids, and read every outcome from Stripe itself.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from bulkbuy import access
+from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.domain.money import format_pence
+from bulkbuy.extensions import db
+from bulkbuy.models import (
+    CardPayment,
+    Household,
+    Membership,
+    Round,
+    SavedCard,
+    Statement,
+    utcnow,
+)
+from bulkbuy.payments import bp
+from bulkbuy.services import ServiceError, cards, charging
+from bulkbuy.services.round_view import household_maximum
+
+
+def stripe_ready() -> bool:
+    """Cards can be taken: a secret key and a publishable key are set."""
+    config = current_app.config
+    return gateway.is_configured(config) and bool(config.get("STRIPE_PUBLISHABLE_KEY"))
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _with_stripe_csp(response):
+    """Let this page load Stripe.js and let it talk to Stripe (and nothing else new)."""
+    config = current_app.config
+    js = _origin(config.get("STRIPE_JS_URL")) or "https://js.stripe.com"
+    api = _origin(config.get("STRIPE_API_BASE")) or "https://api.stripe.com"
+    connect = " ".join(dict.fromkeys(["'self'", js, api]))
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; script-src 'self' {js}; style-src 'self'; "
+        f"img-src 'self' data:; connect-src {connect}; frame-src {js} https://hooks.stripe.com; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+    return response
+
+
+def _card_page(template: str, status: int = 200, **context):
+    response = current_app.make_response((render_template(
+        template, stripe_key=current_app.config["STRIPE_PUBLISHABLE_KEY"],
+        stripe_js_url=current_app.config["STRIPE_JS_URL"], **context), status))
+    return _with_stripe_csp(response)
+
+
+def _own_household(group_id: int) -> tuple[Membership, Household]:
+    member = access.membership(group_id)
+    if member.household_id is None:
+        abort(404)
+    return member, db.session.get(Household, member.household_id)
+
+
+def _safe_next(value: str | None, fallback: str) -> str:
+    return value if value and value.startswith("/") and not value.startswith("//") else fallback
+
+
+# --- agreeing to pay by card, and saving a card -------------------------------------------
+
+
+@bp.route("/rounds/<int:round_id>/pay-by-card", methods=["POST"])
+@login_required
+def pay_by_card(round_id: int):
+    """Agree to be charged up to today's most; then save a card if there is none."""
+    rnd = db.session.get(Round, round_id)
+    if rnd is None:
+        abort(404)
+    _member, household = _own_household(rnd.group_id)
+    back = url_for("resident.my_orders") + f"#round-{rnd.id}"
+    if not stripe_ready():
+        flash(_("Card payments are not set up here. Please pay in cash."), "error")
+        return redirect(back, 303)
+    if request.form.get("agree") != "yes":
+        flash(_("Tick the box to agree, then press the button again."), "error")
+        return redirect(back, 303)
+    now = utcnow()
+    try:
+        consent = cards.give_consent(rnd, household, user=current_user, now=now)
+        card = cards.card_of(household.id)
+        if card is not None and card.is_ready:
+            db.session.commit()
+            flash(_("Done. We will take the exact amount from your card ending %(last4)s "
+                    "when orders close. It will be no more than %(most)s.",
+                    last4=card.last4 or "····", most=format_pence(consent.max_pence)),
+                  "success")
+            return redirect(back, 303)
+        secret = cards.start_saving_card(current_app.config, household, user=current_user,
+                                         now=now)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(back, 303)
+    return _card_page(
+        "payments/save_card.html", client_secret=secret, action=url_for("payments.card_saved"),
+        next_url=back, most_pence=consent.max_pence, round=rnd,
+        title=_("Save your card"),
+    )
+
+
+@bp.route("/card/saved", methods=["POST"])
+@login_required
+def card_saved():
+    """Stripe.js saved a card: read the SetupIntent from Stripe and keep the card."""
+    setup_intent_id = request.form.get("setup_intent", "")
+    back = _safe_next(request.form.get("next"), url_for("resident.my_orders"))
+    card = db.session.scalar(select(SavedCard).where(
+        SavedCard.setup_intent_id == setup_intent_id)) if setup_intent_id else None
+    if card is None:
+        flash(_(cards.NOT_SAVED), "error")
+        return redirect(back, 303)
+    household = db.session.get(Household, card.household_id)
+    _own_household(household.group_id)
+    try:
+        cards.finish_saving_card(current_app.config, household, setup_intent_id,
+                                 user=current_user, now=utcnow())
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(back, 303)
+    flash(_("Your card is saved. We take the money when orders close."), "success")
+    return redirect(back, 303)
+
+
+# --- our "complete payment" page ----------------------------------------------------------
+
+
+def _statement(statement_id: int) -> Statement:
+    statement = db.session.get(Statement, statement_id)
+    if statement is None:
+        abort(404)
+    member = access.membership(statement.round.group_id)
+    if member.household_id != statement.household_id:
+        abort(404)
+    return statement
+
+
+def _latest_attempt(statement: Statement) -> CardPayment | None:
+    return db.session.scalar(
+        select(CardPayment).where(CardPayment.statement_id == statement.id)
+        .order_by(CardPayment.attempt.desc()).limit(1))
+
+
+def _render_pay(statement: Statement, status: int = 200):
+    attempt = _latest_attempt(statement)
+    card = cards.card_of(statement.household_id)
+    confirm_secret = None
+    if (stripe_ready() and attempt is not None and attempt.status == "requires_action"
+            and attempt.payment_intent_id and statement.payment_status == "needs_action"):
+        try:
+            confirm_secret = gateway.payment_intent_client_secret(
+                current_app.config, attempt.payment_intent_id)
+        except gateway.GatewayError:
+            confirm_secret = None
+    owed = statement.total_pence - statement.paid_pence
+    return _card_page(
+        "payments/pay.html", status, statement=statement, round=statement.round,
+        attempt=attempt, card=card, confirm_secret=confirm_secret, owed_pence=owed,
+        cards_on=stripe_ready(), minimum_pence=gateway.MINIMUM_CHARGE_PENCE,
+        chargeable=statement.round.status in charging.CHARGEABLE_ROUNDS,
+        title=_("Pay for %(round)s", round=statement.round.title),
+    )
+
+
+@bp.route("/pay/<int:statement_id>")
+@login_required
+def pay(statement_id: int):
+    return _render_pay(_statement(statement_id))
+
+
+@bp.route("/pay/<int:statement_id>/new-card", methods=["POST"])
+@login_required
+def pay_new_card(statement_id: int):
+    """Start paying with a card typed in now (a new SetupIntent; the card is kept)."""
+    statement = _statement(statement_id)
+    if not stripe_ready() or statement.payment_status not in ("due", "needs_action"):
+        return redirect(url_for("payments.pay", statement_id=statement.id), 303)
+    household = db.session.get(Household, statement.household_id)
+    try:
+        secret = cards.start_saving_card(current_app.config, household, user=current_user,
+                                         now=utcnow())
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("payments.pay", statement_id=statement.id), 303)
+    return _card_page(
+        "payments/save_card.html", client_secret=secret,
+        action=url_for("payments.pay_charge", statement_id=statement.id),
+        next_url=url_for("payments.pay", statement_id=statement.id),
+        pay_pence=statement.total_pence - statement.paid_pence, round=statement.round,
+        title=_("Pay by card"),
+    )
+
+
+@bp.route("/pay/<int:statement_id>/charge", methods=["POST"])
+@login_required
+def pay_charge(statement_id: int):
+    """Charge the saved card now (after saving a new one here, if one was just typed in)."""
+    statement = _statement(statement_id)
+    household = db.session.get(Household, statement.household_id)
+    back = url_for("payments.pay", statement_id=statement.id)
+    if not stripe_ready():
+        return redirect(back, 303)
+    now = utcnow()
+    try:
+        setup_intent_id = request.form.get("setup_intent")
+        if setup_intent_id:
+            cards.finish_saving_card(current_app.config, household, setup_intent_id,
+                                     user=current_user, now=now)
+            db.session.commit()
+        attempt = charging.pay_now(statement, config=current_app.config, now=now,
+                                   commit=db.session.commit)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(back, 303)
+    if attempt.status == "succeeded":
+        flash(_("Thank you. You have paid %(amount)s.",
+                amount=format_pence(attempt.amount_pence)), "success")
+    elif attempt.status == "declined":
+        flash(_("Your card did not work. Nothing was taken. Try another card, or pay in cash."),
+              "error")
+    return redirect(back, 303)
+
+
+@bp.route("/pay/<int:statement_id>/check", methods=["POST"])
+@login_required
+def pay_check(statement_id: int):
+    """After Stripe.js asked the bank: read the payment's status from Stripe itself."""
+    statement = _statement(statement_id)
+    attempt = _latest_attempt(statement)
+    if attempt is not None and stripe_ready():
+        word = charging.check_at_stripe(attempt, config=current_app.config, now=utcnow())
+        db.session.commit()
+        if word == "paid":
+            flash(_("Thank you. You have paid %(amount)s.",
+                    amount=format_pence(attempt.amount_pence)), "success")
+    return redirect(url_for("payments.pay", statement_id=statement.id), 303)
+
+
+def card_choice(rnd: Round, household_id: int) -> dict:
+    """What My orders shows about paying by card for one open round."""
+    if not stripe_ready():
+        return {"cards_on": False}
+    consent = cards.consent_of(rnd.id, household_id)
+    card = cards.card_of(household_id)
+    most = household_maximum(rnd, household_id)
+    return {
+        "cards_on": True,
+        "card": card if card is not None and card.is_ready else None,
+        "consent": consent,
+        "covered": consent is not None and consent.max_pence >= most
+        and card is not None and card.is_ready,
+        "most_pence": most,
+    }

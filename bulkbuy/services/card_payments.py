@@ -1,0 +1,247 @@
+"""What a card payment's outcome does to our records: one state machine for every source.
+
+The charge sweep's answer, a look-up at Stripe, a webhook and our payment page
+all report a PaymentIntent's status through `settle_attempt`, so whichever
+arrives first, twice, or out of order, a statement is credited once:
+- an attempt's status only moves forward (pending/unknown, then a definite
+  answer, then succeeded; succeeded is final);
+- money is credited to a statement by one guarded UPDATE, never past its
+  total; whatever a card took beyond what was owed (cash came in meanwhile,
+  or the round was cancelled) is queued as a refund at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from bulkbuy.extensions import db
+from bulkbuy.models import CardPayment, CardRefund, Round, Statement
+from bulkbuy.services import ServiceError, audit, notifications
+
+log = logging.getLogger(__name__)
+
+#: Statuses in which a statement still takes money.
+PAYABLE = ("due", "charging", "needs_action")
+_RANK = {"pending": 0, "unknown": 0, "requires_action": 1, "declined": 1, "canceled": 1,
+         "succeeded": 2}
+#: Stripe PaymentIntent statuses, as the attempt status they mean for us.
+_FROM_STRIPE = {
+    "succeeded": "succeeded",
+    "requires_action": "requires_action",
+    "requires_payment_method": "declined",
+    "canceled": "canceled",
+}
+#: How long before an attempt whose answer was lost is looked up again (grows per check).
+RECHECK_AFTER = timedelta(seconds=60)
+
+
+def attempt_status_for(stripe_status: str) -> str:
+    """Our attempt status for a PaymentIntent status ("processing" etc. are "unknown")."""
+    return _FROM_STRIPE.get(stripe_status, "unknown")
+
+
+def settle_attempt(
+    payment: CardPayment, status: str, *, now: datetime,
+    payment_intent_id: str | None = None, error_code: str | None = None,
+) -> str:
+    """Apply what Stripe says of one attempt; returns a short word for logs and events.
+
+    `status` is one of our attempt statuses. Never moves an attempt back,
+    credits money once, and flags the statement *needs action* when the
+    card needs the resident.
+    """
+    if payment_intent_id and payment.payment_intent_id is None:
+        payment.payment_intent_id = payment_intent_id
+    if payment.status == "succeeded" or _RANK[status] < _RANK[payment.status]:
+        return "no change"
+    payment.updated_at = now
+    if status == "succeeded":
+        _credit(payment, now)
+        return "paid"
+    if status in ("pending", "unknown"):
+        payment.status = "unknown"
+        payment.next_check_at = now + RECHECK_AFTER * (1 + min(payment.checks, 10))
+        return "unknown"
+    payment.status = status
+    payment.error_code = error_code or payment.error_code
+    payment.next_check_at = None
+    if _is_latest_attempt(payment):
+        reason = "authentication" if status == "requires_action" else "declined"
+        mark_needs_action(payment.statement, reason, now)
+    return status
+
+
+def _is_latest_attempt(payment: CardPayment) -> bool:
+    latest = db.session.scalar(
+        select(func.max(CardPayment.attempt)).where(
+            CardPayment.statement_id == payment.statement_id)
+    )
+    return latest == payment.attempt
+
+
+def mark_needs_action(statement: Statement, reason: str, now: datetime) -> bool:
+    """Flag a statement that is still owed as needing the resident, and tell them.
+
+    Returns False (and changes nothing) when it is paid, settled or cancelled.
+    """
+    result = db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id, Statement.payment_status.in_(PAYABLE))
+        .values(payment_status="needs_action", needs_action_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    db.session.refresh(statement)
+    notifications.queue_payment_needs_action(statement, reason, now)
+    return True
+
+
+def _credit(payment: CardPayment, now: datetime) -> None:
+    statement = payment.statement
+    db.session.refresh(statement)
+    room = statement.total_pence - statement.paid_pence
+    credit = min(payment.amount_pence, room) if statement.payment_status in PAYABLE else 0
+    if credit > 0:
+        result = db.session.execute(
+            update(Statement)
+            .where(Statement.id == statement.id,
+                   Statement.payment_status.in_(PAYABLE),
+                   Statement.paid_pence + credit <= Statement.total_pence)
+            .values(paid_pence=Statement.paid_pence + credit)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            credit = 0
+    db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id, Statement.payment_status.in_(PAYABLE),
+               Statement.paid_pence == Statement.total_pence)
+        .values(payment_status="paid", needs_action_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    # Part paid (cash came in for part of it): what is left is owed as before.
+    db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id, Statement.payment_status == "charging")
+        .values(payment_status="due")
+        .execution_options(synchronize_session=False)
+    )
+    payment.status = "succeeded"
+    payment.credited_pence = credit
+    payment.next_check_at = None
+    db.session.refresh(statement)
+    audit.record(
+        "card.paid", actor=None, group_id=statement.round.group_id,
+        household_id=statement.household_id, subject=statement,
+        amount_pence=payment.amount_pence, credited_pence=credit,
+        payment_intent=payment.payment_intent_id, attempt=payment.attempt,
+    )
+    excess = payment.amount_pence - credit
+    if excess > 0:
+        reason = "round_cancelled" if statement.payment_status == "cancelled" else "overpaid"
+        log.warning("card payment %s took %dp more than was owed; refunding it",
+                    payment.id, excess)
+        queue_refund(payment, excess, reason=reason, now=now)
+
+
+def queue_refund(payment: CardPayment, amount_pence: int, *, reason: str, now: datetime,
+                 actor=None) -> CardRefund | None:
+    """Queue a refund of up to `amount_pence` of a succeeded card payment.
+
+    Capped by our own records: the payment's refunds never add up to more
+    than it took (one guarded UPDATE reserves the amount). Returns None when
+    nothing is left to refund. The payment sweep sends it to Stripe.
+    """
+    if payment.status != "succeeded" or amount_pence <= 0:
+        return None
+    db.session.refresh(payment)
+    amount = min(amount_pence, payment.amount_pence - payment.refunded_pence)
+    if amount <= 0:
+        return None
+    result = db.session.execute(
+        update(CardPayment)
+        .where(CardPayment.id == payment.id,
+               CardPayment.refunded_pence + amount <= CardPayment.amount_pence)
+        .values(refunded_pence=CardPayment.refunded_pence + amount)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    number = 1 + (db.session.scalar(
+        select(func.count(CardRefund.id)).where(CardRefund.card_payment_id == payment.id)
+    ) or 0)
+    refund = CardRefund(
+        card_payment_id=payment.id, amount_pence=amount, reason=reason,
+        idempotency_key=f"bulkbuy-refund-{payment.id}-{number}", status="pending",
+        next_check_at=now, requested_by_id=getattr(actor, "id", None),
+        created_at=now, updated_at=now,
+    )
+    db.session.add(refund)
+    db.session.refresh(payment)
+    audit.record(
+        "card.refund_queued", actor=actor, group_id=payment.statement.round.group_id,
+        household_id=payment.household_id, subject=payment, amount_pence=amount,
+        reason=reason,
+    )
+    db.session.flush()
+    return refund
+
+
+def refund_failed(refund: CardRefund, now: datetime) -> None:
+    """Stripe refused a refund: give the reserved amount back so it can be asked again."""
+    if refund.status == "failed":
+        return
+    refund.status = "failed"
+    refund.updated_at = now
+    refund.next_check_at = None
+    db.session.execute(
+        update(CardPayment)
+        .where(CardPayment.id == refund.card_payment_id)
+        .values(refunded_pence=CardPayment.refunded_pence - refund.amount_pence)
+        .execution_options(synchronize_session=False)
+    )
+    log.error("refund %s of %dp was refused by Stripe; an organiser must see to it",
+              refund.idempotency_key, refund.amount_pence)
+
+
+def cancel_closed_round(rnd, *, actor, now: datetime) -> int:
+    """Cancel a round after it closed: nothing more is taken, card money goes back.
+
+    One guarded UPDATE moves the round (closed or ordered) to cancelled, so
+    this happens once. Its statements become *cancelled*; every card payment
+    is refunded in full, capped by our records (refunds already asked are
+    not asked again); a charge still in flight is refunded when its answer
+    comes. Cash is handed back by hand and recorded on the payments page.
+    Returns how many refunds were queued. Audited; households are told.
+    """
+    moved = db.session.execute(
+        update(Round)
+        .where(Round.id == rnd.id, Round.status.in_(("closed", "ordered")))
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise ServiceError("Only a closed or ordered round can be cancelled here.")
+    db.session.execute(
+        update(Statement)
+        .where(Statement.round_id == rnd.id)
+        .values(payment_status="cancelled", needs_action_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    queued = 0
+    for payment in db.session.scalars(
+        select(CardPayment).where(CardPayment.round_id == rnd.id,
+                                  CardPayment.status == "succeeded")
+    ):
+        if queue_refund(payment, payment.amount_pence, reason="round_cancelled", now=now,
+                        actor=actor):
+            queued += 1
+    db.session.refresh(rnd)
+    audit.record("round.cancelled_after_close", actor=actor, group_id=rnd.group_id,
+                 subject=rnd, refunds=queued)
+    notifications.queue_round_cancelled(rnd, now)
+    return queued

@@ -1,0 +1,444 @@
+"""The payment sweep: charge saved cards for closed rounds, look up lost answers, refund.
+
+Each step commits before it asks Stripe anything and again after, so a crash
+at any point leaves a record that the next sweep finds:
+- a statement is claimed by one guarded UPDATE (due -> charging), so two
+  schedulers never charge it both;
+- the attempt, with its idempotency key and metadata, is written before the
+  call; an attempt whose answer was lost is looked up at Stripe (by
+  metadata; real Stripe would also replay the key) before it is retried with
+  the same key, and its number rises only after a definite answer;
+- failed and cancelled rounds are never charged (only statements of closed,
+  ordered or delivered rounds are picked).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+
+from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.extensions import db
+from bulkbuy.models import CardConsent, CardPayment, CardRefund, Round, SavedCard, Statement
+from bulkbuy.services import card_payments
+
+log = logging.getLogger(__name__)
+
+#: Rounds whose statements may be charged.
+CHARGEABLE_ROUNDS = ("closed", "ordered", "delivered", "complete")
+#: An attempt is not looked up or retried by another sweep for this long (a lease
+#: longer than any one Stripe request may take).
+LEASE = timedelta(seconds=120)
+BATCH = 200
+
+
+class Throttle:
+    """Spaces calls to at most `per_second`, and slows down after HTTP 429.
+
+    `wait()` before each call; `rate_limited()` after a 429 halves the rate
+    (down to one call a second) and pauses; `succeeded()` lets it recover.
+    `clock` and `sleep` are injectable for tests. Records call times in
+    `calls` so a benchmark can report the peak rate.
+    """
+
+    def __init__(self, per_second: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        if per_second <= 0:
+            raise ValueError("per_second must be more than 0")
+        self.limit = float(per_second)
+        self.rate = float(per_second)
+        self._clock = clock
+        self._sleep = sleep
+        self._next = clock()
+        self.calls: list[float] = []
+
+    def wait(self) -> None:
+        now = self._clock()
+        if now < self._next:
+            self._sleep(self._next - now)
+            now = self._clock()
+        self._next = max(now, self._next) + 1.0 / self.rate
+        self.calls.append(now)
+
+    def rate_limited(self) -> None:
+        self.rate = max(1.0, self.rate / 2)
+        self._next = max(self._next, self._clock() + 1.0)
+        log.warning("stripe: rate limited (HTTP 429); slowing to %.1f requests/s", self.rate)
+
+    def succeeded(self) -> None:
+        self.rate = min(self.limit, self.rate * 1.25)
+
+    def peak_per_second(self) -> int:
+        """The most calls started within any one-second window."""
+        best, start = 0, 0
+        for end, at in enumerate(self.calls):
+            while at - self.calls[start] >= 1.0:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+
+@dataclass
+class PaymentSweep:
+    charged: int = 0
+    needs_action: int = 0
+    unknown: int = 0
+    looked_up: int = 0
+    refunded: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def charge_key(round_id: int, household_id: int, attempt: int) -> str:
+    """The idempotency key of one charge attempt: fixed per (round, household, attempt)."""
+    return f"bulkbuy-charge-r{round_id}-h{household_id}-a{attempt}"
+
+
+def sweep_payments(now: datetime, *, config, commit: Callable[[], None],
+                   throttle: Throttle | None = None, batch: int = BATCH) -> PaymentSweep:
+    """One pass: look up lost answers, charge due card statements, send queued refunds."""
+    result = PaymentSweep()
+    if not gateway.is_configured(config):
+        return result
+    throttle = throttle or Throttle(float(config.get("STRIPE_REQUESTS_PER_SECOND", 10)))
+    recover_lost_attempts(now, config=config, commit=commit, throttle=throttle, result=result,
+                          batch=batch)
+    charge_due_statements(now, config=config, commit=commit, throttle=throttle, result=result,
+                          batch=batch)
+    send_refunds(now, config=config, commit=commit, throttle=throttle, result=result,
+                 batch=batch)
+    return result
+
+
+# --- charging -----------------------------------------------------------------------------
+
+
+def due_card_statement_ids(limit: int) -> list[int]:
+    """Statements owed (at least Stripe's minimum) by households with a saved card."""
+    return list(db.session.scalars(
+        select(Statement.id)
+        .join(Round, Statement.round_id == Round.id)
+        .join(SavedCard, SavedCard.household_id == Statement.household_id)
+        .where(
+            Statement.payment_status == "due",
+            Statement.total_pence - Statement.paid_pence >= gateway.MINIMUM_CHARGE_PENCE,
+            Round.status.in_(CHARGEABLE_ROUNDS),
+            SavedCard.status == "saved",
+        )
+        .order_by(Statement.id)
+        .limit(limit)
+    ))
+
+
+def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:
+    """Claim a due statement and record the next off-session attempt (caller commits).
+
+    Returns None when another sweep claimed it first, when it is above what
+    the household agreed to (it becomes *needs action*), or when it is no
+    longer chargeable.
+    """
+    claimed = db.session.execute(
+        update(Statement)
+        .where(
+            Statement.id == statement_id, Statement.payment_status == "due",
+            Statement.round_id.in_(
+                select(Round.id).where(Round.status.in_(CHARGEABLE_ROUNDS))),
+        )
+        .values(payment_status="charging")
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return None
+    statement = db.session.get(Statement, statement_id)
+    db.session.refresh(statement)
+    amount = statement.total_pence - statement.paid_pence
+    consented = db.session.scalar(
+        select(CardConsent.max_pence).where(
+            CardConsent.round_id == statement.round_id,
+            CardConsent.household_id == statement.household_id)
+    )
+    if consented is None or amount > consented:
+        card_payments.mark_needs_action(statement, "over_consent", now)
+        return None
+    attempt = 1 + (db.session.scalar(
+        select(func.max(CardPayment.attempt)).where(CardPayment.statement_id == statement_id)
+    ) or 0)
+    payment = CardPayment(
+        statement_id=statement.id, round_id=statement.round_id,
+        household_id=statement.household_id, attempt=attempt, kind="off_session",
+        idempotency_key=charge_key(statement.round_id, statement.household_id, attempt),
+        amount_pence=amount, status="pending", next_check_at=now + LEASE,
+        created_at=now, updated_at=now,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+def _card_of(household_id: int) -> SavedCard | None:
+    return db.session.scalar(select(SavedCard).where(SavedCard.household_id == household_id))
+
+
+def _ask_stripe(payment: CardPayment, *, config, throttle: Throttle
+                ) -> gateway.ChargeOutcome:
+    card = _card_of(payment.household_id)
+    if card is None or not card.is_ready:
+        return gateway.ChargeOutcome("declined", None, "no_card", "No saved card")
+    throttle.wait()
+    try:
+        outcome = gateway.charge_off_session(
+            config, customer_id=card.customer_id, payment_method_id=card.payment_method_id,
+            amount_pence=payment.amount_pence, idempotency_key=payment.idempotency_key,
+            metadata=payment.metadata_for_stripe,
+        )
+    except gateway.GatewayError as exc:
+        # Stripe refused the request itself (bad customer or card): nothing was charged.
+        return gateway.ChargeOutcome("declined", None, exc.code or "refused", str(exc))
+    if outcome.rate_limited:
+        throttle.rate_limited()
+    elif outcome.kind != "unknown":
+        throttle.succeeded()
+    return outcome
+
+
+def _apply(payment_id: int, outcome: gateway.ChargeOutcome, now: datetime,
+           result: PaymentSweep) -> None:
+    payment = db.session.get(CardPayment, payment_id)
+    word = card_payments.settle_attempt(
+        payment, outcome.kind, now=now, payment_intent_id=outcome.payment_intent_id,
+        error_code=outcome.error_code,
+    )
+    if word == "paid":
+        result.charged += 1
+    elif word in ("requires_action", "declined"):
+        result.needs_action += 1
+    elif word == "unknown":
+        result.unknown += 1
+        result.errors.append(outcome.message or "unknown")
+
+
+def charge_due_statements(now: datetime, *, config, commit: Callable[[], None],
+                          throttle: Throttle, result: PaymentSweep, batch: int = BATCH) -> None:
+    """Charge every due card statement once (up to `batch`), committing around each call."""
+    for statement_id in due_card_statement_ids(batch):
+        payment = start_attempt(statement_id, now)
+        commit()
+        if payment is None:
+            continue
+        payment_id = payment.id
+        outcome = _ask_stripe(payment, config=config, throttle=throttle)
+        _apply(payment_id, outcome, now, result)
+        commit()
+
+
+# --- answers that were lost ---------------------------------------------------------------
+
+
+def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
+                          throttle: Throttle, result: PaymentSweep, batch: int = BATCH) -> None:
+    """Settle attempts whose answer never came (timeout, 5xx, crash before our commit).
+
+    Each is looked up at Stripe by its metadata first. Found: its status is
+    applied. Not found: Stripe never took it, so it is retried with the same
+    idempotency key and amount, unless the statement stopped being owed.
+    """
+    ids = db.session.scalars(
+        select(CardPayment.id)
+        .where(CardPayment.status.in_(("pending", "unknown")),
+               or_(CardPayment.next_check_at.is_(None), CardPayment.next_check_at <= now))
+        .order_by(CardPayment.id).limit(batch)
+    ).all()
+    for payment_id in ids:
+        claimed = db.session.execute(
+            update(CardPayment)
+            .where(CardPayment.id == payment_id,
+                   CardPayment.status.in_(("pending", "unknown")),
+                   or_(CardPayment.next_check_at.is_(None), CardPayment.next_check_at <= now))
+            .values(next_check_at=now + LEASE, checks=CardPayment.checks + 1)
+            .execution_options(synchronize_session=False)
+        )
+        commit()
+        if claimed.rowcount != 1:
+            continue
+        payment = db.session.get(CardPayment, payment_id)
+        db.session.refresh(payment)
+        result.looked_up += 1
+        throttle.wait()
+        try:
+            found = gateway.find_payment_intent(
+                config, idempotency_metadata=payment.metadata_for_stripe)
+        except gateway.GatewayError as exc:
+            if exc.http_status == 429:
+                throttle.rate_limited()
+            card_payments.settle_attempt(payment, "unknown", now=now)
+            result.unknown += 1
+            result.errors.append(str(exc))
+            commit()
+            continue
+        if found is not None:
+            card_payments.settle_attempt(
+                payment, card_payments.attempt_status_for(found.status), now=now,
+                payment_intent_id=found.id)
+            commit()
+            continue
+        if payment.statement.payment_status != "charging" or payment.kind == "on_session":
+            # Never reached Stripe, and either nothing is owed on it any more (round
+            # cancelled) or the resident was paying on our page: they can try again there.
+            payment.status = "canceled"
+            payment.next_check_at = None
+            db.session.execute(
+                update(Statement)
+                .where(Statement.id == payment.statement_id,
+                       Statement.payment_status == "charging")
+                .values(payment_status="needs_action", needs_action_reason="declined")
+                .execution_options(synchronize_session=False)
+            )
+            commit()
+            continue
+        outcome = _ask_stripe(payment, config=config, throttle=throttle)
+        _apply(payment_id, outcome, now, result)
+        commit()
+
+
+# --- refunds ------------------------------------------------------------------------------
+
+
+def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle: Throttle,
+                 result: PaymentSweep, batch: int = BATCH) -> None:
+    """Ask Stripe for every queued refund; one whose answer was lost is found by its key."""
+    ids = db.session.scalars(
+        select(CardRefund.id)
+        .where(CardRefund.status.in_(("pending", "unknown")),
+               or_(CardRefund.next_check_at.is_(None), CardRefund.next_check_at <= now))
+        .order_by(CardRefund.id).limit(batch)
+    ).all()
+    for refund_id in ids:
+        claimed = db.session.execute(
+            update(CardRefund)
+            .where(CardRefund.id == refund_id, CardRefund.status.in_(("pending", "unknown")),
+                   or_(CardRefund.next_check_at.is_(None), CardRefund.next_check_at <= now))
+            .values(next_check_at=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        commit()
+        if claimed.rowcount != 1:
+            continue
+        refund = db.session.get(CardRefund, refund_id)
+        db.session.refresh(refund)
+        pi_id = refund.payment.payment_intent_id
+        throttle.wait()
+        try:
+            info = None
+            if refund.status == "unknown":
+                info = gateway.find_refund(config, pi_id, refund.idempotency_key)
+            if info is None:
+                info = gateway.refund(config, pi_id, refund.amount_pence, refund.idempotency_key)
+        except gateway.GatewayError as exc:
+            if exc.outcome_unknown:
+                if exc.http_status == 429:
+                    throttle.rate_limited()
+                refund.status = "unknown"
+                refund.next_check_at = now + card_payments.RECHECK_AFTER
+            else:
+                card_payments.refund_failed(refund, now)
+            result.errors.append(str(exc))
+            commit()
+            continue
+        apply_refund_status(refund, info.status, info.id, now)
+        result.refunded += 1
+        commit()
+
+
+def apply_refund_status(refund: CardRefund, stripe_status: str | None, refund_id: str,
+                        now: datetime) -> str:
+    """Record Stripe's answer for a refund (from the sweep or a webhook)."""
+    if refund.refund_id is None:
+        refund.refund_id = refund_id
+    if stripe_status in ("failed", "canceled"):
+        card_payments.refund_failed(refund, now)
+        return "failed"
+    if refund.status == "succeeded":
+        return "no change"
+    # "pending" at Stripe means accepted and on its way to the card.
+    refund.status = "succeeded"
+    refund.next_check_at = None
+    refund.updated_at = now
+    return "refunded"
+
+
+# --- paying on our page -------------------------------------------------------------------
+
+
+def pay_now(statement: Statement, *, config, now: datetime,
+            commit: Callable[[], None]) -> CardPayment:
+    """Charge what is still owed to the household's saved card, with the resident present.
+
+    Used by our "complete payment" page after the resident saved a card there
+    (or to retry their saved card). The attempt is recorded and committed
+    before Stripe is asked, exactly as the sweep does. Returns the attempt;
+    its status says what happened ("requires_action": confirm with Stripe.js).
+    Raises ServiceError when nothing can be charged now.
+    """
+    from bulkbuy.services import ServiceError
+
+    card = _card_of(statement.household_id)
+    if card is None or not card.is_ready:
+        raise ServiceError("Save a card first.")
+    claimed = db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id,
+               Statement.payment_status.in_(("due", "needs_action")),
+               Statement.total_pence - Statement.paid_pence >= gateway.MINIMUM_CHARGE_PENCE,
+               Statement.round_id.in_(
+                   select(Round.id).where(Round.status.in_(CHARGEABLE_ROUNDS))))
+        .values(payment_status="charging")
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise ServiceError("There is nothing to pay by card on this now.")
+    db.session.refresh(statement)
+    attempt = 1 + (db.session.scalar(
+        select(func.max(CardPayment.attempt)).where(CardPayment.statement_id == statement.id)
+    ) or 0)
+    payment = CardPayment(
+        statement_id=statement.id, round_id=statement.round_id,
+        household_id=statement.household_id, attempt=attempt, kind="on_session",
+        idempotency_key=charge_key(statement.round_id, statement.household_id, attempt),
+        amount_pence=statement.total_pence - statement.paid_pence, status="pending",
+        next_check_at=now + LEASE, created_at=now, updated_at=now,
+    )
+    db.session.add(payment)
+    commit()
+    payment_id = payment.id
+    try:
+        outcome = gateway.charge_off_session(
+            config, customer_id=card.customer_id, payment_method_id=card.payment_method_id,
+            amount_pence=payment.amount_pence, idempotency_key=payment.idempotency_key,
+            metadata=payment.metadata_for_stripe, off_session=False,
+        )
+    except gateway.GatewayError as exc:
+        outcome = gateway.ChargeOutcome("declined", None, exc.code or "refused", str(exc))
+    payment = db.session.get(CardPayment, payment_id)
+    card_payments.settle_attempt(payment, outcome.kind, now=now,
+                                 payment_intent_id=outcome.payment_intent_id,
+                                 error_code=outcome.error_code)
+    commit()
+    return payment
+
+
+def check_at_stripe(payment: CardPayment, *, config, now: datetime) -> str:
+    """Ask Stripe for an attempt's PaymentIntent and apply its status (after our page's
+    Stripe.js step). The browser's word is never taken for it. Caller commits."""
+    if payment.payment_intent_id is None:
+        return "no change"
+    try:
+        info = gateway.retrieve_payment_intent(config, payment.payment_intent_id)
+    except gateway.GatewayError:
+        return "no change"
+    return card_payments.settle_attempt(payment, card_payments.attempt_status_for(info.status),
+                                        now=now)

@@ -1,0 +1,75 @@
+"""Comparing our card records with Stripe's, for `flask reconcile-payments`.
+
+Read-only: it lists every difference and changes nothing (the payment sweep
+and webhooks settle what they can; a person decides about the rest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.extensions import db
+from bulkbuy.models import CardPayment
+from bulkbuy.services import card_payments
+
+
+@dataclass(frozen=True)
+class Difference:
+    payment_intent_id: str | None
+    what: str
+
+
+def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Difference]]:
+    """(PaymentIntents compared, differences) between our attempts and Stripe's latest
+    `limit` PaymentIntents that carry our metadata. Raises GatewayError."""
+    stripe_side = [pi for pi in gateway.list_payment_intents(config, limit)
+                   if all(k in pi.metadata for k in gateway.IDEMPOTENCY_METADATA_KEYS)]
+    ours = {p.payment_intent_id: p for p in db.session.scalars(
+        select(CardPayment).where(CardPayment.payment_intent_id.is_not(None)))}
+    differences: list[Difference] = []
+    seen: set[str] = set()
+    for pi in stripe_side:
+        seen.add(pi.id)
+        payment = ours.get(pi.id)
+        if payment is None:
+            payment = _by_metadata(pi.metadata)
+            where = (f"our attempt {payment.attempt} for household {payment.household_id}"
+                     if payment else "no record of ours")
+            differences.append(Difference(pi.id, f"Stripe has it ({pi.status}, "
+                                          f"{pi.amount_pence}p); we have {where}"))
+            continue
+        expected = card_payments.attempt_status_for(pi.status)
+        if expected != payment.status and not (expected == "unknown"
+                                               and payment.status in ("pending", "unknown")):
+            differences.append(Difference(pi.id, f"Stripe says {pi.status}; we say "
+                                          f"{payment.status} (attempt {payment.attempt}, "
+                                          f"household {payment.household_id})"))
+        if pi.amount_pence != payment.amount_pence:
+            differences.append(Difference(pi.id, f"Stripe amount {pi.amount_pence}p; ours "
+                                          f"{payment.amount_pence}p"))
+    if len(stripe_side) < limit:
+        for pi_id, payment in ours.items():
+            if pi_id not in seen:
+                differences.append(Difference(pi_id, f"we have it ({payment.status}); "
+                                              "Stripe does not"))
+    for payment in db.session.scalars(select(CardPayment).where(
+            CardPayment.status.in_(("pending", "unknown")))):
+        differences.append(Difference(payment.payment_intent_id,
+                                      f"attempt {payment.attempt} for household "
+                                      f"{payment.household_id} has no answer yet "
+                                      f"({payment.status})"))
+    return len(stripe_side), differences
+
+
+def _by_metadata(metadata: dict[str, str]) -> CardPayment | None:
+    try:
+        key = (int(metadata["round_id"]), int(metadata["household_id"]),
+               int(metadata["attempt"]))
+    except (KeyError, ValueError):
+        return None
+    return db.session.scalar(select(CardPayment).where(
+        CardPayment.round_id == key[0], CardPayment.household_id == key[1],
+        CardPayment.attempt == key[2]))

@@ -1,0 +1,120 @@
+"""Acting on Stripe's webhook events: each event id once, in any order.
+
+The event id is inserted in the same transaction as the event's effect, so
+a second delivery (or two at once) finds it and does nothing. Effects go
+through `card_payments.settle_attempt`, which only moves forward, so an old
+event arriving after a newer one changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.extensions import db
+from bulkbuy.models import CardPayment, CardRefund, SavedCard, StripeEvent
+from bulkbuy.services import card_payments, cards, charging
+
+log = logging.getLogger(__name__)
+
+
+def handle_event(event: gateway.WebhookEvent, now: datetime) -> str:
+    """Apply one checked event and commit; returns what was done ("duplicate" if seen).
+
+    Never raises for an event about something we do not know: that is logged
+    and answered as handled.
+    """
+    if db.session.get(StripeEvent, event.id) is not None:
+        return "duplicate"
+    outcome = _apply(event, now)
+    db.session.add(StripeEvent(id=event.id, type=event.type, outcome=outcome[:120],
+                               received_at=now))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The same event, delivered twice at once: the other delivery applied it.
+        db.session.rollback()
+        return "duplicate"
+    return outcome
+
+
+def _apply(event: gateway.WebhookEvent, now: datetime) -> str:
+    obj = event.object
+    if event.type.startswith("payment_intent."):
+        return _payment_intent(event, obj, now)
+    if event.type == "setup_intent.succeeded":
+        return _setup_intent(obj, now)
+    if event.type.startswith("refund.") or event.type == "charge.refund.updated":
+        return _refund(obj, now)
+    return "ignored"
+
+
+def _payment_intent(event: gateway.WebhookEvent, obj: dict, now: datetime) -> str:
+    pi_id = obj.get("id")
+    payment = db.session.scalar(
+        select(CardPayment).where(CardPayment.payment_intent_id == pi_id))
+    if payment is None:
+        payment = _by_metadata(obj.get("metadata") or {})
+    if payment is None:
+        log.warning("stripe webhook %s (%s) is about PaymentIntent %s, which is not ours",
+                    event.id, event.type, pi_id)
+        return "unknown payment"
+    status = {
+        "payment_intent.succeeded": "succeeded",
+        "payment_intent.payment_failed": "declined",
+        "payment_intent.requires_action": "requires_action",
+        "payment_intent.canceled": "canceled",
+    }.get(event.type)
+    if status is None:
+        return "ignored"
+    if status == "declined" and obj.get("status") == "requires_action":
+        status = "requires_action"
+    error = obj.get("last_payment_error") or {}
+    return card_payments.settle_attempt(
+        payment, status, now=now, payment_intent_id=pi_id,
+        error_code=error.get("decline_code") or error.get("code"),
+    )
+
+
+def _by_metadata(metadata: dict) -> CardPayment | None:
+    """The attempt named by a PaymentIntent's metadata (its id was never recorded: a crash)."""
+    try:
+        round_id = int(metadata["round_id"])
+        household_id = int(metadata["household_id"])
+        attempt = int(metadata["attempt"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return db.session.scalar(select(CardPayment).where(
+        CardPayment.round_id == round_id, CardPayment.household_id == household_id,
+        CardPayment.attempt == attempt, CardPayment.payment_intent_id.is_(None)))
+
+
+def _setup_intent(obj: dict, now: datetime) -> str:
+    card = db.session.scalar(select(SavedCard).where(SavedCard.setup_intent_id == obj.get("id")))
+    if card is None:
+        return "unknown setup intent"
+    pm = obj.get("payment_method")
+    if isinstance(pm, dict):
+        pm = pm.get("id")
+    if not pm:
+        return "no payment method"
+    info = gateway.SavedCardInfo(setup_intent_id=obj["id"], status="succeeded",
+                                 customer_id=obj.get("customer"), payment_method_id=pm)
+    return "card saved" if cards.keep_saved_card(card, info, now) else "no change"
+
+
+def _refund(obj: dict, now: datetime) -> str:
+    refund = None
+    if obj.get("id"):
+        refund = db.session.scalar(select(CardRefund).where(CardRefund.refund_id == obj["id"]))
+    key = (obj.get("metadata") or {}).get("refund_key")
+    if refund is None and key:
+        refund = db.session.scalar(select(CardRefund).where(CardRefund.idempotency_key == key))
+    if refund is None:
+        log.warning("stripe webhook about refund %s, which is not ours", obj.get("id"))
+        return "unknown refund"
+    return charging.apply_refund_status(refund, obj.get("status"), obj.get("id"), now)
