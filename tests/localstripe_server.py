@@ -1,20 +1,23 @@
 """Run one localstripe (a fake Stripe server) on 127.0.0.1 for a test run.
 
-localstripe keeps all state in one fixed file, /tmp/localstripe.pickle,
-rewritten on every write, so only one may run at a time: `start()` takes an
-exclusive lock (/tmp/localstripe.lock) for as long as the server runs and
-fails at once if another test run holds it. The server is started from
-Python bound to loopback (its own `localstripe` command binds every
-interface) and never loads old state; the stale pickle is deleted first.
-Wipe its data between tests with `wipe(base_url)`.
+localstripe rewrites its whole state to one fixed file, /tmp/localstripe.pickle,
+after every write, so two servers would overwrite each other's file. Ours is
+started from Python bound to loopback (its own `localstripe` command binds
+every interface), never loads old state, and writes that same pickle to a
+file of its own instead (same cost per write, so it slows down as its state
+grows just as localstripe does): several test runs may run at once. Wipe its
+data between tests with `wipe(base_url)`. `register_webhook` points its
+signed webhooks at an app.
+
+Also used by `make run` (python -m tests.localstripe_server --port 8420 ...).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import http.client
 import importlib.util
+import json
 import socket
 import subprocess
 import sys
@@ -23,13 +26,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-PICKLE = Path("/tmp/localstripe.pickle")  # noqa: S108 - fixed in localstripe itself
-LOCK = Path("/tmp/localstripe.lock")  # noqa: S108 - beside the pickle it guards
 #: Any sk_test_ key is accepted by localstripe.
 TEST_KEY = "sk_test_bulkbuy_localstripe"
 
 _SERVE = (
-    "import sys, aiohttp.web, localstripe.server\n"
+    "import pickle, sys, aiohttp.web, localstripe.resources, localstripe.server\n"
+    "def dump_to_disk(store, path=sys.argv[2]):\n"
+    "    with open(path, 'wb') as f:\n"
+    "        pickle.dump(store, f, protocol=pickle.HIGHEST_PROTOCOL)\n"
+    "localstripe.resources.Store.dump_to_disk = dump_to_disk\n"
     "aiohttp.web.run_app(localstripe.server.app, host='127.0.0.1',"
     " port=int(sys.argv[1]), print=None, access_log=None)\n"
 )
@@ -50,11 +55,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _request(base_url: str, method: str, path: str, timeout: float = 5.0) -> int:
+def _request(base_url: str, method: str, path: str, timeout: float = 5.0,
+             body: str | None = None) -> int:
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     try:
-        conn.request(method, path, headers={"Authorization": f"Bearer {TEST_KEY}"})
+        conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         response.read()
         return response.status
@@ -69,14 +78,22 @@ def wipe(base_url: str) -> None:
         raise LocalstripeError(f"wiping localstripe answered HTTP {status}")
 
 
+def register_webhook(base_url: str, url: str, secret: str, name: str = "bulkbuy") -> None:
+    """Have localstripe send every event to `url`, signed with `secret` (1 s after it)."""
+    body = json.dumps({"url": url, "secret": secret})
+    status = _request(base_url, "POST", f"/_config/webhooks/{name}", body=body)
+    if status != 200:
+        raise LocalstripeError(f"registering a webhook answered HTTP {status}")
+
+
 class LocalstripeServer:
     """One localstripe subprocess; use as a context manager or call start()/stop()."""
 
-    def __init__(self, startup_timeout: float = 20.0):
+    def __init__(self, startup_timeout: float = 20.0, port: int | None = None):
         self.startup_timeout = startup_timeout
-        self.port: int | None = None
+        self.port: int | None = port
         self.process: subprocess.Popen | None = None
-        self._lock_file = None
+        self._state_dir: tempfile.TemporaryDirectory | None = None
         self._log = None
 
     @property
@@ -85,13 +102,13 @@ class LocalstripeServer:
 
     def start(self) -> str:
         """Start the server, wait until it answers, and return its base URL."""
-        self._take_lock()
         try:
-            PICKLE.unlink(missing_ok=True)
-            self.port = free_port()
+            self._state_dir = tempfile.TemporaryDirectory(prefix="localstripe-")
+            state = Path(self._state_dir.name) / "localstripe.pickle"
+            self.port = self.port or free_port()
             self._log = tempfile.TemporaryFile()
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _SERVE, str(self.port)],
+                [sys.executable, "-c", _SERVE, str(self.port), str(state)],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             )
             self._wait_until_up()
@@ -99,17 +116,6 @@ class LocalstripeServer:
             self.stop()
             raise
         return self.base_url
-
-    def _take_lock(self) -> None:
-        self._lock_file = open(LOCK, "w")  # held until stop()
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.close()
-            self._lock_file = None
-            raise LocalstripeError(
-                f"another test run holds {LOCK}: localstripe shares /tmp/localstripe.pickle, "
-                "so only one may run at a time") from None
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -135,7 +141,7 @@ class LocalstripeServer:
         return self._log.read()[-4000:].decode(errors="replace")
 
     def stop(self) -> None:
-        """Terminate the server (kill it if it does not exit within 5 s) and free the lock."""
+        """Terminate the server (kill it if it does not exit within 5 s) and delete its state."""
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.terminate()
@@ -148,11 +154,9 @@ class LocalstripeServer:
         if self._log is not None:
             self._log.close()
             self._log = None
-        if self._lock_file is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        if self._state_dir is not None:
+            self._state_dir.cleanup()
+            self._state_dir = None
 
     def __enter__(self) -> str:
         return self.start()
@@ -161,9 +165,23 @@ class LocalstripeServer:
         self.stop()
 
 
-if __name__ == "__main__":  # manual use: python -m tests.localstripe_server
-    with LocalstripeServer() as url:
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.localstripe_server [--port N] [--webhook URL --secret S]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run localstripe on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--webhook", help="send signed events to this URL")
+    parser.add_argument("--secret", default="whsec_bulkbuy_demo", help="webhook secret")
+    args = parser.parse_args(argv)
+    with LocalstripeServer(port=args.port) as url:
+        if args.webhook:
+            register_webhook(url, args.webhook, args.secret)
         print(f"localstripe on {url} (key {TEST_KEY}); Ctrl-C stops it", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

@@ -43,6 +43,23 @@ def stripe_config(localstripe) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def card_app(db_url, stripe_config, localstripe):
+    """An app (SQLite and PostgreSQL) whose Stripe is a freshly wiped localstripe."""
+    from bulkbuy.extensions import db
+    from tests.conftest import make_app
+    from tests.stripe_helpers import app_settings
+
+    app = make_app(db_url, **app_settings(localstripe))
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    db.session.remove()
+    ctx.pop()
+    with app.app_context():
+        db.engine.dispose()
+
+
 def pytest_terminal_summary(terminalreporter):
     if _skipped_for_localstripe:
         terminalreporter.section("localstripe", sep="!", red=True, bold=True)
