@@ -114,6 +114,8 @@ class CashPayment(db.Model):
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
+    statement: Mapped[Statement] = relationship()
+
 
 class OutboxMessage(db.Model):
     """An e-mail written with the change that causes it, sent after commit by a sweep."""

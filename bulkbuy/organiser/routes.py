@@ -19,9 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bulkbuy import access
+from bulkbuy.adapters import stripe_gateway
 from bulkbuy.domain.money import format_pence, parse_pounds
 from bulkbuy.extensions import db
 from bulkbuy.models import (
+    CashPayment,
     Group,
     Household,
     Membership,
@@ -38,6 +40,7 @@ from bulkbuy.services import (
     ServiceError,
     accounts,
     audit,
+    card_payments,
     catalogue,
     payments,
     rounds,
@@ -417,7 +420,11 @@ def _staff(group_id: int) -> tuple[Group, Membership]:
 @login_required
 def round_payments(group_id: int, round_id: int):
     group, _member = _staff(group_id)
-    rnd = _closed_round(group, round_id)
+    rnd = _round(group, round_id)
+    if rnd.status not in CLOSED_STATUSES and not (
+        rnd.status == "cancelled" and rnd.goods_total_pence is not None
+    ):
+        abort(404)
     return _render_payments(group, rnd)
 
 
@@ -425,8 +432,58 @@ def _render_payments(group, rnd, errors=None, typed=None, status=200):
     return render_template(
         "organiser/payments.html", group=group, round=rnd,
         payments=payments.round_payments(rnd.id), sheet=statements.order_sheet(rnd),
+        cards_on=stripe_gateway.is_configured(current_app.config),
         errors=errors or {}, typed=typed or {}, title=_("Payments: %(round)s", round=rnd.title),
     ), status
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/cancel-after-close", methods=["GET", "POST"])
+@login_required
+def cancel_after_close(group_id: int, round_id: int):
+    """Cancel a closed (or ordered) round: card payments are refunded, cash handed back."""
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    if rnd.status not in ("closed", "ordered"):
+        abort(404)
+    if request.method == "POST":
+        try:
+            queued = card_payments.cancel_closed_round(rnd, actor=current_user, now=utcnow())
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("organiser.round_detail", group_id=group.id,
+                                    round_id=rnd.id), 303)
+        flash(_("The round is cancelled. %(n)s card payment(s) are being refunded. "
+                "Hand back any cash below.", n=queued), "success")
+        return redirect(url_for("organiser.round_payments", group_id=group.id,
+                                round_id=rnd.id), 303)
+    return render_template("organiser/cancel_after_close.html", group=group, round=rnd,
+                           payments=payments.round_payments(rnd.id),
+                           title=_("Cancel %(round)s?", round=rnd.title))
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/cash/<int:cash_id>/returned",
+    methods=["POST"],
+)
+@login_required
+def cash_returned(group_id: int, round_id: int, cash_id: int):
+    group, _member = _staff(group_id)
+    rnd = _round(group, round_id)
+    cash = db.session.get(CashPayment, cash_id)
+    if cash is None or cash.group_id != group.id or cash.statement.round_id != rnd.id:
+        abort(404)
+    try:
+        payments.record_cash_returned(cash, actor=current_user, now=utcnow())
+        db.session.commit()
+        flash(_("Recorded: %(amount)s handed back.", amount=format_pence(cash.amount_pence)),
+              "success")
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id),
+                    303)
 
 
 @bp.route(

@@ -11,7 +11,15 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from bulkbuy.extensions import db
-from bulkbuy.models import CashPayment, Household, Statement, User
+from bulkbuy.models import (
+    CardConsent,
+    CardPayment,
+    CashPayment,
+    Household,
+    SavedCard,
+    Statement,
+    User,
+)
 from bulkbuy.services import ServiceError, audit
 
 
@@ -79,13 +87,35 @@ def record_cash(
     return payment
 
 
+#: Stripe's published standard fee for UK cards (1.5% + 20p), for the organiser's
+#: estimate only; the group absorbs card fees.
+CARD_FEE_PER_MILLE = 15
+CARD_FEE_FIXED_PENCE = 20
+
+
+def estimated_card_fee(amount_pence: int) -> int:
+    """Stripe's standard UK card fee on a payment, rounded up to the penny."""
+    return -(-amount_pence * CARD_FEE_PER_MILLE // 1000) + CARD_FEE_FIXED_PENCE
+
+
 @dataclass(frozen=True)
 class PaymentRow:
     statement: Statement
     household: Household
+    #: Pence credited from cards and from cash.
+    card_pence: int = 0
+    cash_pence: int = 0
+    #: Card money given back (asked of Stripe) and cash handed back.
+    card_refunded_pence: int = 0
+    cash_to_return: tuple[CashPayment, ...] = ()
+    card: SavedCard | None = None
+    consent_pence: int | None = None
+    last_attempt: CardPayment | None = None
 
     @property
     def outstanding_pence(self) -> int:
+        if self.statement.payment_status in ("cancelled", "settled"):
+            return 0
         return self.statement.total_pence - self.statement.paid_pence
 
 
@@ -94,25 +124,89 @@ class RoundPayments:
     rows: list[PaymentRow]
     owed_pence: int
     paid_pence: int
+    card_pence: int = 0
+    cash_pence: int = 0
+    card_fee_estimate_pence: int = 0
+    needs_action: int = 0
 
     @property
     def outstanding_pence(self) -> int:
-        return self.owed_pence - self.paid_pence
+        return sum(r.outstanding_pence for r in self.rows)
 
 
 def round_payments(round_id: int) -> RoundPayments:
-    """Every statement of a round with what is paid and outstanding, and the totals."""
-    rows = [
-        PaymentRow(statement, household)
-        for statement, household in db.session.execute(
-            select(Statement, Household)
-            .join(Household, Statement.household_id == Household.id)
-            .where(Statement.round_id == round_id)
-            .order_by(Household.label)
-        )
-    ]
+    """Every statement of a round: what is paid by card and by cash, what is outstanding
+    or needs the resident, with totals and an estimate of the card fees the group bears."""
+    statements_ = list(db.session.execute(
+        select(Statement, Household)
+        .join(Household, Statement.household_id == Household.id)
+        .where(Statement.round_id == round_id)
+        .order_by(Household.label)
+    ))
+    household_ids = [h.id for _, h in statements_]
+    cards = {c.household_id: c for c in db.session.scalars(
+        select(SavedCard).where(SavedCard.household_id.in_(household_ids)))} \
+        if household_ids else {}
+    consents = dict(db.session.execute(
+        select(CardConsent.household_id, CardConsent.max_pence)
+        .where(CardConsent.round_id == round_id)).all())
+    attempts: dict[int, list[CardPayment]] = {}
+    for attempt in db.session.scalars(
+        select(CardPayment).where(CardPayment.round_id == round_id)
+        .order_by(CardPayment.attempt)
+    ):
+        attempts.setdefault(attempt.statement_id, []).append(attempt)
+    cash: dict[int, list[CashPayment]] = {}
+    for payment in db.session.scalars(
+        select(CashPayment).join(Statement, CashPayment.statement_id == Statement.id)
+        .where(Statement.round_id == round_id).order_by(CashPayment.id)
+    ):
+        cash.setdefault(payment.statement_id, []).append(payment)
+    rows = []
+    for statement, household in statements_:
+        tried = attempts.get(statement.id, [])
+        taken = cash.get(statement.id, [])
+        rows.append(PaymentRow(
+            statement, household,
+            card_pence=sum(a.credited_pence for a in tried if a.status == "succeeded"),
+            cash_pence=sum(c.amount_pence for c in taken),
+            card_refunded_pence=sum(a.refunded_pence for a in tried),
+            cash_to_return=tuple(c for c in taken if c.returned_at is None)
+            if statement.payment_status == "cancelled" else (),
+            card=cards.get(household.id),
+            consent_pence=consents.get(household.id),
+            last_attempt=tried[-1] if tried else None,
+        ))
+    succeeded = [a for tried in attempts.values() for a in tried if a.status == "succeeded"]
     return RoundPayments(
         rows=rows,
-        owed_pence=sum(r.statement.total_pence for r in rows),
-        paid_pence=sum(r.statement.paid_pence for r in rows),
+        owed_pence=sum(r.statement.total_pence for r in rows
+                       if r.statement.payment_status != "cancelled"),
+        paid_pence=sum(r.statement.paid_pence for r in rows
+                       if r.statement.payment_status != "cancelled"),
+        card_pence=sum(r.card_pence for r in rows),
+        cash_pence=sum(r.cash_pence for r in rows),
+        card_fee_estimate_pence=sum(estimated_card_fee(a.amount_pence) for a in succeeded),
+        needs_action=sum(1 for r in rows if r.statement.payment_status == "needs_action"),
     )
+
+
+def record_cash_returned(payment: CashPayment, *, actor: User, now: datetime) -> None:
+    """Record that cash taken for a cancelled round's statement was handed back. Audited.
+
+    Once only (a guarded UPDATE); refuses cash of a statement that is not cancelled.
+    """
+    statement = db.session.get(Statement, payment.statement_id)
+    if statement.payment_status != "cancelled":
+        raise ServiceError("Cash is handed back only when a round is cancelled.")
+    result = db.session.execute(
+        update(CashPayment)
+        .where(CashPayment.id == payment.id, CashPayment.returned_at.is_(None))
+        .values(returned_at=now, returned_by_id=actor.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ServiceError("That cash is already recorded as handed back.")
+    audit.record("cash.returned", actor=actor, group_id=payment.group_id,
+                 household_id=statement.household_id, subject=payment,
+                 amount_pence=payment.amount_pence, receipt_number=payment.receipt_number)

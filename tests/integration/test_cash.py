@@ -108,8 +108,11 @@ def test_the_payments_page_adds_up_what_is_owed_and_paid(client, auth):
     auth.login(w.organiser.email)
     _pay(client, w, statement, "5", "R-1")
     text = page(client.get(f"/organise/{w.group.id}/rounds/{w.round.id}/payments"))
-    assert "Households owe £10 in all. Paid so far: £5. Still to pay: £5." in text
+    assert ("Households owe £10 in all. Paid so far: £5 (cards £0, cash £5). "
+            "Still to pay: £5.") in text
     assert "Not paid: £5" in text
+    assert "In cash: £5." in text
+    assert "Card payments are not set up here: cash only." in text
 
 
 def test_a_worker_finds_the_payments_page_from_their_home_page(client, auth):
