@@ -13,11 +13,10 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(INSTALLED)
 
-## make run: install, migrate the SQLite database in instance/, load the demo once, serve on :5000
+## make run: install, migrate the SQLite database in instance/, load the demo once, start
+## localstripe (fake Stripe) on :8420, serve on :5000 (see scripts/run_dev.sh)
 run: $(INSTALLED)
-	$(FLASK) db upgrade
-	$(FLASK) seed-demo
-	$(FLASK) dev-server --host 127.0.0.1 --port 5000
+	BIN=$(BIN) bash scripts/run_dev.sh
 
 ## make test: start what the tests need (PostgreSQL), then run every test on SQLite and PostgreSQL
 test: $(INSTALLED)

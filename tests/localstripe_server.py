@@ -30,11 +30,14 @@ from urllib.parse import urlsplit
 TEST_KEY = "sk_test_bulkbuy_localstripe"
 
 _SERVE = (
-    "import pickle, sys, aiohttp.web, localstripe.resources, localstripe.server\n"
+    "import os, pickle, sys, aiohttp.web, localstripe.resources, localstripe.server\n"
     "def dump_to_disk(store, path=sys.argv[2]):\n"
     "    with open(path, 'wb') as f:\n"
     "        pickle.dump(store, f, protocol=pickle.HIGHEST_PROTOCOL)\n"
     "localstripe.resources.Store.dump_to_disk = dump_to_disk\n"
+    "if sys.argv[3] == 'load' and os.path.exists(sys.argv[2]):\n"
+    "    with open(sys.argv[2], 'rb') as f:\n"
+    "        dict.update(localstripe.resources.store, pickle.load(f))\n"
     "aiohttp.web.run_app(localstripe.server.app, host='127.0.0.1',"
     " port=int(sys.argv[1]), print=None, access_log=None)\n"
 )
@@ -89,9 +92,13 @@ def register_webhook(base_url: str, url: str, secret: str, name: str = "bulkbuy"
 class LocalstripeServer:
     """One localstripe subprocess; use as a context manager or call start()/stop()."""
 
-    def __init__(self, startup_timeout: float = 20.0, port: int | None = None):
+    def __init__(self, startup_timeout: float = 20.0, port: int | None = None,
+                 state_file: str | None = None):
+        """`state_file`: keep the state there and load it at start (the demo); by
+        default a fresh, private temporary file."""
         self.startup_timeout = startup_timeout
         self.port: int | None = port
+        self.state_file = state_file
         self.process: subprocess.Popen | None = None
         self._state_dir: tempfile.TemporaryDirectory | None = None
         self._log = None
@@ -103,12 +110,15 @@ class LocalstripeServer:
     def start(self) -> str:
         """Start the server, wait until it answers, and return its base URL."""
         try:
-            self._state_dir = tempfile.TemporaryDirectory(prefix="localstripe-")
-            state = Path(self._state_dir.name) / "localstripe.pickle"
+            if self.state_file:
+                state, load = Path(self.state_file), "load"
+            else:
+                self._state_dir = tempfile.TemporaryDirectory(prefix="localstripe-")
+                state, load = Path(self._state_dir.name) / "localstripe.pickle", "fresh"
             self.port = self.port or free_port()
             self._log = tempfile.TemporaryFile()
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _SERVE, str(self.port), str(state)],
+                [sys.executable, "-c", _SERVE, str(self.port), str(state), load],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             )
             self._wait_until_up()
@@ -173,8 +183,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--webhook", help="send signed events to this URL")
     parser.add_argument("--secret", default="whsec_bulkbuy_demo", help="webhook secret")
+    parser.add_argument("--state", help="keep the fake's data in this file between runs")
     args = parser.parse_args(argv)
-    with LocalstripeServer(port=args.port) as url:
+    with LocalstripeServer(port=args.port, state_file=args.state) as url:
         if args.webhook:
             register_webhook(url, args.webhook, args.secret)
         print(f"localstripe on {url} (key {TEST_KEY}); Ctrl-C stops it", flush=True)
