@@ -18,6 +18,7 @@ import contextlib
 import http.client
 import importlib.util
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--secret", default="whsec_bulkbuy_demo", help="webhook secret")
     parser.add_argument("--state", help="keep the fake's data in this file between runs")
     args = parser.parse_args(argv)
+    # `kill` (SIGTERM) stops the server process too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with LocalstripeServer(port=args.port, state_file=args.state) as url:
         if args.webhook:
             register_webhook(url, args.webhook, args.secret)
