@@ -118,11 +118,14 @@ def sweep_payments(now: datetime, *, config, commit: Callable[[], None],
 
 
 def due_card_statement_ids(limit: int) -> list[int]:
-    """Statements owed (at least Stripe's minimum) by households with a saved card."""
+    """Statements owed (at least Stripe's minimum) by households with a saved card that
+    agreed to pay this round by card. Others pay on our page or in cash."""
     return list(db.session.scalars(
         select(Statement.id)
         .join(Round, Statement.round_id == Round.id)
         .join(SavedCard, SavedCard.household_id == Statement.household_id)
+        .join(CardConsent, (CardConsent.round_id == Statement.round_id)
+              & (CardConsent.household_id == Statement.household_id))
         .where(
             Statement.payment_status == "due",
             Statement.total_pence - Statement.paid_pence >= gateway.MINIMUM_CHARGE_PENCE,

@@ -1,0 +1,193 @@
+"""The resident's card pages: agreeing to pay by card, saving a card, and "Pay now".
+
+Against localstripe (a fake Stripe server) over real HTTP; the card itself is
+typed into Stripe.js in the browser tests (tests/e2e/test_card_journeys.py).
+"""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bulkbuy.extensions import db
+from bulkbuy.models import AuditEntry, CardConsent, SavedCard, Statement, utcnow
+from bulkbuy.services import cards, charging, closing, pledges
+from tests import factories
+from tests.conftest import make_app
+from tests.pages import count, page
+from tests.stripe_helpers import (
+    CARD_DECLINED_ON_CHARGE,
+    CARD_NEEDS_AUTH,
+    closed_card_round,
+    save_card,
+)
+
+
+def _pledged_world(units: int = 6):
+    w = factories.world(products=(("Tinned tomatoes", 12, 1000),))
+    pledges.set_pledge(w.round.items[0], w.households[0], units, 0, entered_by=w.residents[0],
+                       now=utcnow(), max_units=999)
+    db.session.commit()
+    return w
+
+
+def _login(client, email):
+    return client.post("/login", data={"email": email, "password": "password123"})
+
+
+def test_without_stripe_settings_my_orders_says_cash_only_and_refuses_cards(db_url):
+    app = make_app(db_url)  # TestConfig: no Stripe key
+    with app.app_context():
+        w = _pledged_world()
+        client = app.test_client()
+        _login(client, w.residents[0].email)
+        text = page(client.get("/my-orders"))
+        assert "Card payments are not set up here. Please pay in cash" in text
+        response = client.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
+        assert response.status_code == 303
+        assert count(CardConsent) == 0 and count(SavedCard) == 0
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_agreeing_needs_the_tick_and_changes_nothing_without_it(card_app):
+    w = _pledged_world()
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+    response = client.post(f"/rounds/{w.round.id}/pay-by-card", data={})
+    assert response.status_code == 303
+    assert "Tick the box to agree" in page(client.get("/my-orders"))
+    assert count(CardConsent) == 0 and count(SavedCard) == 0
+
+
+def test_agreeing_records_the_most_and_opens_the_card_page_with_stripe_js(card_app):
+    w = _pledged_world(units=6)  # 6 of 12 at £10 a box: the most is £5.00
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+    text = page(client.get("/my-orders"))
+    assert "It is never more than £5." in text
+
+    response = client.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "It will be no more than £5." in html
+    assert card_app.config["STRIPE_JS_URL"] in html
+    consent = db.session.scalar(select(CardConsent))
+    assert (consent.household_id, consent.max_pence) == (w.households[0].id, 500)
+    card = db.session.scalar(select(SavedCard))
+    assert card.status == "pending" and card.setup_intent_id.startswith("seti_")
+    assert f'data-secret="{card.setup_intent_id}_secret_' in html
+    # Stripe.js may load and talk to Stripe on this page only.
+    csp = response.headers["Content-Security-Policy"]
+    base = card_app.config["STRIPE_API_BASE"]
+    assert f"script-src 'self' {base}" in csp and f"connect-src 'self' {base}" in csp
+    assert "sk_test" not in html
+    assert db.session.scalar(select(AuditEntry.action).where(
+        AuditEntry.action == "card.consent")) == "card.consent"
+
+
+def test_a_card_saved_at_stripe_is_kept_only_after_reading_stripe(card_app):
+    w = _pledged_world()
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+    client.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
+    card = db.session.scalar(select(SavedCard))
+
+    # The browser claims success, but nothing was confirmed at Stripe: not kept.
+    client.post("/card/saved", data={"setup_intent": card.setup_intent_id})
+    db.session.refresh(card)
+    assert card.status == "pending" and card.payment_method_id is None
+    assert "Your card was not saved" in page(client.get("/my-orders"))
+
+    # Someone else's SetupIntent id: refused too.
+    client.post("/card/saved", data={"setup_intent": "seti_not_ours"})
+    db.session.refresh(card)
+    assert card.status == "pending"
+
+
+def test_a_resident_with_a_saved_card_agrees_again_when_the_order_grows(card_app):
+    w = _pledged_world(units=6)
+    save_card(w.households[0], w.residents[0])
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+    client.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
+    assert "You pay by card (ending 4242). We take no more than £5." in page(
+        client.get("/my-orders"))
+
+    pledges.set_pledge(w.round.items[0], w.households[0], 12, 0, entered_by=w.residents[0],
+                       now=utcnow(), max_units=999)
+    db.session.commit()
+    text = page(client.get("/my-orders"))
+    assert "Your order has grown. You agreed to £5. The most is now £10." in text
+
+    client.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
+    assert db.session.scalar(select(CardConsent.max_pence)) == 1000
+    assert "We take no more than £10." in page(client.get("/my-orders"))
+
+
+def test_pay_now_is_only_for_the_household_itself(card_app):
+    w, statements = closed_card_round(residents=2)
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+    assert client.get(f"/pay/{statements[0].id}").status_code == 200
+    assert client.get(f"/pay/{statements[1].id}").status_code == 404
+    assert client.post(f"/pay/{statements[1].id}/charge").status_code == 404
+    assert client.get("/pay/999999").status_code == 404
+
+
+def test_a_card_that_needs_the_bank_gets_a_confirm_button_on_our_page(card_app):
+    w, statements = closed_card_round(residents=2, numbers=(CARD_NEEDS_AUTH, None))
+    charging.sweep_payments(utcnow(), config=card_app.config, commit=db.session.commit)
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+
+    home = page(client.get("/"))
+    assert "Your card payment needs you." in home and "Pay now" in home
+    response = client.get(f"/pay/{statements[0].id}")
+    text = page(response)
+    assert "Your bank wants you to confirm this payment." in text
+    assert "Confirm with my bank" in text and "Pay with another card" in text
+    assert 'data-mode="confirm"' in response.get_data(as_text=True)
+
+
+def test_after_a_decline_the_resident_pays_with_another_card_on_our_page(card_app):
+    w, statements = closed_card_round(residents=2, numbers=(CARD_DECLINED_ON_CHARGE, None))
+    charging.sweep_payments(utcnow(), config=card_app.config, commit=db.session.commit)
+    statement = statements[0]
+    db.session.refresh(statement)
+    assert (statement.payment_status, statement.needs_action_reason) == ("needs_action",
+                                                                          "declined")
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+    assert "Your card did not work. Nothing was taken." in page(
+        client.get(f"/pay/{statement.id}"))
+
+    # "Pay with another card": a new SetupIntent; Stripe.js confirms it (done here
+    # server-side), then the page posts its id and we charge with the resident present.
+    response = client.post(f"/pay/{statement.id}/new-card")
+    assert response.status_code == 200 and "Pay £5" in page(response)
+    save_card(w.households[0], w.residents[0])  # a good card replaces the declined one
+    client.post(f"/pay/{statement.id}/charge")
+
+    db.session.refresh(statement)
+    assert (statement.payment_status, statement.paid_pence) == ("paid", statement.total_pence)
+    assert "Paid in full. Thank you." in page(client.get(f"/pay/{statement.id}"))
+
+
+def test_a_statement_too_small_for_a_card_says_pay_in_cash(card_app):
+    w = factories.world(products=(("Tinned tomatoes", 120, 1000),))  # 8.33p a tin
+    pledges.set_pledge(w.round.items[0], w.households[0], 120, 0, entered_by=w.residents[0],
+                       now=utcnow(), max_units=999)
+    pledges.set_pledge(w.round.items[0], w.households[1], 0, 0, entered_by=w.residents[1],
+                       now=utcnow(), max_units=999)
+    db.session.commit()
+    # One household takes the box; make its statement small by hand (a 20p balance).
+    closing.close_round(w.round.id, w.round.closes_at + timedelta(seconds=1))
+    db.session.commit()
+    statement = db.session.scalar(select(Statement))
+    statement.paid_pence = statement.total_pence - 20
+    db.session.commit()
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+    assert "This is too small to pay by card." in page(client.get(f"/pay/{statement.id}"))
+    assert cards.card_of(w.households[0].id) is None
