@@ -49,29 +49,51 @@ def settle_attempt(
 ) -> str:
     """Apply what Stripe says of one attempt; returns a short word for logs and events.
 
-    `status` is one of our attempt statuses. Never moves an attempt back,
-    credits money once, and flags the statement *needs action* when the
-    card needs the resident.
+    `status` is one of our attempt statuses. The move is one guarded UPDATE
+    from a lower status, so when the charge's own answer and a webhook
+    arrive at once (two processes), exactly one of them applies it: an
+    attempt never moves back, money is credited once, and the statement is
+    flagged *needs action* when the card needs the resident.
     """
     if payment_intent_id and payment.payment_intent_id is None:
-        payment.payment_intent_id = payment_intent_id
-    if payment.status == "succeeded" or _RANK[status] < _RANK[payment.status]:
+        db.session.execute(
+            update(CardPayment)
+            .where(CardPayment.id == payment.id, CardPayment.payment_intent_id.is_(None))
+            .values(payment_intent_id=payment_intent_id)
+            .execution_options(synchronize_session=False)
+        )
+    target = "unknown" if status == "pending" else status
+    if target == "succeeded":
+        lower = [s for s in _RANK if s != "succeeded"]
+    elif target == "unknown":
+        lower = ["pending", "unknown"]
+    else:  # a definite "no": from no answer, or from another "no" (3-D Secure failed)
+        lower = [s for s, rank in _RANK.items() if rank <= 1 and s != target]
+    values = {"status": target, "updated_at": now}
+    if target == "unknown":
+        values["next_check_at"] = now + RECHECK_AFTER * (1 + min(payment.checks or 0, 10))
+    else:
+        values["next_check_at"] = None
+    if target not in ("succeeded", "unknown") and error_code:
+        values["error_code"] = error_code[:60]
+    moved = db.session.execute(
+        update(CardPayment)
+        .where(CardPayment.id == payment.id, CardPayment.status.in_(lower))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(payment)
+    if moved.rowcount != 1:
         return "no change"
-    payment.updated_at = now
-    if status == "succeeded":
+    if target == "succeeded":
         _credit(payment, now)
         return "paid"
-    if status in ("pending", "unknown"):
-        payment.status = "unknown"
-        payment.next_check_at = now + RECHECK_AFTER * (1 + min(payment.checks, 10))
+    if target == "unknown":
         return "unknown"
-    payment.status = status
-    payment.error_code = error_code or payment.error_code
-    payment.next_check_at = None
     if _is_latest_attempt(payment):
-        reason = "authentication" if status == "requires_action" else "declined"
+        reason = "authentication" if target == "requires_action" else "declined"
         mark_needs_action(payment.statement, reason, now)
-    return status
+    return target
 
 
 def _is_latest_attempt(payment: CardPayment) -> bool:
@@ -130,9 +152,7 @@ def _credit(payment: CardPayment, now: datetime) -> None:
         .values(payment_status="due")
         .execution_options(synchronize_session=False)
     )
-    payment.status = "succeeded"
     payment.credited_pence = credit
-    payment.next_check_at = None
     db.session.refresh(statement)
     audit.record(
         "card.paid", actor=None, group_id=statement.round.group_id,

@@ -291,8 +291,13 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
         if payment.statement.payment_status != "charging" or payment.kind == "on_session":
             # Never reached Stripe, and either nothing is owed on it any more (round
             # cancelled) or the resident was paying on our page: they can try again there.
-            payment.status = "canceled"
-            payment.next_check_at = None
+            db.session.execute(
+                update(CardPayment)
+                .where(CardPayment.id == payment.id,
+                       CardPayment.status.in_(("pending", "unknown")))
+                .values(status="canceled", next_check_at=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
             db.session.execute(
                 update(Statement)
                 .where(Statement.id == payment.statement_id,
