@@ -82,6 +82,11 @@ class Config:
     #: Seconds between payment sweeps (charges, look-ups, refunds).
     PAYMENT_SWEEP_SECONDS = int(os.environ.get("PAYMENT_SWEEP_SECONDS", "30"))
 
+    #: Shared tablet: a resident's turn ends after this many idle seconds, with a
+    #: "Still there?" warning this many seconds in (WCAG 2.2.1: 20 s or more to answer).
+    TABLET_IDLE_SECONDS = int(os.environ.get("TABLET_IDLE_SECONDS", "120"))
+    TABLET_WARN_SECONDS = int(os.environ.get("TABLET_WARN_SECONDS", "90"))
+
     #: Upper bounds for what a person may type, so absurd input gets a clear message.
     MAX_UNITS_PER_PLEDGE = 999
     MAX_CSV_BYTES = 1_000_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import flask_babel
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -31,12 +31,15 @@ def init_app(app: Flask) -> None:
     from bulkbuy.organiser import bp as organiser_bp
     from bulkbuy.payments import bp as payments_bp
     from bulkbuy.resident import bp as resident_bp
+    from bulkbuy.tablet import bp as tablet_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(resident_bp)
     app.register_blueprint(organiser_bp, url_prefix="/organise")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(payments_bp)
+    app.register_blueprint(tablet_bp)
+    app.before_request(_keep_tablets_in_tablet_mode)
 
     # The only rate limits are on POSTs (sign-in, joining): skip the limiter's
     # per-request work for every other request.
@@ -145,6 +148,23 @@ def organises_a_group() -> bool:
         _organiser_link.clear()
     _organiser_link[current_user.id] = (now, answer)
     return answer
+
+
+#: What a browser in tablet mode may reach: the tablet's pages, its static files,
+#: and Stripe's webhook (which is not a browser).
+_TABLET_ENDPOINTS = ("static", "payments.stripe_webhook")
+
+
+def _keep_tablets_in_tablet_mode():
+    """A tablet stays on the tablet's pages until the worker leaves with their password,
+    so a resident at the tablet never reaches the worker's own pages."""
+    from bulkbuy.tablet.state import in_tablet_mode
+
+    endpoint = request.endpoint or ""
+    if (in_tablet_mode() and not endpoint.startswith("tablet.")
+            and endpoint not in _TABLET_ENDPOINTS):
+        return redirect(url_for("tablet.households"), 303)
+    return None
 
 
 def _security_headers(response):

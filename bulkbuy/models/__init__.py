@@ -13,6 +13,7 @@ from bulkbuy.models.rounds import (
     Round,
     RoundItem,
 )
+from bulkbuy.models.tablet import TabletSession, TabletVisit
 from bulkbuy.models.types import utcnow
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
     "StatementLine",
     "StripeEvent",
     "Supplier",
+    "TabletSession",
+    "TabletVisit",
     "User",
     "utcnow",
 ]

@@ -31,6 +31,7 @@ from bulkbuy.models import (
     Round,
     Statement,
     Supplier,
+    TabletSession,
     utcnow,
 )
 from bulkbuy.organiser import bp
@@ -45,6 +46,7 @@ from bulkbuy.services import (
     payments,
     rounds,
     statements,
+    tablet,
 )
 from bulkbuy.validation import clean_text
 
@@ -526,3 +528,28 @@ def record_cash(group_id: int, round_id: int, statement_id: int):
         url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
         + f"#statement-{statement.id}", 303,
     )
+
+
+@bp.route("/<int:group_id>/tablet-sessions")
+@login_required
+def tablet_sessions(group_id: int):
+    """The group's tablet sessions, newest first (staff)."""
+    group, _member = _staff(group_id)
+    found = db.session.scalars(
+        select(TabletSession).where(TabletSession.group_id == group.id)
+        .order_by(TabletSession.started_at.desc()).limit(50)).all()
+    return render_template("organiser/tablet_sessions.html", group=group, sessions=found,
+                           title=_("Drop-in sessions"))
+
+
+@bp.route("/<int:group_id>/tablet-sessions/<int:session_id>")
+@login_required
+def tablet_sheet(group_id: int, session_id: int):
+    """A drop-in session's sheet, printable as the receipt sheet."""
+    group, _member = _staff(group_id)
+    found = db.session.get(TabletSession, session_id)
+    if found is None or found.group_id != group.id:
+        abort(404)
+    return render_template("organiser/tablet_sheet.html", group=group,
+                           sheet=tablet.session_sheet(found, utcnow()),
+                           title=_("Drop-in session sheet"))

@@ -86,6 +86,7 @@ def home():
         open_rounds=[r for r in visible if r.status == "open"],
         other_rounds=[r for r in visible if r.status != "open"],
         payment_rounds=payment_rounds,
+        staff_groups=[m for m in memberships if m.role in access.STAFF_ROLES],
         to_pay=_to_pay(household_ids),
         title=_("Your rounds"),
     )

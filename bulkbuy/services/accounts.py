@@ -26,6 +26,11 @@ def hash_secret(secret: str) -> str:
     return generate_password_hash(secret, method="scrypt")
 
 
+def check_secret(secret_hash: str, secret: str) -> bool:
+    """True when `secret` matches a hash made by `hash_secret`."""
+    return check_password_hash(secret_hash, secret)
+
+
 def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 

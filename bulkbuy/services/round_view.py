@@ -161,3 +161,11 @@ def household_maximum(rnd: Round, household_id: int) -> int:
                            item.case_price_pence)
     return consented_maximum(wanted, rnd.delivery_fee_pence, fee_mode=rnd.fee_split,
                              min_order_pence=rnd.min_order_pence)
+
+
+def household_tolerance(item: RoundItem, household_id: int) -> int:
+    """The extra units the household said it would take of this product (kept by − and +)."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(PledgeLine.tolerance), 0)).where(
+            PledgeLine.round_item_id == item.id, PledgeLine.household_id == household_id)
+    ) or 0

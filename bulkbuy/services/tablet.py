@@ -1,0 +1,314 @@
+"""Shared-tablet sessions: a worker's tablet, residents' turns, PINs and assisted households.
+
+Tokens are random (secrets.token_urlsafe) and only their SHA-256 is stored.
+A resident's turn ends on Done, after the idle limit, when the next person
+starts, or when the worker ends the session; an ended turn is never found
+again, whatever the browser kept. PIN failures and lockouts are stored, and
+every PIN and helper action is in the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from bulkbuy.extensions import db
+from bulkbuy.models import Group, Household, TabletSession, TabletVisit, User
+from bulkbuy.services import ServiceError, accounts, audit
+
+PIN_PATTERN = re.compile(r"^[0-9]{4}$")
+MAX_PIN_ATTEMPTS = 5
+PIN_LOCK = timedelta(minutes=15)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+# --- the worker's session ------------------------------------------------------------------
+
+
+def start_session(group: Group, worker: User, now: datetime) -> tuple[TabletSession, str]:
+    """Start a tablet session for the group; returns it and its token (for a cookie).
+
+    The caller has checked that the worker is staff of this group. Audited.
+    """
+    token = new_token()
+    session = TabletSession(token_hash=_hash(token), group_id=group.id, worker_id=worker.id,
+                            started_at=now)
+    db.session.add(session)
+    db.session.flush()
+    audit.record("tablet.started", actor=worker, group_id=group.id, subject=session)
+    return session, token
+
+
+def session_for(token: str | None, worker_id: int | None) -> TabletSession | None:
+    """The open tablet session with this token, started by this worker, or None."""
+    if not token or worker_id is None:
+        return None
+    return db.session.scalar(select(TabletSession).where(
+        TabletSession.token_hash == _hash(token), TabletSession.worker_id == worker_id,
+        TabletSession.ended_at.is_(None)))
+
+
+def end_session(session: TabletSession, now: datetime) -> None:
+    """End the session and any resident's turn still open in it. Audited."""
+    end_open_visits(session, "session_ended", now)
+    session.ended_at = now
+    audit.record("tablet.ended", actor=session.worker, group_id=session.group_id,
+                 subject=session)
+
+
+def households(group_id: int) -> list[Household]:
+    """The group's households, by block then label (only labels are shown on the tablet)."""
+    return list(db.session.scalars(
+        select(Household).where(Household.group_id == group_id)
+        .order_by(Household.block.is_(None), Household.block, Household.label)
+    ))
+
+
+def household_in(session: TabletSession, household_id) -> Household:
+    """The session's group's household with this id, or ServiceError (no other group's)."""
+    try:
+        wanted = int(household_id)
+    except (TypeError, ValueError):
+        wanted = None
+    household = db.session.get(Household, wanted) if wanted is not None else None
+    if household is None or household.group_id != session.group_id:
+        raise ServiceError("We could not find that household. Tap your flat on the list.")
+    return household
+
+
+# --- a resident's turn ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PinResult:
+    visit: TabletVisit | None
+    token: str | None
+    message: str | None = None
+
+
+def check_pin(session: TabletSession, household: Household, pin: str, now: datetime
+              ) -> PinResult:
+    """Start the household's turn if the PIN is right; otherwise say why, plainly.
+
+    A PIN that is not 4 numbers counts as no attempt. A wrong PIN counts;
+    the 5th wrong one locks the PIN for 15 minutes (logged). The caller
+    commits in every case, so failures are kept.
+    """
+    if household.pin_locked_until is not None and household.pin_locked_until > now:
+        minutes = max(1, int((household.pin_locked_until - now).total_seconds() // 60) + 1)
+        return PinResult(None, None, f"This PIN is locked for {minutes} more minutes after "
+                                     "5 wrong tries. Ask a helper.")
+    pin = (pin or "").strip()
+    if not PIN_PATTERN.match(pin):
+        return PinResult(None, None, "Enter the 4 numbers of your PIN.")
+    if not household.pin_hash:
+        return PinResult(None, None, "This household has no PIN yet. Ask a helper.")
+    if not accounts.check_secret(household.pin_hash, pin):
+        failures = household.pin_failed_attempts + 1
+        if failures >= MAX_PIN_ATTEMPTS:
+            household.pin_failed_attempts = 0
+            household.pin_locked_until = now + PIN_LOCK
+            audit.record("pin.locked", actor=None, group_id=household.group_id,
+                         household_id=household.id, subject=household,
+                         tablet_session=session.id)
+            return PinResult(None, None, "That PIN was wrong 5 times, so it is locked for "
+                                         "15 minutes. Ask a helper.")
+        household.pin_failed_attempts = failures
+        audit.record("pin.failed", actor=None, group_id=household.group_id,
+                     household_id=household.id, subject=household, tablet_session=session.id)
+        left = MAX_PIN_ATTEMPTS - failures
+        return PinResult(None, None, f"That PIN is not right. You can try {left} more "
+                                     f"time{'s' if left != 1 else ''}.")
+    household.pin_failed_attempts = 0
+    household.pin_locked_until = None
+    visit, token = start_visit(session, household, "pin", now)
+    return PinResult(visit, token)
+
+
+def helper_confirms(session: TabletSession, household: Household, password: str,
+                    now: datetime) -> tuple[TabletVisit, str]:
+    """The worker knows this person: their password starts the turn without a PIN.
+
+    Also unlocks a locked PIN. Audited. Raises ServiceError for a wrong password.
+    """
+    worker = session.worker
+    if accounts.authenticate(worker.email, password or "") is None:
+        raise ServiceError("That is not the helper's password.")
+    household.pin_failed_attempts = 0
+    household.pin_locked_until = None
+    audit.record("tablet.helper_confirmed", actor=worker, group_id=household.group_id,
+                 household_id=household.id, subject=household, tablet_session=session.id)
+    return start_visit(session, household, "worker", now)
+
+
+def start_visit(session: TabletSession, household: Household, verified_by: str,
+                now: datetime) -> tuple[TabletVisit, str]:
+    """Start a turn (ending anyone else's still open on this tablet)."""
+    end_open_visits(session, "replaced", now)
+    token = new_token()
+    visit = TabletVisit(tablet_session_id=session.id, household_id=household.id,
+                        token_hash=_hash(token), verified_by=verified_by, started_at=now,
+                        last_seen_at=now)
+    db.session.add(visit)
+    db.session.flush()
+    return visit, token
+
+
+def current_visit(session: TabletSession | None, token: str | None, now: datetime,
+                  idle: timedelta) -> TabletVisit | None:
+    """The open turn with this token in this session, or None.
+
+    A turn idle longer than `idle` is ended here (reason "idle") and not returned.
+    """
+    if session is None or not token:
+        return None
+    visit = db.session.scalar(select(TabletVisit).where(
+        TabletVisit.token_hash == _hash(token), TabletVisit.tablet_session_id == session.id,
+        TabletVisit.ended_at.is_(None)))
+    if visit is None:
+        return None
+    if visit.last_seen_at + idle < now:
+        end_visit(visit, "idle", visit.last_seen_at + idle)
+        return None
+    return visit
+
+
+def touch(visit: TabletVisit, now: datetime) -> None:
+    visit.last_seen_at = now
+
+
+def end_visit(visit: TabletVisit, reason: str, now: datetime) -> bool:
+    """End one turn, once (a guarded UPDATE); False if it had already ended."""
+    result = db.session.execute(
+        update(TabletVisit)
+        .where(TabletVisit.id == visit.id, TabletVisit.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(visit)
+    return result.rowcount == 1
+
+
+def end_open_visits(session: TabletSession, reason: str, now: datetime) -> int:
+    result = db.session.execute(
+        update(TabletVisit)
+        .where(TabletVisit.tablet_session_id == session.id, TabletVisit.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+# --- PINs and assisted households ----------------------------------------------------------
+
+
+def set_pin(household: Household, pin: str, *, actor: User, now: datetime) -> None:
+    """Set or reset a household's 4-number PIN (and unlock it). Audited; the PIN is hashed."""
+    pin = (pin or "").strip()
+    if not PIN_PATTERN.match(pin):
+        raise ServiceError("A PIN is 4 numbers, like 2580.", field="pin")
+    household.pin_hash = accounts.hash_secret(pin)
+    household.pin_failed_attempts = 0
+    household.pin_locked_until = None
+    audit.record("pin.set", actor=actor, group_id=household.group_id,
+                 household_id=household.id, subject=household)
+
+
+def create_assisted_household(group: Group, label: str, block: str | None, pin: str, *,
+                              actor: User, now: datetime) -> Household:
+    """A household with no e-mail and no card, that uses the tablet with its PIN. Audited."""
+    if accounts.find_household(group, label) is not None:
+        raise ServiceError("There is already a household with that name. Choose another.",
+                           field="label")
+    household = Household(group_id=group.id, label=label, block=block or None,
+                          is_assisted=True, created_at=now)
+    db.session.add(household)
+    db.session.flush()
+    set_pin(household, pin, actor=actor, now=now)
+    audit.record("household.assisted_created", actor=actor, group_id=group.id,
+                 household_id=household.id, subject=household)
+    return household
+
+
+# --- the worker's session sheet ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PledgeChange:
+    at: datetime
+    household: Household
+    item_name: str
+    before: int
+    after: int
+
+
+@dataclass(frozen=True)
+class SessionSheet:
+    session: TabletSession
+    visits: list[TabletVisit]
+    changes: list[PledgeChange]
+    cash_taken: list  # CashPayment
+    cash_due: list  # Statement
+
+    @property
+    def cash_taken_pence(self) -> int:
+        return sum(c.amount_pence for c in self.cash_taken)
+
+    @property
+    def cash_due_pence(self) -> int:
+        return sum(s.total_pence - s.paid_pence for s in self.cash_due)
+
+
+def session_sheet(session: TabletSession, now: datetime) -> SessionSheet:
+    """Who took a turn, what was ordered for whom, what cash was taken and is still due."""
+    import json
+
+    from bulkbuy.models import AuditEntry, CashPayment, Round, RoundItem, Statement
+
+    until = session.ended_at or now
+    visits = list(db.session.scalars(
+        select(TabletVisit).where(TabletVisit.tablet_session_id == session.id)
+        .order_by(TabletVisit.started_at, TabletVisit.id)))
+    entries = db.session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "pledge.changed", AuditEntry.actor_id == session.worker_id,
+            AuditEntry.group_id == session.group_id, AuditEntry.at >= session.started_at,
+            AuditEntry.at <= until)
+        .order_by(AuditEntry.at, AuditEntry.id)).all()
+    items = {i.id: i.name for i in db.session.scalars(select(RoundItem).where(
+        RoundItem.id.in_({e.subject_id for e in entries if e.subject_id})))} if entries else {}
+    homes = {h.id: h for h in households(session.group_id)}
+    changes = []
+    for entry in entries:
+        details = json.loads(entry.details or "{}")
+        changes.append(PledgeChange(
+            at=entry.at, household=homes.get(entry.household_id),
+            item_name=items.get(entry.subject_id, "?"),
+            before=(details.get("before") or {}).get("quantity", 0),
+            after=(details.get("after") or {}).get("quantity", 0)))
+    cash_taken = list(db.session.scalars(
+        select(CashPayment).where(
+            CashPayment.group_id == session.group_id,
+            CashPayment.recorded_by_id == session.worker_id,
+            CashPayment.recorded_at >= session.started_at, CashPayment.recorded_at <= until)
+        .order_by(CashPayment.recorded_at)))
+    visited = {v.household_id for v in visits}
+    cash_due = list(db.session.scalars(
+        select(Statement).join(Round, Statement.round_id == Round.id).where(
+            Statement.household_id.in_(visited),
+            Statement.payment_status.in_(("due", "needs_action")),
+            Round.status.in_(("closed", "ordered", "delivered", "complete")))
+        .order_by(Statement.household_id))) if visited else []
+    return SessionSheet(session, visits, changes, cash_taken, cash_due)

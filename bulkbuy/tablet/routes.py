@@ -1,0 +1,348 @@
+"""The tablet's pages. Household ids and PINs travel only in POST bodies; no household
+label is ever in a URL or a page title (history keeps both)."""
+
+from __future__ import annotations
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from bulkbuy import access
+from bulkbuy.domain.money import format_pence, parse_pounds
+from bulkbuy.extensions import db, limiter
+from bulkbuy.models import Group, Membership, Round, RoundItem, Statement, utcnow
+from bulkbuy.services import ServiceError, accounts, payments, pledges, round_view, tablet
+from bulkbuy.tablet import bp
+from bulkbuy.tablet.state import (
+    SESSION_KEY,
+    TABLET_COOKIE,
+    TURN_COOKIE,
+    current_turn,
+    delete_cookie,
+    set_cookie,
+    tablet_session,
+)
+from bulkbuy.validation import clean_text
+
+ENDED = "Your turn has ended, so nothing was changed. Tap your flat to start again."
+
+
+def _session_or_start():
+    found = tablet_session()
+    if found is None:
+        return None, redirect(url_for("tablet.start"), 303)
+    return found, None
+
+
+def _page(template: str, status: int = 200, **context):
+    config = current_app.config
+    return render_template(
+        template, tablet_mode=True,
+        idle_seconds=int(config.get("TABLET_IDLE_SECONDS", 120)),
+        warn_seconds=int(config.get("TABLET_WARN_SECONDS", 90)), **context), status
+
+
+# --- the worker starts and leaves ----------------------------------------------------------
+
+
+@bp.route("/start", methods=["GET", "POST"])
+@login_required
+def start():
+    """A worker (or organiser) starts a tablet session for one of their groups."""
+    if tablet_session() is not None:
+        return redirect(url_for("tablet.households"), 303)
+    session.pop(SESSION_KEY, None)  # a session ended elsewhere: this browser is free again
+    groups = db.session.scalars(
+        select(Group).join(Membership, Membership.group_id == Group.id)
+        .where(Membership.user_id == current_user.id,
+               Membership.role.in_(access.STAFF_ROLES))
+        .order_by(Group.name)
+    ).all()
+    if request.method == "POST":
+        try:
+            group_id = int(request.form.get("group_id", ""))
+        except ValueError:
+            group_id = None
+        if group_id is None or db.session.get(Group, group_id) is None:
+            flash(_("Choose the group for this drop-in."), "error")
+            return redirect(url_for("tablet.start"), 303)
+        access.require_role(group_id, *access.STAFF_ROLES)  # 404 / 403 for anyone else
+        started, token = tablet.start_session(db.session.get(Group, group_id), current_user,
+                                              utcnow())
+        db.session.commit()
+        session[SESSION_KEY] = started.id
+        response = make_response(redirect(url_for("tablet.households"), 303))
+        set_cookie(response, TABLET_COOKIE, token)
+        return response
+    if not groups:
+        abort(403)
+    return render_template("tablet/start.html", groups=groups, title=_("Start the tablet"))
+
+
+@bp.route("/leave", methods=["GET", "POST"])
+@login_required
+def leave():
+    """Leaving tablet mode needs the worker's password."""
+    found, away = _session_or_start()
+    if away:
+        return away
+    error = None
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if accounts.authenticate(found.worker.email, password) is None:
+            error = _("That is not the helper's password.")
+        else:
+            tablet.end_session(found, utcnow())
+            db.session.commit()
+            session.pop(SESSION_KEY, None)
+            response = make_response(redirect(
+                url_for("organiser.tablet_sheet", group_id=found.group_id,
+                        session_id=found.id), 303))
+            for name in (TABLET_COOKIE, TURN_COOKIE):
+                delete_cookie(response, name)
+            return response
+    return _page("tablet/leave.html", 400 if error else 200, error=error,
+                 title=_("Helper: leave tablet mode"))
+
+
+# --- the household list and choosing one ---------------------------------------------------
+
+
+@bp.route("/")
+@login_required
+def households():
+    """The list residents tap. Showing it ends any resident's turn still open."""
+    found, away = _session_or_start()
+    if away:
+        return away
+    ended = tablet.end_open_visits(found, "done", utcnow())
+    db.session.commit()
+    homes = tablet.households(found.group_id)
+    blocks: dict[str, list] = {}
+    for home in homes:
+        blocks.setdefault(home.block or _("Other homes"), []).append(home)
+    response = make_response(_page("tablet/households.html", blocks=blocks, group=found.group,
+                                   title=_("Tap your flat")))
+    if ended or request.cookies.get(TURN_COOKIE):
+        delete_cookie(response, TURN_COOKIE)
+    return response
+
+
+@bp.route("/household", methods=["POST"])
+@login_required
+def choose():
+    """A tile was tapped: ask for that household's PIN."""
+    found, away = _session_or_start()
+    if away:
+        return away
+    try:
+        household = tablet.household_in(found, request.form.get("household_id"))
+    except ServiceError as error:
+        flash(error.message, "error")
+        return redirect(url_for("tablet.households"), 303)
+    return _page("tablet/pin.html", household=household, error=None,
+                 title=_("Enter your PIN"))
+
+
+@bp.route("/pin", methods=["POST"])
+@login_required
+@limiter.limit("30 per minute")
+def pin():
+    found, away = _session_or_start()
+    if away:
+        return away
+    try:
+        household = tablet.household_in(found, request.form.get("household_id"))
+    except ServiceError as error:
+        flash(error.message, "error")
+        return redirect(url_for("tablet.households"), 303)
+    now = utcnow()
+    if request.form.get("helper") == "yes":
+        try:
+            _visit, token = tablet.helper_confirms(found, household,
+                                                   request.form.get("password", ""), now)
+        except ServiceError as error:
+            db.session.rollback()
+            return _page("tablet/pin.html", 400, household=household, error=None,
+                         helper_error=error.message, title=_("Error: Enter your PIN"))
+    else:
+        result = tablet.check_pin(found, household, request.form.get("pin", ""), now)
+        db.session.commit()  # failures and lockouts are kept
+        if result.visit is None:
+            return _page("tablet/pin.html", 400, household=household, error=_(result.message),
+                         title=_("Error: Enter your PIN"))
+        token = result.token
+    db.session.commit()
+    response = make_response(redirect(url_for("tablet.order"), 303))
+    set_cookie(response, TURN_COOKIE, token)
+    return response
+
+
+# --- a resident's turn ---------------------------------------------------------------------
+
+
+def _turn_or_list():
+    turn = current_turn()
+    if turn is None:
+        db.session.commit()  # an idle turn was just ended
+        flash(_(ENDED), "error")
+        response = make_response(redirect(url_for("tablet.households"), 303))
+        delete_cookie(response, TURN_COOKIE)
+        return None, response
+    return turn, None
+
+
+def _open_rounds(group_id: int) -> list[Round]:
+    now = utcnow()
+    return list(db.session.scalars(
+        select(Round).where(Round.group_id == group_id, Round.status == "open",
+                            Round.closes_at > now).order_by(Round.closes_at)))
+
+
+@bp.route("/order")
+@login_required
+def order():
+    turn, away = _turn_or_list()
+    if away:
+        return away
+    tablet.touch(turn, utcnow())
+    db.session.commit()
+    household = turn.household
+    rounds_ = [(rnd, round_view.item_views(rnd, household.id),
+                round_view.household_maximum(rnd, household.id))
+               for rnd in _open_rounds(household.group_id)]
+    owed = list(db.session.scalars(
+        select(Statement).join(Round, Statement.round_id == Round.id)
+        .where(Statement.household_id == household.id,
+               Statement.payment_status.in_(("due", "needs_action")),
+               Round.status.in_(("closed", "ordered", "delivered", "complete")))
+        .order_by(Statement.id)))
+    items = sum(1 for _r, views, _m in rounds_ for v in views if v.my_quantity)
+    most = sum(m for _r, _v, m in rounds_)
+    return _page("tablet/order.html", household=household, rounds=rounds_, owed=owed,
+                 item_count=items, most_pence=most, cash_errors={},
+                 title=_("Your order"))
+
+
+@bp.route("/pledge", methods=["POST"])
+@login_required
+def pledge():
+    """A + or − tap: set the household's quantity to the number the button carries."""
+    turn, away = _turn_or_list()
+    if away:
+        return away
+    item = db.session.get(RoundItem, request.form.get("item_id", type=int) or 0)
+    household = turn.household
+    if item is None or item.round.group_id != household.group_id:
+        flash(_("We could not find that product."), "error")
+        return redirect(url_for("tablet.order"), 303)
+    max_units = current_app.config["MAX_UNITS_PER_PLEDGE"]
+    quantity = request.form.get("quantity", type=int)
+    if quantity is None or not 0 <= quantity <= max_units:
+        flash(_("You can have from 0 to %(n)s.", n=max_units), "error")
+        return redirect(url_for("tablet.order") + f"#item-{item.id}", 303)
+    tolerance = round_view.household_tolerance(item, household.id)
+    now = utcnow()
+    try:
+        pledges.set_pledge(item, household, quantity, tolerance,
+                           entered_by=turn.tablet_session.worker, now=now, max_units=max_units)
+        tablet.touch(turn, now)
+        db.session.commit()
+    except pledges.RoundNotOpenError:
+        db.session.rollback()
+        flash(_("Orders for this round have closed, so nothing was changed."), "error")
+        return redirect(url_for("tablet.order"), 303)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("tablet.order") + f"#item-{item.id}", 303)
+    flash(_("You want %(n)s of %(name)s. Saved.", n=quantity, name=item.name), "success")
+    return redirect(url_for("tablet.order") + f"#item-{item.id}", 303)
+
+
+@bp.route("/cash", methods=["POST"])
+@login_required
+def cash():
+    """The helper takes cash for the resident at the tablet (their password confirms it)."""
+    turn, away = _turn_or_list()
+    if away:
+        return away
+    statement = db.session.get(Statement, request.form.get("statement_id", type=int) or 0)
+    if statement is None or statement.household_id != turn.household_id:
+        flash(_("We could not find that bill."), "error")
+        return redirect(url_for("tablet.order"), 303)
+    worker = turn.tablet_session.worker
+    try:
+        if accounts.authenticate(worker.email, request.form.get("password", "")) is None:
+            raise ServiceError(_("That is not the helper's password."))
+        amount = parse_pounds(request.form.get("amount", ""))
+        receipt = clean_text(request.form.get("receipt", ""), "Receipt number", max_length=40)
+        payments.record_cash(statement, amount, receipt, actor=worker, now=utcnow())
+        tablet.touch(turn, utcnow())
+        db.session.commit()
+    except (ServiceError, ValueError) as error:
+        db.session.rollback()
+        flash(getattr(error, "message", None) or str(error), "error")
+        return redirect(url_for("tablet.order") + f"#bill-{statement.id}", 303)
+    flash(_("Cash recorded: %(amount)s.", amount=format_pence(amount)), "success")
+    return redirect(url_for("tablet.order") + f"#bill-{statement.id}", 303)
+
+
+@bp.route("/still-here", methods=["POST"])
+@login_required
+def still_here():
+    """"Yes, keep going": the idle timer starts again (on the server too)."""
+    turn = current_turn()
+    if turn is None:
+        db.session.commit()
+        return {"turn": "ended"}, 409
+    tablet.touch(turn, utcnow())
+    db.session.commit()
+    return {"turn": "open"}, 200
+
+
+@bp.route("/done", methods=["POST"])
+@login_required
+def done():
+    """End the resident's turn: delete its cookie and the browser's copies, then thank them.
+
+    A replayed Done (the turn already ended) changes nothing and goes to the list.
+    """
+    found, away = _session_or_start()
+    if away:
+        return away
+    turn = current_turn()
+    reason = "idle" if request.form.get("reason") == "idle" else "done"
+    if turn is None:
+        db.session.commit()
+        target = url_for("tablet.households")
+        if reason == "done":
+            flash(_("That turn had already ended. Nothing was changed."), "error")
+    else:
+        tablet.end_visit(turn, reason, utcnow())
+        db.session.commit()
+        target = url_for("tablet.thanks")
+    response = make_response(redirect(target, 303))
+    delete_cookie(response, TURN_COOKIE)
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
+
+
+@bp.route("/thanks")
+@login_required
+def thanks():
+    found, away = _session_or_start()
+    if away:
+        return away
+    return _page("tablet/thanks.html", title=_("Thank you"))

@@ -1,0 +1,58 @@
+"""Which tablet session and which resident's turn a request belongs to.
+
+Two cookies, both HttpOnly and SameSite=Strict, holding random tokens whose
+hashes the server keeps: `bulkbuy_tablet` (the worker's tablet session) and
+`bulkbuy_turn` (the resident's turn). Flask's own session also remembers the
+tablet session id, so the worker's sign-in and tablet mode go together.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, g, request, session
+from flask_login import current_user
+
+from bulkbuy.models import TabletSession, TabletVisit, utcnow
+from bulkbuy.services import tablet
+
+TABLET_COOKIE = "bulkbuy_tablet"
+TURN_COOKIE = "bulkbuy_turn"
+SESSION_KEY = "tablet_session_id"
+
+
+def idle_limit() -> timedelta:
+    return timedelta(seconds=int(current_app.config.get("TABLET_IDLE_SECONDS", 120)))
+
+
+def in_tablet_mode() -> bool:
+    """True when this browser is a worker's tablet (cheap: no database)."""
+    return session.get(SESSION_KEY) is not None
+
+
+def tablet_session() -> TabletSession | None:
+    """The open tablet session of this browser, or None (looked up once per request)."""
+    if "bulkbuy_tablet_session" not in g:
+        found = None
+        if current_user.is_authenticated:
+            found = tablet.session_for(request.cookies.get(TABLET_COOKIE), current_user.id)
+            if found is not None and found.id != session.get(SESSION_KEY):
+                found = None
+        g.bulkbuy_tablet_session = found
+    return g.bulkbuy_tablet_session
+
+
+def current_turn() -> TabletVisit | None:
+    """The resident's open turn on this tablet, or None (an idle one is ended)."""
+    return tablet.current_visit(tablet_session(), request.cookies.get(TURN_COOKIE), utcnow(),
+                                idle_limit())
+
+
+def set_cookie(response, name: str, value: str) -> None:
+    response.set_cookie(name, value, httponly=True, samesite="Strict", path="/",
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+
+
+def delete_cookie(response, name: str) -> None:
+    response.delete_cookie(name, path="/", httponly=True, samesite="Strict",
+                           secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
