@@ -314,9 +314,17 @@ def my_orders():
         ).all()
         estimates += round_view.household_estimates(list(open_rounds), member.household_id)
     household_of = {m.group_id: m.household_id for m in memberships}
+    helpers = {}
+    for member in memberships:
+        helpers.update({(member.household_id, item_id): names for item_id, names in
+                        round_view.entered_by_helpers(
+                            member.household_id,
+                            [e.round.id for e in estimates
+                             if e.round.group_id == member.group_id]).items()})
     choices = {e.round.id: card_choice(e.round, household_of[e.round.group_id])
                for e in estimates}
     return render_template("resident/my_orders.html", estimates=estimates, choices=choices,
+                           helpers=helpers, household_of=household_of,
                            to_pay=_to_pay([m.household_id for m in memberships]),
                            title=_("My orders"))
 

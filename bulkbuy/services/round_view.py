@@ -18,7 +18,7 @@ from bulkbuy.domain.money import format_unit_price
 from bulkbuy.domain.outcome import consented_maximum
 from bulkbuy.domain.progress import CaseFill, case_fill
 from bulkbuy.extensions import db
-from bulkbuy.models import PledgeLine, Round, RoundItem
+from bulkbuy.models import Membership, PledgeLine, Round, RoundItem, User
 from bulkbuy.services.closing import outcome_if_closed
 
 
@@ -169,3 +169,22 @@ def household_tolerance(item: RoundItem, household_id: int) -> int:
         select(func.coalesce(func.sum(PledgeLine.tolerance), 0)).where(
             PledgeLine.round_item_id == item.id, PledgeLine.household_id == household_id)
     ) or 0
+
+
+def entered_by_helpers(household_id: int, round_ids: list[int]) -> dict[int, list[str]]:
+    """For each product, the names of people outside the household (helpers at the
+    drop-in) who entered any of its order: the household sees who ordered for it."""
+    if not round_ids:
+        return {}
+    own = select(Membership.user_id).where(Membership.household_id == household_id)
+    rows = db.session.execute(
+        select(PledgeLine.round_item_id, User.name)
+        .join(User, PledgeLine.entered_by_id == User.id)
+        .where(PledgeLine.household_id == household_id, PledgeLine.round_id.in_(round_ids),
+               PledgeLine.entered_by_id.not_in(own))
+        .distinct()
+    ).all()
+    names: dict[int, list[str]] = {}
+    for item_id, name in rows:
+        names.setdefault(item_id, []).append(name)
+    return {item_id: sorted(found) for item_id, found in names.items()}

@@ -230,8 +230,9 @@ def order():
         .order_by(Statement.id)))
     items = sum(1 for _r, views, _m in rounds_ for v in views if v.my_quantity)
     most = sum(m for _r, _v, m in rounds_)
+    helpers = round_view.entered_by_helpers(household.id, [r.id for r, _v, _m in rounds_])
     return _page("tablet/order.html", household=household, rounds=rounds_, owed=owed,
-                 item_count=items, most_pence=most, cash_errors={},
+                 item_count=items, most_pence=most, helpers=helpers,
                  title=_("Your order"))
 
 
