@@ -202,6 +202,12 @@ def end_visit(visit: TabletVisit, reason: str, now: datetime) -> bool:
 
 
 def end_open_visits(session: TabletSession, reason: str, now: datetime) -> int:
+    """End every turn still open on this tablet; returns how many (reads first, so
+    showing the list writes nothing when no turn is open)."""
+    open_one = db.session.scalar(select(TabletVisit.id).where(
+        TabletVisit.tablet_session_id == session.id, TabletVisit.ended_at.is_(None)).limit(1))
+    if open_one is None:
+        return 0
     result = db.session.execute(
         update(TabletVisit)
         .where(TabletVisit.tablet_session_id == session.id, TabletVisit.ended_at.is_(None))
