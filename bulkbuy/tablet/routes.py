@@ -112,8 +112,9 @@ def leave():
             for name in (TABLET_COOKIE, TURN_COOKIE):
                 delete_cookie(response, name)
             return response
+    title = _("Helper: leave tablet mode")
     return _page("tablet/leave.html", 400 if error else 200, error=error,
-                 title=_("Helper: leave tablet mode"))
+                 title=_("Error: %(title)s", title=title) if error else title)
 
 
 # --- the household list and choosing one ---------------------------------------------------
@@ -128,6 +129,7 @@ def households():
         return away
     ended = tablet.end_open_visits(found, "done", utcnow())
     db.session.commit()
+    session.pop(CHOSEN_KEY, None)
     homes = tablet.households(found.group_id)
     blocks: dict[str, list] = {}
     for home in homes:
@@ -139,10 +141,14 @@ def households():
     return response
 
 
+CHOSEN_KEY = "tablet_household_id"
+
+
 @bp.route("/household", methods=["POST"])
 @login_required
 def choose():
-    """A tile was tapped: ask for that household's PIN."""
+    """A tile was tapped: remember which, and show its PIN page by GET (so going back
+    in history never re-sends this form, and no household is in the address)."""
     found, away = _session_or_start()
     if away:
         return away
@@ -151,22 +157,27 @@ def choose():
     except ServiceError as error:
         flash(error.message, "error")
         return redirect(url_for("tablet.households"), 303)
-    return _page("tablet/pin.html", household=household, error=None,
-                 title=_("Enter your PIN"))
+    session[CHOSEN_KEY] = household.id
+    return redirect(url_for("tablet.pin"), 303)
 
 
-@bp.route("/pin", methods=["POST"])
+@bp.route("/pin", methods=["GET", "POST"])
 @login_required
-@limiter.limit("30 per minute")
+@limiter.limit("30 per minute", methods=["POST"])
 def pin():
     found, away = _session_or_start()
     if away:
         return away
     try:
-        household = tablet.household_in(found, request.form.get("household_id"))
+        household = tablet.household_in(
+            found, request.form.get("household_id") or session.get(CHOSEN_KEY))
     except ServiceError as error:
-        flash(error.message, "error")
+        if request.method == "POST":
+            flash(error.message, "error")
         return redirect(url_for("tablet.households"), 303)
+    if request.method == "GET":
+        return _page("tablet/pin.html", household=household, error=None,
+                     title=_("Enter your PIN"))
     now = utcnow()
     if request.form.get("helper") == "yes":
         try:
@@ -184,6 +195,7 @@ def pin():
                          title=_("Error: Enter your PIN"))
         token = result.token
     db.session.commit()
+    session.pop(CHOSEN_KEY, None)
     response = make_response(redirect(url_for("tablet.order"), 303))
     set_cookie(response, TURN_COOKIE, token)
     return response
@@ -324,6 +336,7 @@ def done():
     if away:
         return away
     turn = current_turn()
+    session.pop(CHOSEN_KEY, None)
     reason = "idle" if request.form.get("reason") == "idle" else "done"
     if turn is None:
         db.session.commit()
