@@ -34,6 +34,8 @@ import requests
 import stripe
 
 log = logging.getLogger(__name__)
+# At DEBUG the SDK logs response bodies, which hold client secrets: never that low.
+logging.getLogger("stripe").setLevel(logging.INFO)
 
 CURRENCY = "gbp"
 #: Stripe's smallest charge in GBP; smaller statements are paid in cash or waived.

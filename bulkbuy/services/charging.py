@@ -24,8 +24,16 @@ from sqlalchemy import func, or_, select, update
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
-from bulkbuy.models import CardConsent, CardPayment, CardRefund, Round, SavedCard, Statement
-from bulkbuy.services import card_payments
+from bulkbuy.models import (
+    CardConsent,
+    CardPayment,
+    CardRefund,
+    Round,
+    SavedCard,
+    Statement,
+    utcnow,
+)
+from bulkbuy.services import ServiceError, card_payments
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +70,13 @@ class Throttle:
         if now < self._next:
             self._sleep(self._next - now)
             now = self._clock()
-        self._next = max(now, self._next) + 1.0 / self.rate
+        # A hair over 1/rate, so float rounding never lets N+1 calls into one second.
+        self._next = max(now, self._next) + 1.0 / self.rate + 1e-9
         self.calls.append(now)
 
     def rate_limited(self) -> None:
-        self.rate = max(1.0, self.rate / 2)
+        # Halve, but not below one a second (unless already slower: never speed up).
+        self.rate = max(self.rate / 2, min(1.0, self.rate))
         self._next = max(self._next, self._clock() + 1.0)
         log.warning("stripe: rate limited (HTTP 429); slowing to %.1f requests/s", self.rate)
 
@@ -148,6 +158,8 @@ def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:
         update(Statement)
         .where(
             Statement.id == statement_id, Statement.payment_status == "due",
+            # Re-checked here: cash may have come in since the statement was listed.
+            Statement.total_pence - Statement.paid_pence >= gateway.MINIMUM_CHARGE_PENCE,
             Statement.round_id.in_(
                 select(Round.id).where(Round.status.in_(CHARGEABLE_ROUNDS))),
         )
@@ -174,12 +186,18 @@ def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:
         statement_id=statement.id, round_id=statement.round_id,
         household_id=statement.household_id, attempt=attempt, kind="off_session",
         idempotency_key=charge_key(statement.round_id, statement.household_id, attempt),
-        amount_pence=amount, status="pending", next_check_at=now + LEASE,
+        amount_pence=amount, status="pending", next_check_at=_lease_end(now),
         created_at=now, updated_at=now,
     )
     db.session.add(payment)
     db.session.flush()
     return payment
+
+
+def _lease_end(now: datetime) -> datetime:
+    """When a lease taken now ends: from the real clock, as a sweep may have started
+    long before this attempt (and `now` is when it started)."""
+    return max(now, utcnow()) + LEASE
 
 
 def _card_of(household_id: int) -> SavedCard | None:
@@ -199,13 +217,38 @@ def _ask_stripe(payment: CardPayment, *, config, throttle: Throttle
             metadata=payment.metadata_for_stripe,
         )
     except gateway.GatewayError as exc:
-        # Stripe refused the request itself (bad customer or card): nothing was charged.
+        if exc.http_status in (401, 403):
+            raise StripeRefusedUs(str(exc)) from None
+        # Stripe refused the request itself (the saved card or customer is unusable):
+        # nothing was charged, and the resident must pay another way.
         return gateway.ChargeOutcome("declined", None, exc.code or "refused", str(exc))
     if outcome.rate_limited:
         throttle.rate_limited()
     elif outcome.kind != "unknown":
         throttle.succeeded()
     return outcome
+
+
+class StripeRefusedUs(Exception):
+    """Stripe refused our own key (HTTP 401/403): nothing was charged, and nothing will
+    be until the settings are fixed. Not the resident's doing."""
+
+
+def _undo_attempt(payment_id: int, now: datetime) -> None:
+    """An attempt Stripe never acted on: cancel it and owe the statement as before."""
+    payment = db.session.get(CardPayment, payment_id)
+    db.session.execute(
+        update(CardPayment)
+        .where(CardPayment.id == payment_id, CardPayment.status.in_(("pending", "unknown")))
+        .values(status="canceled", next_check_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Statement)
+        .where(Statement.id == payment.statement_id, Statement.payment_status == "charging")
+        .values(payment_status="due")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _apply(payment_id: int, outcome: gateway.ChargeOutcome, now: datetime,
@@ -228,14 +271,27 @@ def charge_due_statements(now: datetime, *, config, commit: Callable[[], None],
                           throttle: Throttle, result: PaymentSweep, batch: int = BATCH) -> None:
     """Charge every due card statement once (up to `batch`), committing around each call."""
     for statement_id in due_card_statement_ids(batch):
-        payment = start_attempt(statement_id, now)
-        commit()
-        if payment is None:
-            continue
-        payment_id = payment.id
-        outcome = _ask_stripe(payment, config=config, throttle=throttle)
-        _apply(payment_id, outcome, now, result)
-        commit()
+        try:
+            payment = start_attempt(statement_id, now)
+            commit()
+            if payment is None:
+                continue
+            payment_id = payment.id
+            try:
+                outcome = _ask_stripe(payment, config=config, throttle=throttle)
+            except StripeRefusedUs as exc:
+                _undo_attempt(payment_id, now)
+                commit()
+                log.error("stripe refused our key; no card is charged until it is fixed: %s",
+                          exc)
+                result.errors.append(str(exc))
+                return
+            _apply(payment_id, outcome, now, result)
+            commit()
+        except Exception:  # one bad statement never stops the others
+            db.session.rollback()
+            log.exception("payment sweep: statement_id %s failed; the next sweep "
+                          "tries again", statement_id)
 
 
 # --- answers that were lost ---------------------------------------------------------------
@@ -256,60 +312,73 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
         .order_by(CardPayment.id).limit(batch)
     ).all()
     for payment_id in ids:
-        claimed = db.session.execute(
-            update(CardPayment)
-            .where(CardPayment.id == payment_id,
-                   CardPayment.status.in_(("pending", "unknown")),
-                   or_(CardPayment.next_check_at.is_(None), CardPayment.next_check_at <= now))
-            .values(next_check_at=now + LEASE, checks=CardPayment.checks + 1)
-            .execution_options(synchronize_session=False)
-        )
-        commit()
-        if claimed.rowcount != 1:
-            continue
-        payment = db.session.get(CardPayment, payment_id)
-        db.session.refresh(payment)
-        result.looked_up += 1
-        throttle.wait()
         try:
-            found = gateway.find_payment_intent(
-                config, idempotency_metadata=payment.metadata_for_stripe)
-        except gateway.GatewayError as exc:
-            if exc.http_status == 429:
-                throttle.rate_limited()
-            card_payments.settle_attempt(payment, "unknown", now=now)
-            result.unknown += 1
-            result.errors.append(str(exc))
-            commit()
-            continue
-        if found is not None:
-            card_payments.settle_attempt(
-                payment, card_payments.attempt_status_for(found.status), now=now,
-                payment_intent_id=found.id)
-            commit()
-            continue
-        if payment.statement.payment_status != "charging" or payment.kind == "on_session":
-            # Never reached Stripe, and either nothing is owed on it any more (round
-            # cancelled) or the resident was paying on our page: they can try again there.
-            db.session.execute(
+            claimed = db.session.execute(
                 update(CardPayment)
-                .where(CardPayment.id == payment.id,
-                       CardPayment.status.in_(("pending", "unknown")))
-                .values(status="canceled", next_check_at=None, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            db.session.execute(
-                update(Statement)
-                .where(Statement.id == payment.statement_id,
-                       Statement.payment_status == "charging")
-                .values(payment_status="needs_action", needs_action_reason="declined")
+                .where(CardPayment.id == payment_id,
+                       CardPayment.status.in_(("pending", "unknown")),
+                       or_(CardPayment.next_check_at.is_(None), CardPayment.next_check_at <= now))
+                .values(next_check_at=_lease_end(now), checks=CardPayment.checks + 1)
                 .execution_options(synchronize_session=False)
             )
             commit()
-            continue
-        outcome = _ask_stripe(payment, config=config, throttle=throttle)
-        _apply(payment_id, outcome, now, result)
-        commit()
+            if claimed.rowcount != 1:
+                continue
+            payment = db.session.get(CardPayment, payment_id)
+            db.session.refresh(payment)
+            result.looked_up += 1
+            throttle.wait()
+            try:
+                found = gateway.find_payment_intent(
+                    config, idempotency_metadata=payment.metadata_for_stripe)
+            except gateway.GatewayError as exc:
+                if exc.http_status == 429:
+                    throttle.rate_limited()
+                card_payments.settle_attempt(payment, "unknown", now=now)
+                result.unknown += 1
+                result.errors.append(str(exc))
+                commit()
+                continue
+            if found is not None:
+                card_payments.settle_attempt(
+                    payment, card_payments.attempt_status_for(found.status), now=now,
+                    payment_intent_id=found.id)
+                commit()
+                continue
+            if payment.statement.payment_status != "charging" or payment.kind == "on_session":
+                # Never reached Stripe, and either nothing is owed on it any more (round
+                # cancelled) or the resident was paying on our page: they can try again there.
+                db.session.execute(
+                    update(CardPayment)
+                    .where(CardPayment.id == payment.id,
+                           CardPayment.status.in_(("pending", "unknown")))
+                    .values(status="canceled", next_check_at=None, updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                db.session.execute(
+                    update(Statement)
+                    .where(Statement.id == payment.statement_id,
+                           Statement.payment_status == "charging")
+                    .values(payment_status="needs_action", needs_action_reason="declined")
+                    .execution_options(synchronize_session=False)
+                )
+                commit()
+                continue
+            try:
+                outcome = _ask_stripe(payment, config=config, throttle=throttle)
+            except StripeRefusedUs as exc:
+                _undo_attempt(payment_id, now)
+                commit()
+                log.error("stripe refused our key; no card is charged until it is fixed: %s",
+                          exc)
+                result.errors.append(str(exc))
+                return
+            _apply(payment_id, outcome, now, result)
+            commit()
+        except Exception:  # one bad statement never stops the others
+            db.session.rollback()
+            log.exception("payment sweep: payment_id %s failed; the next sweep "
+                          "tries again", payment_id)
 
 
 # --- refunds ------------------------------------------------------------------------------
@@ -325,40 +394,46 @@ def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle:
         .order_by(CardRefund.id).limit(batch)
     ).all()
     for refund_id in ids:
-        claimed = db.session.execute(
-            update(CardRefund)
-            .where(CardRefund.id == refund_id, CardRefund.status.in_(("pending", "unknown")),
-                   or_(CardRefund.next_check_at.is_(None), CardRefund.next_check_at <= now))
-            .values(next_check_at=now + LEASE)
-            .execution_options(synchronize_session=False)
-        )
-        commit()
-        if claimed.rowcount != 1:
-            continue
-        refund = db.session.get(CardRefund, refund_id)
-        db.session.refresh(refund)
-        pi_id = refund.payment.payment_intent_id
-        throttle.wait()
         try:
-            info = None
-            if refund.status == "unknown":
-                info = gateway.find_refund(config, pi_id, refund.idempotency_key)
-            if info is None:
-                info = gateway.refund(config, pi_id, refund.amount_pence, refund.idempotency_key)
-        except gateway.GatewayError as exc:
-            if exc.outcome_unknown:
-                if exc.http_status == 429:
-                    throttle.rate_limited()
-                refund.status = "unknown"
-                refund.next_check_at = now + card_payments.RECHECK_AFTER
-            else:
-                card_payments.refund_failed(refund, now)
-            result.errors.append(str(exc))
+            claimed = db.session.execute(
+                update(CardRefund)
+                .where(CardRefund.id == refund_id, CardRefund.status.in_(("pending", "unknown")),
+                       or_(CardRefund.next_check_at.is_(None), CardRefund.next_check_at <= now))
+                .values(next_check_at=_lease_end(now))
+                .execution_options(synchronize_session=False)
+            )
             commit()
-            continue
-        apply_refund_status(refund, info.status, info.id, now)
-        result.refunded += 1
-        commit()
+            if claimed.rowcount != 1:
+                continue
+            refund = db.session.get(CardRefund, refund_id)
+            db.session.refresh(refund)
+            pi_id = refund.payment.payment_intent_id
+            throttle.wait()
+            try:
+                info = None
+                if refund.status == "unknown":
+                    info = gateway.find_refund(config, pi_id, refund.idempotency_key)
+                if info is None:
+                    info = gateway.refund(config, pi_id, refund.amount_pence,
+                                          refund.idempotency_key)
+            except gateway.GatewayError as exc:
+                if exc.outcome_unknown:
+                    if exc.http_status == 429:
+                        throttle.rate_limited()
+                    refund.status = "unknown"
+                    refund.next_check_at = now + card_payments.RECHECK_AFTER
+                else:
+                    card_payments.refund_failed(refund, now)
+                result.errors.append(str(exc))
+                commit()
+                continue
+            apply_refund_status(refund, info.status, info.id, now)
+            result.refunded += 1
+            commit()
+        except Exception:  # one bad statement never stops the others
+            db.session.rollback()
+            log.exception("payment sweep: refund_id %s failed; the next sweep "
+                          "tries again", refund_id)
 
 
 def apply_refund_status(refund: CardRefund, stripe_status: str | None, refund_id: str,
@@ -391,8 +466,6 @@ def pay_now(statement: Statement, *, config, now: datetime,
     its status says what happened ("requires_action": confirm with Stripe.js).
     Raises ServiceError when nothing can be charged now.
     """
-    from bulkbuy.services import ServiceError
-
     card = _card_of(statement.household_id)
     if card is None or not card.is_ready:
         raise ServiceError("Save a card first.")
@@ -418,7 +491,7 @@ def pay_now(statement: Statement, *, config, now: datetime,
         household_id=statement.household_id, attempt=attempt, kind="on_session",
         idempotency_key=charge_key(statement.round_id, statement.household_id, attempt),
         amount_pence=statement.total_pence - statement.paid_pence, status="pending",
-        next_check_at=now + LEASE, created_at=now, updated_at=now,
+        next_check_at=_lease_end(now), created_at=now, updated_at=now,
     )
     db.session.add(payment)
     commit()
@@ -430,6 +503,12 @@ def pay_now(statement: Statement, *, config, now: datetime,
             metadata=payment.metadata_for_stripe, off_session=False,
         )
     except gateway.GatewayError as exc:
+        if exc.http_status in (401, 403):
+            _undo_attempt(payment_id, now)
+            commit()
+            log.error("stripe refused our key: %s", exc)
+            raise ServiceError("Card payments are not working just now. Nothing was taken. "
+                               "Please try again later, or pay in cash.") from None
         outcome = gateway.ChargeOutcome("declined", None, exc.code or "refused", str(exc))
     payment = db.session.get(CardPayment, payment_id)
     card_payments.settle_attempt(payment, outcome.kind, now=now,

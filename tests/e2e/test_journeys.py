@@ -247,7 +247,8 @@ def test_organiser_round_from_form_to_statements(live_app, new_context):
     organiser.get_by_label("Receipt number").fill("R-100")
     organiser.get_by_role("button", name=re.compile("^Record cash")).click()
     expect(organiser.get_by_text("Cash recorded: £10 from Flat 1.")).to_be_visible()
-    expect(organiser.get_by_text("Paid so far: £10 (cards £0, cash £10).", exact=False)).to_be_visible()
+    expect(organiser.get_by_text("Paid so far: £10 (cards £0, cash £10).",
+                                 exact=False)).to_be_visible()
     check_page(organiser)                              # payments
 
     # The resident's page is from before the close: a late tap is refused, plainly.
