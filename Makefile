@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 FLASK := BULKBUY_ENV=development $(BIN)/flask --app bulkbuy
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+
+## make screenshots: the README's pictures, taken by the browser tests into docs/screenshots/
+screenshots: $(INSTALLED)
+	bash scripts/ensure_chromium.sh >/dev/null
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_tablet_journeys.py
 
 bench: $(INSTALLED)
 	PYTHON=$(BIN)/python bash scripts/bench.sh
