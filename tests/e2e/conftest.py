@@ -279,3 +279,76 @@ def check_page(page: Page, *, axe: bool = True) -> None:
         scan(page)
     check_target_sizes(page)
     check_no_horizontal_scroll(page)
+
+
+# --- paying by card: a localstripe, and a live server whose Stripe is that localstripe -----------
+
+_LOCALSTRIPE_MISSING = ("localstripe is not installed (pip install -r requirements-dev.txt): "
+                        "the card journeys did NOT run")
+
+
+@pytest.fixture(scope="session")
+def e2e_localstripe() -> Iterator[str]:
+    """Base URL of one localstripe (fake Stripe, with its fake Stripe.js) for the run.
+
+    Skipped loudly without localstripe; fails when CI=true.
+    """
+    from tests import localstripe_server
+
+    if not localstripe_server.is_installed():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"card journeys cannot run in CI (CI=true): {_LOCALSTRIPE_MISSING}",
+                        pytrace=False)
+        _skipped_because.append(_LOCALSTRIPE_MISSING)
+        pytest.skip(f"!!! {_LOCALSTRIPE_MISSING} !!!")
+    with localstripe_server.LocalstripeServer() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def card_live_server(tmp_path_factory, e2e_localstripe) -> Iterator[LiveServer]:
+    """Like `live_server` (CSRF on, its own SQLite file), with Stripe settings pointing at
+    `e2e_localstripe`, whose signed webhooks go to this server's /stripe/webhook."""
+    from tests.localstripe_server import register_webhook
+    from tests.stripe_helpers import WEBHOOK_SECRET, app_settings
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e-card') / 'e2e-card.sqlite'}"
+    app = make_app(url, WTF_CSRF_ENABLED=True, **app_settings(e2e_localstripe))
+    server = LiveServer(app)
+    server.start()
+    register_webhook(e2e_localstripe, f"{server.url}/stripe/webhook", WEBHOOK_SECRET)
+    yield server
+    server.stop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def card_live_app(card_live_server, e2e_localstripe):
+    """The card server's app, with empty tables and an emptied localstripe."""
+    from bulkbuy import web
+    from tests.localstripe_server import wipe
+
+    wipe(e2e_localstripe)
+    web.clear_caches()  # ids repeat between tests on emptied tables
+    with card_live_server.app.app_context():
+        empty_tables()
+        db.session.remove()
+    return card_live_server.app
+
+
+@pytest.fixture
+def card_context(chromium, card_live_server):
+    """Make browser contexts on the card server, as `new_context` does on `live_server`."""
+    made = []
+
+    def make(**options):
+        options = {"base_url": card_live_server.url, "viewport": PHONE, **options}
+        context = chromium.new_context(**options)
+        context.set_default_timeout(10_000)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
