@@ -78,7 +78,8 @@ def reconcile_payments() -> None:
     from bulkbuy.services import reconcile
 
     if not stripe_gateway.is_configured(current_app.config):
-        raise click.ClickException("Stripe is not set up (no STRIPE_SECRET_KEY).")
+        click.echo("Stripe is not set up (no STRIPE_SECRET_KEY): nothing to compare.", err=True)
+        raise SystemExit(2)
     try:
         compared, differences = reconcile.reconcile(current_app.config)
     except stripe_gateway.GatewayError as exc:

@@ -178,6 +178,7 @@ def queue_refund(payment: CardPayment, amount_pence: int, *, reason: str, now: d
     """
     if payment.status != "succeeded" or amount_pence <= 0:
         return None
+    db.session.flush()  # keep changes made to it so far: refresh reloads the row
     db.session.refresh(payment)
     amount = min(amount_pence, payment.amount_pence - payment.refunded_pence)
     if amount <= 0:
@@ -212,12 +213,19 @@ def queue_refund(payment: CardPayment, amount_pence: int, *, reason: str, now: d
 
 
 def refund_failed(refund: CardRefund, now: datetime) -> None:
-    """Stripe refused a refund: give the reserved amount back so it can be asked again."""
-    if refund.status == "failed":
+    """Stripe refused a refund: give the reserved amount back so it can be asked again.
+
+    Once only (a guarded UPDATE), however many failure events arrive at once.
+    """
+    moved = db.session.execute(
+        update(CardRefund)
+        .where(CardRefund.id == refund.id, CardRefund.status != "failed")
+        .values(status="failed", updated_at=now, next_check_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(refund)
+    if moved.rowcount != 1:
         return
-    refund.status = "failed"
-    refund.updated_at = now
-    refund.next_check_at = None
     db.session.execute(
         update(CardPayment)
         .where(CardPayment.id == refund.card_payment_id)

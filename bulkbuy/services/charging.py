@@ -439,18 +439,24 @@ def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle:
 def apply_refund_status(refund: CardRefund, stripe_status: str | None, refund_id: str,
                         now: datetime) -> str:
     """Record Stripe's answer for a refund (from the sweep or a webhook)."""
-    if refund.refund_id is None:
+    if refund.refund_id is None and refund_id:
         refund.refund_id = refund_id
+        db.session.flush()  # before any refresh below reloads the row
+    if refund.status == "failed":
+        return "no change"  # final at Stripe: an older event arriving late changes nothing
     if stripe_status in ("failed", "canceled"):
         card_payments.refund_failed(refund, now)
         return "failed"
-    if refund.status == "succeeded":
-        return "no change"
-    # "pending" at Stripe means accepted and on its way to the card.
-    refund.status = "succeeded"
-    refund.next_check_at = None
-    refund.updated_at = now
-    return "refunded"
+    # "pending" at Stripe means accepted and on its way to the card. Guarded, so a
+    # failure recorded at the same moment is never overwritten.
+    moved = db.session.execute(
+        update(CardRefund)
+        .where(CardRefund.id == refund.id, CardRefund.status.in_(("pending", "unknown")))
+        .values(status="succeeded", next_check_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(refund)
+    return "refunded" if moved.rowcount == 1 else "no change"
 
 
 # --- paying on our page -------------------------------------------------------------------

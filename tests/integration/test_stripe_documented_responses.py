@@ -1,0 +1,331 @@
+"""Where localstripe differs from real Stripe: the app against Stripe's documented answers.
+
+localstripe answers an off-session charge of a card that needs
+authentication with a PaymentIntent in `requires_action`, sends declines
+without the PaymentIntent, and ignores idempotency keys. Real Stripe answers
+HTTP 402 `card_error` with code `authentication_required` and the
+PaymentIntent in the error, and replays the first answer for a repeated
+Idempotency-Key (the same status and body; a different body under the same
+key is a 400 `idempotency_error`). These tests run the real SDK and the real
+payment sweep against `FakeStripe`, a tiny standard-library HTTP server on
+127.0.0.1 started here that answers with those documented shapes.
+
+Households and cards are made against localstripe first (as usual); then
+STRIPE_API_BASE is pointed at the fake for the charge.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.extensions import db
+from bulkbuy.models import AuditEntry, CardPayment, OutboxMessage, utcnow
+from bulkbuy.services import card_payments, charging
+from tests.stripe_helpers import closed_card_round
+
+_IDEMPOTENCY_ERROR = json.dumps({"error": {
+    "type": "idempotency_error",
+    "message": "Keys for idempotent requests can only be used with the same parameters "
+               "they were first used with."}}).encode()
+
+
+class FakeStripe:
+    """A FAKE Stripe API (tests only): a stdlib HTTP server on 127.0.0.1, a free port.
+
+    POST /v1/payment_intents: the answer for a new Idempotency-Key comes from
+    `answer(params)` (default: a succeeded PaymentIntent), is stored under
+    the key and replayed, byte for byte with the same status, for every
+    repeat of the key with the same parameters (header
+    `Idempotent-Replayed: true`); a repeat with other parameters gets 400
+    `idempotency_error`, as Stripe documents. `lose_answers` makes the next
+    N new requests act (the PaymentIntent is made and stored) and then close
+    the connection without an answer.
+    GET /v1/payment_intents: an empty list (as if the PaymentIntent were
+    beyond the latest ones the app's look-up reads), so recovery must rely on
+    the key. Everything else: 404 `resource_missing`.
+    """
+
+    def __init__(self):
+        self.answer = self.succeeded
+        self.lose_answers = 0
+        #: (method, path, Idempotency-Key) of every request, in order.
+        self.requests: list[tuple[str, str, str | None]] = []
+        #: PaymentIntents made (one per new key that made one).
+        self.created: list[dict] = []
+        self._by_key: dict[str, tuple[dict, int, bytes]] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = False
+        self._server.block_on_close = True
+        self._server.fake = self
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    # -- answers shaped as Stripe documents them ------------------------------------------
+
+    def payment_intent(self, params: dict, status: str, error: dict | None = None) -> dict:
+        pi = {
+            "id": f"pi_fake{len(self.created) + 1}", "object": "payment_intent",
+            "amount": int(params["amount"]), "amount_received":
+                int(params["amount"]) if status == "succeeded" else 0,
+            "currency": params["currency"], "customer": params.get("customer"),
+            "payment_method": params.get("payment_method"), "status": status,
+            "confirmation_method": "automatic", "capture_method": "automatic",
+            "client_secret": f"pi_fake{len(self.created) + 1}_secret_{secrets.token_hex(8)}",
+            "created": int(time.time()), "livemode": False,
+            "last_payment_error": error, "metadata": params["metadata"],
+        }
+        self.created.append(pi)
+        return pi
+
+    def succeeded(self, params: dict) -> tuple[int, dict]:
+        return 200, self.payment_intent(params, "succeeded")
+
+    def authentication_required(self, params: dict) -> tuple[int, dict]:
+        error = {"type": "card_error", "code": "authentication_required",
+                 "decline_code": "authentication_required",
+                 "message": "Your card was declined. This transaction requires authentication.",
+                 "doc_url": "https://stripe.com/docs/error-codes/authentication-required"}
+        pi = self.payment_intent(params, "requires_payment_method", error)
+        return 402, {"error": {**error, "payment_intent": pi}}
+
+    def insufficient_funds(self, params: dict) -> tuple[int, dict]:
+        error = {"type": "card_error", "code": "card_declined",
+                 "decline_code": "insufficient_funds",
+                 "message": "Your card has insufficient funds."}
+        pi = self.payment_intent(params, "requires_payment_method", error)
+        return 402, {"error": {**error, "payment_intent": pi}}
+
+    # -- used by the handler -----------------------------------------------------------------
+
+    def create(self, key: str | None, params: dict) -> tuple[int, bytes, dict, bool]:
+        """(status, body, extra headers, lose the answer) for POST /v1/payment_intents."""
+        with self._lock:
+            if key in self._by_key:
+                first_params, status, body = self._by_key[key]
+                if first_params != params:
+                    return 400, _IDEMPOTENCY_ERROR, {}, False
+                return status, body, {"Idempotent-Replayed": "true"}, False
+            status, payload = self.answer(params)
+            body = json.dumps(payload).encode()
+            if key:
+                self._by_key[key] = (params, status, body)
+            lose = self.lose_answers > 0
+            if lose:
+                self.lose_answers -= 1
+            return status, body, {}, lose
+
+
+def _form(body: bytes) -> dict:
+    """Stripe's form encoding (metadata[round_id]=3) as a dict with a `metadata` dict."""
+    params: dict = {"metadata": {}}
+    for name, values in parse_qs(body.decode(), keep_blank_values=True).items():
+        if name.startswith("metadata[") and name.endswith("]"):
+            params["metadata"][name[len("metadata["):-1]] = values[-1]
+        else:
+            params[name] = values[-1]
+    return params
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer
+
+    def log_message(self, format, *args):
+        pass
+
+    def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Request-Id", f"req_fake{secrets.token_hex(6)}")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        fake = self.server.fake
+        path = urlsplit(self.path).path
+        fake.requests.append(("GET", path, None))
+        if path == "/v1/payment_intents":
+            self._send(200, json.dumps({"object": "list", "data": [], "has_more": False,
+                                        "url": "/v1/payment_intents"}).encode())
+            return
+        self._missing()
+
+    def do_POST(self):
+        fake = self.server.fake
+        path = urlsplit(self.path).path
+        key = self.headers.get("Idempotency-Key")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        fake.requests.append(("POST", path, key))
+        if path != "/v1/payment_intents":
+            self._missing()
+            return
+        status, payload, headers, lose = fake.create(key, _form(body))
+        if lose:
+            self.close_connection = True  # Stripe acted; the answer never arrives
+            return
+        self._send(status, payload, headers)
+
+    def _missing(self):
+        self._send(404, json.dumps({"error": {
+            "type": "invalid_request_error", "code": "resource_missing",
+            "message": f"No such path: {self.path}"}}).encode())
+
+
+@pytest.fixture
+def fake_stripe():
+    fake = FakeStripe()
+    yield fake
+    fake.close()
+
+
+def one_card_round_on_the_fake(app, fake: FakeStripe):
+    """A closed round (£10.00 owed, card saved with localstripe), then Stripe is the fake."""
+    w, (statement,) = closed_card_round(residents=1, units=12)
+    app.config["STRIPE_API_BASE"] = fake.url
+    return w, statement
+
+
+def sweep(app, now):
+    return charging.sweep_payments(now, config=app.config, commit=db.session.commit)
+
+
+def attempts_of(statement) -> list[CardPayment]:
+    return list(db.session.scalars(select(CardPayment).where(
+        CardPayment.statement_id == statement.id).order_by(CardPayment.attempt)))
+
+
+# --- 402 card errors carrying the PaymentIntent -------------------------------------------------
+
+
+def test_authentication_required_makes_the_statement_need_the_resident(card_app, fake_stripe):
+    w, statement = one_card_round_on_the_fake(card_app, fake_stripe)
+    fake_stripe.answer = fake_stripe.authentication_required
+
+    result = sweep(card_app, utcnow())
+
+    assert (result.charged, result.needs_action, result.unknown) == (0, 1, 0)
+    db.session.expire_all()
+    assert (statement.payment_status, statement.needs_action_reason, statement.paid_pence) == (
+        "needs_action", "authentication", 0)
+    [attempt] = attempts_of(statement)
+    assert (attempt.status, attempt.payment_intent_id, attempt.error_code) == (
+        "requires_action", "pi_fake1", "authentication_required")
+    told = db.session.scalars(select(OutboxMessage.key).where(
+        OutboxMessage.key.startswith(f"payment-needs-action:{statement.id}:"))).all()
+    assert told == [f"payment-needs-action:{statement.id}:authentication:{w.residents[0].id}"]
+    # Sent once, with our metadata, to the fake (not localstripe).
+    assert [r for r in fake_stripe.requests if r[0] == "POST"] == [
+        ("POST", "/v1/payment_intents", attempt.idempotency_key)]
+    assert fake_stripe.created[0]["metadata"] == {
+        k: str(v) for k, v in attempt.metadata_for_stripe.items()}
+
+
+def test_a_decline_records_the_payment_intent_stripe_names_and_its_decline_code(
+        card_app, fake_stripe):
+    w, statement = one_card_round_on_the_fake(card_app, fake_stripe)
+    fake_stripe.answer = fake_stripe.insufficient_funds
+
+    sweep(card_app, utcnow())
+
+    db.session.expire_all()
+    assert (statement.payment_status, statement.needs_action_reason) == (
+        "needs_action", "declined")
+    [attempt] = attempts_of(statement)
+    assert (attempt.status, attempt.payment_intent_id, attempt.error_code) == (
+        "declined", "pi_fake1", "insufficient_funds")
+    # A definite answer: the sweep does not charge the card again by itself.
+    later = sweep(card_app, utcnow() + timedelta(hours=1))
+    assert (later.charged, later.looked_up) == (0, 0)
+    assert len(fake_stripe.created) == 1
+
+
+# --- idempotency keys replayed --------------------------------------------------------------------
+
+
+def test_an_attempt_retried_after_a_lost_answer_with_the_same_key_is_paid_once(
+        card_app, fake_stripe):
+    w, statement = one_card_round_on_the_fake(card_app, fake_stripe)
+    fake_stripe.lose_answers = 1
+    now = utcnow()
+
+    first = sweep(card_app, now)
+
+    assert (first.charged, first.unknown) == (0, 1)
+    [attempt] = attempts_of(statement)
+    assert (attempt.status, attempt.payment_intent_id) == ("unknown", None)
+    assert statement.payment_status == "charging"
+    assert len(fake_stripe.created) == 1  # Stripe did take it
+
+    second = sweep(card_app, now + card_payments.RECHECK_AFTER + timedelta(seconds=1))
+
+    assert (second.looked_up, second.charged) == (1, 1)
+    db.session.expire_all()
+    assert [(a.attempt, a.status, a.payment_intent_id, a.credited_pence)
+            for a in attempts_of(statement)] == [(1, "succeeded", "pi_fake1", 1000)]
+    assert (statement.payment_status, statement.paid_pence) == ("paid", 1000)
+    posts = [r for r in fake_stripe.requests if r[0] == "POST"]
+    assert posts == [("POST", "/v1/payment_intents", attempt.idempotency_key)] * 2
+    assert len(fake_stripe.created) == 1
+    paid = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "card.paid")).all()
+    assert len(paid) == 1
+
+    third = sweep(card_app, now + timedelta(hours=1))
+    assert (third.charged, third.looked_up) == (0, 0)
+    assert len([r for r in fake_stripe.requests if r[0] == "POST"]) == 2
+
+
+def test_an_authentication_answer_lost_and_replayed_still_needs_the_resident(
+        card_app, fake_stripe):
+    """Stripe replays a stored error too: the retried attempt ends needs-action, once."""
+    w, statement = one_card_round_on_the_fake(card_app, fake_stripe)
+    fake_stripe.answer = fake_stripe.authentication_required
+    fake_stripe.lose_answers = 1
+    now = utcnow()
+
+    sweep(card_app, now)
+    sweep(card_app, now + card_payments.RECHECK_AFTER + timedelta(seconds=1))
+
+    db.session.expire_all()
+    assert [(a.attempt, a.status, a.payment_intent_id) for a in attempts_of(statement)] == [
+        (1, "requires_action", "pi_fake1")]
+    assert (statement.payment_status, statement.needs_action_reason) == (
+        "needs_action", "authentication")
+    assert len(fake_stripe.created) == 1
+
+
+def test_a_key_reused_with_other_parameters_is_an_unknown_outcome_not_a_decline(fake_stripe):
+    config = {"STRIPE_SECRET_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url,
+              "STRIPE_TIMEOUT": 5.0}
+    charge = dict(customer_id="cus_fake", payment_method_id="pm_fake",
+                  idempotency_key="bulkbuy-charge-r1-h1-a1",
+                  metadata={"round_id": 1, "household_id": 1, "attempt": 1})
+
+    first = gateway.charge_off_session(config, amount_pence=1000, **charge)
+    same = gateway.charge_off_session(config, amount_pence=1000, **charge)
+    other = gateway.charge_off_session(config, amount_pence=1200, **charge)
+
+    assert (first.kind, first.payment_intent_id) == ("succeeded", "pi_fake1")
+    assert (same.kind, same.payment_intent_id) == ("succeeded", "pi_fake1")
+    assert (other.kind, other.http_status) == ("unknown", 400)
+    assert "sk_test_fake" not in (other.message or "")
+    assert len(fake_stripe.created) == 1
