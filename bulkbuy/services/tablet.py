@@ -10,6 +10,7 @@ every PIN and helper action is in the audit log.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ def check_pin(session: TabletSession, household: Household, pin: str, now: datet
     commits in every case, so failures are kept.
     """
     if household.pin_locked_until is not None and household.pin_locked_until > now:
-        minutes = max(1, int((household.pin_locked_until - now).total_seconds() // 60) + 1)
+        minutes = max(1, math.ceil((household.pin_locked_until - now).total_seconds() / 60))
         return PinResult(None, None, f"This PIN is locked for {minutes} more minutes after "
                                      "5 wrong tries. Ask a helper.")
     pin = (pin or "").strip()
@@ -116,7 +117,13 @@ def check_pin(session: TabletSession, household: Household, pin: str, now: datet
     if not household.pin_hash:
         return PinResult(None, None, "This household has no PIN yet. Ask a helper.")
     if not accounts.check_secret(household.pin_hash, pin):
-        failures = household.pin_failed_attempts + 1
+        # Counted in the database (one UPDATE), so tries sent at once are all counted.
+        db.session.execute(
+            update(Household).where(Household.id == household.id)
+            .values(pin_failed_attempts=Household.pin_failed_attempts + 1)
+            .execution_options(synchronize_session=False))
+        db.session.refresh(household)
+        failures = household.pin_failed_attempts
         if failures >= MAX_PIN_ATTEMPTS:
             household.pin_failed_attempts = 0
             household.pin_locked_until = now + PIN_LOCK
@@ -125,7 +132,6 @@ def check_pin(session: TabletSession, household: Household, pin: str, now: datet
                          tablet_session=session.id)
             return PinResult(None, None, "That PIN was wrong 5 times, so it is locked for "
                                          "15 minutes. Ask a helper.")
-        household.pin_failed_attempts = failures
         audit.record("pin.failed", actor=None, group_id=household.group_id,
                      household_id=household.id, subject=household, tablet_session=session.id)
         left = MAX_PIN_ATTEMPTS - failures
@@ -199,6 +205,20 @@ def end_visit(visit: TabletVisit, reason: str, now: datetime) -> bool:
     )
     db.session.refresh(visit)
     return result.rowcount == 1
+
+
+def end_turns_for_next_person(session: TabletSession, now: datetime, idle: timedelta) -> int:
+    """The list is showing: end any turn still open, as "idle" (at the moment it went
+    idle) when it was left longer than `idle`, else as "done". Returns how many."""
+    open_turns = db.session.scalars(select(TabletVisit).where(
+        TabletVisit.tablet_session_id == session.id, TabletVisit.ended_at.is_(None))).all()
+    ended = 0
+    for visit in open_turns:
+        if visit.last_seen_at + idle < now:
+            ended += end_visit(visit, "idle", visit.last_seen_at + idle)
+        else:
+            ended += end_visit(visit, "done", now)
+    return ended
 
 
 def end_open_visits(session: TabletSession, reason: str, now: datetime) -> int:

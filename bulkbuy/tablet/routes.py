@@ -17,6 +17,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bulkbuy import access
 from bulkbuy.domain.money import format_pence, parse_pounds
@@ -30,10 +31,17 @@ from bulkbuy.tablet.state import (
     TURN_COOKIE,
     current_turn,
     delete_cookie,
+    idle_limit,
     set_cookie,
     tablet_session,
 )
 from bulkbuy.validation import clean_text
+
+
+def _password_limit():
+    """Guessing the helper's password at the tablet is limited as signing in is."""
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
 
 ENDED = "Your turn has ended, so nothing was changed. Tap your flat to start again."
 
@@ -92,6 +100,7 @@ def start():
 
 @bp.route("/leave", methods=["GET", "POST"])
 @login_required
+@limiter.limit(_password_limit, methods=["POST"])
 def leave():
     """Leaving tablet mode needs the worker's password."""
     found, away = _session_or_start()
@@ -127,7 +136,7 @@ def households():
     found, away = _session_or_start()
     if away:
         return away
-    ended = tablet.end_open_visits(found, "done", utcnow())
+    ended = tablet.end_turns_for_next_person(found, utcnow(), idle_limit())
     db.session.commit()
     session.pop(CHOSEN_KEY, None)
     homes = tablet.households(found.group_id)
@@ -286,6 +295,7 @@ def pledge():
 
 @bp.route("/cash", methods=["POST"])
 @login_required
+@limiter.limit(_password_limit)
 def cash():
     """The helper takes cash for the resident at the tablet (their password confirms it)."""
     turn, away = _turn_or_list()
@@ -307,6 +317,10 @@ def cash():
     except (ServiceError, ValueError) as error:
         db.session.rollback()
         flash(getattr(error, "message", None) or str(error), "error")
+        return redirect(url_for("tablet.order") + f"#bill-{statement.id}", 303)
+    except IntegrityError:  # the same receipt recorded at the same moment elsewhere
+        db.session.rollback()
+        flash(_("That receipt number is already recorded."), "error")
         return redirect(url_for("tablet.order") + f"#bill-{statement.id}", 303)
     flash(_("Cash recorded: %(amount)s.", amount=format_pence(amount)), "success")
     return redirect(url_for("tablet.order") + f"#bill-{statement.id}", 303)

@@ -26,8 +26,12 @@ def idle_limit() -> timedelta:
 
 
 def in_tablet_mode() -> bool:
-    """True when this browser is a worker's tablet (cheap: no database)."""
-    return session.get(SESSION_KEY) is not None
+    """True when this browser is a worker's signed-in tablet (cheap: no database).
+
+    Signed out (the sign-in was lost), it is not: the worker must be able to sign
+    in again, and then the tablet carries on.
+    """
+    return session.get(SESSION_KEY) is not None and current_user.is_authenticated
 
 
 def tablet_session() -> TabletSession | None:
