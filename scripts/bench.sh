@@ -28,4 +28,19 @@ if url=$(TEST_DB_NAME=bulkbuy_bench bash scripts/ensure_postgres.sh); then
 else
   echo "bench: PostgreSQL could not be had; skipped" >&2
 fi
+
+# The drop-in tablet's household list and pledge screen (bench/tablet.py), the same
+# way: SQLite, then PostgreSQL when it can be had. Each run ends with the lines
+# `tablet_list_bytes=...`, `tablet_order_rps=...` and `tablet_list_rps=... ratio=...`.
+echo "== bench: tablet, SQLite"
+"$PYTHON" bench/tablet.py "$@" || status=1
+if url=$(TEST_DB_NAME=bulkbuy_bench bash scripts/ensure_postgres.sh); then
+  echo "== bench: tablet, PostgreSQL"
+  "$PYTHON" bench/tablet.py --postgres "$url" "$@" || status=1
+fi
+
+# The card charge sweep against a bare Stripe SDK loop, both on localstripe (bench/charge.py),
+# SQLite only; it ends with `charges_per_s=... bare_sdk_per_s=... ratio=... peak_rate=...`.
+echo "== bench: card charges (localstripe)"
+"$PYTHON" bench/charge.py || status=1
 exit $status

@@ -673,8 +673,7 @@ def test_a_pledge_on_the_tablet_is_saved_as_entered_by_the_worker_and_audited(cl
     assert json.loads(entries[0].details)["after"]["quantity"] == 2
     text = page(client.get("/tablet/order"))
     assert "You want 2 of Tinned tomatoes. Saved." in text
-    # The brief's words were "Entered for you by Walt Worker, a helper."; commit 027b28e
-    # changed them on purpose.
+    # Residents tap + themselves at the tablet too, so the words name the place and helper.
     assert "Entered at the drop-in with Walt Worker." in text
 
 
