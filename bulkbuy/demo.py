@@ -48,7 +48,8 @@ def seed_demo(now: datetime) -> tuple[bool, list[tuple[str, str]]]:
         ("Organiser", f"organiser@example.org / {DEMO_PASSWORD}"),
         ("Community worker", f"worker@example.org / {DEMO_PASSWORD}"),
         ("Residents", f"resident1@example.org … resident14@example.org / {DEMO_PASSWORD}"),
-        ("Assisted households", f"Flat 15 … Flat 20, PIN {DEMO_PIN}"),
+        ("Assisted households", "Flat 15 … Flat 20 (no account)"),
+        ("Tablet PIN of every household", DEMO_PIN),
     ]
     if db.session.scalar(select(Group).where(Group.name == DEMO_GROUP)) is not None:
         return False, logins
@@ -64,17 +65,19 @@ def seed_demo(now: datetime) -> tuple[bool, list[tuple[str, str]]]:
     names = ["Amina", "Tom", "Joanna", "Kwame", "Li", "Fatima", "Dave", "Marta", "Yusuf",
              "Priya", "Sean", "Olu", "Hannah", "Bilal"]
     households = []
+    pin_hash = accounts.hash_secret(DEMO_PIN)  # every demo household uses the tablet PIN
     for number, first_name in enumerate(names, start=1):
         user = accounts.create_user(
             f"resident{number}@example.org", first_name, DEMO_PASSWORD
         )
         membership = accounts.join_group(group, user, f"Flat {number}")
         membership.household.block = "Block A" if number <= 10 else "Block B"
+        membership.household.pin_hash = pin_hash
         households.append((membership.household, user))
     for number in range(15, 21):
         household = Household(
             group_id=group.id, label=f"Flat {number}", block="Block B", is_assisted=True,
-            pin_hash=accounts.hash_secret(DEMO_PIN),
+            pin_hash=pin_hash,
         )
         db.session.add(household)
         households.append((household, worker))
