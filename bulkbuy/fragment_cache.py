@@ -54,3 +54,5 @@ class FragmentCache:
 
 
 round_pages = FragmentCache(max_entries=256)
+#: The tablet's household list, per group (see tablet.routes.households).
+tablet_lists = FragmentCache(max_entries=64)

@@ -123,6 +123,7 @@ def clear_caches() -> None:
 
     _organiser_link.clear()
     fragment_cache.round_pages.clear()
+    fragment_cache.tablet_lists.clear()
 
 
 def organises_a_group() -> bool:
@@ -160,7 +161,9 @@ def _keep_tablets_in_tablet_mode():
     so a resident at the tablet never reaches the worker's own pages."""
     from bulkbuy.tablet.state import in_tablet_mode
 
-    endpoint = request.endpoint or ""
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None  # no such page: a 404 (a browser's /favicon.ico must not end a turn)
     if (in_tablet_mode() and not endpoint.startswith("tablet.")
             and endpoint not in _TABLET_ENDPOINTS):
         return redirect(url_for("tablet.households"), 303)

@@ -77,6 +77,20 @@ def households(group_id: int) -> list[Household]:
     ))
 
 
+def households_signature(group_id: int) -> tuple:
+    """Changes whenever a household is added, removed, renamed or moves block (for the
+    tablet list's kept copy): count, highest id, and the lengths and a checksum of names."""
+    from sqlalchemy import func
+
+    return tuple(db.session.execute(
+        select(func.count(Household.id), func.max(Household.id),
+               func.coalesce(func.sum(func.length(Household.label)), 0),
+               func.coalesce(func.sum(func.length(func.coalesce(Household.block, ""))), 0),
+               func.coalesce(func.sum(Household.id * func.length(Household.label)), 0))
+        .where(Household.group_id == group_id)
+    ).one())
+
+
 def household_in(session: TabletSession, household_id) -> Household:
     """The session's group's household with this id, or ServiceError (no other group's)."""
     try:
@@ -191,8 +205,17 @@ def current_visit(session: TabletSession | None, token: str | None, now: datetim
     return visit
 
 
-def touch(visit: TabletVisit, now: datetime) -> None:
+#: A turn's last-seen time is written at most this often (reads of the order page
+#: would otherwise each be a write); far below any idle limit.
+TOUCH_EVERY = timedelta(seconds=5)
+
+
+def touch(visit: TabletVisit, now: datetime) -> bool:
+    """Note that the resident is still there; returns True if that changed the row."""
+    if now - visit.last_seen_at < TOUCH_EVERY:
+        return False
     visit.last_seen_at = now
+    return True
 
 
 def end_visit(visit: TabletVisit, reason: str, now: datetime) -> bool:

@@ -14,12 +14,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bulkbuy import access
+from bulkbuy import access, fragment_cache
 from bulkbuy.domain.money import format_pence, parse_pounds
 from bulkbuy.extensions import db, limiter
 from bulkbuy.models import Group, Membership, Round, RoundItem, Statement, utcnow
@@ -132,22 +134,48 @@ def leave():
 @bp.route("/")
 @login_required
 def households():
-    """The list residents tap. Showing it ends any resident's turn still open."""
+    """The list residents tap. Showing it ends any resident's turn still open.
+
+    The page depends only on the group's households (labels and blocks), so a
+    rendered copy is kept per group and checked against one cheap query.
+    """
     found, away = _session_or_start()
     if away:
         return away
+    group_id = found.group_id
     ended = tablet.end_turns_for_next_person(found, utcnow(), idle_limit())
-    db.session.commit()
+    if ended:
+        db.session.commit()
     session.pop(CHOSEN_KEY, None)
-    homes = tablet.households(found.group_id)
-    blocks: dict[str, list] = {}
-    for home in homes:
-        blocks.setdefault(home.block or _("Other homes"), []).append(home)
-    response = make_response(_page("tablet/households.html", blocks=blocks, group=found.group,
-                                   title=_("Tap your flat")))
+    html = _household_list(group_id)
+    response = make_response(html)
     if ended or request.cookies.get(TURN_COOKIE):
         delete_cookie(response, TURN_COOKIE)
     return response
+
+
+def _household_list(group_id: int) -> str:
+    if session.get("_flashes"):  # messages to show: render this one afresh
+        return _render_household_list(group_id, generate_csrf())
+    key = (group_id, tablet.households_signature(group_id), str(get_locale()),
+           current_app.config.get("TABLET_IDLE_SECONDS"),
+           current_app.config.get("TABLET_WARN_SECONDS"))
+    html = fragment_cache.tablet_lists.get(key)
+    if html is None:
+        html = fragment_cache.without_indentation(
+            _render_household_list(group_id, fragment_cache.CSRF_PLACEHOLDER))
+        fragment_cache.tablet_lists.put(key, html)
+    return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf())
+
+
+def _render_household_list(group_id: int, csrf: str) -> str:
+    blocks: dict[str, list] = {}
+    other = _("Other homes")
+    for home in tablet.households(group_id):
+        blocks.setdefault(home.block or other, []).append(home)
+    html, _status = _page("tablet/households.html", blocks=blocks, csrf_token=lambda: csrf,
+                          title=_("Tap your flat"))
+    return html
 
 
 CHOSEN_KEY = "tablet_household_id"
@@ -237,9 +265,9 @@ def order():
     turn, away = _turn_or_list()
     if away:
         return away
-    tablet.touch(turn, utcnow())
-    db.session.commit()
     household = turn.household
+    if tablet.touch(turn, utcnow()):
+        db.session.commit()
     rounds_ = [(rnd, round_view.item_views(rnd, household.id),
                 round_view.household_maximum(rnd, household.id))
                for rnd in _open_rounds(household.group_id)]
