@@ -1,0 +1,571 @@
+"""Benchmark: the drop-in tablet's household list and pledge screen, against hello-world.
+
+    python bench/tablet.py                      # SQLite file in a temporary directory
+    python bench/tablet.py --postgres URL       # or BENCH_DATABASE_URL=URL
+    python bench/tablet.py --duration 5 --products 40
+
+Builds a fresh database with the migrated schema: one group of 200 households
+(most in blocks such as "Birch House", some in none), a worker, and one open
+round of 40 products that three households in four have pledged for. Serves
+the app with gunicorn exactly as bench/round_page.py does (2 sync workers on
+127.0.0.1, and the same load: wrk -t2 -c8, or its Python stand-in), and:
+
+1. signs the worker in through the real form and starts tablet mode with the
+   real POST /tablet/start (CSRF on), so the `session` and `bulkbuy_tablet`
+   cookies are the ones a tablet holds;
+2. weighs the household list (GET /tablet/) with a cold cache: the page and
+   every stylesheet, script and image it names, each counted once, as sent;
+3. loads the household list (no resident's turn open: its steady state);
+4. starts a resident's turn the real way (POST /tablet/household, then the
+   household's PIN to POST /tablet/pin) and keeps its `bulkbuy_turn` cookie;
+5. weighs, then loads, the pledge screen (GET /tablet/order) during that turn;
+6. when the pages name no icon, asks for /favicon.ico as a browser then does
+   (following redirects, with the page's cookies) and says what that costs
+   and whether the turn is still open after it (reported, not counted);
+7. loads bench/hello_app.py under the same gunicorn settings.
+
+Every tablet response under load must be a 200 carrying the whole page (bytes
+per response at least the page's size; the page checked again afterwards);
+anything else is counted and printed, and the run exits 1.
+
+The last lines printed are always
+
+    tablet_list_bytes=N tablet_order_bytes=N
+    tablet_order_rps=... hello_rps=... ratio=...
+    tablet_list_rps=... hello_rps=... ratio=...
+
+PostgreSQL: the database's public schema is DROPPED and rebuilt. That happens
+only when the database is empty, its name contains "bench", or --wipe is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import gzip
+import http.client
+import http.cookiejar
+import os
+import re
+import signal
+import sys
+import tempfile
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+import round_page as harness  # noqa: E402 - servers, load and checks shared with it
+
+HOST = harness.HOST
+USER_AGENT = harness.USER_AGENT  # "strong" session protection: keep it constant
+WORKER_EMAIL = "bench-worker@example.org"
+PASSWORD = harness.PASSWORD
+PIN = "2580"
+HOUSEHOLDS = 200
+#: (block, households in it); None is "Other homes" on the tablet.
+BLOCKS = (("Birch House", 64), ("Cedar Court", 56), ("Elm Terrace", 48), (None, 32))
+BENCH_HOUSEHOLD = "12 Birch House"  # takes the turn on the pledge screen
+TARGET_RATIO = 0.20
+TARGET_BYTES = 100_000  # 100 kB a page, cold cache
+#: Turns end after this many idle seconds; generous, so a slow machine never ends
+#: the measured turn between starting it and loading its page (3 digits, as the default).
+IDLE_SECONDS = "900"
+#: What a tablet's browser sends for a page: it would take gzip if the server offered it
+#: (browsers also take br and zstd; the bench asks only for what it can count).
+BROWSER_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+    "Accept-Encoding": "gzip",
+    "Accept-Language": "en-GB,en;q=0.9",
+}
+
+PRODUCT_NAMES = (
+    "Basmati rice", "Red lentils", "Chickpeas", "Chopped tomatoes", "Kidney beans",
+    "Baked beans", "Porridge oats", "Plain flour", "Self-raising flour", "Caster sugar",
+    "Sunflower oil", "Olive oil", "Pasta shells", "Spaghetti", "Penne", "Peanut butter",
+    "Strawberry jam", "Honey", "Tea bags", "Instant coffee", "UHT milk", "Oat drink",
+    "Cornflakes", "Muesli", "Tinned tuna", "Sardines", "Sweetcorn", "Garden peas",
+    "Coconut milk", "Vegetable stock", "Soy sauce", "Black pepper", "Sea salt",
+    "Washing-up liquid", "Laundry powder", "Toilet roll", "Kitchen roll", "Hand soap",
+    "Toothpaste", "Shampoo", "Nappies", "Baby wipes", "Dried apricots", "Raisins",
+    "Cashew nuts", "Brown rice", "Couscous", "Bulgur wheat", "Rolled barley", "Polenta",
+)
+UNITS = ("1kg bag", "400g tin", "500g pack", "1 litre bottle", "box of 80", "750ml jar")
+
+
+def say(message: str) -> None:
+    harness.say(message)
+
+
+# --- the database -------------------------------------------------------------------------
+
+
+@dataclass
+class Data:
+    group_id: int
+    bench_household_id: int
+    last_tile_label: str  # the household shown last on the list
+    last_item_id: int  # the product shown last on the pledge screen
+
+
+def build_database(url: str, products: int) -> Data:
+    """Migrate and fill the database (services for what matters, bulk inserts for bulk)."""
+    from flask_migrate import upgrade
+    from sqlalchemy import func, insert, select
+
+    from bulkbuy import create_app
+    from bulkbuy.extensions import db
+    from bulkbuy.models import Household, Membership, PledgeLine, utcnow
+    from bulkbuy.services import accounts, catalogue, pledges, rounds, tablet
+    from config import Config, database_url
+
+    app = create_app(
+        Config, {"SQLALCHEMY_DATABASE_URI": database_url(url), "SECRET_KEY": "bench-build"}
+    )
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        now = utcnow()
+        organiser = accounts.create_user("bench-organiser@example.org", "Olive Organiser",
+                                         PASSWORD)
+        group = accounts.create_group("Bench Estate", "Europe/London", organiser, actor=None)
+        worker = accounts.create_user(WORKER_EMAIL, "Walt Worker", PASSWORD)
+        db.session.add(Membership(user_id=worker.id, group_id=group.id, role="worker"))
+        supplier = catalogue.create_supplier(group.id, "Wholesaler", None, actor=organiser)
+        made = [
+            catalogue.save_product(
+                supplier,
+                catalogue.ProductFields(
+                    PRODUCT_NAMES[n % len(PRODUCT_NAMES)]
+                    + ("" if n < len(PRODUCT_NAMES) else f" ({n // len(PRODUCT_NAMES) + 1})"),
+                    UNITS[n % len(UNITS)], 6 + n % 20, 500 + 37 * n, None, f"P{n:02d}"),
+                actor=organiser,
+            )
+            for n in range(products)
+        ]
+        rnd = rounds.create_round(
+            group, supplier, made,
+            rounds.RoundDetails(title="March bulk order", closes_at=now + timedelta(days=7),
+                                delivery_fee_pence=1500, min_order_pence=10_000,
+                                collection_place="Community centre"),
+            created_by=organiser, now=now,
+        )
+        rounds.open_round(rnd, actor=organiser, now=now)
+        db.session.flush()
+        items = sorted(rnd.items, key=lambda i: i.id)
+
+        # The household that takes the turn: assisted, with a PIN, and an order that
+        # helpers entered at earlier drop-ins (so the page names them), via the services.
+        home = tablet.create_assisted_household(group, BENCH_HOUSEHOLD, "Birch House", PIN,
+                                                actor=organiser, now=now)
+        for k, (by, quantity) in enumerate(((worker, 2), (worker, 1), (organiser, 3),
+                                            (worker, 1))):
+            pledges.set_pledge(items[(k * 11) % len(items)], home, quantity, k % 2,
+                               entered_by=by, now=now, max_units=999)
+        db.session.flush()
+
+        assert sum(count for _block, count in BLOCKS) == HOUSEHOLDS
+        labels = [(f"{n} {block or 'Mill Lane'}", block)
+                  for block, count in BLOCKS for n in range(1, count + 1)]
+        labels = [pair for pair in labels if pair[0] != BENCH_HOUSEHOLD]
+        homes = db.session.scalars(
+            insert(Household).returning(Household.id, sort_by_parameter_order=True),
+            [{"group_id": group.id, "label": label, "block": block, "is_assisted": n % 3 == 0}
+             for n, (label, block) in enumerate(labels)],
+        ).all()
+        start = (db.session.scalar(select(func.max(PledgeLine.queue_pos))) or 0) + 1
+        rows = []
+        for n, home_id in enumerate(homes):
+            if n % 4 == 3:
+                continue  # one household in four has not ordered (yet)
+            for k in range(1 + n % 5):
+                rows.append({
+                    "round_id": rnd.id,
+                    "round_item_id": items[(n * 7 + k * 13) % len(items)].id,
+                    "household_id": home_id,
+                    "queue_pos": start + len(rows),
+                    "quantity": 1 + (n + k) % 4,
+                    "tolerance": (n + k) % 3,
+                    "created_at": now,
+                    "entered_by_id": worker.id if n % 3 == 0 else organiser.id,
+                })
+        db.session.execute(insert(PledgeLine), rows)
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(select(func.setval("pledge_queue_seq", start + len(rows))))
+        db.session.commit()
+
+        shown = tablet.households(group.id)  # the tablet's own order
+        lines = db.session.scalar(select(func.count()).select_from(PledgeLine))
+        blocks = len({h.block for h in shown if h.block})
+        say(f"database: {len(shown)} households ({blocks} blocks, "
+            f"{sum(1 for h in shown if not h.block)} homes in none), "
+            f"{lines} pledge lines, {len(items)} products, round {rnd.id}")
+        data = Data(group_id=group.id, bench_household_id=home.id,
+                    last_tile_label=shown[-1].label,
+                    last_item_id=max(items, key=lambda i: i.name).id)
+        db.session.remove()
+        db.engine.dispose()
+    return data
+
+
+# --- the tablet, through its real pages ---------------------------------------------------
+
+
+class Tablet:
+    """A browser that a worker has put in tablet mode: one cookie jar, real forms."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"http://{HOST}:{port}"
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.opener.addheaders = [("User-Agent", USER_AGENT)]
+
+    def get(self, path: str) -> tuple[str, str]:
+        """GET (following redirects); returns (final path, body)."""
+        with self.opener.open(self.base + path, timeout=30) as response:
+            return urllib.parse.urlsplit(response.url).path, response.read().decode()
+
+    def post(self, path: str, fields: dict) -> tuple[str, str]:
+        """POST a form (its csrf_token among `fields`), following the 303; (final path, body)."""
+        data = urllib.parse.urlencode(fields).encode()
+        with self.opener.open(self.base + path, data=data, timeout=30) as response:
+            return urllib.parse.urlsplit(response.url).path, response.read().decode()
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def cookie_header(self, *names: str) -> str:
+        parts = []
+        for name in names:
+            value = self.cookie(name)
+            if value is None:
+                raise SystemExit(f"the tablet has no {name} cookie")
+            parts.append(f"{name}={value}")
+        return "; ".join(parts)
+
+
+def csrf_token(page: str, where: str) -> str:
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page)
+    if found is None:
+        raise SystemExit(f"no csrf_token on {where}")
+    return found.group(1)
+
+
+def start_tablet(port: int, group_id: int, list_marker: str) -> Tablet:
+    """Sign the worker in and start tablet mode, both through the real forms."""
+    tablet = Tablet(port)
+    _, form = tablet.get("/login")
+    where, _ = tablet.post("/login", {"csrf_token": csrf_token(form, "/login"),
+                                      "email": WORKER_EMAIL, "password": PASSWORD})
+    if where == "/login":
+        raise SystemExit("sign-in failed (is instance/config.py pointing at another DB?)")
+    _, form = tablet.get("/tablet/start")
+    if f'value="{group_id}"' not in form:
+        raise SystemExit("/tablet/start does not offer the bench group")
+    where, page = tablet.post("/tablet/start", {"csrf_token": csrf_token(form, "/tablet/start"),
+                                                "group_id": str(group_id)})
+    if where != "/tablet/" or list_marker not in page:
+        raise SystemExit(f"starting tablet mode ended on {where}, not the household list")
+    # The list stores the CSRF token in the session once; after that the cookie stays put
+    # (otherwise every request under load would be a new session).
+    for attempt in range(3):
+        before = tablet.cookie("session")
+        tablet.get("/tablet/")
+        if attempt and tablet.cookie("session") == before:
+            return tablet
+    raise SystemExit("the session cookie keeps changing between loads of the list")
+
+
+def start_turn(tablet: Tablet, household_id: int, order_marker: str) -> None:
+    """A resident taps their flat and types their PIN: the turn cookie is set."""
+    _, page = tablet.get("/tablet/")
+    where, page = tablet.post("/tablet/household", {
+        "csrf_token": csrf_token(page, "/tablet/"), "household_id": str(household_id)})
+    if where != "/tablet/pin":
+        raise SystemExit(f"tapping the flat ended on {where}, not the PIN page")
+    where, page = tablet.post("/tablet/pin", {
+        "csrf_token": csrf_token(page, "/tablet/pin"), "household_id": str(household_id),
+        "pin": PIN})
+    if (where != "/tablet/order" or order_marker not in page
+            or tablet.cookie("bulkbuy_turn") is None):
+        raise SystemExit(f"the PIN ended on {where} without the pledge screen and a turn")
+
+
+# --- what a tablet downloads --------------------------------------------------------------
+
+
+class _Resources(HTMLParser):
+    """Every URL a page makes the browser fetch: stylesheets, icons, scripts, images."""
+
+    LINK_RELS = {"stylesheet", "icon", "apple-touch-icon", "preload", "modulepreload",
+                 "manifest", "mask-icon"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.names_icon = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = {k: v or "" for k, v in attrs}
+        rels = set(a.get("rel", "").lower().split())
+        if tag == "link" and rels & self.LINK_RELS:
+            self.urls.append(a.get("href", ""))
+            self.names_icon = self.names_icon or "icon" in rels
+        elif tag in ("script", "img", "iframe", "embed", "audio", "video", "track") \
+                or (tag == "input" and a.get("type", "").lower() == "image"):
+            self.urls.append(a.get("src", ""))
+        if tag in ("img", "source") and a.get("srcset"):
+            self.urls.append(a["srcset"].split(",")[0].split()[0])
+        if tag == "video" and a.get("poster"):
+            self.urls.append(a["poster"])
+        if tag == "object" and a.get("data"):
+            self.urls.append(a["data"])
+
+
+CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)['"]?\s*\)|@import\s+['"]([^'"]+)['"]""")
+
+
+@dataclass
+class Fetched:
+    path: str
+    status: int
+    sent: int  # body bytes as sent (compressed, if the server compressed)
+    headers: int  # the status line and response headers
+    encoding: str
+    gzip: int  # what gzip -6 would have made of it (or `sent`, if already compressed)
+    cache_control: str
+    location: str = ""
+
+
+@dataclass
+class Weight:
+    page: Fetched
+    files: list[Fetched] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)
+    names_icon: bool = False
+
+    @property
+    def sent(self) -> int:
+        return self.page.sent + sum(f.sent for f in self.files)
+
+    @property
+    def gzip(self) -> int:
+        return self.page.gzip + sum(f.gzip for f in self.files)
+
+    @property
+    def headers(self) -> int:
+        return self.page.headers + sum(f.headers for f in self.files)
+
+
+def fetch_raw(port: int, path: str, cookie: str) -> tuple[Fetched, bytes]:
+    """GET without following redirects or decoding, as a browser's first visit would."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        conn.request("GET", path, headers={**BROWSER_HEADERS, "Cookie": cookie})
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    headers = len(f"HTTP/1.1 {response.status} {response.reason}\r\n\r\n") + sum(
+        len(f"{name}: {value}\r\n") for name, value in response.getheaders())
+    encoding = response.getheader("Content-Encoding", "") or ""
+    if encoding == "gzip":
+        plain = gzip.decompress(body)
+    elif encoding in ("", "identity"):
+        plain = body
+    else:
+        raise SystemExit(f"{path}: Content-Encoding {encoding!r}, which the bench cannot read")
+    fetched = Fetched(path, response.status, len(body), headers, encoding or "none",
+                      len(body) if encoding else len(gzip.compress(body, 6)),
+                      response.getheader("Cache-Control", "") or "(none)",
+                      response.getheader("Location", "") or "")
+    return fetched, plain
+
+
+def weigh(port: int, path: str, cookie: str, marker: str) -> Weight:
+    """The page and every file it loads (and the CSS's own url()s), each once."""
+    page, html = fetch_raw(port, path, cookie)
+    if page.status != 200 or marker.encode() not in html:
+        harness._failures.append(f"weighing {path}: {page.status} without the full page")
+    weight = Weight(page)
+    base = f"http://{HOST}:{port}{path}"
+    parser = _Resources()
+    parser.feed(html.decode(errors="replace"))
+    queue = [(base, u) for u in parser.urls if u]
+    seen: set[str] = set()
+    while queue:
+        referrer, url = queue.pop(0)
+        if url.startswith("data:"):
+            continue
+        absolute = urllib.parse.urljoin(referrer, url)
+        parts = urllib.parse.urlsplit(absolute)
+        if (parts.hostname, parts.port) != (HOST, port):
+            weight.external.append(absolute)
+            continue
+        wanted = parts.path + (f"?{parts.query}" if parts.query else "")
+        if wanted in seen:
+            continue  # a cold cache still fetches each file only once
+        seen.add(wanted)
+        fetched, body = fetch_raw(port, wanted, cookie)
+        weight.files.append(fetched)
+        if fetched.status != 200:
+            harness._failures.append(f"{path} loads {wanted}, which answered {fetched.status}")
+        if wanted.split("?")[0].endswith(".css"):
+            for match in CSS_URL.finditer(body.decode(errors="replace")):
+                queue.append((absolute, match.group(1) or match.group(2)))
+    weight.names_icon = parser.names_icon
+    return weight
+
+
+def favicon(port: int, cookie: str) -> list[Fetched]:
+    """What a browser gets for the /favicon.ico it asks for when a page names no icon
+    (it follows redirects, sending the page's cookies)."""
+    chain, path = [], "/favicon.ico"
+    while len(chain) < 5:
+        fetched, _ = fetch_raw(port, path, cookie)
+        chain.append(fetched)
+        if fetched.status not in (301, 302, 303, 307, 308) or not fetched.location:
+            break
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(f"http://{HOST}:{port}/",
+                                                            fetched.location))
+        if (target.hostname, target.port) != (HOST, port):
+            break
+        path = target.path + (f"?{target.query}" if target.query else "")
+    return chain
+
+
+def describe(name: str, weight: Weight) -> None:
+    files = ", ".join(f"{f.path} {f.sent:,}" for f in weight.files) or "none"
+    encodings = sorted({weight.page.encoding, *(f.encoding for f in weight.files)})
+    compressed = ("not compressed by the app" if encodings == ["none"]
+                  else f"Content-Encoding {'/'.join(encodings)}")
+    say(f"{name} weight, cold cache: page {weight.page.sent:,} + files ({files}) = "
+        f"{weight.sent:,} bytes of bodies as sent, plus {weight.headers:,} of response "
+        f"headers; {compressed}; with gzip it would be {weight.gzip:,}")
+    statics = sorted({f.cache_control for f in weight.files})
+    say(f"  page Cache-Control: {weight.page.cache_control}; files' Cache-Control: "
+        f"{', '.join(statics) or '-'}")
+    if weight.external:
+        say(f"  also loads from elsewhere (not counted): {', '.join(weight.external)}")
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres", metavar="URL",
+                        default=os.environ.get("BENCH_DATABASE_URL") or None,
+                        help="PostgreSQL URL (default: $BENCH_DATABASE_URL, else SQLite)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per page")
+    parser.add_argument("--products", type=int, default=40, help="products in the open round")
+    parser.add_argument("--wipe", action="store_true",
+                        help="allow wiping a PostgreSQL database that has tables")
+    args = parser.parse_args()
+    if not 1 <= args.duration <= 300:
+        parser.error("--duration must be between 1 and 300 seconds")
+    if not 1 <= args.products <= 200:
+        parser.error("--products must be between 1 and 200")
+
+    atexit.register(harness.stop_servers)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    with tempfile.TemporaryDirectory(prefix="bulkbuy-bench-tablet-") as tmp:
+        workdir = Path(tmp)
+        try:
+            if args.postgres:
+                url = args.postgres
+                harness.prepare_postgres(url, args.wipe)
+                say(f"database: PostgreSQL {url.rsplit('@', 1)[-1]}")
+            else:
+                url = f"sqlite:///{workdir / 'bench.sqlite'}"
+                say("database: SQLite file in a temporary directory")
+            data = build_database(url, args.products)
+
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+                "BULKBUY_ENV": "development",  # plain http on 127.0.0.1: no Secure cookies
+                "TABLET_IDLE_SECONDS": IDLE_SECONDS,
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+            list_marker = f">{data.last_tile_label}<"  # the last tile: the list is all there
+            order_marker = f'id="item-{data.last_item_id}"'  # the last product
+            port = harness.start_gunicorn("wsgi:app", env, workdir / "app.log",
+                                          pythonpath=ROOT)
+            tablet = start_tablet(port, data.group_id, list_marker)
+
+            # The list, with no resident's turn open (showing it then writes nothing).
+            cookie = tablet.cookie_header("session", "bulkbuy_tablet")
+            list_weight = weigh(port, "/tablet/", cookie, list_marker)
+            describe("household list", list_weight)
+            headers = {"Cookie": cookie, "User-Agent": USER_AGENT}
+            list_rps = harness.measure("household list", port, "/tablet/", headers,
+                                       list_marker, args.duration, workdir)
+
+            # The pledge screen, during a turn of its own (the list ends any open turn).
+            start_turn(tablet, data.bench_household_id, order_marker)
+            cookie = tablet.cookie_header("session", "bulkbuy_tablet", "bulkbuy_turn")
+            order_weight = weigh(port, "/tablet/order", cookie, order_marker)
+            describe("pledge screen", order_weight)
+            headers = {"Cookie": cookie, "User-Agent": USER_AGENT}
+            order_rps = harness.measure("pledge screen", port, "/tablet/order", headers,
+                                        order_marker, args.duration, workdir)
+            if not (list_weight.names_icon and order_weight.names_icon):
+                # Last, as following it may end the turn: what a browser gets for the icon.
+                chain = favicon(port, cookie)
+                extra = sum(f.sent for f in chain)
+                after, _ = fetch_raw(port, "/tablet/order", cookie)
+                steps = " then ".join(f"{f.path} {f.status}"
+                                      + (f" to {f.location}" if f.location else "")
+                                      + f" ({f.sent:,} bytes)" for f in chain)
+                say(f"favicon: the pages name no icon, so a browser also asks for /favicon.ico: "
+                    f"{steps}; {extra:,} bytes more a page, not counted in the bytes line "
+                    f"(list {list_weight.sent + extra:,}, pledge screen "
+                    f"{order_weight.sent + extra:,} with it); the pledge screen after it: "
+                    f"{after.status}{' to ' + after.location if after.location else ''}"
+                    + (" (that request ended the resident's turn)" if after.status != 200
+                       else ""))
+            if (workdir / "app.log").stat().st_size:
+                say(f"app log:\n{harness.tail(workdir / 'app.log')}")
+            harness.stop_servers()
+
+            port = harness.start_gunicorn("hello_app:app", env, workdir / "hello.log",
+                                          pythonpath=BENCH)
+            hello_rps = harness.measure("hello world", port, "/", {"User-Agent": USER_AGENT},
+                                        "Hello, World!", args.duration, workdir)
+        finally:
+            harness.stop_servers()
+
+    list_ratio = list_rps / hello_rps if hello_rps else 0.0
+    order_ratio = order_rps / hello_rps if hello_rps else 0.0
+    for failure in harness._failures:
+        say(f"ERROR {failure}")
+    met = {True: "met", False: "NOT met"}
+    say(f"target ratio >= {TARGET_RATIO:.2f}: list {met[list_ratio >= TARGET_RATIO]}, "
+        f"pledge screen {met[order_ratio >= TARGET_RATIO]}")
+    say(f"target under {TARGET_BYTES // 1000} kB a page (cold cache): "
+        f"list {met[list_weight.sent < TARGET_BYTES]}, "
+        f"pledge screen {met[order_weight.sent < TARGET_BYTES]}")
+    say(f"tablet_list_bytes={list_weight.sent} tablet_order_bytes={order_weight.sent}")
+    say(f"tablet_order_rps={order_rps:.1f} hello_rps={hello_rps:.1f} ratio={order_ratio:.3f}")
+    say(f"tablet_list_rps={list_rps:.1f} hello_rps={hello_rps:.1f} ratio={list_ratio:.3f}")
+    return 1 if harness._failures else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped", file=sys.stderr)
+        sys.exit(130)
