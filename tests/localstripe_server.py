@@ -32,13 +32,21 @@ TEST_KEY = "sk_test_bulkbuy_localstripe"
 
 _SERVE = (
     "import os, pickle, sys, aiohttp.web, localstripe.resources, localstripe.server\n"
+    "loading = False\n"
+    # Unpickling the store calls its __setitem__, which dumps: not while loading. Written
+    # to a side file and renamed, so a kill mid-write never leaves a truncated state.
     "def dump_to_disk(store, path=sys.argv[2]):\n"
-    "    with open(path, 'wb') as f:\n"
+    "    if loading:\n"
+    "        return\n"
+    "    with open(path + '.tmp', 'wb') as f:\n"
     "        pickle.dump(store, f, protocol=pickle.HIGHEST_PROTOCOL)\n"
+    "    os.replace(path + '.tmp', path)\n"
     "localstripe.resources.Store.dump_to_disk = dump_to_disk\n"
     "if sys.argv[3] == 'load' and os.path.exists(sys.argv[2]):\n"
+    "    loading = True\n"
     "    with open(sys.argv[2], 'rb') as f:\n"
     "        dict.update(localstripe.resources.store, pickle.load(f))\n"
+    "    loading = False\n"
     "aiohttp.web.run_app(localstripe.server.app, host='127.0.0.1',"
     " port=int(sys.argv[1]), print=None, access_log=None)\n"
 )

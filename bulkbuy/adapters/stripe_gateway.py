@@ -41,7 +41,7 @@ CURRENCY = "gbp"
 #: Stripe's smallest charge in GBP; smaller statements are paid in cash or waived.
 MINIMUM_CHARGE_PENCE = 30
 #: Metadata every PaymentIntent carries; a charge is found again by these three.
-IDEMPOTENCY_METADATA_KEYS = ("round_id", "household_id", "attempt")
+IDEMPOTENCY_METADATA_KEYS = ("round_id", "household_id", "attempt", "attempt_key")
 #: `find_payment_intent` looks through at most this many of the latest PaymentIntents.
 LOOKUP_LIMIT = 500
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -365,8 +365,9 @@ def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any]
     """Find the PaymentIntent of one charge attempt by its metadata, or None.
 
     For an attempt whose outcome is unknown (timeout, crash after Stripe
-    accepted). Matches round_id, household_id and attempt (compared as
-    strings) among the latest LOOKUP_LIMIT PaymentIntents of the account.
+    accepted). Matches round_id, household_id, attempt and attempt_key (the
+    idempotency key; compared as strings) among the latest LOOKUP_LIMIT
+    PaymentIntents of the account.
     When several match (localstripe ignores idempotency keys, so a retry can
     duplicate), a succeeded one wins, then the newest; a warning is logged
     because that is a double charge to refund. Raises GatewayError.

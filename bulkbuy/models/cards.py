@@ -122,7 +122,8 @@ class CardPayment(db.Model):
     @property
     def metadata_for_stripe(self) -> dict[str, str]:
         return {"round_id": str(self.round_id), "household_id": str(self.household_id),
-                "attempt": str(self.attempt), "statement_id": str(self.statement_id)}
+                "attempt": str(self.attempt), "statement_id": str(self.statement_id),
+                "attempt_key": self.idempotency_key}
 
 
 class CardRefund(db.Model):

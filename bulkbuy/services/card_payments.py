@@ -13,6 +13,7 @@ arrives first, twice, or out of order, a statement is credited once:
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -197,7 +198,9 @@ def queue_refund(payment: CardPayment, amount_pence: int, *, reason: str, now: d
     ) or 0)
     refund = CardRefund(
         card_payment_id=payment.id, amount_pence=amount, reason=reason,
-        idempotency_key=f"bulkbuy-refund-{payment.id}-{number}", status="pending",
+        # The random part: another database's payment ids repeat ours (see charge_key).
+        idempotency_key=f"bulkbuy-refund-{payment.id}-{number}-{secrets.token_hex(6)}",
+        status="pending",
         next_check_at=now, requested_by_id=getattr(actor, "id", None),
         created_at=now, updated_at=now,
     )

@@ -15,6 +15,7 @@ at any point leaves a record that the next sweep finds:
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,9 +104,13 @@ class PaymentSweep:
     errors: list[str] = field(default_factory=list)
 
 
-def charge_key(round_id: int, household_id: int, attempt: int) -> str:
-    """The idempotency key of one charge attempt: fixed per (round, household, attempt)."""
-    return f"bulkbuy-charge-r{round_id}-h{household_id}-a{attempt}"
+def charge_key(round_id: int, household_id: int, attempt: int, nonce: str | None = None) -> str:
+    """The idempotency key of one charge attempt: fixed per (round, household, attempt)
+    once recorded. `nonce` (random by default) keeps it unique to this database:
+    ids repeat in another database (a reset demo, a restored copy, a test) sharing the
+    Stripe account, and Stripe would answer a repeated key with the old charge."""
+    nonce = secrets.token_hex(6) if nonce is None else nonce
+    return f"bulkbuy-charge-r{round_id}-h{household_id}-a{attempt}-{nonce}"
 
 
 def sweep_payments(now: datetime, *, config, commit: Callable[[], None],

@@ -65,11 +65,12 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
 
 
 def _by_metadata(metadata: dict[str, str]) -> CardPayment | None:
+    """Our attempt whose round, household, attempt number and idempotency key all match."""
     try:
         key = (int(metadata["round_id"]), int(metadata["household_id"]),
-               int(metadata["attempt"]))
+               int(metadata["attempt"]), metadata["attempt_key"])
     except (KeyError, ValueError):
         return None
     return db.session.scalar(select(CardPayment).where(
         CardPayment.round_id == key[0], CardPayment.household_id == key[1],
-        CardPayment.attempt == key[2]))
+        CardPayment.attempt == key[2], CardPayment.idempotency_key == key[3]))

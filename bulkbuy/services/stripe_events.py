@@ -81,16 +81,21 @@ def _payment_intent(event: gateway.WebhookEvent, obj: dict, now: datetime) -> st
 
 
 def _by_metadata(metadata: dict) -> CardPayment | None:
-    """The attempt named by a PaymentIntent's metadata (its id was never recorded: a crash)."""
+    """The attempt named by a PaymentIntent's metadata (its id was never recorded: a crash).
+
+    Only an attempt whose round, household, attempt number and idempotency key all match:
+    ids alone repeat in another database that shares the Stripe account."""
     try:
         round_id = int(metadata["round_id"])
         household_id = int(metadata["household_id"])
         attempt = int(metadata["attempt"])
+        key = str(metadata["attempt_key"])
     except (KeyError, TypeError, ValueError):
         return None
     return db.session.scalar(select(CardPayment).where(
-        CardPayment.round_id == round_id, CardPayment.household_id == household_id,
-        CardPayment.attempt == attempt, CardPayment.payment_intent_id.is_(None)))
+        CardPayment.idempotency_key == key, CardPayment.round_id == round_id,
+        CardPayment.household_id == household_id, CardPayment.attempt == attempt,
+        CardPayment.payment_intent_id.is_(None)))
 
 
 def _setup_intent(obj: dict, now: datetime) -> str:

@@ -174,7 +174,8 @@ def test_a_closed_rounds_card_statements_are_charged_once_for_exactly_what_is_ow
             attempt.payment_intent_id, "succeeded", 500, "gbp")
         assert pi.metadata.to_dict() == {
             "round_id": str(w.round.id), "household_id": str(statement.household_id),
-            "attempt": "1", "statement_id": str(statement.id)}
+            "attempt": "1", "statement_id": str(statement.id),
+            "attempt_key": attempt.idempotency_key}
 
     again = sweep(now + timedelta(minutes=10))
 
@@ -187,7 +188,7 @@ def test_a_closed_rounds_card_statements_are_charged_once_for_exactly_what_is_ow
 def test_the_idempotency_key_is_committed_before_stripe_is_asked_and_fixed_per_attempt(
         card_app, localstripe, monkeypatch, wire):
     """The attempt (key, amount, status "pending") is in the database, committed, while the
-    charge request is under way, and the key sent to Stripe is charge_key(round, household, 1)."""
+    charge request is under way, and the key sent to Stripe names (round, household, 1)."""
     w, [statement] = closed_card_round(residents=1, units=12)
     seen_during_call = []
     real_charge = stripe_gateway.charge_off_session
@@ -206,8 +207,8 @@ def test_the_idempotency_key_is_committed_before_stripe_is_asked_and_fixed_per_a
 
     sweep(utcnow())
 
-    key = charging.charge_key(w.round.id, w.households[0].id, 1)
-    assert key == f"bulkbuy-charge-r{w.round.id}-h{w.households[0].id}-a1"
+    key = seen_during_call[1]
+    assert key.startswith(f"bulkbuy-charge-r{w.round.id}-h{w.households[0].id}-a1-")
     assert seen_during_call == [[(key, "pending", 1000)], key]
     assert wire == [key]
     [attempt] = attempts_of(statement)
@@ -216,10 +217,16 @@ def test_the_idempotency_key_is_committed_before_stripe_is_asked_and_fixed_per_a
 
 
 def test_charge_key_is_the_same_for_the_same_attempt_and_differs_otherwise():
-    assert charging.charge_key(3, 7, 1) == charging.charge_key(3, 7, 1)
-    assert len({charging.charge_key(3, 7, 1), charging.charge_key(3, 7, 2),
-                charging.charge_key(3, 8, 1), charging.charge_key(4, 7, 1),
-                charging.charge_key(37, 1, 1), charging.charge_key(3, 71, 1)}) == 6
+    key = charging.charge_key
+    assert key(3, 7, 1, "ab12") == key(3, 7, 1, "ab12") == "bulkbuy-charge-r3-h7-a1-ab12"
+    assert len({key(3, 7, 1, "n"), key(3, 7, 2, "n"), key(3, 8, 1, "n"), key(4, 7, 1, "n"),
+                key(37, 1, 1, "n"), key(3, 71, 1, "n")}) == 6
+
+
+def test_charge_keys_made_for_the_same_ids_differ_so_another_database_cannot_replay_ours():
+    """A reset demo or a second copy of the database repeats ids; Stripe must not answer
+    its new charge with our old one."""
+    assert len({charging.charge_key(3, 7, 1) for _ in range(50)}) == 50
 
 
 # --- 3: cards that need the resident ------------------------------------------------------
@@ -547,7 +554,8 @@ def test_pay_now_after_a_decline_charges_the_new_card_as_attempt_two(card_app, l
 
     assert (attempt.attempt, attempt.kind, attempt.status, attempt.amount_pence) == (
         2, "on_session", "succeeded", 1000)
-    assert attempt.idempotency_key == charging.charge_key(w.round.id, w.households[0].id, 2)
+    assert attempt.idempotency_key.startswith(
+        f"bulkbuy-charge-r{w.round.id}-h{w.households[0].id}-a2-")
     assert (fresh(statement).payment_status, statement.paid_pence,
             statement.needs_action_reason) == ("paid", 1000, None)
     assert [(a.attempt, a.status) for a in attempts_of(statement)] == [

@@ -104,11 +104,11 @@ def assert_paid_once(localstripe, household_id: int, statement, key: str) -> Non
 def test_stripe_unreachable_leaves_the_charge_open_and_a_later_sweep_pays_it_once(
         card_app, localstripe, wire):
     w, statement = one_household_owing_10_pounds()
-    key = charging.charge_key(w.round.id, w.households[0].id, 1)
     card_app.config["STRIPE_API_BASE"] = closed_port_url()
     now = utcnow()
 
     first = sweep(now)
+    key = wire[0]  # the attempt's key, recorded before the call
 
     assert (first.charged, first.unknown) == (0, 1)
     assert_open_attempt(statement, key, now)
@@ -129,7 +129,6 @@ def test_stripe_unreachable_leaves_the_charge_open_and_a_later_sweep_pays_it_onc
 def test_a_500_or_a_timeout_leaves_the_charge_open_and_a_later_sweep_pays_it_once(
         card_app, localstripe, proxy, wire, fault):
     w, statement = one_household_owing_10_pounds()
-    key = charging.charge_key(w.round.id, w.households[0].id, 1)
     card_app.config["STRIPE_API_BASE"] = proxy.base_url
     card_app.config["STRIPE_TIMEOUT"] = 0.5
     proxy.hang_seconds = 1.0
@@ -137,6 +136,7 @@ def test_a_500_or_a_timeout_leaves_the_charge_open_and_a_later_sweep_pays_it_onc
     now = utcnow()
 
     first = sweep(now)
+    key = wire[0]  # the attempt's key, recorded before the call
 
     assert (first.charged, first.unknown) == (0, 1)
     assert proxy.pending_faults == 0 and proxy.forwarded == 0  # it never reached Stripe
@@ -158,7 +158,6 @@ def test_a_500_or_a_timeout_leaves_the_charge_open_and_a_later_sweep_pays_it_onc
 def test_rate_limited_halves_the_throttle_and_a_later_sweep_pays_once(
         card_app, localstripe, proxy, wire):
     w, statement = one_household_owing_10_pounds()
-    key = charging.charge_key(w.round.id, w.households[0].id, 1)
     card_app.config["STRIPE_API_BASE"] = proxy.base_url
     clock = FakeClock()
     throttle = charging.Throttle(8, clock=clock, sleep=clock.sleep)
@@ -166,6 +165,7 @@ def test_rate_limited_halves_the_throttle_and_a_later_sweep_pays_once(
     now = utcnow()
 
     first = sweep(now, throttle=throttle)
+    key = wire[0]  # the attempt's key, recorded before the call
 
     assert [r.status for r in proxy.requests] == [429]
     assert (first.charged, first.unknown) == (0, 1)
@@ -208,7 +208,6 @@ def test_when_the_look_up_fails_too_the_charge_is_not_retried_blind(
     """An attempt with no answer is never retried before Stripe has said it does not have it:
     when the look-up itself fails, the attempt waits for a later look-up."""
     w, statement = one_household_owing_10_pounds()
-    key = charging.charge_key(w.round.id, w.households[0].id, 1)
     card_app.config["STRIPE_API_BASE"] = proxy.base_url
     clock = FakeClock()
     throttle = charging.Throttle(8, clock=clock, sleep=clock.sleep)
@@ -216,6 +215,7 @@ def test_when_the_look_up_fails_too_the_charge_is_not_retried_blind(
     proxy.fail_next(fault, method="GET")  # the look-up
     now = utcnow()
     sweep(now, throttle=throttle)
+    key = wire[0]  # the attempt's key, recorded before the call
 
     second = sweep(now + LATER, throttle=throttle)
 
@@ -238,12 +238,12 @@ def test_when_the_look_up_fails_too_the_charge_is_not_retried_blind(
 def test_a_charge_stripe_took_whose_answer_was_lost_is_found_and_not_charged_again(
         card_app, localstripe, proxy, wire, fault):
     w, statement = one_household_owing_10_pounds()
-    key = charging.charge_key(w.round.id, w.households[0].id, 1)
     card_app.config["STRIPE_API_BASE"] = proxy.base_url
     proxy.fail_next(fault)
     now = utcnow()
 
     first = sweep(now)
+    key = wire[0]  # the attempt's key, recorded before the call
 
     assert (first.charged, first.unknown) == (0, 1)
     assert_open_attempt(statement, key, now)
@@ -357,11 +357,11 @@ def test_a_round_cancelled_while_a_charge_answer_is_missing_keeps_none_of_the_mo
     """Cancelled after close while the charge's answer is missing: a charge Stripe never got
     is not retried; one Stripe did take is found and refunded in full."""
     w, statement = one_household_owing_10_pounds()
-    key = charging.charge_key(w.round.id, w.households[0].id, 1)
     card_app.config["STRIPE_API_BASE"] = proxy.base_url
     proxy.fail_next(fault)
     now = utcnow()
     sweep(now)
+    key = wire[0]  # the attempt's key, recorded before the call
     assert_open_attempt(statement, key, now)
     card_payments.cancel_closed_round(w.round, actor=w.organiser, now=now)
     db.session.commit()

@@ -75,7 +75,8 @@ def test_reconcile_with_nothing_at_all_agrees(card_app):
 def test_a_payment_intent_with_our_metadata_that_we_never_recorded_is_listed(card_app):
     w, (statement,), _payments = swept(card_app)
     pi_id = charge_behind_our_back(
-        card_app, statement, {"round_id": 9999, "household_id": 9998, "attempt": 1},
+        card_app, statement, {"round_id": 9999, "household_id": 9998, "attempt": 1,
+                                    "attempt_key": "somebody-elses-key"},
         key="somebody-elses-key")
 
     result = run(card_app, "reconcile-payments")

@@ -318,7 +318,8 @@ def test_a_key_reused_with_other_parameters_is_an_unknown_outcome_not_a_decline(
               "STRIPE_TIMEOUT": 5.0}
     charge = dict(customer_id="cus_fake", payment_method_id="pm_fake",
                   idempotency_key="bulkbuy-charge-r1-h1-a1",
-                  metadata={"round_id": 1, "household_id": 1, "attempt": 1})
+                  metadata={"round_id": 1, "household_id": 1, "attempt": 1,
+                            "attempt_key": "bulkbuy-charge-r1-h1-a1"})
 
     first = gateway.charge_off_session(config, amount_pence=1000, **charge)
     same = gateway.charge_off_session(config, amount_pence=1000, **charge)

@@ -61,7 +61,8 @@ def charge(config, customer_id, pm_id, amount_pence=1234, attempt=1, round_id=3,
     return gw.charge_off_session(
         config, customer_id=customer_id, payment_method_id=pm_id, amount_pence=amount_pence,
         idempotency_key=f"charge-r{round_id}-h{household_id}-a{attempt}",
-        metadata={"round_id": round_id, "household_id": household_id, "attempt": attempt},
+        metadata={"round_id": round_id, "household_id": household_id, "attempt": attempt,
+                  "attempt_key": f"charge-r{round_id}-h{household_id}-a{attempt}"},
     )
 
 
@@ -124,7 +125,8 @@ def test_saved_card_is_charged_off_session_for_the_exact_amount_and_metadata(str
         pi = client.v1.payment_intents.retrieve(outcome.payment_intent_id)
     assert (pi.amount, pi.currency, pi.status) == (1234, "gbp", "succeeded")
     assert pi.customer == customer_id and pi.payment_method == pm_id
-    assert pi.metadata.to_dict() == {"round_id": "3", "household_id": "7", "attempt": "1"}
+    assert pi.metadata.to_dict() == {"round_id": "3", "household_id": "7", "attempt": "1",
+                                     "attempt_key": "charge-r3-h7-a1"}
 
 
 def test_setup_intent_is_for_off_session_use(stripe_config):
@@ -280,12 +282,14 @@ def test_charge_found_by_metadata_after_the_process_died(stripe_config):
     lost = charge(stripe_config, customer_id, pm_id, amount_pence=1999, attempt=2)
 
     found = gw.find_payment_intent(
-        stripe_config, idempotency_metadata={"round_id": 3, "household_id": 7, "attempt": 2})
+        stripe_config, idempotency_metadata={"round_id": 3, "household_id": 7, "attempt": 2,
+                                             "attempt_key": "charge-r3-h7-a2"})
 
     assert found == gw.PaymentIntentInfo(
         id=lost.payment_intent_id, status="succeeded", amount_pence=1999, currency="gbp",
         customer_id=customer_id,
-        metadata={"round_id": "3", "household_id": "7", "attempt": "2"},
+        metadata={"round_id": "3", "household_id": "7", "attempt": "2",
+                  "attempt_key": "charge-r3-h7-a2"},
         created=found.created)
 
 
@@ -294,7 +298,8 @@ def test_no_charge_found_for_an_attempt_that_never_reached_stripe(stripe_config)
     charge(stripe_config, customer_id, pm_id, attempt=1)
 
     assert gw.find_payment_intent(
-        stripe_config, idempotency_metadata={"round_id": 3, "household_id": 7, "attempt": 2},
+        stripe_config, idempotency_metadata={"round_id": 3, "household_id": 7, "attempt": 2,
+                                             "attempt_key": "charge-r3-h7-a2"},
     ) is None
     with pytest.raises(ValueError):
         gw.find_payment_intent(stripe_config, idempotency_metadata={"round_id": 3})
