@@ -79,6 +79,9 @@ class Config:
     #: The charge and refund sweeps never ask Stripe more often than this (Stripe's
     #: own limit is higher); on HTTP 429 they slow down further.
     STRIPE_REQUESTS_PER_SECOND = float(os.environ.get("STRIPE_REQUESTS_PER_SECOND", "10"))
+    #: Charges the sweep has in flight at once (Stripe answers a charge in a few hundred
+    #: ms, so one at a time could not reach the rate above); 1 sends them one by one.
+    STRIPE_CONCURRENT_CHARGES = int(os.environ.get("STRIPE_CONCURRENT_CHARGES", "4"))
     #: Seconds between payment sweeps (charges, look-ups, refunds).
     PAYMENT_SWEEP_SECONDS = int(os.environ.get("PAYMENT_SWEEP_SECONDS", "30"))
 

@@ -45,10 +45,18 @@ app's charges; every answer must be "succeeded". With --fresh-client another bar
 builds a new StripeClient on a new requests.Session per call and closes it after, as
 the adapter (stripe_gateway._call) does; it is printed, not in the last line.
 
-Each app run also prints where its time went, per charge: in start_attempt, the commits,
-_card_of, the throttle's sleep, stripe_gateway.charge_off_session (the HTTP call) and
-_apply (each wrapped for the run with a perf_counter timer), and the rest; and how many
-SQL statements the sweep sent, per charge.
+The sweep has up to STRIPE_CONCURRENT_CHARGES charges in flight (the app's default, 4,
+unless --concurrency N; 1 sends them one by one), each call in a worker thread while
+the sweep's own thread records attempts and answers; the bare loop sends one at a time
+(with real Stripe taking a few hundred ms a charge, one at a time could not reach the
+configured rate; here it shows what the sweep's own work costs beside the calls).
+
+Each app run also prints where its time went, per charge: on the sweep's thread, in
+start_attempt, the commits, _card_of, the throttle's sleep and _apply, and the rest
+(which includes waiting for answers); in the worker threads,
+stripe_gateway.charge_off_session (the HTTP call; overlapping the rest). Each is wrapped
+for the run with a perf_counter timer. And how many SQL statements the sweep sent, per
+charge.
 
 The last line printed is always
 `charges_per_s=... bare_sdk_per_s=... ratio=... peak_rate=...`: N over the (median)
@@ -74,6 +82,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -149,6 +158,8 @@ class AppRun:
     phases: dict[str, float]
     #: SQL statements the sweep sent, by their first word (SELECT, UPDATE, ...).
     statements: dict[str, int]
+    #: Charges in flight at once (STRIPE_CONCURRENT_CHARGES).
+    concurrency: int
 
 
 #: The parts of the sweep timed in each app run, by wrapping them for the run:
@@ -162,6 +173,8 @@ PHASES = (
     ("charge_off_session", "bulkbuy.adapters.stripe_gateway:charge_off_session"),
     ("_apply", "bulkbuy.services.charging:_apply"),
 )
+#: Phases that run in the sweep's worker threads (overlapping the others).
+IN_WORKERS = ("charge_off_session",)
 
 
 class PhaseTimer:
@@ -170,6 +183,7 @@ class PhaseTimer:
     def __init__(self):
         self.seconds = {name: 0.0 for name, _ in PHASES}
         self._patched: list[tuple[object, str, object]] = []
+        self._lock = threading.Lock()  # the calls are timed in the sweep's worker threads
 
     def wrap(self, name: str, function):
         def timed(*args, **kwargs):
@@ -177,7 +191,9 @@ class PhaseTimer:
             try:
                 return function(*args, **kwargs)
             finally:
-                self.seconds[name] += time.perf_counter() - started
+                spent = time.perf_counter() - started
+                with self._lock:
+                    self.seconds[name] += spent
         return timed
 
     def __enter__(self) -> PhaseTimer:
@@ -297,7 +313,7 @@ def wipe_postgres(url: str) -> None:
         engine.dispose()
 
 
-def make_app(url: str, base_url: str):
+def make_app(url: str, base_url: str, concurrency: int | None = None):
     from flask_migrate import upgrade
 
     from bulkbuy import create_app
@@ -308,6 +324,7 @@ def make_app(url: str, base_url: str):
         "SQLALCHEMY_DATABASE_URI": database_url(url), "SECRET_KEY": "bench-charge",
         "MAIL_SERVER": None,
         **app_settings(base_url, STRIPE_REQUESTS_PER_SECOND=float(RATE_LIMIT)),
+        **({} if concurrency is None else {"STRIPE_CONCURRENT_CHARGES": concurrency}),
     })
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
@@ -408,14 +425,14 @@ def build_round(cards: list[tuple[str, str]]) -> tuple[list[Charge], object]:
 
 
 def app_run(db_url, base_url: str, cards, expected: list[Charge] | None,
-            profile: bool) -> tuple[AppRun, list[Charge]]:
+            profile: bool, concurrency: int | None = None) -> tuple[AppRun, list[Charge]]:
     from sqlalchemy import event, func, select
 
     from bulkbuy.extensions import db
     from bulkbuy.models import Statement
     from bulkbuy.services import charging
 
-    app = make_app(db_url(), base_url)
+    app = make_app(db_url(), base_url, concurrency)
     with app.app_context():
         charges, now = build_round(cards)
         if expected is not None and charges != expected:
@@ -464,7 +481,7 @@ def app_run(db_url, base_url: str, cards, expected: list[Charge] | None,
     if profiler:
         print_profile(profiler, seconds, len(charges))
     return AppRun(seconds, throttle.peak_per_second(), dict(timer.seconds),
-                  dict(statements)), charges
+                  dict(statements), int(app.config["STRIPE_CONCURRENT_CHARGES"])), charges
 
 
 def bare_run(base_url: str, charges: list[Charge], fresh_client: bool) -> float:
@@ -522,6 +539,8 @@ def main() -> int:
     parser.add_argument("--fresh-client", action="store_true",
                         help="also time a bare loop with a new client per call")
     parser.add_argument("--profile", action="store_true", help="cProfile the first app sweep")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="STRIPE_CONCURRENT_CHARGES for the app (default: the app's own)")
     parser.add_argument("--localstripe-dir", default=default_localstripe_dir(),
                         help="where each localstripe keeps its state file (default: "
                              "/dev/shm when there is one, else the temporary directory)")
@@ -570,15 +589,20 @@ def main() -> int:
             with localstripe_from(snapshot, state_dir, n) as base_url:
                 if what == "app":
                     run, charges = app_run(db_url, base_url, cards, charges,
-                                           args.profile and not app_runs)
+                                           args.profile and not app_runs, args.concurrency)
                     app_runs.append(run)
-                    say(f"app ({database}): {n} charges in {run.seconds:.2f} s = "
-                        f"{n / run.seconds:.1f}/s ({run.seconds / n * 1000:.1f} ms each); "
-                        f"peak {run.peak_rate}/s")
-                    other = run.seconds - sum(run.phases.values())
-                    say("  per charge: " + ", ".join(
+                    say(f"app ({database}, {run.concurrency} in flight): {n} charges in "
+                        f"{run.seconds:.2f} s = {n / run.seconds:.1f}/s "
+                        f"({run.seconds / n * 1000:.1f} ms each); peak {run.peak_rate}/s")
+                    # The calls run in worker threads, overlapping the sweep's own work.
+                    own = {k: v for k, v in run.phases.items() if k not in IN_WORKERS}
+                    other = run.seconds - sum(own.values())
+                    say("  per charge, the sweep's thread: " + ", ".join(
                         f"{name} {spent / n * 1000:.1f} ms"
-                        for name, spent in [*run.phases.items(), ("other", other)]))
+                        for name, spent in [*own.items(), ("other (incl. waiting for "
+                                                           "answers)", other)]))
+                    say("  per charge, in worker threads: " + ", ".join(
+                        f"{name} {run.phases[name] / n * 1000:.1f} ms" for name in IN_WORKERS))
                     say(f"  SQL: {sum(run.statements.values()) / n:.1f} statements a charge ("
                         + ", ".join(f"{word} {count / n:.1f}" for word, count
                                     in sorted(run.statements.items())) + ")")

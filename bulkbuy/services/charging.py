@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -209,17 +211,35 @@ def _card_of(household_id: int) -> SavedCard | None:
     return db.session.scalar(select(SavedCard).where(SavedCard.household_id == household_id))
 
 
-def _ask_stripe(payment: CardPayment, *, config, throttle: Throttle
-                ) -> gateway.ChargeOutcome:
+@dataclass(frozen=True)
+class _ChargeRequest:
+    """Everything one off-session charge sends, as plain values: a worker thread makes
+    the call with no database session."""
+
+    customer_id: str
+    payment_method_id: str
+    amount_pence: int
+    idempotency_key: str
+    metadata: dict[str, str]
+
+
+def _charge_request(payment: CardPayment) -> _ChargeRequest | None:
+    """The request for `payment`, or None when the household's card cannot be used."""
     card = _card_of(payment.household_id)
     if card is None or not card.is_ready:
-        return gateway.ChargeOutcome("declined", None, "no_card", "No saved card")
-    throttle.wait()
+        return None
+    return _ChargeRequest(card.customer_id, card.payment_method_id, payment.amount_pence,
+                          payment.idempotency_key, payment.metadata_for_stripe)
+
+
+def _send_charge(config, request: _ChargeRequest) -> gateway.ChargeOutcome:
+    """Stripe's answer to one charge (may run in a worker thread: touches no database).
+    Raises StripeRefusedUs when Stripe refuses our own key."""
     try:
-        outcome = gateway.charge_off_session(
-            config, customer_id=card.customer_id, payment_method_id=card.payment_method_id,
-            amount_pence=payment.amount_pence, idempotency_key=payment.idempotency_key,
-            metadata=payment.metadata_for_stripe,
+        return gateway.charge_off_session(
+            config, customer_id=request.customer_id,
+            payment_method_id=request.payment_method_id, amount_pence=request.amount_pence,
+            idempotency_key=request.idempotency_key, metadata=request.metadata,
         )
     except gateway.GatewayError as exc:
         if exc.http_status in (401, 403):
@@ -227,11 +247,27 @@ def _ask_stripe(payment: CardPayment, *, config, throttle: Throttle
         # Stripe refused the request itself (the saved card or customer is unusable):
         # nothing was charged, and the resident must pay another way.
         return gateway.ChargeOutcome("declined", None, exc.code or "refused", str(exc))
+
+
+_NO_CARD = gateway.ChargeOutcome("declined", None, "no_card", "No saved card")
+
+
+def _heed(outcome: gateway.ChargeOutcome, throttle: Throttle) -> gateway.ChargeOutcome:
+    """Let the throttle learn from an answer (slow down after a 429)."""
     if outcome.rate_limited:
         throttle.rate_limited()
     elif outcome.kind != "unknown":
         throttle.succeeded()
     return outcome
+
+
+def _ask_stripe(payment: CardPayment, *, config, throttle: Throttle
+                ) -> gateway.ChargeOutcome:
+    request = _charge_request(payment)
+    if request is None:
+        return _NO_CARD
+    throttle.wait()
+    return _heed(_send_charge(config, request), throttle)
 
 
 class StripeRefusedUs(Exception):
@@ -274,29 +310,73 @@ def _apply(payment_id: int, outcome: gateway.ChargeOutcome, now: datetime,
 
 def charge_due_statements(now: datetime, *, config, commit: Callable[[], None],
                           throttle: Throttle, result: PaymentSweep, batch: int = BATCH) -> None:
-    """Charge every due card statement once (up to `batch`), committing around each call."""
-    for statement_id in due_card_statement_ids(batch):
-        try:
-            payment = start_attempt(statement_id, now)
-            commit()
-            if payment is None:
-                continue
-            payment_id = payment.id
+    """Charge every due card statement once (up to `batch`).
+
+    Each attempt is committed before its request is sent, and its answer committed when
+    it comes. Up to STRIPE_CONCURRENT_CHARGES requests are in flight at once (a worker
+    thread each: Stripe takes a few hundred milliseconds a charge, and the throttle, not
+    the wait, should set the pace); this thread alone uses the database and the throttle.
+    """
+    concurrency = max(1, int(config.get("STRIPE_CONCURRENT_CHARGES", 4)))
+    in_flight: deque[tuple[int, int, Future]] = deque()
+    refused: list[str] = []
+    with ThreadPoolExecutor(max_workers=concurrency,
+                            thread_name_prefix="stripe-charge") as pool:
+        for statement_id in due_card_statement_ids(batch):
+            if refused:
+                break
             try:
-                outcome = _ask_stripe(payment, config=config, throttle=throttle)
-            except StripeRefusedUs as exc:
-                _undo_attempt(payment_id, now)
+                payment = start_attempt(statement_id, now)
                 commit()
-                log.error("stripe refused our key; no card is charged until it is fixed: %s",
-                          exc)
-                result.errors.append(str(exc))
-                return
-            _apply(payment_id, outcome, now, result)
+                if payment is None:
+                    continue
+                payment_id = payment.id
+                request = _charge_request(payment)
+                if request is None:
+                    _apply(payment_id, _NO_CARD, now, result)
+                    commit()
+                    continue
+                while len(in_flight) >= concurrency:
+                    _finish_charge(*in_flight.popleft(), now=now, commit=commit,
+                                   throttle=throttle, result=result, refused=refused)
+                if refused:
+                    _undo_attempt(payment_id, now)
+                    commit()
+                    break
+                throttle.wait()
+                in_flight.append((statement_id, payment_id,
+                                  pool.submit(_send_charge, config, request)))
+            except Exception:  # one bad statement never stops the others
+                db.session.rollback()
+                log.exception("payment sweep: statement_id %s failed; the next sweep "
+                              "tries again", statement_id)
+        while in_flight:
+            _finish_charge(*in_flight.popleft(), now=now, commit=commit, throttle=throttle,
+                           result=result, refused=refused)
+    if refused:
+        log.error("stripe refused our key; no card is charged until it is fixed: %s",
+                  refused[0])
+        result.errors.append(refused[0])
+
+
+def _finish_charge(statement_id: int, payment_id: int, future: Future, *, now: datetime,
+                   commit: Callable[[], None], throttle: Throttle, result: PaymentSweep,
+                   refused: list[str]) -> None:
+    """Wait for one charge's answer and record it (or undo the attempt: key refused)."""
+    try:
+        try:
+            outcome = _heed(future.result(), throttle)
+        except StripeRefusedUs as exc:
+            refused.append(str(exc))
+            _undo_attempt(payment_id, now)
             commit()
-        except Exception:  # one bad statement never stops the others
-            db.session.rollback()
-            log.exception("payment sweep: statement_id %s failed; the next sweep "
-                          "tries again", statement_id)
+            return
+        _apply(payment_id, outcome, now, result)
+        commit()
+    except Exception:  # one bad statement never stops the others
+        db.session.rollback()
+        log.exception("payment sweep: statement_id %s failed; the next sweep "
+                      "tries again", statement_id)
 
 
 # --- answers that were lost ---------------------------------------------------------------

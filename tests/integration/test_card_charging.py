@@ -193,9 +193,12 @@ def test_the_idempotency_key_is_committed_before_stripe_is_asked_and_fixed_per_a
     seen_during_call = []
     real_charge = stripe_gateway.charge_off_session
 
+    engine = db.engine
+
     def charge_and_look(config, **kwargs):
-        # Another connection sees only what is committed.
-        with db.engine.connect() as other:
+        # Another connection sees only what is committed. (The call runs in a worker
+        # thread, which has no app context: the engine is taken from this one.)
+        with engine.connect() as other:
             seen_during_call.append(other.execute(
                 select(CardPayment.__table__.c.idempotency_key,
                        CardPayment.__table__.c.status, CardPayment.__table__.c.amount_pence)
