@@ -11,6 +11,8 @@ is proved by listing localstripe's PaymentIntents with the real SDK.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -459,3 +461,93 @@ def test_the_secret_key_appears_in_no_log_error_or_message_during_faults(
     assert succeeded_per_household(localstripe) == {h.id: 1 for h in w.households}
 
 
+
+
+# --- several charges in flight at once (STRIPE_CONCURRENT_CHARGES) ------------------------
+
+
+def watch_in_flight(monkeypatch) -> dict[str, int]:
+    """Count the charge requests under way at once (each held a moment, so they overlap
+    when the sweep lets them); returns {"now": ..., "most": ...}."""
+    seen = {"now": 0, "most": 0}
+    lock = threading.Lock()
+    real_charge = stripe_gateway.charge_off_session
+
+    def charge(config, **kwargs):
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        try:
+            time.sleep(0.2)
+            return real_charge(config, **kwargs)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(stripe_gateway, "charge_off_session", charge)
+    return seen
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_never_more_charges_in_flight_than_configured_and_each_household_paid_once(
+        card_app, localstripe, monkeypatch, concurrency):
+    w, statements = closed_card_round(residents=6)
+    card_app.config["STRIPE_CONCURRENT_CHARGES"] = concurrency
+    seen = watch_in_flight(monkeypatch)
+
+    result = sweep(utcnow())
+
+    assert seen["most"] == concurrency
+    assert (result.charged, result.errors) == (6, [])
+    assert [fresh(s).payment_status for s in statements] == ["paid"] * 6
+    assert succeeded_per_household(localstripe) == {h.id: 1 for h in w.households}
+
+
+def test_faults_on_some_of_the_charges_in_flight_leave_those_open_and_each_is_paid_once(
+        card_app, localstripe, proxy, wire):
+    """Four in flight; Stripe answers two of them 500 and loses the answer to a third
+    (it took that money). The others are paid; a later sweep settles the three, each
+    household charged once."""
+    w, statements = closed_card_round(residents=6)
+    card_app.config["STRIPE_API_BASE"] = proxy.base_url
+    card_app.config["STRIPE_CONCURRENT_CHARGES"] = 4
+    proxy.fail_next("server_error", times=2)
+    proxy.fail_next("lost_response")
+    now = utcnow()
+
+    first = sweep(now)
+
+    assert (first.charged, first.unknown) == (3, 3)
+    assert sorted(fresh(s).payment_status for s in statements) == ["charging"] * 3 + ["paid"] * 3
+    later = sweep(now + LATER)
+    # All three looked up: the lost one is found paid, the two 500s sent again.
+    assert (later.looked_up, later.charged) == (3, 2)
+    assert [fresh(s).payment_status for s in statements] == ["paid"] * 6
+    assert succeeded_per_household(localstripe) == {h.id: 1 for h in w.households}
+    # Six keys; the two Stripe answered 500 were sent again with the same key.
+    assert (len(wire), len(set(wire))) == (8, 6)
+
+
+def test_a_rejected_key_with_charges_in_flight_undoes_every_attempt(card_app, localstripe):
+    """Stripe refuses our key (HTTP 401) while several charges are in flight: each attempt
+    is cancelled and its statement left due (nobody told their card failed), the sweep
+    stops, and with the key fixed each household is charged once."""
+    w, statements = closed_card_round(residents=6)
+    card_app.config["STRIPE_CONCURRENT_CHARGES"] = 4
+    good_key = card_app.config["STRIPE_SECRET_KEY"]
+    card_app.config["STRIPE_SECRET_KEY"] = "not_a_key_rotated_by_mistake"
+    now = utcnow()
+
+    first = sweep(now)
+
+    assert first.charged == 0 and len(first.errors) == 1
+    assert [fresh(s).payment_status for s in statements] == ["due"] * 6
+    assert {a.status for s in statements for a in attempts_of(s)} <= {"canceled"}
+    assert stripe_payment_intents(localstripe) == []
+    assert not [m for m in db.session.scalars(select(OutboxMessage))
+                if "Your card did not work" in m.body]
+    card_app.config["STRIPE_SECRET_KEY"] = good_key
+    later = sweep(now + LATER)
+    assert later.charged == 6
+    assert [fresh(s).payment_status for s in statements] == ["paid"] * 6
+    assert succeeded_per_household(localstripe) == {h.id: 1 for h in w.households}
