@@ -8,7 +8,6 @@ import flask_babel
 from flask import Flask, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -62,7 +61,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["pence"] = formatting.pence
     app.jinja_env.filters["when"] = formatting.when
     app.jinja_env.filters["input_value"] = formatting.input_value
-    app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, ngettext)
+    app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, _cached_ngettext)
     app.jinja_env.globals["organises_a_group"] = organises_a_group
     app.jinja_env.globals["status_words"] = status_words
 
@@ -78,6 +77,13 @@ def _translations():
     except AttributeError:
         g.bulkbuy_translations = flask_babel.get_translations()
         return g.bulkbuy_translations
+
+
+def _cached_ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """flask_babel.ngettext (the same result), with the request's translations looked
+    up once: fill_text calls it for every product on a page."""
+    variables.setdefault("num", num)
+    return _translations().ungettext(singular, plural, num) % variables
 
 
 def _install_request_cached_gettext(app: Flask) -> None:

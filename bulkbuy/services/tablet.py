@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, TabletSession, TabletVisit, User
@@ -25,6 +25,21 @@ from bulkbuy.services import ServiceError, accounts, audit
 PIN_PATTERN = re.compile(r"^[0-9]{4}$")
 MAX_PIN_ATTEMPTS = 5
 PIN_LOCK = timedelta(minutes=15)
+
+
+# Built once: the tablet's list asks these on every load, and building a statement costs
+# more than SQLite takes to answer it (SQLAlchemy caches only the compiled form).
+_OPEN_SESSION = select(TabletSession).where(
+    TabletSession.token_hash == bindparam("token_hash"),
+    TabletSession.worker_id == bindparam("worker_id"), TabletSession.ended_at.is_(None))
+_OPEN_VISITS = select(TabletVisit).where(
+    TabletVisit.tablet_session_id == bindparam("session_id"), TabletVisit.ended_at.is_(None))
+_SIGNATURE = select(
+    func.count(Household.id), func.max(Household.id),
+    func.coalesce(func.sum(func.length(Household.label)), 0),
+    func.coalesce(func.sum(func.length(func.coalesce(Household.block, ""))), 0),
+    func.coalesce(func.sum(Household.id * func.length(Household.label)), 0),
+).where(Household.group_id == bindparam("group_id"))
 
 
 def _hash(token: str) -> str:
@@ -56,9 +71,8 @@ def session_for(token: str | None, worker_id: int | None) -> TabletSession | Non
     """The open tablet session with this token, started by this worker, or None."""
     if not token or worker_id is None:
         return None
-    return db.session.scalar(select(TabletSession).where(
-        TabletSession.token_hash == _hash(token), TabletSession.worker_id == worker_id,
-        TabletSession.ended_at.is_(None)))
+    return db.session.scalar(_OPEN_SESSION, {"token_hash": _hash(token),
+                                             "worker_id": worker_id})
 
 
 def end_session(session: TabletSession, now: datetime) -> None:
@@ -80,15 +94,7 @@ def households(group_id: int) -> list[Household]:
 def households_signature(group_id: int) -> tuple:
     """Changes whenever a household is added, removed, renamed or moves block (for the
     tablet list's kept copy): count, highest id, and the lengths and a checksum of names."""
-    from sqlalchemy import func
-
-    return tuple(db.session.execute(
-        select(func.count(Household.id), func.max(Household.id),
-               func.coalesce(func.sum(func.length(Household.label)), 0),
-               func.coalesce(func.sum(func.length(func.coalesce(Household.block, ""))), 0),
-               func.coalesce(func.sum(Household.id * func.length(Household.label)), 0))
-        .where(Household.group_id == group_id)
-    ).one())
+    return tuple(db.session.execute(_SIGNATURE, {"group_id": group_id}).one())
 
 
 def household_in(session: TabletSession, household_id) -> Household:
@@ -233,8 +239,7 @@ def end_visit(visit: TabletVisit, reason: str, now: datetime) -> bool:
 def end_turns_for_next_person(session: TabletSession, now: datetime, idle: timedelta) -> int:
     """The list is showing: end any turn still open, as "idle" (at the moment it went
     idle) when it was left longer than `idle`, else as "done". Returns how many."""
-    open_turns = db.session.scalars(select(TabletVisit).where(
-        TabletVisit.tablet_session_id == session.id, TabletVisit.ended_at.is_(None))).all()
+    open_turns = db.session.scalars(_OPEN_VISITS, {"session_id": session.id}).all()
     ended = 0
     for visit in open_turns:
         if visit.last_seen_at + idle < now:
