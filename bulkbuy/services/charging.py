@@ -275,8 +275,11 @@ class StripeRefusedUs(Exception):
     be until the settings are fixed. Not the resident's doing."""
 
 
-def _undo_attempt(payment_id: int, now: datetime) -> None:
-    """An attempt Stripe never acted on: cancel it and owe the statement as before."""
+def _undo_attempt(payment_id: int, now: datetime, *, owed_as: str = "due",
+                  reason: str | None = None) -> None:
+    """An attempt Stripe never acted on: cancel it, and the statement being charged is
+    owed again as `owed_as` ("due": the sweep charges it; "needs_action" with `reason`:
+    the resident pays on our page)."""
     payment = db.session.get(CardPayment, payment_id)
     db.session.execute(
         update(CardPayment)
@@ -287,7 +290,7 @@ def _undo_attempt(payment_id: int, now: datetime) -> None:
     db.session.execute(
         update(Statement)
         .where(Statement.id == payment.statement_id, Statement.payment_status == "charging")
-        .values(payment_status="due")
+        .values(payment_status=owed_as, needs_action_reason=reason)
         .execution_options(synchronize_session=False)
     )
 
@@ -433,20 +436,7 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
             if payment.statement.payment_status != "charging" or payment.kind == "on_session":
                 # Never reached Stripe, and either nothing is owed on it any more (round
                 # cancelled) or the resident was paying on our page: they can try again there.
-                db.session.execute(
-                    update(CardPayment)
-                    .where(CardPayment.id == payment.id,
-                           CardPayment.status.in_(("pending", "unknown")))
-                    .values(status="canceled", next_check_at=None, updated_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-                db.session.execute(
-                    update(Statement)
-                    .where(Statement.id == payment.statement_id,
-                           Statement.payment_status == "charging")
-                    .values(payment_status="needs_action", needs_action_reason="declined")
-                    .execution_options(synchronize_session=False)
-                )
+                _undo_attempt(payment_id, now, owed_as="needs_action", reason="declined")
                 commit()
                 continue
             try:
