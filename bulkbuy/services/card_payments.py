@@ -75,7 +75,7 @@ def settle_attempt(
         values["next_check_at"] = now + RECHECK_AFTER * (1 + min(payment.checks or 0, 10))
     else:
         values["next_check_at"] = None
-    if target not in ("succeeded", "unknown") and error_code:
+    if target != "succeeded" and error_code:
         values["error_code"] = error_code[:60]
     moved = db.session.execute(
         update(CardPayment)

@@ -295,12 +295,19 @@ def _undo_attempt(payment_id: int, now: datetime, *, owed_as: str = "due",
     )
 
 
+#: Marks an attempt Stripe answered with HTTP 5xx (see recover_lost_attempts).
+STRIPE_5XX = "stripe_http_5xx"
+
+
 def _apply(payment_id: int, outcome: gateway.ChargeOutcome, now: datetime,
            result: PaymentSweep) -> None:
     payment = db.session.get(CardPayment, payment_id)
+    error_code = outcome.error_code
+    if outcome.kind == "unknown" and (outcome.http_status or 0) >= 500:
+        error_code = STRIPE_5XX
     word = card_payments.settle_attempt(
         payment, outcome.kind, now=now, payment_intent_id=outcome.payment_intent_id,
-        error_code=outcome.error_code,
+        error_code=error_code,
     )
     if word == "paid":
         result.charged += 1
@@ -437,6 +444,13 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
                 # Never reached Stripe, and either nothing is owed on it any more (round
                 # cancelled) or the resident was paying on our page: they can try again there.
                 _undo_attempt(payment_id, now, owed_as="needs_action", reason="declined")
+                commit()
+                continue
+            if payment.error_code == STRIPE_5XX:
+                # Stripe answered 5xx and holds no PaymentIntent for it: nothing was
+                # charged. Stripe replays a 5xx for the same key for 24 hours, so the
+                # statement is owed again and charged below with the next attempt's key.
+                _undo_attempt(payment_id, now)
                 commit()
                 continue
             try:

@@ -89,6 +89,19 @@ def assert_open_attempt(statement, key: str, now) -> CardPayment:
     return attempt
 
 
+def assert_paid_once_by_a_second_attempt(localstripe, household_id: int, statement) -> None:
+    """Attempt 1 never charged (cancelled); attempt 2, with a key of its own, paid in full;
+    Stripe holds one succeeded charge."""
+    assert (fresh(statement).payment_status, statement.paid_pence) == ("paid", 1000)
+    first, second = attempts_of(statement)
+    assert (first.attempt, first.status, first.credited_pence) == (1, "canceled", 0)
+    assert (second.attempt, second.status, second.credited_pence) == (2, "succeeded", 1000)
+    assert second.idempotency_key != first.idempotency_key
+    assert succeeded_per_household(localstripe) == {household_id: 1}
+    [pi] = [pi for pi in stripe_payment_intents(localstripe) if pi.status == "succeeded"]
+    assert (pi.id, pi.metadata["attempt"]) == (second.payment_intent_id, "2")
+
+
 def assert_paid_once(localstripe, household_id: int, statement, key: str) -> None:
     """Paid in full by attempt 1 (the same key), and Stripe holds one succeeded charge."""
     assert (fresh(statement).payment_status, statement.paid_pence) == ("paid", 1000)
@@ -148,8 +161,12 @@ def test_a_500_or_a_timeout_leaves_the_charge_open_and_a_later_sweep_pays_it_onc
     later = sweep(now + LATER)
 
     assert (later.looked_up, later.charged) == (1, 1)
-    assert_paid_once(localstripe, w.households[0].id, statement, key)
-    assert wire == [key, key]
+    if fault == "timeout":  # no answer: sent again with the same key
+        assert_paid_once(localstripe, w.households[0].id, statement, key)
+        assert wire == [key, key]
+    else:  # Stripe replays a 5xx for its key: the next attempt, with its own key
+        assert_paid_once_by_a_second_attempt(localstripe, w.households[0].id, statement)
+        assert wire[0] == key and wire[1] != key and len(wire) == 2
     assert [(r.method, r.path) for r in proxy.requests] == [
         ("POST", "/v1/payment_intents"),   # the fault
         ("GET", "/v1/payment_intents"),    # the look-up: not there
@@ -229,8 +246,9 @@ def test_when_the_look_up_fails_too_the_charge_is_not_retried_blind(
         assert throttle.rate == 4.0
     third = sweep(now + 3 * LATER, throttle=throttle)
     assert (third.looked_up, third.charged) == (1, 1)
-    assert_paid_once(localstripe, w.households[0].id, statement, key)
-    assert wire == [key, key]
+    # The charge had a 500, which Stripe replays for its key: the next attempt is sent.
+    assert_paid_once_by_a_second_attempt(localstripe, w.households[0].id, statement)
+    assert wire[0] == key and wire[1] != key and len(wire) == 2
 
 
 # --- Stripe took the charge but we never learnt it: found, not charged again --------------
@@ -524,8 +542,8 @@ def test_faults_on_some_of_the_charges_in_flight_leave_those_open_and_each_is_pa
     assert (later.looked_up, later.charged) == (3, 2)
     assert [fresh(s).payment_status for s in statements] == ["paid"] * 6
     assert succeeded_per_household(localstripe) == {h.id: 1 for h in w.households}
-    # Six keys; the two Stripe answered 500 were sent again with the same key.
-    assert (len(wire), len(set(wire))) == (8, 6)
+    # Six keys, and two more for the second attempts of the two Stripe answered 500.
+    assert (len(wire), len(set(wire))) == (8, 8)
 
 
 def test_a_rejected_key_with_charges_in_flight_undoes_every_attempt(card_app, localstripe):

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, CardPayment, OutboxMessage, utcnow
-from bulkbuy.services import card_payments, charging
+from bulkbuy.services import card_payments, cards, charging
 from tests.stripe_helpers import closed_card_round
 
 _IDEMPOTENCY_ERROR = json.dumps({"error": {
@@ -46,7 +46,8 @@ class FakeStripe:
     `answer(params)` (default: a succeeded PaymentIntent), is stored under
     the key and replayed, byte for byte with the same status, for every
     repeat of the key with the same parameters (header
-    `Idempotent-Replayed: true`); a repeat with other parameters gets 400
+    `Idempotent-Replayed: true`; a 500 too, as Stripe documents); a repeat
+    with other parameters gets 400
     `idempotency_error`, as Stripe documents. `lose_answers` makes the next
     N new requests act (the PaymentIntent is made and stored) and then close
     the connection without an answer.
@@ -112,6 +113,11 @@ class FakeStripe:
                  "message": "Your card has insufficient funds."}
         pi = self.payment_intent(params, "requires_payment_method", error)
         return 402, {"error": {**error, "payment_intent": pi}}
+
+    def server_error(self, params: dict) -> tuple[int, dict]:
+        """HTTP 500 with no PaymentIntent made; Stripe keeps it for the key, like any answer."""
+        return 500, {"error": {"type": "api_error",
+                               "message": "An unknown error occurred (fake)."}}
 
     # -- used by the handler -----------------------------------------------------------------
 
@@ -329,4 +335,45 @@ def test_a_key_reused_with_other_parameters_is_an_unknown_outcome_not_a_decline(
     assert (same.kind, same.payment_intent_id) == ("succeeded", "pi_fake1")
     assert (other.kind, other.http_status) == ("unknown", 400)
     assert "sk_test_fake" not in (other.message or "")
+    assert len(fake_stripe.created) == 1
+
+
+# --- a 500 is replayed for its key --------------------------------------------------------------
+
+
+def test_after_a_500_stripe_replays_for_its_key_the_next_attempt_pays_once(
+        card_app, fake_stripe):
+    """Stripe stores a 500 under its Idempotency-Key and replays it for 24 hours. Once the
+    look-up shows no PaymentIntent was made, the statement is charged with the next
+    attempt and a key of its own, instead of being stuck "being charged" (which also
+    blocks cash) while the same key gets the same 500."""
+    w, statement = one_card_round_on_the_fake(card_app, fake_stripe)
+    fake_stripe.answer = fake_stripe.server_error
+    now = utcnow()
+
+    first = sweep(card_app, now)
+
+    assert (first.charged, first.unknown) == (0, 1)
+    [attempt] = attempts_of(statement)
+    assert (attempt.status, attempt.error_code) == ("unknown", charging.STRIPE_5XX)
+    card = cards.card_of(statement.household_id)
+    replay = gateway.charge_off_session(  # what sending that key again would get
+        card_app.config, customer_id=card.customer_id, payment_method_id=card.payment_method_id,
+        amount_pence=attempt.amount_pence, idempotency_key=attempt.idempotency_key,
+        metadata=attempt.metadata_for_stripe)
+    assert (replay.kind, replay.http_status) == ("unknown", 500)
+    fake_stripe.answer = fake_stripe.succeeded
+
+    later = sweep(card_app, now + timedelta(minutes=10))
+
+    assert (later.looked_up, later.charged) == (1, 1)
+    db.session.expire_all()
+    assert (statement.payment_status, statement.paid_pence) == ("paid", 1000)
+    first_try, second_try = attempts_of(statement)
+    assert (first_try.status, first_try.credited_pence) == ("canceled", 0)
+    assert (second_try.attempt, second_try.status, second_try.payment_intent_id) == (
+        2, "succeeded", "pi_fake1")
+    posts = [key for method, _path, key in fake_stripe.requests if method == "POST"]
+    assert posts == [first_try.idempotency_key, first_try.idempotency_key,
+                     second_try.idempotency_key]
     assert len(fake_stripe.created) == 1
