@@ -180,6 +180,7 @@ def _render_pay(statement: Statement, status: int = 200):
         attempt=attempt, card=card, confirm_secret=confirm_secret, owed_pence=owed,
         cards_on=stripe_ready(), minimum_pence=gateway.MINIMUM_CHARGE_PENCE,
         chargeable=statement.round.status in charging.CHARGEABLE_ROUNDS,
+        will_charge=charging.sweep_will_charge(statement),
         title=_("Pay for %(round)s", round=statement.round.title),
     )
 

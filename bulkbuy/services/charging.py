@@ -154,6 +154,22 @@ def due_card_statement_ids(limit: int) -> list[int]:
     ))
 
 
+def sweep_will_charge(statement: Statement) -> bool:
+    """Whether the payment sweep will take this due statement from the saved card: a card
+    is saved, the household agreed to card payment for this round, and what is owed is
+    within the agreed maximum and at least Stripe's minimum."""
+    owed = statement.total_pence - statement.paid_pence
+    card = _card_of(statement.household_id)
+    if (statement.payment_status != "due" or card is None or not card.is_ready
+            or owed < gateway.MINIMUM_CHARGE_PENCE
+            or statement.round.status not in CHARGEABLE_ROUNDS):
+        return False
+    most = db.session.scalar(select(CardConsent.max_pence).where(
+        CardConsent.round_id == statement.round_id,
+        CardConsent.household_id == statement.household_id))
+    return most is not None and owed <= most
+
+
 def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:
     """Claim a due statement and record the next off-session attempt (caller commits).
 

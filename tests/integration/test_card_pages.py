@@ -191,3 +191,36 @@ def test_a_statement_too_small_for_a_card_says_pay_in_cash(card_app):
     _login(client, w.residents[0].email)
     assert "This is too small to pay by card." in page(client.get(f"/pay/{statement.id}"))
     assert cards.card_of(w.households[0].id) is None
+
+
+def test_a_due_statement_the_sweep_will_charge_says_so_and_offers_no_button(card_app):
+    w, statements = closed_card_round(residents=2)
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+
+    text = page(client.get(f"/pay/{statements[0].id}"))
+
+    assert charging.sweep_will_charge(statements[0])
+    assert "We will take it from your card ending 4242 soon." in text
+    assert "with my card ending" not in text and "Pay with another card" not in text
+
+
+def test_a_saved_card_without_agreement_for_this_round_is_offered_not_promised(card_app):
+    """The household saved a card for an earlier round but did not agree to card payment
+    for this one: the sweep will not take it, so the page must not say it will, and the
+    resident can pay now with the saved card (they are here) or another card."""
+    w, statements = closed_card_round(residents=2, consent=False)
+    statement = statements[0]
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+
+    text = page(client.get(f"/pay/{statement.id}"))
+
+    assert not charging.sweep_will_charge(statement)
+    assert "soon" not in text
+    assert "Pay £5 with my card ending 4242" in text and "Pay with another card" in text
+    assert charging.sweep_payments(utcnow(), config=card_app.config,
+                                   commit=db.session.commit).charged == 0
+    client.post(f"/pay/{statement.id}/charge")
+    db.session.refresh(statement)
+    assert (statement.payment_status, statement.paid_pence) == ("paid", statement.total_pence)
