@@ -68,8 +68,12 @@ def settle_attempt(
         lower = [s for s in _RANK if s != "succeeded"]
     elif target == "unknown":
         lower = ["pending", "unknown"]
-    else:  # a definite "no": from no answer, or from another "no" (3-D Secure failed)
-        lower = [s for s, rank in _RANK.items() if rank <= 1 and s != target]
+    elif target == "requires_action":  # the bank must confirm: only ever after no answer
+        lower = ["pending", "unknown"]
+    elif target == "declined":  # from no answer, or 3-D Secure failed
+        lower = ["pending", "unknown", "requires_action"]
+    else:  # canceled: final at Stripe, after any "no"
+        lower = ["pending", "unknown", "requires_action", "declined"]
     values = {"status": target, "updated_at": now}
     if target == "unknown":
         values["next_check_at"] = now + RECHECK_AFTER * (1 + min(payment.checks or 0, 10))

@@ -326,6 +326,36 @@ def test_an_older_event_after_success_changes_nothing(card_app, late):
     assert _outbox_keys() == outbox_before  # nobody is asked to pay again
 
 
+@pytest.mark.parametrize("late", [
+    ("payment_intent.requires_action", "requires_action"),
+    ("payment_intent.payment_failed", "requires_payment_method"),
+])
+def test_an_older_event_after_a_final_no_changes_nothing(card_app, late):
+    """3-D Secure failed (payment_failed after requires_action), or the PaymentIntent was
+    cancelled: an older "confirm with your bank" or decline arriving late must not offer
+    a confirm button for a payment that can no longer be confirmed, nor e-mail again."""
+    late_type, late_status = late
+    w, (statement,) = owed_round()
+    payment = pending_attempt(statement)
+    client = card_app.test_client()
+    post_event(client, pi_event("payment_intent.requires_action", payment,
+                                status="requires_action"))
+    final = ("payment_intent.payment_failed" if late_type == "payment_intent.requires_action"
+             else "payment_intent.canceled")
+    post_event(client, pi_event(final, payment, status=(
+        "requires_payment_method" if final.endswith("failed") else "canceled"),
+        last_payment_error={"code": "card_declined", "decline_code": "generic_decline"}))
+    settled = state_of(statement, payment)
+    outbox_before = _outbox_keys()
+
+    response = post_event(client, pi_event(late_type, payment, status=late_status))
+
+    assert response.status_code == 200 and response.get_json()["outcome"] == "no change"
+    assert state_of(statement, payment) == settled
+    assert fresh(payment).status == ("declined" if final.endswith("failed") else "canceled")
+    assert _outbox_keys() == outbox_before
+
+
 def test_success_after_requires_action_pays_the_statement(card_app):
     w, (statement,) = owed_round()
     payment = pending_attempt(statement)
