@@ -179,6 +179,14 @@ def helper_confirms(session: TabletSession, household: Household, password: str,
     return start_visit(session, household, "worker", now)
 
 
+def helper_password_refused(session: TabletSession, household: Household) -> None:
+    """Log a wrong helper's password given for a household (the caller commits), as
+    wrong PINs are: someone at the tablet may be guessing the worker's password."""
+    audit.record("tablet.helper_password_wrong", actor=session.worker,
+                 group_id=household.group_id, household_id=household.id, subject=household,
+                 tablet_session=session.id)
+
+
 def start_visit(session: TabletSession, household: Household, verified_by: str,
                 now: datetime) -> tuple[TabletVisit, str]:
     """Start a turn (ending anyone else's still open on this tablet)."""

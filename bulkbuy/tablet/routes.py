@@ -146,6 +146,7 @@ def households():
     ended = tablet.end_turns_for_next_person(found, utcnow(), idle_limit())
     if ended:
         db.session.commit()
+        _forget_the_resident()  # their turn was still open: nothing of it is shown
     session.pop(CHOSEN_KEY, None)
     html = _household_list(group_id)
     response = make_response(html)
@@ -181,6 +182,14 @@ def _render_household_list(group_id: int, csrf: str) -> str:
 CHOSEN_KEY = "tablet_household_id"
 
 
+def _forget_the_resident() -> None:
+    """Drop what the session holds of the resident whose turn ends: the flat they tapped,
+    and any message not yet shown ("You want 3 of ... Saved.", cash taken), which would
+    otherwise appear on the next page, in front of the next person."""
+    session.pop(CHOSEN_KEY, None)
+    session.pop("_flashes", None)
+
+
 @bp.route("/household", methods=["POST"])
 @login_required
 def choose():
@@ -198,9 +207,16 @@ def choose():
     return redirect(url_for("tablet.pin"), 303)
 
 
+def _not_the_helper_password() -> bool:
+    return request.form.get("helper") != "yes"
+
+
 @bp.route("/pin", methods=["GET", "POST"])
 @login_required
 @limiter.limit("30 per minute", methods=["POST"])
+# The helper's password is the worker's sign-in password: never guessable here faster
+# than at sign-in.
+@limiter.limit(_password_limit, methods=["POST"], exempt_when=_not_the_helper_password)
 def pin():
     found, away = _session_or_start()
     if away:
@@ -222,6 +238,8 @@ def pin():
                                                    request.form.get("password", ""), now)
         except ServiceError as error:
             db.session.rollback()
+            tablet.helper_password_refused(found, household)
+            db.session.commit()
             return _page("tablet/pin.html", 400, household=household, error=None,
                          helper_error=error.message, title=_("Error: Enter your PIN"))
     else:
@@ -245,6 +263,7 @@ def _turn_or_list():
     turn = current_turn()
     if turn is None:
         db.session.commit()  # an idle turn was just ended
+        _forget_the_resident()
         flash(_(ENDED), "error")
         response = make_response(redirect(url_for("tablet.households"), 303))
         delete_cookie(response, TURN_COOKIE)
@@ -378,7 +397,7 @@ def done():
     if away:
         return away
     turn = current_turn()
-    session.pop(CHOSEN_KEY, None)
+    _forget_the_resident()
     reason = "idle" if request.form.get("reason") == "idle" else "done"
     if turn is None:
         db.session.commit()

@@ -517,7 +517,10 @@ def test_a_wrong_helper_password_is_refused_and_writes_nothing(client, oak):
         assert response.status_code == 400
         assert NOT_HELPER in page(response)
 
-    assert written() == before
+    # Nothing written but the log of each wrong try (as for wrong PINs).
+    assert written() == {**before, "AuditEntry": before["AuditEntry"] + 3}
+    assert [(e.household_id, e.actor_id) for e in audit("tablet.helper_password_wrong")] == [
+        (home.id, oak.worker.id)] * 3
     assert fresh(home).pin_locked_until == locked_until
     assert client.get_cookie(TURN) is None
 
@@ -567,6 +570,23 @@ def test_guessing_the_workers_password_to_leave_is_rate_limited(app_with):
 
     assert 429 in statuses, statuses
     assert db.session.scalar(select(TabletSession)).ended_at is None
+
+
+def test_guessing_the_workers_password_on_the_pin_page_is_rate_limited_like_sign_in(
+        app_with):
+    """"Ask a helper" on the PIN page takes the worker's password: limited as at sign-in
+    (10 a minute here), not by the PIN page's own 30 a minute."""
+    app = app_with(LOGIN_RATE_LIMIT="10 per minute;50 per hour")
+    w = with_pins(factories.world())
+    client = app.test_client()
+    client.post("/login", data={"email": w.worker.email, "password": factories.PASSWORD})
+    client.post("/tablet/start", data={"group_id": w.group.id})
+
+    statuses = [helper_confirms(client, w.households[0], f"guess-{n}").status_code
+                for n in range(12)]
+
+    assert statuses[:10] == [400] * 10 and statuses[10:] == [429, 429], statuses
+    assert count(TabletVisit) == 0
 
 
 def test_guessing_the_workers_password_when_taking_cash_is_rate_limited(app_with):
@@ -784,6 +804,31 @@ def test_done_ends_the_turn_deletes_its_cookie_and_clears_the_browser(client, oa
     assert thanks.status_code == 200
     assert "Thank you. Your order is saved." in page(thanks)
     assert "Flat 1" not in page(thanks)
+
+
+@pytest.mark.parametrize("then", ["done", "list", "idle"])
+def test_a_residents_message_not_yet_shown_never_reaches_the_next_person(client, oak, then):
+    """A tap's "You want 3 of ... Saved." waits in the session for the next page. If the
+    turn ends first (Done tapped at once, the list shown, or the idle limit), the message
+    is dropped, not shown to whoever holds the tablet next."""
+    visit = take_turn(client, oak.households[0], PINS[0])
+    assert tap(client, tomatoes(oak), "3").status_code == 303  # its page not yet shown
+
+    if then == "done":
+        client.post("/tablet/done", data={"reason": "done"})
+        shown = page(client.get("/tablet/thanks")) + page(client.get("/tablet/"))
+    elif then == "list":
+        shown = page(client.get("/tablet/"))
+    else:
+        with time_machine.travel(fresh(visit).last_seen_at + idle_limit(client)
+                                 + timedelta(seconds=5), tick=False):
+            ended = client.get("/tablet/order")
+            assert ended.headers["Location"] == "/tablet/"
+            shown = page(client.get("/tablet/"))
+            assert "Your turn has ended" in shown
+
+    assert "You want" not in shown and "Tinned tomatoes" not in shown
+    assert fresh(visit).ended_at is not None
 
 
 def test_after_done_the_old_turn_cookie_opens_nothing(client, oak):
