@@ -400,6 +400,8 @@ def test_idle_turn_warns_then_returns_to_the_list_on_its_own(live_app, tablet_pa
         re.compile(rf"^({left - 1}|{left}) seconds left\.$"))
     keep_going = dialog.get_by_role("button", name="Yes, keep going")
     expect(keep_going).to_be_focused()
+    page.keyboard.press("Tab")  # a modal warning: Tab stays on its one button
+    expect(keep_going).to_be_focused()
     checks(page, "idle warning")
 
     with page.expect_response(lambda r: r.url.endswith("/tablet/still-here")) as answered:
@@ -438,6 +440,18 @@ def test_idle_turn_warns_then_returns_to_the_list_on_its_own(live_app, tablet_pa
     expect(page).to_have_url(LIST)
     expect(page.get_by_role("alert")).to_contain_text("Your turn has ended")
     assert visits(live_app) == [("Flat 1", "idle"), ("Flat 2", "idle")]
+
+    # A flat tapped and left on its PIN page (which names the flat) goes back too,
+    # counted from the last key pressed there.
+    page.get_by_role("button", name="Flat 1", exact=True).click()
+    expect(heading(page)).to_have_text("Enter the PIN for Flat 1")
+    page.clock.fast_forward((idle - 10) * 1000)
+    page.get_by_label("Your 4-number PIN").press("1")
+    page.clock.fast_forward((idle - 10) * 1000)
+    expect(heading(page)).to_have_text("Enter the PIN for Flat 1")
+    page.clock.fast_forward(11_000)
+    expect(page).to_have_url(LIST)
+    expect(heading(page)).to_have_text("Tap your flat")
     checks.assert_clean()
 
 

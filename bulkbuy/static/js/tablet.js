@@ -9,10 +9,20 @@
     if (event.persisted) { window.location.replace(LIST); }
   });
 
-  // Thank-you page: back to the list on its own.
+  // Thank-you and PIN pages: back to the list on their own (the PIN page names the
+  // flat tapped), counted from the last key or touch.
   var returnAfter = parseInt(body.getAttribute("data-return-after") || "0", 10);
   if (returnAfter > 0) {
-    window.setTimeout(function () { window.location.replace(LIST); }, returnAfter * 1000);
+    var back = null;
+    var restart = function () {
+      window.clearTimeout(back);
+      back = window.setTimeout(function () { window.location.replace(LIST); },
+                               returnAfter * 1000);
+    };
+    ["keydown", "input", "pointerdown"].forEach(function (name) {
+      document.addEventListener(name, restart, true);
+    });
+    restart();
   }
 
   // Household list: filter the tiles as the resident types.
@@ -59,6 +69,14 @@
       count.textContent = (idle - idleFor) + " seconds left.";
     }
   }
+
+  // The warning is modal: Tab stays on its one button while it shows.
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Tab" && !dialog.hidden) {
+      event.preventDefault();
+      keepGoing.focus();
+    }
+  });
 
   keepGoing.addEventListener("click", function () {
     var token = doneForm.elements.csrf_token.value;
