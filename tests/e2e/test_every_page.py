@@ -726,11 +726,14 @@ _NOT_REACHED = "() => {" + _DESCRIBE + r"""
 
 def tab_through(page: Page, limit: int = 250) -> list[str]:
     """Tab from the top of the page to the end, checking every stop; the problems found."""
+    # Start from the top even when the page put focus on a field (autofocus): a blurred
+    # field stays Tab's starting point, so focus a start marker (not a Tab stop) instead.
     page.evaluate("""() => {
       document.querySelectorAll('details').forEach((d) => { d.open = true; });
-      if (document.activeElement && document.activeElement !== document.body) {
-        document.activeElement.blur();
-      }
+      const start = document.createElement('span');
+      start.tabIndex = -1;
+      document.body.prepend(start);
+      start.focus();
     }""")
     problems, stops = [], 0
     for step in range(limit):
@@ -771,9 +774,38 @@ def _organiser_payments(new_context, ids) -> tuple[Page, str]:
     return page, "organiser payments page (closed round, cash recorded), 360x640"
 
 
+def _tablet_list(new_context, ids) -> tuple[Page, str]:
+    page = page_for(new_context, AT_TABLET)
+    page.goto("/tablet/start")
+    start_the_tablet(page, ids)
+    assert page.url.endswith("/tablet/"), page.url
+    return page, "tablet household list, 800x1280"
+
+
+def _tablet_pin(new_context, ids) -> tuple[Page, str]:
+    page, _name = _tablet_list(new_context, ids)
+    tap_flat_1(page, ids)
+    assert page.url.endswith("/tablet/pin"), page.url
+    return page, "tablet PIN page (with 'Ask a helper'), 800x1280"
+
+
+def _tablet_leave(new_context, ids) -> tuple[Page, str]:
+    page, _name = _tablet_list(new_context, ids)
+    page.goto("/tablet/leave")
+    return page, "tablet 'leave tablet mode' page, 800x1280"
+
+
+def _my_orders(new_context, ids) -> tuple[Page, str]:
+    page = page_for(new_context, RESIDENT)
+    page.goto("/my-orders")
+    return page, "resident's My orders, 360x640"
+
+
 @pytest.mark.parametrize(
-    "open_page", [_resident_round, _tablet_order, _organiser_payments],
-    ids=["resident-round", "tablet-order", "organiser-payments"],
+    "open_page", [_resident_round, _my_orders, _tablet_list, _tablet_pin, _tablet_order,
+                  _tablet_leave, _organiser_payments],
+    ids=["resident-round", "my-orders", "tablet-list", "tablet-pin", "tablet-order",
+         "tablet-leave", "organiser-payments"],
 )
 def test_keyboard_reaches_every_control_with_visible_focus(live_app, new_context, open_page):
     ids = build_world(live_app)
