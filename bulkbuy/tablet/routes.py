@@ -79,24 +79,23 @@ def start():
                Membership.role.in_(access.STAFF_ROLES))
         .order_by(Group.name)
     ).all()
+    if not groups:
+        abort(403)  # only a group's workers and organisers start its tablet
     if request.method == "POST":
+        mine = {group.id: group for group in groups}
         try:
-            group_id = int(request.form.get("group_id", ""))
+            group = mine.get(int(request.form.get("group_id", "")))
         except ValueError:
-            group_id = None
-        if group_id is None or db.session.get(Group, group_id) is None:
-            flash(_("Choose the group for this drop-in."), "error")
+            group = None
+        if group is None:  # none, not a number, no such group, or not one of theirs
+            flash(_("Choose one of your groups for this drop-in."), "error")
             return redirect(url_for("tablet.start"), 303)
-        access.require_role(group_id, *access.STAFF_ROLES)  # 404 / 403 for anyone else
-        started, token = tablet.start_session(db.session.get(Group, group_id), current_user,
-                                              utcnow())
+        started, token = tablet.start_session(group, current_user, utcnow())
         db.session.commit()
         session[SESSION_KEY] = started.id
         response = make_response(redirect(url_for("tablet.households"), 303))
         set_cookie(response, TABLET_COOKIE, token)
         return response
-    if not groups:
-        abort(403)
     return render_template("tablet/start.html", groups=groups, title=_("Start the tablet"))
 
 

@@ -188,7 +188,8 @@ def test_a_worker_of_another_group_cannot_start_the_tablet_for_this_one(client, 
 
     response = client.post("/tablet/start", data={"group_id": str(w.group.id)})
 
-    assert response.status_code == 404
+    assert response.status_code == 303 and response.headers["Location"] == "/tablet/start"
+    assert "Choose one of your groups for this drop-in." in page(client.get("/tablet/start"))
     assert written() == before and count(TabletSession) == 0
     assert client.get("/").status_code == 200  # not in tablet mode
 
@@ -214,7 +215,8 @@ def test_starting_without_a_real_group_asks_again_and_writes_nothing(client, aut
 
         assert response.status_code == 303, group_id
         assert response.headers["Location"] == "/tablet/start", group_id
-        assert "Choose the group for this drop-in." in page(client.get("/tablet/start"))
+        assert "Choose one of your groups for this drop-in." in page(
+            client.get("/tablet/start"))
     assert written() == before
 
 
