@@ -23,6 +23,7 @@ from bulkbuy.adapters import stripe_gateway
 from bulkbuy.domain.money import format_pence, parse_pounds
 from bulkbuy.extensions import db
 from bulkbuy.models import (
+    CardPayment,
     CashPayment,
     Group,
     Household,
@@ -490,6 +491,7 @@ def _render_payments(group, rnd, errors=None, typed=None, status=200):
         "organiser/payments.html", group=group, round=rnd,
         payments=payments.round_payments(rnd.id), sheet=statements.order_sheet(rnd),
         cards_on=stripe_gateway.is_configured(current_app.config),
+        is_organiser=access.membership(group.id).role == "organiser",
         errors=errors or {}, typed=typed or {}, title=_("Payments: %(round)s", round=rnd.title),
     ), status
 
@@ -518,6 +520,32 @@ def cancel_after_close(group_id: int, round_id: int):
     return render_template("organiser/cancel_after_close.html", group=group, round=rnd,
                            payments=payments.round_payments(rnd.id),
                            title=_("Cancel %(round)s?", round=rnd.title))
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/card/<int:payment_id>/refund-again",
+    methods=["POST"],
+)
+@login_required
+def refund_again(group_id: int, round_id: int, payment_id: int):
+    """Ask Stripe again for a refund it refused (an organiser's decision)."""
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    payment = db.session.get(CardPayment, payment_id)
+    if payment is None or payment.round_id != rnd.id:
+        abort(404)
+    try:
+        refund = card_payments.retry_failed_refund(payment, actor=current_user, now=utcnow())
+        db.session.commit()
+        household = db.session.get(Household, payment.household_id)
+        flash(_("Asked again: %(amount)s goes back to the card of %(household)s.",
+                amount=format_pence(refund.amount_pence), household=household.label),
+              "success")
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id),
+                    303)
 
 
 @bp.route(

@@ -219,6 +219,31 @@ def queue_refund(payment: CardPayment, amount_pence: int, *, reason: str, now: d
     return refund
 
 
+def refund_still_owed(payment: CardPayment) -> int:
+    """Pence of a succeeded card payment that should go back to the card and that no
+    refund (asked or done) covers: all of it when the round was cancelled, else what was
+    not credited to the statement (overpaid); less what refunds already hold. More than 0
+    only after a refund failed (failures give their amount back)."""
+    if payment.status != "succeeded":
+        return 0
+    kept = 0 if payment.statement.payment_status == "cancelled" else payment.credited_pence
+    return max(0, payment.amount_pence - kept - payment.refunded_pence)
+
+
+def retry_failed_refund(payment: CardPayment, *, actor, now: datetime) -> CardRefund:
+    """Ask Stripe again for money a failed refund should have given back (an organiser's
+    decision, audited as a queued refund). Raises ServiceError when none is owed."""
+    failed = db.session.scalar(select(func.count(CardRefund.id)).where(
+        CardRefund.card_payment_id == payment.id, CardRefund.status == "failed"))
+    owed = refund_still_owed(payment)
+    if not failed or owed <= 0:
+        raise ServiceError("No refund of this payment is waiting to be asked again.")
+    refund = queue_refund(payment, owed, reason="asked_again", now=now, actor=actor)
+    if refund is None:
+        raise ServiceError("No refund of this payment is waiting to be asked again.")
+    return refund
+
+
 def refund_failed(refund: CardRefund, now: datetime) -> None:
     """Stripe refused a refund: give the reserved amount back so it can be asked again.
 
@@ -239,7 +264,8 @@ def refund_failed(refund: CardRefund, now: datetime) -> None:
         .values(refunded_pence=CardPayment.refunded_pence - refund.amount_pence)
         .execution_options(synchronize_session=False)
     )
-    log.error("refund %s of %dp was refused by Stripe; an organiser must see to it",
+    log.error("refund %s of %dp was refused by Stripe; an organiser must see to it "
+              "(the round's payments page offers to ask again)",
               refund.idempotency_key, refund.amount_pence)
 
 

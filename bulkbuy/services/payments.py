@@ -14,13 +14,14 @@ from bulkbuy.extensions import db
 from bulkbuy.models import (
     CardConsent,
     CardPayment,
+    CardRefund,
     CashPayment,
     Household,
     SavedCard,
     Statement,
     User,
 )
-from bulkbuy.services import ServiceError, audit
+from bulkbuy.services import ServiceError, audit, card_payments
 
 
 def record_cash(
@@ -107,6 +108,8 @@ class PaymentRow:
     cash_pence: int = 0
     #: Card money given back (asked of Stripe) and cash handed back.
     card_refunded_pence: int = 0
+    #: Card payments a failed refund left owing money back: (payment, pence still owed).
+    failed_refunds: tuple = ()
     cash_to_return: tuple[CashPayment, ...] = ()
     card: SavedCard | None = None
     consent_pence: int | None = None
@@ -128,6 +131,8 @@ class RoundPayments:
     cash_pence: int = 0
     card_fee_estimate_pence: int = 0
     needs_action: int = 0
+    #: Households a failed refund left owed money back to their card.
+    failed_refunds: int = 0
 
     @property
     def outstanding_pence(self) -> int:
@@ -156,6 +161,10 @@ def round_payments(round_id: int) -> RoundPayments:
         .order_by(CardPayment.attempt)
     ):
         attempts.setdefault(attempt.statement_id, []).append(attempt)
+    refund_failed_for = set(db.session.scalars(
+        select(CardRefund.card_payment_id)
+        .join(CardPayment, CardRefund.card_payment_id == CardPayment.id)
+        .where(CardPayment.round_id == round_id, CardRefund.status == "failed")))
     cash: dict[int, list[CashPayment]] = {}
     for payment in db.session.scalars(
         select(CashPayment).join(Statement, CashPayment.statement_id == Statement.id)
@@ -171,6 +180,9 @@ def round_payments(round_id: int) -> RoundPayments:
             card_pence=sum(a.credited_pence for a in tried if a.status == "succeeded"),
             cash_pence=sum(c.amount_pence for c in taken),
             card_refunded_pence=sum(a.refunded_pence for a in tried),
+            failed_refunds=tuple(
+                (a, card_payments.refund_still_owed(a)) for a in tried
+                if a.id in refund_failed_for and card_payments.refund_still_owed(a) > 0),
             cash_to_return=tuple(c for c in taken if c.returned_at is None)
             if statement.payment_status == "cancelled" else (),
             card=cards.get(household.id),
@@ -188,6 +200,7 @@ def round_payments(round_id: int) -> RoundPayments:
         cash_pence=sum(r.cash_pence for r in rows),
         card_fee_estimate_pence=sum(estimated_card_fee(a.amount_pence) for a in succeeded),
         needs_action=sum(1 for r in rows if r.statement.payment_status == "needs_action"),
+        failed_refunds=sum(1 for r in rows if r.failed_refunds),
     )
 
 

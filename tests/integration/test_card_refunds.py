@@ -380,6 +380,45 @@ def test_a_failed_refund_webhook_marks_it_failed_and_frees_its_amount(card_app):
     assert_refunded_pence_matches_refunds(payment)
 
 
+def test_a_failed_refund_is_shown_to_staff_and_an_organiser_asks_stripe_again(card_app):
+    """Stripe refused a cancelled round's refund: the payments page says the money is
+    still with the group; the organiser asks again (once; a worker may not), and the
+    sweep gives it back."""
+    w, payment, refund, now = _refunded(card_app)
+    post_event(card_app.test_client(),
+               _refund_event("refund.updated", refund, payment, "failed"))
+    url = f"/organise/{w.group.id}/rounds/{w.round.id}/payments"
+    again_url = f"{url}/card/{payment.id}/refund-again"
+    worker, organiser = card_app.test_client(), card_app.test_client()
+    worker.post("/login", data={"email": w.worker.email, "password": factories.PASSWORD})
+    organiser.post("/login", data={"email": w.organiser.email,
+                                   "password": factories.PASSWORD})
+    amount = format_pence(payment.amount_pence)
+
+    for client in (worker, organiser):
+        text = client.get(url).get_data(as_text=True)
+        assert "1 refund(s) to a card did not go through." in text
+        assert f"A refund of {amount} to their card did not go through." in text
+    assert "Ask Stripe again" not in worker.get(url).get_data(as_text=True)
+    assert worker.post(again_url).status_code == 403
+    assert len(refunds_of(payment)) == 1
+
+    answer = organiser.post(again_url)
+
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(url)
+    db.session.expire_all()
+    first, second = refunds_of(payment)
+    assert (first.status, second.status, second.amount_pence, second.requested_by_id) == (
+        "failed", "pending", payment.amount_pence, w.organiser.id)
+    assert organiser.post(again_url).status_code == 303  # a second press: nothing more
+    assert len(refunds_of(payment)) == 2
+    assert "did not go through" not in organiser.get(url).get_data(as_text=True)
+    assert sweep(card_app, utcnow()).refunded == 1
+    db.session.expire_all()
+    assert refunds_of(payment)[1].status == "succeeded"
+    assert_refunded_pence_matches_refunds(payment)
+
+
 def test_a_refund_failed_twice_frees_its_amount_once(card_app):
     w, payment, refund, _now = _refunded(card_app)
     client = card_app.test_client()
