@@ -4,7 +4,13 @@ from bulkbuy.models.accounts import ROLES, Group, Household, Membership, User
 from bulkbuy.models.audit import AuditEntry
 from bulkbuy.models.cards import CardConsent, CardPayment, CardRefund, SavedCard, StripeEvent
 from bulkbuy.models.catalogue import Product, Supplier
-from bulkbuy.models.closing import CashPayment, OutboxMessage, Statement, StatementLine
+from bulkbuy.models.closing import (
+    CashPayment,
+    OutboxMessage,
+    Statement,
+    StatementLine,
+    WriteOff,
+)
 from bulkbuy.models.rounds import (
     ALLOCATION_MODES,
     FEE_SPLITS,
@@ -42,5 +48,6 @@ __all__ = [
     "TabletSession",
     "TabletVisit",
     "User",
+    "WriteOff",
     "utcnow",
 ]

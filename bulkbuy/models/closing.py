@@ -13,8 +13,9 @@ from bulkbuy.models.rounds import Round, RoundItem
 from bulkbuy.models.types import UTCDateTime, utcnow
 
 #: due: owed; charging: a card charge is under way; needs_action: the card needs the
-#: resident (or there is no card to charge); paid; settled: 0p, nothing to pay;
-#: cancelled: the round was cancelled after closing (card money refunded).
+#: resident (or there is no card to charge); paid; settled: nothing (more) to pay: 0p,
+#: or the rest written off (see WriteOff); cancelled: the round was cancelled after
+#: closing (card money refunded).
 PAYMENT_STATUSES = ("due", "charging", "needs_action", "paid", "settled", "cancelled")
 #: Why a statement needs the resident.
 NEEDS_ACTION_REASONS = ("authentication", "declined", "over_consent")
@@ -113,6 +114,32 @@ class CashPayment(db.Model):
     #: Set when the cash was handed back (the round was cancelled after closing).
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    statement: Mapped[Statement] = relationship()
+
+
+#: too_small: under Stripe's minimum card charge, waived; group_covers: the group pays it.
+WRITE_OFF_REASONS = ("too_small", "group_covers")
+
+
+class WriteOff(db.Model):
+    """What was still owed on a statement when an organiser decided the group covers it
+    (or waived an amount too small for a card): the round's deficit, recorded."""
+
+    __tablename__ = "write_offs"
+    __table_args__ = (
+        UniqueConstraint("statement_id"),  # the rest of a statement, written off once
+        CheckConstraint("amount_pence > 0", name="amount_positive"),
+        CheckConstraint("reason IN ('too_small', 'group_covers')", name="reason_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("statements.id"))
+    amount_pence: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(20))
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     statement: Mapped[Statement] = relationship()
 

@@ -492,6 +492,7 @@ def _render_payments(group, rnd, errors=None, typed=None, status=200):
         payments=payments.round_payments(rnd.id), sheet=statements.order_sheet(rnd),
         cards_on=stripe_gateway.is_configured(current_app.config),
         is_organiser=access.membership(group.id).role == "organiser",
+        minimum_pence=stripe_gateway.MINIMUM_CHARGE_PENCE,
         errors=errors or {}, typed=typed or {}, title=_("Payments: %(round)s", round=rnd.title),
     ), status
 
@@ -520,6 +521,33 @@ def cancel_after_close(group_id: int, round_id: int):
     return render_template("organiser/cancel_after_close.html", group=group, round=rnd,
                            payments=payments.round_payments(rnd.id),
                            title=_("Cancel %(round)s?", round=rnd.title))
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/<int:statement_id>/write-off",
+    methods=["POST"],
+)
+@login_required
+def write_off(group_id: int, round_id: int, statement_id: int):
+    """The group covers what a household still owes (or waives an amount too small for
+    a card): an organiser's decision, recorded as the round's deficit."""
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    statement = db.session.get(Statement, statement_id)
+    if statement is None or statement.round_id != rnd.id:
+        abort(404)
+    try:
+        written = payments.write_off(statement, request.form.get("reason", ""),
+                                     actor=current_user, now=utcnow())
+        db.session.commit()
+        flash(_("Written off: %(amount)s for %(household)s.",
+                amount=format_pence(written.amount_pence), household=statement.household.label),
+              "success")
+    except ServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
+                    + f"#statement-{statement.id}", 303)
 
 
 @bp.route(

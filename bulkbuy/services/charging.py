@@ -155,19 +155,21 @@ def due_card_statement_ids(limit: int) -> list[int]:
 
 
 def sweep_will_charge(statement: Statement) -> bool:
-    """Whether the payment sweep will take this due statement from the saved card: a card
-    is saved, the household agreed to card payment for this round, and what is owed is
-    within the agreed maximum and at least Stripe's minimum."""
-    owed = statement.total_pence - statement.paid_pence
-    card = _card_of(statement.household_id)
-    if (statement.payment_status != "due" or card is None or not card.is_ready
-            or owed < gateway.MINIMUM_CHARGE_PENCE
-            or statement.round.status not in CHARGEABLE_ROUNDS):
-        return False
+    """Whether the payment sweep will take this due statement from the saved card."""
     most = db.session.scalar(select(CardConsent.max_pence).where(
         CardConsent.round_id == statement.round_id,
         CardConsent.household_id == statement.household_id))
-    return most is not None and owed <= most
+    return would_charge(statement, _card_of(statement.household_id), most)
+
+
+def would_charge(statement: Statement, card: SavedCard | None, consent_max: int | None
+                 ) -> bool:
+    """The sweep's rule, given the household's card and the most it agreed to for this
+    round: due, a card saved, agreed, within that maximum and at least Stripe's minimum."""
+    owed = statement.total_pence - statement.paid_pence
+    return (statement.payment_status == "due" and card is not None and card.is_ready
+            and consent_max is not None and gateway.MINIMUM_CHARGE_PENCE <= owed <= consent_max
+            and statement.round.status in CHARGEABLE_ROUNDS)
 
 
 def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:

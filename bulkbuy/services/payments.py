@@ -20,8 +20,10 @@ from bulkbuy.models import (
     SavedCard,
     Statement,
     User,
+    WriteOff,
 )
-from bulkbuy.services import ServiceError, audit, card_payments
+from bulkbuy.models.closing import WRITE_OFF_REASONS
+from bulkbuy.services import ServiceError, audit, card_payments, charging
 
 
 def record_cash(
@@ -114,6 +116,9 @@ class PaymentRow:
     card: SavedCard | None = None
     consent_pence: int | None = None
     last_attempt: CardPayment | None = None
+    written_off: WriteOff | None = None
+    #: Whether the payment sweep will take it from the saved card.
+    sweep_will_charge: bool = False
 
     @property
     def outstanding_pence(self) -> int:
@@ -131,6 +136,8 @@ class RoundPayments:
     cash_pence: int = 0
     card_fee_estimate_pence: int = 0
     needs_action: int = 0
+    #: What the group covers (written off): the round's deficit.
+    written_off_pence: int = 0
     #: Households a failed refund left owed money back to their card.
     failed_refunds: int = 0
 
@@ -161,6 +168,9 @@ def round_payments(round_id: int) -> RoundPayments:
         .order_by(CardPayment.attempt)
     ):
         attempts.setdefault(attempt.statement_id, []).append(attempt)
+    written_off = {w.statement_id: w for w in db.session.scalars(
+        select(WriteOff).join(Statement, WriteOff.statement_id == Statement.id)
+        .where(Statement.round_id == round_id))}
     refund_failed_for = set(db.session.scalars(
         select(CardRefund.card_payment_id)
         .join(CardPayment, CardRefund.card_payment_id == CardPayment.id)
@@ -188,6 +198,9 @@ def round_payments(round_id: int) -> RoundPayments:
             card=cards.get(household.id),
             consent_pence=consents.get(household.id),
             last_attempt=tried[-1] if tried else None,
+            written_off=written_off.get(statement.id),
+            sweep_will_charge=charging.would_charge(
+                statement, cards.get(household.id), consents.get(household.id)),
         ))
     succeeded = [a for tried in attempts.values() for a in tried if a.status == "succeeded"]
     return RoundPayments(
@@ -201,7 +214,48 @@ def round_payments(round_id: int) -> RoundPayments:
         card_fee_estimate_pence=sum(estimated_card_fee(a.amount_pence) for a in succeeded),
         needs_action=sum(1 for r in rows if r.statement.payment_status == "needs_action"),
         failed_refunds=sum(1 for r in rows if r.failed_refunds),
+        written_off_pence=sum(w.amount_pence for w in written_off.values()),
     )
+
+
+def write_off(statement: Statement, reason: str, *, actor: User, now: datetime) -> WriteOff:
+    """An organiser decides the group covers what is still owed on a statement ("too_small":
+    under Stripe's minimum card charge, waived; "group_covers": any amount). The statement
+    is then settled, and the amount is the round's deficit. Once (a guarded UPDATE); not
+    while a card charge is under way. Audited."""
+    if reason not in WRITE_OFF_REASONS:
+        raise ServiceError("Choose why the group covers this.")
+    from bulkbuy.adapters.stripe_gateway import MINIMUM_CHARGE_PENCE
+
+    db.session.refresh(statement)
+    owed = statement.total_pence - statement.paid_pence
+    if reason == "too_small" and owed >= MINIMUM_CHARGE_PENCE:
+        raise ServiceError("This is not too small to pay by card.")
+    moved = db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id,
+               Statement.payment_status.in_(("due", "needs_action")),
+               Statement.paid_pence == statement.paid_pence,
+               Statement.paid_pence < Statement.total_pence)
+        .values(payment_status="settled", needs_action_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        db.session.refresh(statement)
+        if statement.payment_status == "charging":
+            raise ServiceError("A card payment is being taken for this right now. "
+                               "Look again in a minute.")
+        raise ServiceError("Nothing is owed on this any more.")
+    written = WriteOff(group_id=statement.round.group_id, statement_id=statement.id,
+                       amount_pence=owed, reason=reason, recorded_by_id=actor.id,
+                       recorded_at=now)
+    db.session.add(written)
+    db.session.flush()
+    db.session.refresh(statement)
+    audit.record("statement.written_off", actor=actor, group_id=written.group_id,
+                 household_id=statement.household_id, subject=statement,
+                 amount_pence=owed, reason=reason)
+    return written
 
 
 def record_cash_returned(payment: CashPayment, *, actor: User, now: datetime) -> None:
