@@ -73,7 +73,10 @@ def _own_household(group_id: int) -> tuple[Membership, Household]:
 
 
 def _safe_next(value: str | None, fallback: str) -> str:
-    return value if value and value.startswith("/") and not value.startswith("//") else fallback
+    # A path on this site only: not "//host" nor "/\\host" (browsers read both as a host).
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return fallback
 
 
 # --- agreeing to pay by card, and saving a card -------------------------------------------
@@ -131,7 +134,10 @@ def card_saved():
         flash(_(cards.NOT_SAVED), "error")
         return redirect(back, 303)
     household = db.session.get(Household, card.household_id)
-    _own_household(household.group_id)
+    member, _mine = _own_household(household.group_id)
+    if member.household_id != household.id:  # only a household saves its own card
+        flash(_(cards.NOT_SAVED), "error")
+        return redirect(back, 303)
     try:
         cards.finish_saving_card(current_app.config, household, setup_intent_id,
                                  user=current_user, now=utcnow())

@@ -6,12 +6,13 @@ typed into Stripe.js in the browser tests (tests/e2e/test_card_journeys.py).
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, CardConsent, SavedCard, Statement, utcnow
 from bulkbuy.services import cards, charging, closing, pledges
-from tests import factories
+from tests import factories, stripe_helpers
 from tests.conftest import make_app
 from tests.pages import count, page
 from tests.stripe_helpers import (
@@ -224,3 +225,37 @@ def test_a_saved_card_without_agreement_for_this_round_is_offered_not_promised(c
     client.post(f"/pay/{statement.id}/charge")
     db.session.refresh(statement)
     assert (statement.payment_status, statement.paid_pence) == ("paid", statement.total_pence)
+
+
+def test_only_the_household_itself_can_finish_saving_its_card(card_app):
+    """A neighbour who learnt another household's SetupIntent id cannot make our app keep
+    that card (nor see whether it worked): only a member of the household can."""
+    w = _pledged_world()
+    mine, neighbour = card_app.test_client(), card_app.test_client()
+    _login(mine, w.residents[0].email)
+    _login(neighbour, w.residents[1].email)
+    mine.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
+    card = db.session.scalar(select(SavedCard))
+    client = stripe_helpers._client()
+    pm = client.v1.payment_methods.create(params={"type": "card", "card": {
+        "number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
+    client.v1.setup_intents.confirm(card.setup_intent_id, params={"payment_method": pm.id})
+
+    neighbour.post("/card/saved", data={"setup_intent": card.setup_intent_id})
+
+    db.session.refresh(card)
+    assert card.status == "pending" and card.payment_method_id is None
+    mine.post("/card/saved", data={"setup_intent": card.setup_intent_id})
+    db.session.refresh(card)
+    assert card.status == "saved" and card.payment_method_id == pm.id
+
+
+@pytest.mark.parametrize("next_url", ["//evil.example/", "/\\evil.example/", "https://evil.example/"])
+def test_after_saving_a_card_the_browser_only_goes_to_a_page_of_ours(card_app, next_url):
+    w = _pledged_world()
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+
+    response = client.post("/card/saved", data={"setup_intent": "seti_x", "next": next_url})
+
+    assert response.status_code == 303 and response.headers["Location"] == "/my-orders"
