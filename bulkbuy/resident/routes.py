@@ -323,8 +323,11 @@ def my_orders():
                              if e.round.group_id == member.group_id]).items()})
     choices = {e.round.id: card_choice(e.round, household_of[e.round.group_id])
                for e in estimates}
+    helper_changes = [change for member in memberships
+                      for change in round_view.helper_changes(member.household_id)]
     return render_template("resident/my_orders.html", estimates=estimates, choices=choices,
                            helpers=helpers, household_of=household_of,
+                           helper_changes=helper_changes,
                            to_pay=_to_pay([m.household_id for m in memberships]),
                            title=_("My orders"))
 

@@ -8,8 +8,10 @@ rounds it covers, since "likely" means allocating the whole round.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -18,7 +20,7 @@ from bulkbuy.domain.money import format_unit_price
 from bulkbuy.domain.outcome import consented_maximum
 from bulkbuy.domain.progress import CaseFill, case_fill
 from bulkbuy.extensions import db
-from bulkbuy.models import Membership, PledgeLine, Round, RoundItem, User
+from bulkbuy.models import AuditEntry, Membership, PledgeLine, Round, RoundItem, User
 from bulkbuy.services.closing import outcome_if_closed
 
 
@@ -169,6 +171,43 @@ def household_tolerance(item: RoundItem, household_id: int) -> int:
         select(func.coalesce(func.sum(PledgeLine.tolerance), 0)).where(
             PledgeLine.round_item_id == item.id, PledgeLine.household_id == household_id)
     ) or 0
+
+
+@dataclass(frozen=True)
+class HelperChange:
+    """One change a helper (someone outside the household) made to its order."""
+
+    at: datetime
+    helper: str
+    product: str
+    round: Round
+    before: int
+    after: int
+
+
+def helper_changes(household_id: int, limit: int = 20) -> list[HelperChange]:
+    """The latest changes people outside the household made to its orders (a helper at
+    the drop-in), newest first, from the audit log: raising, lowering, taking away."""
+    own = select(Membership.user_id).where(Membership.household_id == household_id)
+    rows = db.session.execute(
+        select(AuditEntry, User.name, RoundItem)
+        .join(User, AuditEntry.actor_id == User.id)
+        .join(RoundItem, (AuditEntry.subject_type == "RoundItem")
+              & (AuditEntry.subject_id == RoundItem.id))
+        .where(AuditEntry.action == "pledge.changed",
+               AuditEntry.household_id == household_id,
+               AuditEntry.actor_id.not_in(own))
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+    ).all()
+    changes = []
+    for entry, name, item in rows:
+        details = json.loads(entry.details or "{}")
+        changes.append(HelperChange(
+            at=entry.at, helper=name, product=item.name, round=item.round,
+            before=int(details.get("before", {}).get("quantity", 0)),
+            after=int(details.get("after", {}).get("quantity", 0))))
+    return changes
 
 
 def entered_by_helpers(household_id: int, round_ids: list[int]) -> dict[int, list[str]]:

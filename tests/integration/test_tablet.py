@@ -711,6 +711,33 @@ def test_the_household_sees_on_its_own_phone_that_a_helper_entered_its_order(cli
     assert "Walt Worker" in page(phone.get("/my-orders"))
 
 
+def test_the_household_sees_every_change_a_helper_made_even_taking_an_order_away(
+        client, oak, app):
+    """Lowered or taken off at the drop-in, the order line is gone; the household still
+    sees who changed what (from the audit log), and not its own changes."""
+    phone = app.test_client()
+    phone.post("/login", data={"email": "r1@oak.test", "password": factories.PASSWORD})
+    item = tomatoes(oak)
+    pledges.set_pledge(item, oak.households[0], 5, 0, entered_by=oak.residents[0],
+                       now=utcnow(), max_units=999)  # ordered on their own phone
+    db.session.commit()
+    take_turn(client, oak.households[0], PINS[0])
+    tap(client, item, "3")
+    tap(client, item, "0")
+    client.post("/tablet/done")
+
+    text = page(phone.get("/my-orders"))
+
+    assert "Changes a helper made for you" in text
+    assert "Walt Worker set Tinned tomatoes in Test round to 3 (it was 5)." in text
+    assert "Walt Worker took Tinned tomatoes off your order in Test round (you had 3)." in text
+    assert text.index("took Tinned tomatoes off") < text.index("to 3 (it was 5)")  # newest first
+    assert text.count("Walt Worker") == 2  # the household's own change is not listed
+    other = app.test_client()
+    other.post("/login", data={"email": "r2@oak.test", "password": factories.PASSWORD})
+    assert "Changes a helper made for you" not in page(other.get("/my-orders"))
+
+
 def test_the_same_plus_sent_twice_changes_the_quantity_once(client, oak):
     home = oak.households[0]
     take_turn(client, home, PINS[0])
