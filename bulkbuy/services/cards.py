@@ -106,13 +106,17 @@ def finish_saving_card(config, household: Household, setup_intent_id: str, *, us
 def keep_saved_card(card: SavedCard, info: gateway.SavedCardInfo, now: datetime) -> bool:
     """Store a succeeded SetupIntent's card on the household (from our page or a webhook).
 
-    Returns False when it is already stored.
+    Returns False when it is already stored (then only fills in the brand and last 4
+    digits if they were not known: a webhook names the card but not those).
     """
     if card.status == "saved" and card.payment_method_id == info.payment_method_id:
+        if (info.brand, info.last4) != (None, None):
+            card.brand, card.last4 = info.brand or card.brand, info.last4 or card.last4
+            db.session.flush()
         return False
     card.payment_method_id = info.payment_method_id
-    card.brand = info.brand or card.brand
-    card.last4 = info.last4 or card.last4
+    # Another card's details never stay: unknown until read from Stripe.
+    card.brand, card.last4 = info.brand, info.last4
     card.status = "saved"
     card.saved_at = now
     card.updated_at = now

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
-from bulkbuy.models import CardPayment, CardRefund, SavedCard, StripeEvent
-from bulkbuy.services import card_payments, cards, charging
+from bulkbuy.models import CardPayment, CardRefund, Household, SavedCard, StripeEvent
+from bulkbuy.services import audit, card_payments, cards, charging
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,12 @@ def _setup_intent(obj: dict, now: datetime) -> str:
         return "no payment method"
     info = gateway.SavedCardInfo(setup_intent_id=obj["id"], status="succeeded",
                                  customer_id=obj.get("customer"), payment_method_id=pm)
-    return "card saved" if cards.keep_saved_card(card, info, now) else "no change"
+    if not cards.keep_saved_card(card, info, now):
+        return "no change"
+    household = db.session.get(Household, card.household_id)
+    audit.record("card.saved", actor=None, group_id=household.group_id,
+                 household_id=household.id, subject=card, source="webhook")
+    return "card saved"
 
 
 def _refund(obj: dict, now: datetime) -> str:

@@ -45,7 +45,7 @@ from bulkbuy.services import (
     payments,
     pledges,
 )
-from tests import factories
+from tests import factories, stripe_helpers
 from tests.integration.helpers.live_server import (
     LiveServer,
     payment_intent_object,
@@ -57,7 +57,7 @@ from tests.integration.helpers.live_server import (
     waiting_for_a_lock,
 )
 from tests.localstripe_server import register_webhook
-from tests.stripe_helpers import WEBHOOK_SECRET, closed_card_round
+from tests.stripe_helpers import WEBHOOK_SECRET, closed_card_round, save_card
 
 PI = "pi_webhooktest0001"
 #: Our own webhook at localstripe (switched off again after the test).
@@ -544,6 +544,38 @@ def test_setup_intent_succeeded_saves_the_pending_card(card_app):
     assert (card.status, card.payment_method_id, card.is_ready) == (
         "saved", "pm_fromwebhook", True)
     assert card.saved_at is not None
+
+
+def test_a_new_card_saved_by_webhook_never_shows_the_old_cards_last_digits(card_app):
+    """Saving another card: the webhook may come before the browser does, and names only
+    the new card. The old card's "ending 4242" must not stay on the page; the browser's
+    return (read from Stripe) then fills in the new card's brand and digits."""
+    w = factories.world(residents=1, products=(("Tinned tomatoes", 12, 1000),))
+    household, person = w.households[0], w.residents[0]
+    card = save_card(household, person)
+    assert (card.brand, card.last4) == ("visa", "4242")
+    cards.start_saving_card(card_app.config, household, user=person, now=utcnow())
+    db.session.commit()
+    client = stripe_helpers._client()
+    pm = client.v1.payment_methods.create(params={"type": "card", "card": {
+        "number": "5555555555554444", "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
+    client.v1.setup_intents.confirm(card.setup_intent_id, params={"payment_method": pm.id})
+
+    response = post_event(card_app.test_client(), stripe_event("setup_intent.succeeded", {
+        "id": card.setup_intent_id, "object": "setup_intent", "status": "succeeded",
+        "usage": "off_session", "customer": card.customer_id, "payment_method": pm.id}))
+
+    assert response.get_json()["outcome"] == "card saved"
+    db.session.expire_all()
+    assert (card.payment_method_id, card.brand, card.last4) == (pm.id, None, None)
+    [by_webhook] = [a for a in audits("card.saved") if a.actor_id is None]
+    assert by_webhook.household_id == household.id
+    cards.finish_saving_card(card_app.config, household, card.setup_intent_id, user=person,
+                             now=utcnow())
+    db.session.commit()
+    db.session.expire_all()
+    # (localstripe calls every card "visa"; the digits are the new card's.)
+    assert (card.payment_method_id, card.last4) == (pm.id, "4444") and card.brand
 
 
 def test_setup_intent_succeeded_for_a_setup_intent_we_do_not_know_changes_nothing(card_app):
