@@ -474,6 +474,19 @@ def list_payment_intents(config, limit: int = LOOKUP_LIMIT) -> list[PaymentInten
     return _call(config, "list PaymentIntents", collect)
 
 
+def list_refunds(config, limit: int = LOOKUP_LIMIT) -> list[RefundInfo]:
+    """The latest `limit` refunds of the account, newest first. Raises GatewayError."""
+    def collect(client: stripe.StripeClient) -> list[RefundInfo]:
+        found = []
+        for item in client.v1.refunds.list(params={"limit": 100}).auto_paging_iter():
+            found.append(_refund_info(item))
+            if len(found) >= limit:
+                break
+        return found
+
+    return _call(config, "list refunds", collect)
+
+
 @dataclass(frozen=True)
 class SavedCardInfo:
     """A SetupIntent's outcome: the card it saved, if it succeeded."""

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
-from bulkbuy.models import CardPayment
+from bulkbuy.models import CardPayment, CardRefund
 from bulkbuy.services import card_payments
 
 
@@ -24,7 +24,8 @@ class Difference:
 
 def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Difference]]:
     """(PaymentIntents compared, differences) between our attempts and Stripe's latest
-    `limit` PaymentIntents that carry our metadata. Raises GatewayError."""
+    `limit` PaymentIntents that carry our metadata, and between our refunds and
+    Stripe's latest `limit` refunds of those PaymentIntents. Raises GatewayError."""
     stripe_side = [pi for pi in gateway.list_payment_intents(config, limit)
                    if all(k in pi.metadata for k in gateway.IDEMPOTENCY_METADATA_KEYS)]
     ours = {p.payment_intent_id: p for p in db.session.scalars(
@@ -61,7 +62,55 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
                                       f"attempt {payment.attempt} for household "
                                       f"{payment.household_id} has no answer yet "
                                       f"({payment.status})"))
+    differences += _refund_differences(config, limit, set(ours) | seen)
     return len(stripe_side), differences
+
+
+#: Stripe's refund statuses, as ours (a refund Stripe accepted is ours "succeeded").
+_REFUND_STATUS = {"succeeded": "succeeded", "pending": "succeeded",
+                  "requires_action": "succeeded", "failed": "failed", "canceled": "failed"}
+
+
+def _refund_differences(config, limit: int, payment_intent_ids: set[str]) -> list[Difference]:
+    """Refunds of our PaymentIntents at Stripe against our CardRefund records (matched by
+    the idempotency key each carries as metadata `refund_key`)."""
+    stripe_side = gateway.list_refunds(config, limit)
+    at_stripe = [r for r in stripe_side if r.payment_intent_id in payment_intent_ids]
+    rows = db.session.execute(
+        select(CardRefund, CardPayment.payment_intent_id)
+        .join(CardPayment, CardRefund.card_payment_id == CardPayment.id)).all()
+    ours = {refund.idempotency_key: (refund, pi_id) for refund, pi_id in rows}
+    differences: list[Difference] = []
+    seen: set[str] = set()
+    for info in at_stripe:
+        found = ours.get(info.refund_key or "")
+        if found is None:
+            differences.append(Difference(info.payment_intent_id, (
+                f"Stripe refunded {info.amount_pence}p ({info.status}, {info.id}); "
+                "we have no record of that refund")))
+            continue
+        refund, _pi = found
+        seen.add(refund.idempotency_key)
+        expected = _REFUND_STATUS.get(info.status or "", "unknown")
+        if refund.status in ("pending", "unknown"):
+            continue  # listed below as waiting for an answer
+        if expected != refund.status:
+            differences.append(Difference(info.payment_intent_id, (
+                f"refund {info.id}: Stripe says {info.status}; we say {refund.status}")))
+        if info.amount_pence != refund.amount_pence:
+            differences.append(Difference(info.payment_intent_id, (
+                f"refund {info.id}: Stripe amount {info.amount_pence}p; "
+                f"ours {refund.amount_pence}p")))
+    for key, (refund, pi_id) in ours.items():
+        if refund.status in ("pending", "unknown"):
+            differences.append(Difference(pi_id, (
+                f"a refund of {refund.amount_pence}p has no answer yet ({refund.status})")))
+        elif (refund.status == "succeeded" and key not in seen
+              and len(stripe_side) < limit):
+            differences.append(Difference(pi_id, (
+                f"we have a refund of {refund.amount_pence}p ({refund.status}); "
+                "Stripe does not")))
+    return differences
 
 
 def _by_metadata(metadata: dict[str, str]) -> CardPayment | None:

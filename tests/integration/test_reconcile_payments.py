@@ -1,7 +1,8 @@
 """`flask reconcile-payments` and `flask charge-cards`, run as commands against localstripe.
 
 reconcile-payments compares our card attempts with Stripe's PaymentIntents
-that carry our metadata and lists every difference, changing nothing. It
+that carry our metadata, and our refunds with Stripe's refunds of those,
+and lists every difference, changing nothing. It
 exits 0 when all agree, 1 when there is any difference, 2 when Stripe
 cannot be asked (its own docstring). charge-cards runs one payment sweep and
 prints its counts; without Stripe settings the app is cash only and says so.
@@ -15,8 +16,8 @@ from sqlalchemy import select
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
-from bulkbuy.models import CardPayment, SavedCard, Statement, utcnow
-from bulkbuy.services import charging
+from bulkbuy.models import CardPayment, CardRefund, SavedCard, Statement, utcnow
+from bulkbuy.services import card_payments, charging
 from tests.fault_proxy import closed_port_url
 from tests.stripe_helpers import closed_card_round
 
@@ -250,3 +251,69 @@ def test_charge_cards_without_stripe_says_cash_only_and_charges_nothing(card_app
     assert "cash only" in result.output
     assert db.session.scalars(select(CardPayment)).all() == []
     assert [s.payment_status for s in statements] == ["due"]
+
+
+# --- refunds ----------------------------------------------------------------------------------
+
+
+def refunded_round(app):
+    """Two households paid by card; the round was cancelled and both refunds made."""
+    w, statements, payments = swept(app, residents=2)
+    card_payments.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
+    db.session.commit()
+    assert charging.sweep_payments(utcnow(), config=app.config,
+                                   commit=db.session.commit).refunded == 2
+    return w, statements, payments
+
+
+def test_refunds_made_as_we_recorded_them_agree(card_app):
+    refunded_round(card_app)
+
+    result = run(card_app, "reconcile-payments")
+
+    assert result.exit_code == 0, result.output
+    assert lines(result)[-1] == "0 difference(s)"
+
+
+def test_a_refund_made_at_stripe_behind_our_back_is_listed(card_app):
+    w, statements, (payment,) = swept(card_app, residents=1)
+    made = gateway.refund(card_app.config, payment.payment_intent_id, 250,
+                          idempotency_key="someone-in-the-dashboard")
+
+    result = run(card_app, "reconcile-payments")
+
+    assert result.exit_code == 1
+    assert lines(result)[1:] == [
+        f"  {payment.payment_intent_id}: Stripe refunded 250p (succeeded, {made.id}); "
+        "we have no record of that refund",
+        "1 difference(s)"]
+
+
+def test_a_refund_whose_status_or_amount_differs_is_listed(card_app):
+    w, statements, payments = refunded_round(card_app)
+    first = db.session.scalar(select(CardRefund).where(
+        CardRefund.card_payment_id == payments[0].id))
+    first.status, first.amount_pence = "failed", first.amount_pence - 1  # our record is off
+    db.session.commit()
+
+    result = run(card_app, "reconcile-payments")
+
+    assert result.exit_code == 1
+    pi = payments[0].payment_intent_id
+    assert lines(result)[1:] == [
+        f"  {pi}: refund {first.refund_id}: Stripe says succeeded; we say failed",
+        f"  {pi}: refund {first.refund_id}: Stripe amount 500p; ours 499p",
+        "2 difference(s)"]
+
+
+def test_a_refund_with_no_answer_yet_is_listed(card_app):
+    w, statements, (payment,) = swept(card_app, residents=1)
+    card_payments.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
+    db.session.commit()  # queued, not yet sent by a sweep
+
+    result = run(card_app, "reconcile-payments")
+
+    assert result.exit_code == 1
+    assert lines(result)[1:] == [
+        f"  {payment.payment_intent_id}: a refund of 1000p has no answer yet (pending)",
+        "1 difference(s)"]
