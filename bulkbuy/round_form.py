@@ -68,6 +68,7 @@ class RoundForm(BaseForm):
     notes = TextAreaField(
         _l("Notes (optional)"), validators=[Text("Notes", 2000, False, multiline=True)]
     )
+    payment_days = StringField(_l("Days to pay after orders close"), default="3")
 
     def __init__(self, products: list[Product], timezone: str, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,6 +83,12 @@ class RoundForm(BaseForm):
         if not field.data:
             raise StopValidation("Choose at least one product")
 
+    def validate_payment_days(self, field):
+        text = (field.data or "").strip() or "3"  # left out (residents' form): the usual 3
+        if not text.isdigit() or not 1 <= int(text) <= 30:
+            raise StopValidation("Enter a number of days from 1 to 30, like 3")
+        field.data = text
+
     def details(self) -> RoundDetails:
         """The checked values as RoundDetails (call after validate())."""
         return RoundDetails(
@@ -95,4 +102,5 @@ class RoundForm(BaseForm):
             collection_place=self.collection_place.data,
             collection_time=self.collection_time.data,
             notes=self.notes.data,
+            payment_days=int(self.payment_days.data or 3),
         )

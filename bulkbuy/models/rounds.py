@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
@@ -50,6 +50,7 @@ class Round(db.Model):
         CheckConstraint(
             "min_order_pence IS NULL OR min_order_pence >= 0", name="min_order_non_negative"
         ),
+        CheckConstraint("payment_days BETWEEN 1 AND 30", name="payment_days_range"),
         Index("ix_rounds_status_closes_at", "status", "closes_at"),
     )
 
@@ -80,6 +81,8 @@ class Round(db.Model):
     goods_total_pence: Mapped[int | None] = mapped_column(Integer)
     #: When the 24-hour reminder was queued (so it is queued once).
     reminder_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The payment window: households pay within this many days of the close.
+    payment_days: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
 
     group: Mapped[Group] = relationship()
     supplier: Mapped[Supplier] = relationship()
@@ -87,6 +90,13 @@ class Round(db.Model):
     items: Mapped[list[RoundItem]] = relationship(
         back_populates="round", order_by="RoundItem.name"
     )
+
+    @property
+    def pay_by(self) -> datetime | None:
+        """The end of the payment window (None until the round closed)."""
+        if self.closed_at is None:
+            return None
+        return self.closed_at + timedelta(days=self.payment_days)
 
 
 class RoundItem(db.Model):

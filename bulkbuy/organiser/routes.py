@@ -493,6 +493,8 @@ def _render_payments(group, rnd, errors=None, typed=None, status=200):
         cards_on=stripe_gateway.is_configured(current_app.config),
         is_organiser=access.membership(group.id).role == "organiser",
         minimum_pence=stripe_gateway.MINIMUM_CHARGE_PENCE,
+        overdue=rnd.pay_by is not None and utcnow() > rnd.pay_by
+        and rnd.status != "cancelled",
         errors=errors or {}, typed=typed or {}, title=_("Payments: %(round)s", round=rnd.title),
     ), status
 

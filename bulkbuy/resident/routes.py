@@ -376,6 +376,7 @@ def start_round(group_id: int):
             details = replace(
                 form.details(), delivery_fee_pence=0, min_order_pence=None,
                 fee_split="by_value", allocation_mode="first_come", opens_at=None,
+                payment_days=3,
             )
             rnd = rounds.create_round(
                 group, supplier, chosen, details, created_by=current_user, now=utcnow()

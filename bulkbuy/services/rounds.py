@@ -34,6 +34,8 @@ class RoundDetails:
     collection_time: str | None = None
     notes: str | None = None
     opens_at: datetime | None = None
+    #: Days households have to pay after the close (the payment window).
+    payment_days: int = 3
 
 
 def transition(round_id: int, from_statuses: Iterable[str], to_status: str, **values) -> bool:
@@ -97,6 +99,7 @@ def create_round(
         collection_place=details.collection_place,
         collection_time=details.collection_time,
         notes=details.notes,
+        payment_days=details.payment_days,
     )
     db.session.add(rnd)
     db.session.flush()

@@ -257,6 +257,36 @@ def test_an_organiser_cancels_a_round_and_then_nobody_can_order(client, auth):
 
 # --- A resident's round -----------------------------------------------------------------------
 
+def test_the_organiser_sets_the_payment_window_and_it_is_3_days_unless_they_do(
+        client, auth):
+    w = factories.world(open_round=False)
+    auth.login("org@oak.test")
+
+    usual = organiser_creates_round(client, w, in_days(10))
+    longer = organiser_creates_round(client, w, in_days(10), title="Later", payment_days="7")
+
+    assert (usual.payment_days, longer.payment_days) == (3, 7)
+    assert usual.pay_by is None  # until it closes
+    usual.closed_at = usual.closes_at
+    assert usual.pay_by == usual.closes_at + timedelta(days=3)
+
+
+def test_a_payment_window_that_is_not_1_to_30_days_is_refused_and_nothing_is_saved(
+        client, auth):
+    w = factories.world(open_round=False)
+    auth.login("org@oak.test")
+    before = count(Round)
+
+    for typed in ("0", "31", "x", "2.5", "-3"):
+        response = client.post(
+            f"/organise/{w.group.id}/rounds/new?supplier={w.supplier.id}",
+            data=round_form(w, in_days(10), payment_days=typed))
+
+        assert response.status_code != 303, typed  # the form again, with the message
+        assert "Enter a number of days from 1 to 30, like 3" in page(response), typed
+    assert count(Round) == before
+
+
 def resident_starts_round(client, w, title="Rice for the block") -> tuple[Round, str]:
     response = client.post(
         f"/groups/{w.group.id}/rounds/new?supplier={w.supplier.id}",

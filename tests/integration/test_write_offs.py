@@ -177,3 +177,24 @@ def test_a_card_payment_that_succeeds_after_the_write_off_is_given_back(card_app
     assert (payment.credited_pence, payment.refunded_pence) == (0, payment.amount_pence)
     [refund] = db.session.scalars(select(CardRefund)).all()
     assert (refund.amount_pence, refund.reason) == (payment.amount_pence, "overpaid")
+
+
+def test_the_payment_window_is_shown_and_unpaid_households_are_late_after_it(card_app):
+    """DESIGN: after close there is a payment window (3 days unless the organiser chose
+    otherwise); then the organiser sees who is late and may still go ahead."""
+    w, (statement,) = owed_round()
+    organiser = signed_in(card_app, w.organiser.email)
+    resident = signed_in(card_app, w.residents[0].email)
+    rnd = statement.round
+    assert rnd.pay_by == rnd.closed_at + timedelta(days=3)
+
+    assert "Please pay by" in page(resident.get(f"/pay/{statement.id}"))
+    assert "Please pay by" in page(resident.get("/my-orders"))
+    listed = page(organiser.get(payments_url(w)))
+    assert "(3 days after orders closed)" in listed and "Late" not in listed
+
+    rnd.closed_at = utcnow() - timedelta(days=3, minutes=1)
+    db.session.commit()
+    listed = page(organiser.get(payments_url(w)))
+
+    assert "That time has passed" in listed and "Late" in listed
