@@ -22,9 +22,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from bulkbuy import access, fragment_cache
-from bulkbuy.extensions import db
+from bulkbuy.extensions import db, limiter
 from bulkbuy.models import (
     Group,
+    Household,
     Membership,
     PledgeLine,
     Product,
@@ -37,7 +38,15 @@ from bulkbuy.models import (
 from bulkbuy.payments.routes import card_choice
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
-from bulkbuy.services import ServiceError, pledges, round_view, rounds, statements
+from bulkbuy.services import (
+    ServiceError,
+    accounts,
+    pledges,
+    round_view,
+    rounds,
+    statements,
+    tablet,
+)
 from bulkbuy.validation import whole_number
 from bulkbuy.web import organises_a_group
 
@@ -328,6 +337,7 @@ def my_orders():
     return render_template("resident/my_orders.html", estimates=estimates, choices=choices,
                            helpers=helpers, household_of=household_of,
                            helper_changes=helper_changes,
+                           pin_groups=[m.group for m in memberships],
                            to_pay=_to_pay([m.household_id for m in memberships]),
                            title=_("My orders"))
 
@@ -443,3 +453,34 @@ def cancel_round(round_id: int):
         flash(_("The round is cancelled. Nobody will pay for it."), "success")
         return redirect(url_for("resident.home"), 303)
     return render_template("rounds/cancel.html", round=rnd, title=_("Cancel this round"))
+
+
+def _sign_in_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/groups/<int:group_id>/pin", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_sign_in_limit, methods=["POST"])  # it checks the sign-in password
+def household_pin(group_id: int):
+    """A household sets its own PIN for the drop-in tablet (their password confirms it)."""
+    member = access.membership(group_id)
+    if member.household_id is None:
+        abort(404)
+    household = db.session.get(Household, member.household_id)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        pin = request.form.get("pin", "").strip()
+        if not tablet.PIN_PATTERN.match(pin):
+            errors["pin"] = _("A PIN is 4 numbers, like 2580.")
+        elif request.form.get("pin_again", "").strip() != pin:
+            errors["pin_again"] = _("The two PINs are not the same. Type it again.")
+        if accounts.authenticate(current_user.email, request.form.get("password", "")) is None:
+            errors["password"] = _("That is not your password.")
+        if not errors:
+            tablet.set_pin(household, pin, actor=current_user, now=utcnow())
+            db.session.commit()
+            flash(_("Your drop-in PIN is saved."), "success")
+            return redirect(url_for("resident.my_orders"), 303)
+    return render_template("resident/pin.html", household=household, errors=errors,
+                           title=_("Your drop-in PIN")), 400 if errors else 200

@@ -162,8 +162,16 @@ def leave_the_tablet(page: Page, ids: dict) -> None:
     _send(page, page.get_by_role("button", name="Leave tablet mode"))
 
 
+def mismatched_household_pin(page: Page, ids: dict) -> None:
+    page.get_by_label("New PIN").fill("2580")
+    page.get_by_label("The same PIN again").fill("2581")
+    page.get_by_label("Your password").fill(PASSWORD)
+    _send(page, page.get_by_role("button", name="Save my PIN"))
+
+
 ERROR_STATES = (wrong_password, unknown_invite_code, blank_join, quantity_in_letters,
-                blank_closing_time, cash_in_letters, wrong_pin, wrong_leave_password)
+                blank_closing_time, cash_in_letters, wrong_pin, wrong_leave_password,
+                mismatched_household_pin)
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -200,6 +208,9 @@ PAGES: list[Visit] = [
     # A resident (Flat 1: ordered in every round; owes money for the closed one)
     Visit("/", RESIDENT, "home: open, closed, failed, cancelled rounds; money to pay", "/"),
     Visit("/my-orders", RESIDENT, "my orders: two open rounds", "/my-orders"),
+    Visit("/groups/<int:group_id>/pin", RESIDENT, "set the drop-in PIN", "/groups/{group}/pin"),
+    Visit("/groups/<int:group_id>/pin", RESIDENT, "set the drop-in PIN, PINs differ",
+          "/groups/{group}/pin", mismatched_household_pin, status=400),
     Visit("/rounds/<int:round_id>", RESIDENT, "round page, open, with orders",
           "/rounds/{open_round}"),
     Visit("/rounds/<int:round_id>", RESIDENT, 'round page, open, quantity "abc"',

@@ -272,3 +272,59 @@ def test_a_refused_form_says_error_in_the_page_title(client, staff):
         assert "There is a problem" in page(response)
         title = re.search(r"<title>(.*?)</title>", page(response), re.S).group(1)
         assert title.startswith("Error: "), title
+
+
+# --- a household sets its own PIN (DESIGN: "set in its profile, or by a worker") ----------
+
+
+def own_pin(client, group_id, pin="2580", again=None, password=factories.PASSWORD):
+    return client.post(f"/groups/{group_id}/pin", data={
+        "pin": pin, "pin_again": pin if again is None else again, "password": password})
+
+
+def test_a_resident_sets_their_households_drop_in_pin_with_their_password(client, auth):
+    w = factories.world()
+    auth.login("r1@oak.test")
+    assert "Set your drop-in PIN" in page(client.get("/my-orders"))
+    assert "has no PIN yet" in page(client.get(f"/groups/{w.group.id}/pin"))
+
+    response = own_pin(client, w.group.id, "2580")
+
+    assert response.status_code == 303 and response.headers["Location"] == "/my-orders"
+    home = db.session.get(Household, w.households[0].id)
+    db.session.refresh(home)
+    assert home.pin_hash.startswith("scrypt:") and accounts.check_secret(home.pin_hash, "2580")
+    assert [(e.actor_id, e.household_id) for e in audit("pin.set")] == [
+        (w.residents[0].id, home.id)]
+    assert "Your drop-in PIN is saved." in page(client.get("/my-orders"))
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ({"pin": "12a4"}, "A PIN is 4 numbers, like 2580."),
+    ({"pin": "123"}, "A PIN is 4 numbers, like 2580."),
+    ({"pin": "2580", "again": "2581"}, "The two PINs are not the same. Type it again."),
+    ({"pin": "2580", "password": "not-mine"}, "That is not your password."),
+])
+def test_a_pin_that_is_not_right_is_refused_and_nothing_changes(client, auth, typed, message):
+    w = factories.world()
+    auth.login("r1@oak.test")
+    before = db.session.get(Household, w.households[0].id).pin_hash
+
+    response = own_pin(client, w.group.id, **typed)
+
+    assert response.status_code == 400
+    assert message in page(response)
+    assert re.search(r"<title>Error:", response.get_data(as_text=True))
+    db.session.expire_all()
+    assert db.session.get(Household, w.households[0].id).pin_hash == before
+    assert audit("pin.set") == []
+
+
+def test_only_members_with_a_household_have_a_pin_page(client, auth):
+    w = factories.world()
+    other = factories.world(name="Elm Court", prefix="elm-")
+    auth.login("r1@oak.test")
+    assert client.get(f"/groups/{other.group.id}/pin").status_code == 404
+    assert own_pin(client, other.group.id).status_code == 404
+    auth.login(w.worker.email)  # a worker of the group, with no household of their own
+    assert client.get(f"/groups/{w.group.id}/pin").status_code == 404
