@@ -56,3 +56,6 @@ class FragmentCache:
 round_pages = FragmentCache(max_entries=256)
 #: The tablet's household list, per group (see tablet.routes.households).
 tablet_lists = FragmentCache(max_entries=64)
+#: One product on the tablet's pledge screen, per what it shows (tablet.routes._product_card):
+#: a tap re-renders only the product tapped.
+tablet_products = FragmentCache(max_entries=4096)

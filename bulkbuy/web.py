@@ -130,6 +130,7 @@ def clear_caches() -> None:
     _organiser_link.clear()
     fragment_cache.round_pages.clear()
     fragment_cache.tablet_lists.clear()
+    fragment_cache.tablet_products.clear()
 
 
 def organises_a_group() -> bool:

@@ -18,6 +18,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -298,9 +299,33 @@ def order():
     items = sum(1 for _r, views, _m in rounds_ for v in views if v.my_quantity)
     most = sum(m for _r, _v, m in rounds_)
     helpers = round_view.entered_by_helpers(household.id, [r.id for r, _v, _m in rounds_])
+    csrf = generate_csrf()
+    locale = str(get_locale())
+
+    def product_card(view) -> Markup:
+        card = _product_card(view, tuple(helpers.get(view.item.id, ())), locale)
+        # An autoescaping template made it; the token is URL-safe.
+        return Markup(card.replace(fragment_cache.CSRF_PLACEHOLDER, csrf))  # noqa: S704
+
     return _page("tablet/order.html", household=household, rounds=rounds_, owed=owed,
-                 item_count=items, most_pence=most, helpers=helpers,
+                 item_count=items, most_pence=most, product_card=product_card,
                  title=_("Your order"))
+
+
+def _product_card(view, helper_names: tuple[str, ...], locale: str) -> str:
+    """One product's card, kept rendered per everything it shows: the product, its box
+    fill, this household's quantity and who helped enter it. A tap changes one product's
+    fill and quantity, so only that card is rendered again."""
+    item, fill = view.item, view.fill
+    key = (item.id, item.name, item.unit_description, view.unit_price, fill,
+           view.my_quantity, helper_names, locale)
+    html = fragment_cache.tablet_products.get(key)
+    if html is None:
+        html = fragment_cache.without_indentation(render_template(
+            "tablet/_product.html", v=view, helper_names=helper_names,
+            csrf=fragment_cache.CSRF_PLACEHOLDER))
+        fragment_cache.tablet_products.put(key, html)
+    return html
 
 
 @bp.route("/pledge", methods=["POST"])

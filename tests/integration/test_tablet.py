@@ -738,6 +738,33 @@ def test_the_household_sees_every_change_a_helper_made_even_taking_an_order_away
     assert "Changes a helper made for you" not in page(other.get("/my-orders"))
 
 
+def test_the_pledge_screen_shows_a_neighbours_order_and_each_tap_at_once(client, oak, app):
+    """Each product's card is kept rendered; whatever it shows (box fill, this flat's
+    quantity, who helped) is in its key, so nothing stale is shown."""
+    item = tomatoes(oak)
+    take_turn(client, oak.households[0], PINS[0])
+    tap(client, item, "1")
+    assert "1 of 12 — 11 more fill it" in page(client.get("/tablet/order"))
+
+    pledges.set_pledge(item, oak.households[1], 2, 0, entered_by=oak.residents[1],
+                       now=utcnow(), max_units=999)  # a neighbour, on their phone
+    db.session.commit()
+    shown = page(client.get("/tablet/order"))
+    assert "3 of 12 — 9 more fill it" in shown and "1 of 12" not in shown
+
+    tap(client, item, "2")
+    shown = page(client.get("/tablet/order"))
+    assert "4 of 12 — 8 more fill it" in shown
+    assert re.search(r'<span class="count"[^>]*><span class="visually-hidden">You want '
+                     r'</span>2</span>', shown)
+    client.post("/tablet/done")
+    take_turn(client, oak.households[1], PINS[1])  # the neighbour, at the tablet now
+    shown = page(client.get("/tablet/order"))
+    assert "4 of 12 — 8 more fill it" in shown
+    assert re.search(r'You want </span>2</span>', shown)  # their own 2, not Flat 1's
+    assert "Entered at the drop-in with" not in shown  # they ordered on their phone
+
+
 def test_the_same_plus_sent_twice_changes_the_quantity_once(client, oak):
     home = oak.households[0]
     take_turn(client, home, PINS[0])
