@@ -170,28 +170,32 @@ def _credit(payment: CardPayment, now: datetime) -> None:
         reason = "round_cancelled" if statement.payment_status == "cancelled" else "overpaid"
         log.warning("card payment %s took %dp more than was owed; refunding it",
                     payment.id, excess)
-        queue_refund(payment, excess, reason=reason, now=now)
+        queue_refund(payment, excess, reason=reason, now=now,
+                     keep_pence=credit if reason == "overpaid" else 0)
 
 
 def queue_refund(payment: CardPayment, amount_pence: int, *, reason: str, now: datetime,
-                 actor=None) -> CardRefund | None:
+                 actor=None, keep_pence: int = 0) -> CardRefund | None:
     """Queue a refund of up to `amount_pence` of a succeeded card payment.
 
     Capped by our own records: the payment's refunds never add up to more
-    than it took (one guarded UPDATE reserves the amount). Returns None when
-    nothing is left to refund. The payment sweep sends it to Stripe.
+    than it took less `keep_pence` (what it paid towards a statement that is
+    still owed). One guarded UPDATE reserves the amount, so two requests at
+    once cannot both reserve the same pence. Returns None when nothing is
+    left to refund. The payment sweep sends it to Stripe.
     """
     if payment.status != "succeeded" or amount_pence <= 0:
         return None
     db.session.flush()  # keep changes made to it so far: refresh reloads the row
     db.session.refresh(payment)
-    amount = min(amount_pence, payment.amount_pence - payment.refunded_pence)
+    refundable = payment.amount_pence - keep_pence
+    amount = min(amount_pence, refundable - payment.refunded_pence)
     if amount <= 0:
         return None
     result = db.session.execute(
         update(CardPayment)
         .where(CardPayment.id == payment.id,
-               CardPayment.refunded_pence + amount <= CardPayment.amount_pence)
+               CardPayment.refunded_pence + amount <= refundable)
         .values(refunded_pence=CardPayment.refunded_pence + amount)
         .execution_options(synchronize_session=False)
     )
@@ -226,8 +230,13 @@ def refund_still_owed(payment: CardPayment) -> int:
     only after a refund failed (failures give their amount back)."""
     if payment.status != "succeeded":
         return 0
-    kept = 0 if payment.statement.payment_status == "cancelled" else payment.credited_pence
-    return max(0, payment.amount_pence - kept - payment.refunded_pence)
+    return max(0, payment.amount_pence - _kept(payment) - payment.refunded_pence)
+
+
+def _kept(payment: CardPayment) -> int:
+    """Pence of a card payment that stay with the group: what it paid towards its
+    statement, none when the round was cancelled."""
+    return 0 if payment.statement.payment_status == "cancelled" else payment.credited_pence
 
 
 def retry_failed_refund(payment: CardPayment, *, actor, now: datetime) -> CardRefund:
@@ -238,7 +247,10 @@ def retry_failed_refund(payment: CardPayment, *, actor, now: datetime) -> CardRe
     owed = refund_still_owed(payment)
     if not failed or owed <= 0:
         raise ServiceError("No refund of this payment is waiting to be asked again.")
-    refund = queue_refund(payment, owed, reason="asked_again", now=now, actor=actor)
+    # keep_pence makes the guarded UPDATE re-check against what is kept, so two
+    # organisers pressing at once (both having read `owed`) ask for it once.
+    refund = queue_refund(payment, owed, reason="asked_again", now=now, actor=actor,
+                          keep_pence=_kept(payment))
     if refund is None:
         raise ServiceError("No refund of this payment is waiting to be asked again.")
     return refund

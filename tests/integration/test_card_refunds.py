@@ -522,6 +522,56 @@ def test_two_failure_events_for_one_refund_at_once_free_its_amount_once(pg_app):
     assert again.amount_pence == 300
 
 
+def _overpaid_refund_that_failed(app, overpaid: int = 300):
+    """A card payment that took `overpaid` pence more than its statement was owed; the
+    refund of that excess was refused by Stripe. Returns (world, payment)."""
+    w, _statements, (payment,), now = paid_round(app, residents=1)
+    payment.credited_pence = payment.amount_pence - overpaid
+    db.session.commit()
+    refund = card_payments.queue_refund(payment, overpaid, reason="overpaid", now=now,
+                                        keep_pence=payment.credited_pence)
+    db.session.commit()
+    sweep(app, now)
+    db.session.refresh(refund)
+    assert refund.status == "succeeded"
+    post_event(app.test_client(), _refund_event("refund.updated", refund, payment, "failed"))
+    db.session.expire_all()
+    assert (refund.status, payment.refunded_pence) == ("failed", 0)
+    assert card_payments.refund_still_owed(payment) == overpaid
+    return w, payment
+
+
+@pytest.mark.postgres_only
+def test_two_organisers_asking_again_at_once_refund_the_overpaid_pence_once(pg_app):
+    """One 'Ask Stripe again' holds the payment's row (not yet committed) when a second
+    arrives from another organiser's browser, having read the same 300p owed. The
+    guarded UPDATE re-checks against what the statement keeps, so the second reserves
+    nothing (checked against the whole payment only, it reserved 300p more)."""
+    w, payment = _overpaid_refund_that_failed(pg_app)
+    url = (f"/organise/{w.group.id}/rounds/{w.round.id}/payments/card/{payment.id}"
+           "/refund-again")
+    other = pg_app.test_client()
+    other.post("/login", data={"email": w.organiser.email, "password": factories.PASSWORD})
+    card_payments.retry_failed_refund(payment, actor=w.organiser, now=utcnow())
+    db.session.flush()
+    responses = []
+    thread = threading.Thread(target=lambda: responses.append(other.post(url)))
+    thread.start()
+    try:
+        blocked = waiting_for_a_lock(5)
+    finally:
+        db.session.commit()
+        thread.join(30)
+    assert blocked, "the second request never waited for the first (no race made)"
+    assert [r.status_code for r in responses] == [303]
+
+    db.session.expire_all()
+    assert [(r.amount_pence, r.status) for r in refunds_of(payment)] == [
+        (300, "failed"), (300, "pending")]
+    assert payment.refunded_pence == 300
+    assert payment.refunded_pence + payment.credited_pence == payment.amount_pence
+
+
 # --- rounds that never take money ---------------------------------------------------------------
 
 
