@@ -28,6 +28,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import requests
@@ -40,10 +41,15 @@ logging.getLogger("stripe").setLevel(logging.INFO)
 CURRENCY = "gbp"
 #: Stripe's smallest charge in GBP; smaller statements are paid in cash or waived.
 MINIMUM_CHARGE_PENCE = 30
-#: Metadata every PaymentIntent carries; a charge is found again by these three.
+#: Metadata every PaymentIntent we make carries; a charge is found again by these.
 IDEMPOTENCY_METADATA_KEYS = ("round_id", "household_id", "attempt", "attempt_key")
-#: `find_payment_intent` looks through at most this many of the latest PaymentIntents.
+#: What marks a PaymentIntent as one of ours: those made before attempt_key was added
+#: carry only these three, and are matched by them alone.
+ATTEMPT_METADATA_KEYS = ("round_id", "household_id", "attempt")
+#: `find_payment_intent` looks through at least this many of the latest PaymentIntents,
 LOOKUP_LIMIT = 500
+#: and, to reach back to the attempt's own time, at most this many.
+LOOKUP_HARD_LIMIT = 20_000
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 CHARGE_KINDS = frozenset({"succeeded", "requires_action", "declined", "unknown"})
@@ -360,14 +366,18 @@ def _status_outcome(pi) -> ChargeOutcome:
     return ChargeOutcome("unknown", pi.id, None, f"PaymentIntent is {status}")
 
 
-def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any]
-                        ) -> PaymentIntentInfo | None:
+def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
+                        since: datetime | None = None) -> PaymentIntentInfo | None:
     """Find the PaymentIntent of one charge attempt by its metadata, or None.
 
     For an attempt whose outcome is unknown (timeout, crash after Stripe
-    accepted). Matches round_id, household_id, attempt and attempt_key (the
-    idempotency key; compared as strings) among the latest LOOKUP_LIMIT
-    PaymentIntents of the account.
+    accepted). Matches round_id, household_id and attempt, and attempt_key (the
+    idempotency key) when the PaymentIntent carries one; compared as strings.
+    Looks through the latest LOOKUP_LIMIT PaymentIntents of the account and,
+    given `since` (the attempt's start, less a margin for clocks), on until it
+    has seen one created before then: None then means Stripe made none for it.
+    When it cannot reach back that far within LOOKUP_HARD_LIMIT it raises
+    GatewayError rather than answer None.
     When several match (localstripe ignores idempotency keys, so a retry can
     duplicate), a succeeded one wins, then the newest; a warning is logged
     because that is a double charge to refund. Raises GatewayError.
@@ -377,25 +387,43 @@ def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any]
     if len(wanted) != len(IDEMPOTENCY_METADATA_KEYS):
         raise ValueError(f"idempotency_metadata must include "
                          f"{', '.join(IDEMPOTENCY_METADATA_KEYS)}")
+    since_ts = since.timestamp() if since is not None else None
 
-    def search(client: stripe.StripeClient) -> list[PaymentIntentInfo]:
+    def search(client: stripe.StripeClient) -> tuple[list[PaymentIntentInfo], bool]:
         found = []
+        reached_back = since_ts is None
         page = client.v1.payment_intents.list(params={"limit": 100})
         for seen, pi in enumerate(page.auto_paging_iter(), start=1):
             meta = _metadata(pi)
-            if all(meta.get(k) == v for k, v in wanted.items()):
+            if meta_names_attempt(meta, wanted):
                 found.append(_payment_intent_info(pi))
-            if seen >= LOOKUP_LIMIT:
+            if since_ts is not None and (getattr(pi, "created", None) or 0) < since_ts:
+                reached_back = True
+            if (seen >= LOOKUP_LIMIT and reached_back) or seen >= LOOKUP_HARD_LIMIT:
                 break
-        return found
+        else:
+            reached_back = True  # the whole account was looked through
+        return found, reached_back
 
-    matches = _call(config, "find PaymentIntent", search)
+    matches, reached_back = _call(config, "find PaymentIntent", search)
     if not matches:
+        if not reached_back:
+            raise GatewayError(f"looked through {LOOKUP_HARD_LIMIT} PaymentIntents without "
+                               "reaching back to the attempt; not sure it is not there")
         return None
     if len(matches) > 1:
         log.warning("stripe: %d PaymentIntents carry metadata %s: %s", len(matches), wanted,
                     ", ".join(m.id for m in matches))
     return max(matches, key=lambda m: (m.status == "succeeded", m.created or 0))
+
+
+def meta_names_attempt(meta: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    """True when a PaymentIntent's metadata names the attempt `wanted` (its
+    IDEMPOTENCY_METADATA_KEYS as strings): the same round, household and attempt
+    number, and the same attempt_key unless the PaymentIntent carries none."""
+    if any(meta.get(k) != wanted[k] for k in ATTEMPT_METADATA_KEYS):
+        return False
+    return meta.get("attempt_key") in (None, "", wanted["attempt_key"])
 
 
 def refund(config, payment_intent_id: str, amount_pence: int, idempotency_key: str

@@ -39,6 +39,31 @@ _FROM_STRIPE = {
 RECHECK_AFTER = timedelta(seconds=60)
 
 
+def attempt_named_by(metadata, *, unrecorded_only: bool = False) -> CardPayment | None:
+    """Our attempt a PaymentIntent's metadata names, or None.
+
+    Its round, household and attempt number must match, and its idempotency key
+    the metadata's attempt_key: ids alone repeat in another database sharing the
+    Stripe account. PaymentIntents made before attempt_key was added carry none
+    and are matched by the three ids. `unrecorded_only`: only an attempt whose
+    PaymentIntent id we never recorded (a crash before our commit).
+    """
+    try:
+        round_id = int(metadata["round_id"])
+        household_id = int(metadata["household_id"])
+        attempt = int(metadata["attempt"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    query = select(CardPayment).where(
+        CardPayment.round_id == round_id, CardPayment.household_id == household_id,
+        CardPayment.attempt == attempt)
+    if metadata.get("attempt_key"):
+        query = query.where(CardPayment.idempotency_key == str(metadata["attempt_key"]))
+    if unrecorded_only:
+        query = query.where(CardPayment.payment_intent_id.is_(None))
+    return db.session.scalar(query)
+
+
 def attempt_status_for(stripe_status: str) -> str:
     """Our attempt status for a PaymentIntent status ("processing" etc. are "unknown")."""
     return _FROM_STRIPE.get(stripe_status, "unknown")

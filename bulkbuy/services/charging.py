@@ -409,14 +409,33 @@ def _finish_charge(statement_id: int, payment_id: int, future: Future, *, now: d
 
 # --- answers that were lost ---------------------------------------------------------------
 
+#: Empty look-ups (each RECHECK_AFTER or more after the last) before an attempt Stripe
+#: answered with a 5xx is given up for a new one.
+LOOKUPS_BEFORE_NEW_KEY = 2
+#: How far before an attempt's start a look-up reaches back (our clock against Stripe's).
+CLOCK_MARGIN = timedelta(minutes=10)
+
+
+def _look_up(payment: CardPayment, config) -> gateway.PaymentIntentInfo | None:
+    """Stripe's PaymentIntent for an attempt whose answer was lost, or None if Stripe made
+    none: by its id when an answer told us one, else by its metadata among everything
+    made since it started. Raises GatewayError."""
+    if payment.payment_intent_id:
+        return gateway.retrieve_payment_intent(config, payment.payment_intent_id)
+    return gateway.find_payment_intent(
+        config, idempotency_metadata=payment.metadata_for_stripe,
+        since=payment.created_at - CLOCK_MARGIN)
+
 
 def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
                           throttle: Throttle, result: PaymentSweep, batch: int = BATCH) -> None:
     """Settle attempts whose answer never came (timeout, 5xx, crash before our commit).
 
-    Each is looked up at Stripe by its metadata first. Found: its status is
+    Each is looked up at Stripe first (`_look_up`). Found: its status is
     applied. Not found: Stripe never took it, so it is retried with the same
-    idempotency key and amount, unless the statement stopped being owed.
+    idempotency key and amount, unless the statement stopped being owed, or
+    Stripe answered it 5xx (that key replays the 5xx): then, after a second
+    empty look-up, the statement is owed again for a new attempt.
     """
     ids = db.session.scalars(
         select(CardPayment.id)
@@ -442,8 +461,7 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
             result.looked_up += 1
             throttle.wait()
             try:
-                found = gateway.find_payment_intent(
-                    config, idempotency_metadata=payment.metadata_for_stripe)
+                found = _look_up(payment, config)
             except gateway.GatewayError as exc:
                 if exc.http_status == 429:
                     throttle.rate_limited()
@@ -465,10 +483,15 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
                 commit()
                 continue
             if payment.error_code == STRIPE_5XX:
-                # Stripe answered 5xx and holds no PaymentIntent for it: nothing was
-                # charged. Stripe replays a 5xx for the same key for 24 hours, so the
-                # statement is owed again and charged below with the next attempt's key.
-                _undo_attempt(payment_id, now)
+                # Stripe replays a 5xx for the same key for 24 hours, so this key can
+                # never pay. Once Stripe shows no PaymentIntent for it in two look-ups
+                # minutes apart, nothing was charged: the statement is owed again and
+                # the next sweep charges it with the next attempt's key.
+                if (payment.checks or 0) < LOOKUPS_BEFORE_NEW_KEY:
+                    card_payments.settle_attempt(payment, "unknown", now=now)
+                    result.unknown += 1
+                else:
+                    _undo_attempt(payment_id, now)
                 commit()
                 continue
             try:

@@ -27,7 +27,7 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
     `limit` PaymentIntents that carry our metadata, and between our refunds and
     Stripe's latest `limit` refunds of those PaymentIntents. Raises GatewayError."""
     stripe_side = [pi for pi in gateway.list_payment_intents(config, limit)
-                   if all(k in pi.metadata for k in gateway.IDEMPOTENCY_METADATA_KEYS)]
+                   if all(k in pi.metadata for k in gateway.ATTEMPT_METADATA_KEYS)]
     ours = {p.payment_intent_id: p for p in db.session.scalars(
         select(CardPayment).where(CardPayment.payment_intent_id.is_not(None)))}
     differences: list[Difference] = []
@@ -36,7 +36,7 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
         seen.add(pi.id)
         payment = ours.get(pi.id)
         if payment is None:
-            payment = _by_metadata(pi.metadata)
+            payment = card_payments.attempt_named_by(pi.metadata)
             where = (f"our attempt {payment.attempt} for household {payment.household_id}"
                      if payment else "no record of ours")
             differences.append(Difference(pi.id, f"Stripe has it ({pi.status}, "
@@ -113,13 +113,3 @@ def _refund_differences(config, limit: int, payment_intent_ids: set[str]) -> lis
     return differences
 
 
-def _by_metadata(metadata: dict[str, str]) -> CardPayment | None:
-    """Our attempt whose round, household, attempt number and idempotency key all match."""
-    try:
-        key = (int(metadata["round_id"]), int(metadata["household_id"]),
-               int(metadata["attempt"]), metadata["attempt_key"])
-    except (KeyError, ValueError):
-        return None
-    return db.session.scalar(select(CardPayment).where(
-        CardPayment.round_id == key[0], CardPayment.household_id == key[1],
-        CardPayment.attempt == key[2], CardPayment.idempotency_key == key[3]))

@@ -58,7 +58,8 @@ def _payment_intent(event: gateway.WebhookEvent, obj: dict, now: datetime) -> st
     payment = db.session.scalar(
         select(CardPayment).where(CardPayment.payment_intent_id == pi_id))
     if payment is None:
-        payment = _by_metadata(obj.get("metadata") or {})
+        payment = card_payments.attempt_named_by(obj.get("metadata") or {},
+                                                  unrecorded_only=True)
     if payment is None:
         log.warning("stripe webhook %s (%s) is about PaymentIntent %s, which is not ours",
                     event.id, event.type, pi_id)
@@ -78,24 +79,6 @@ def _payment_intent(event: gateway.WebhookEvent, obj: dict, now: datetime) -> st
         payment, status, now=now, payment_intent_id=pi_id,
         error_code=error.get("decline_code") or error.get("code"),
     )
-
-
-def _by_metadata(metadata: dict) -> CardPayment | None:
-    """The attempt named by a PaymentIntent's metadata (its id was never recorded: a crash).
-
-    Only an attempt whose round, household, attempt number and idempotency key all match:
-    ids alone repeat in another database that shares the Stripe account."""
-    try:
-        round_id = int(metadata["round_id"])
-        household_id = int(metadata["household_id"])
-        attempt = int(metadata["attempt"])
-        key = str(metadata["attempt_key"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return db.session.scalar(select(CardPayment).where(
-        CardPayment.idempotency_key == key, CardPayment.round_id == round_id,
-        CardPayment.household_id == household_id, CardPayment.attempt == attempt,
-        CardPayment.payment_intent_id.is_(None)))
 
 
 def _setup_intent(obj: dict, now: datetime) -> str:

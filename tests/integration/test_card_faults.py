@@ -160,16 +160,25 @@ def test_a_500_or_a_timeout_leaves_the_charge_open_and_a_later_sweep_pays_it_onc
 
     later = sweep(now + LATER)
 
-    assert (later.looked_up, later.charged) == (1, 1)
     if fault == "timeout":  # no answer: sent again with the same key
+        assert (later.looked_up, later.charged) == (1, 1)
         assert_paid_once(localstripe, w.households[0].id, statement, key)
         assert wire == [key, key]
-    else:  # Stripe replays a 5xx for its key: the next attempt, with its own key
+        looked_up = [("GET", "/v1/payment_intents")]
+    else:  # Stripe replays a 5xx for its key: the next attempt, with its own key, but
+        # only after a second look-up minutes later also finds nothing.
+        assert (later.looked_up, later.charged, later.unknown) == (1, 0, 1)
+        assert_open_attempt(statement, key, now + LATER)
+        too_soon = sweep(now + LATER + timedelta(seconds=30))
+        assert (too_soon.looked_up, too_soon.charged) == (0, 0)
+        last = sweep(now + 2 * LATER)
+        assert (last.looked_up, last.charged) == (1, 1)
         assert_paid_once_by_a_second_attempt(localstripe, w.households[0].id, statement)
         assert wire[0] == key and wire[1] != key and len(wire) == 2
+        looked_up = [("GET", "/v1/payment_intents")] * 2
     assert [(r.method, r.path) for r in proxy.requests] == [
         ("POST", "/v1/payment_intents"),   # the fault
-        ("GET", "/v1/payment_intents"),    # the look-up: not there
+        *looked_up,                        # the look-up(s): not there
         ("POST", "/v1/payment_intents"),   # the retry
     ]
 
@@ -538,8 +547,11 @@ def test_faults_on_some_of_the_charges_in_flight_leave_those_open_and_each_is_pa
     assert (first.charged, first.unknown) == (3, 3)
     assert sorted(fresh(s).payment_status for s in statements) == ["charging"] * 3 + ["paid"] * 3
     later = sweep(now + LATER)
-    # All three looked up: the lost one is found paid, the two 500s sent again.
-    assert (later.looked_up, later.charged) == (3, 2)
+    # All three looked up: the lost one is found paid; the two 500s are looked up
+    # again minutes later, then charged with new keys.
+    assert (later.looked_up, later.charged, later.unknown) == (3, 0, 2)
+    last = sweep(now + 2 * LATER)
+    assert (last.looked_up, last.charged) == (2, 2)
     assert [fresh(s).payment_status for s in statements] == ["paid"] * 6
     assert succeeded_per_household(localstripe) == {h.id: 1 for h in w.households}
     # Six keys, and two more for the second attempts of the two Stripe answered 500.

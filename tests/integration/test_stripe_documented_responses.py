@@ -20,7 +20,7 @@ import json
 import secrets
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,9 +51,11 @@ class FakeStripe:
     `idempotency_error`, as Stripe documents. `lose_answers` makes the next
     N new requests act (the PaymentIntent is made and stored) and then close
     the connection without an answer.
-    GET /v1/payment_intents: an empty list (as if the PaymentIntent were
-    beyond the latest ones the app's look-up reads), so recovery must rely on
-    the key. Everything else: 404 `resource_missing`.
+    GET /v1/payment_intents: `listed` (default empty, as if the PaymentIntent
+    were beyond the latest ones the app's look-up reads, so recovery must rely
+    on the key), newest first, paged by `limit` and `starting_after` as Stripe
+    pages. GET /v1/payment_intents/<id>: one made here, as it is now (tests may
+    change its status). Everything else: 404 `resource_missing`.
     """
 
     def __init__(self):
@@ -63,6 +65,8 @@ class FakeStripe:
         self.requests: list[tuple[str, str, str | None]] = []
         #: PaymentIntents made (one per new key that made one).
         self.created: list[dict] = []
+        #: What GET /v1/payment_intents lists, newest first.
+        self.listed: list[dict] = []
         self._by_key: dict[str, tuple[dict, int, bytes]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -171,8 +175,20 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         fake.requests.append(("GET", path, None))
         if path == "/v1/payment_intents":
-            self._send(200, json.dumps({"object": "list", "data": [], "has_more": False,
-                                        "url": "/v1/payment_intents"}).encode())
+            query = parse_qs(urlsplit(self.path).query)
+            limit = int(query.get("limit", ["10"])[0])
+            after = query.get("starting_after", [None])[0]
+            ids = [pi["id"] for pi in fake.listed]
+            start = ids.index(after) + 1 if after in ids else 0
+            page = fake.listed[start:start + limit]
+            self._send(200, json.dumps({
+                "object": "list", "data": page, "url": "/v1/payment_intents",
+                "has_more": start + limit < len(fake.listed)}).encode())
+            return
+        made = {pi["id"]: pi for pi in fake.created}
+        pi_id = path.removeprefix("/v1/payment_intents/")
+        if pi_id in made:
+            self._send(200, json.dumps(made[pi_id]).encode())
             return
         self._missing()
 
@@ -365,8 +381,11 @@ def test_after_a_500_stripe_replays_for_its_key_the_next_attempt_pays_once(
     fake_stripe.answer = fake_stripe.succeeded
 
     later = sweep(card_app, now + timedelta(minutes=10))
+    # One empty look-up is not enough to give the key up: looked up again minutes later.
+    assert (later.looked_up, later.charged, later.unknown) == (1, 0, 1)
+    last = sweep(card_app, now + timedelta(minutes=20))
 
-    assert (later.looked_up, later.charged) == (1, 1)
+    assert (last.looked_up, last.charged) == (1, 1)
     db.session.expire_all()
     assert (statement.payment_status, statement.paid_pence) == ("paid", 1000)
     first_try, second_try = attempts_of(statement)
@@ -377,3 +396,104 @@ def test_after_a_500_stripe_replays_for_its_key_the_next_attempt_pays_once(
     assert posts == [first_try.idempotency_key, first_try.idempotency_key,
                      second_try.idempotency_key]
     assert len(fake_stripe.created) == 1
+
+
+# --- an attempt Stripe named, and looking far enough back ---------------------------------------
+
+
+def processing(fake: FakeStripe):
+    """A PaymentIntent Stripe is still processing (its outcome comes later)."""
+    return lambda params: (200, fake.payment_intent(params, "processing"))
+
+
+def test_an_attempt_whose_payment_intent_stripe_named_is_fetched_by_id_never_given_up(
+        card_app, fake_stripe):
+    """Stripe answered with a PaymentIntent still processing: its id is recorded, and the
+    attempt is looked up by that id until it ends. Even marked as answered 5xx it is never
+    given up for a new key: Stripe has it, and a new key could charge twice."""
+    w, statement = one_card_round_on_the_fake(card_app, fake_stripe)
+    fake_stripe.answer = processing(fake_stripe)
+    now = utcnow()
+    first = sweep(card_app, now)
+    [attempt] = attempts_of(statement)
+    assert (first.unknown, attempt.status, attempt.payment_intent_id) == (
+        1, "unknown", "pi_fake1")
+    attempt.error_code = charging.STRIPE_5XX  # the guard is on the id, whatever the marker
+    db.session.commit()
+
+    for minutes in (10, 20, 40):
+        assert sweep(card_app, now + timedelta(minutes=minutes)).looked_up == 1
+    fake_stripe.created[0]["status"] = "succeeded"
+    fake_stripe.created[0]["amount_received"] = fake_stripe.created[0]["amount"]
+    assert sweep(card_app, now + timedelta(minutes=90)).looked_up == 1
+
+    db.session.expire_all()
+    assert [(a.attempt, a.status) for a in attempts_of(statement)] == [(1, "succeeded")]
+    assert (statement.payment_status, statement.paid_pence) == ("paid", 1000)
+    gets = {path for method, path, _key in fake_stripe.requests if method == "GET"}
+    assert gets == {"/v1/payment_intents/pi_fake1"}
+    assert len([r for r in fake_stripe.requests if r[0] == "POST"]) == 1
+
+
+def _listed_pi(number: int, created: int, metadata: dict) -> dict:
+    return {"id": f"pi_listed{number}", "object": "payment_intent", "amount": 1000,
+            "amount_received": 1000, "currency": "gbp", "status": "succeeded",
+            "created": created, "livemode": False, "metadata": metadata,
+            "customer": "cus_fake", "payment_method": "pm_fake", "last_payment_error": None}
+
+
+ATTEMPT = {"round_id": "7", "household_id": "3", "attempt": "1",
+           "attempt_key": "bulkbuy-charge-r7-h3-a1-abc123"}
+
+
+def _config(fake: FakeStripe) -> dict:
+    return {"STRIPE_SECRET_KEY": "sk_test_fake", "STRIPE_API_BASE": fake.url,
+            "STRIPE_TIMEOUT": 5.0}
+
+
+def test_a_look_up_reads_on_past_the_usual_window_until_it_reaches_the_attempts_time(
+        fake_stripe, monkeypatch):
+    monkeypatch.setattr(gateway, "LOOKUP_LIMIT", 3)
+    start = int(time.time()) - 1000
+    others = [_listed_pi(n, start + 100 - n, {"round_id": "9", "household_id": str(n),
+                                              "attempt": "1"}) for n in range(1, 6)]
+    ours = _listed_pi(6, start + 50, ATTEMPT)
+    older = _listed_pi(7, start - 100, {})
+    fake_stripe.listed = [*others, ours, older]
+    since = datetime.fromtimestamp(start, UTC)
+
+    found = gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
+                                        since=since)
+    window_only = gateway.find_payment_intent(_config(fake_stripe),
+                                              idempotency_metadata=ATTEMPT)
+
+    assert found is not None and found.id == "pi_listed6"
+    assert window_only is None  # the old way: the latest 3 only
+
+
+def test_a_look_up_that_cannot_reach_back_to_the_attempt_says_so_instead_of_none(
+        fake_stripe, monkeypatch):
+    monkeypatch.setattr(gateway, "LOOKUP_LIMIT", 2)
+    monkeypatch.setattr(gateway, "LOOKUP_HARD_LIMIT", 4)
+    now = int(time.time())
+    fake_stripe.listed = [_listed_pi(n, now - n, {"round_id": "9", "household_id": str(n),
+                                                   "attempt": "1"}) for n in range(1, 8)]
+
+    with pytest.raises(gateway.GatewayError, match="without reaching back"):
+        gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
+                                    since=datetime.fromtimestamp(now - 60, UTC))
+
+
+@pytest.mark.parametrize(("metadata", "ours"), [
+    ({k: v for k, v in ATTEMPT.items() if k != "attempt_key"}, True),  # an older version's
+    (ATTEMPT, True),
+    ({**ATTEMPT, "attempt_key": "bulkbuy-charge-r7-h3-a1-0ther"}, False),  # another database
+    ({**ATTEMPT, "attempt": "2"}, False),
+])
+def test_a_look_up_matches_the_three_ids_and_the_key_when_one_is_carried(
+        fake_stripe, metadata, ours):
+    fake_stripe.listed = [_listed_pi(1, int(time.time()), metadata)]
+
+    found = gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT)
+
+    assert (found is not None) == ours

@@ -457,6 +457,23 @@ def test_an_event_whose_payment_intent_we_never_recorded_is_matched_by_its_metad
     assert (fresh(other).payment_status, other.paid_pence) == other_before
 
 
+def test_a_payment_intent_made_before_attempt_keys_existed_is_matched_by_its_three_ids(
+        card_app):
+    """PaymentIntents made by earlier versions carry round, household and attempt but no
+    attempt_key: they are still ours (matched by the three ids), not 'unknown'."""
+    w, (statement,) = owed_round()
+    payment = pending_attempt(statement)
+    older = {k: v for k, v in payment.metadata_for_stripe.items() if k != "attempt_key"}
+
+    response = post_event(card_app.test_client(), pi_event(
+        "payment_intent.succeeded", payment, status="succeeded", pi_id="pi_olderversion",
+        metadata=older))
+
+    assert response.get_json()["outcome"] == "paid"
+    assert (fresh(payment).payment_intent_id, payment.status) == ("pi_olderversion",
+                                                                  "succeeded")
+
+
 # --- money beyond what is owed ----------------------------------------------------------------
 
 
