@@ -1,5 +1,3 @@
-from urllib.parse import urlsplit
-
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
@@ -7,6 +5,7 @@ from flask_login import current_user, login_user, logout_user
 from bulkbuy.auth import bp
 from bulkbuy.auth.forms import InviteCodeForm, JoinForm, LoginForm
 from bulkbuy.extensions import db, limiter
+from bulkbuy.redirects import same_site_path
 from bulkbuy.services import ServiceError, accounts
 
 
@@ -16,11 +15,7 @@ def _login_limit():
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths are followed after sign-in."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
-            return target
-    return url_for("resident.home")
+    return same_site_path(target, url_for("resident.home"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -27,6 +27,7 @@ from bulkbuy.models import (
     utcnow,
 )
 from bulkbuy.payments import bp
+from bulkbuy.redirects import same_site_path
 from bulkbuy.services import ServiceError, cards, charging
 from bulkbuy.services.round_view import household_maximum
 
@@ -70,13 +71,6 @@ def _own_household(group_id: int) -> tuple[Membership, Household]:
     if member.household_id is None:
         abort(404)
     return member, db.session.get(Household, member.household_id)
-
-
-def _safe_next(value: str | None, fallback: str) -> str:
-    # A path on this site only: not "//host" nor "/\\host" (browsers read both as a host).
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
-        return value
-    return fallback
 
 
 # --- agreeing to pay by card, and saving a card -------------------------------------------
@@ -127,7 +121,7 @@ def pay_by_card(round_id: int):
 def card_saved():
     """Stripe.js saved a card: read the SetupIntent from Stripe and keep the card."""
     setup_intent_id = request.form.get("setup_intent", "")
-    back = _safe_next(request.form.get("next"), url_for("resident.my_orders"))
+    back = same_site_path(request.form.get("next"), url_for("resident.my_orders"))
     card = db.session.scalar(select(SavedCard).where(
         SavedCard.setup_intent_id == setup_intent_id)) if setup_intent_id else None
     if card is None:

@@ -250,7 +250,10 @@ def test_only_the_household_itself_can_finish_saving_its_card(card_app):
     assert card.status == "saved" and card.payment_method_id == pm.id
 
 
-@pytest.mark.parametrize("next_url", ["//evil.example/", "/\\evil.example/", "https://evil.example/"])
+@pytest.mark.parametrize("next_url", [
+    "//evil.example/", "/\\evil.example/", "https://evil.example/",
+    "/\t/evil.example/", "/\r/evil.example/", "/\n/evil.example/", "/x\\..\\\\evil.example/",
+])
 def test_after_saving_a_card_the_browser_only_goes_to_a_page_of_ours(card_app, next_url):
     w = _pledged_world()
     client = card_app.test_client()
