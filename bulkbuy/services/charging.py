@@ -299,12 +299,14 @@ def _undo_attempt(payment_id: int, now: datetime, *, owed_as: str = "due",
     owed again as `owed_as` ("due": the sweep charges it; "needs_action" with `reason`:
     the resident pays on our page)."""
     payment = db.session.get(CardPayment, payment_id)
-    db.session.execute(
+    cancelled = db.session.execute(
         update(CardPayment)
         .where(CardPayment.id == payment_id, CardPayment.status.in_(("pending", "unknown")))
         .values(status="canceled", next_check_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    if cancelled.rowcount != 1:
+        return  # an answer settled it meanwhile (a webhook): that answer stands
     db.session.execute(
         update(Statement)
         .where(Statement.id == payment.statement_id, Statement.payment_status == "charging")
@@ -351,9 +353,14 @@ def charge_due_statements(now: datetime, *, config, commit: Callable[[], None],
     with ThreadPoolExecutor(max_workers=concurrency,
                             thread_name_prefix="stripe-charge") as pool:
         for statement_id in due_card_statement_ids(batch):
-            if refused:
-                break
             try:
+                # A free slot before the claim: the attempt's lease runs from its claim,
+                # and a slot can take a whole request's timeout to come free.
+                while len(in_flight) >= concurrency:
+                    _finish_charge(*in_flight.popleft(), now=now, commit=commit,
+                                   throttle=throttle, result=result, refused=refused)
+                if refused:
+                    break
                 payment = start_attempt(statement_id, now)
                 commit()
                 if payment is None:
@@ -364,13 +371,6 @@ def charge_due_statements(now: datetime, *, config, commit: Callable[[], None],
                     _apply(payment_id, _NO_CARD, now, result)
                     commit()
                     continue
-                while len(in_flight) >= concurrency:
-                    _finish_charge(*in_flight.popleft(), now=now, commit=commit,
-                                   throttle=throttle, result=result, refused=refused)
-                if refused:
-                    _undo_attempt(payment_id, now)
-                    commit()
-                    break
                 throttle.wait()
                 in_flight.append((statement_id, payment_id,
                                   pool.submit(_send_charge, config, request)))
