@@ -9,11 +9,12 @@ rounds it covers, since "likely" means allocating the whole round.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
 from bulkbuy.domain.money import format_unit_price
@@ -82,6 +83,124 @@ def item_views(rnd: Round, household_id: int | None) -> list[ItemView]:
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """A product of an open round, as plain values (fixed from the moment it opens)."""
+
+    id: int
+    round_id: int
+    name: str
+    unit_description: str
+    case_size: int
+    case_price_pence: int
+
+
+@dataclass(frozen=True)
+class RoundBoard:
+    """An open round's products, in name order, with the whole group's pledges summed."""
+
+    items: tuple[ItemFacts, ...]
+    unit_prices: tuple[str, ...]
+    totals: dict[int, tuple[int, int]]  # item id: (quantity, tolerance)
+
+
+_boards: OrderedDict[tuple, RoundBoard] = OrderedDict()
+_boards_lock = threading.Lock()
+_BOARDS_KEPT = 64
+
+
+def clear_boards() -> None:
+    """Forget every kept RoundBoard (tests reuse ids; see web.clear_caches)."""
+    with _boards_lock:
+        _boards.clear()
+
+
+def round_board(rnd: Round) -> RoundBoard:
+    """The round's products and totals, kept in this process per (round, pledge_version).
+
+    Only for an open round: its products no longer change, and every pledge bumps
+    pledge_version in the pledge's own transaction, so a board kept under a version is
+    never older than that version (it may be a moment newer: it is read after it).
+    """
+    key = (rnd.id, rnd.pledge_version, rnd.opens_at)
+    with _boards_lock:
+        board = _boards.get(key)
+        if board is not None:
+            _boards.move_to_end(key)
+            return board
+    items = tuple(
+        ItemFacts(*row) for row in db.session.execute(
+            select(RoundItem.id, RoundItem.round_id, RoundItem.name,
+                   RoundItem.unit_description, RoundItem.case_size,
+                   RoundItem.case_price_pence)
+            .where(RoundItem.round_id == rnd.id).order_by(RoundItem.name)))
+    totals = {
+        item_id: (int(q), int(t))
+        for item_id, q, t in db.session.execute(
+            select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
+                   func.sum(PledgeLine.tolerance))
+            .where(PledgeLine.round_id == rnd.id)
+            .group_by(PledgeLine.round_item_id))
+    }
+    board = RoundBoard(
+        items=items,
+        unit_prices=tuple(format_unit_price(i.case_price_pence, i.case_size) for i in items),
+        totals=totals)
+    with _boards_lock:
+        _boards[key] = board
+        while len(_boards) > _BOARDS_KEPT:
+            _boards.popitem(last=False)
+    return board
+
+
+# Built once: the tablet's pledge screen asks these on every load, and building a
+# statement costs about as much as SQLite takes to answer it.
+_HOUSEHOLD_LINES = (
+    select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
+           func.sum(PledgeLine.tolerance))
+    .where(PledgeLine.round_id == bindparam("round_id"),
+           PledgeLine.household_id == bindparam("household_id"))
+    .group_by(PledgeLine.round_item_id))
+_HELPERS = (
+    select(PledgeLine.round_item_id, User.name)
+    .join(User, PledgeLine.entered_by_id == User.id)
+    .where(PledgeLine.household_id == bindparam("household_id"),
+           PledgeLine.round_id.in_(bindparam("round_ids", expanding=True)),
+           PledgeLine.entered_by_id.not_in(
+               select(Membership.user_id)
+               .where(Membership.household_id == bindparam("household_id"))))
+    .distinct())
+
+
+def household_lines(round_id: int, household_id: int) -> dict[int, tuple[int, int]]:
+    """The household's pledges in a round: item id: (quantity, tolerance)."""
+    return {
+        item_id: (int(q), int(t))
+        for item_id, q, t in db.session.execute(
+            _HOUSEHOLD_LINES, {"round_id": round_id, "household_id": household_id})
+    }
+
+
+def board_views(board: RoundBoard, mine: dict[int, tuple[int, int]]) -> list[ItemView]:
+    """item_views' answer from a board and one household's pledges (item: ItemFacts)."""
+    views = []
+    for item, unit_price in zip(board.items, board.unit_prices, strict=True):
+        q, t = board.totals.get(item.id, (0, 0))
+        my_q, my_t = mine.get(item.id, (0, 0))
+        views.append(ItemView(item=item, unit_price=unit_price, total_quantity=q,
+                              total_tolerance=t, fill=case_fill(item.case_size, q, t),
+                              my_quantity=my_q, my_tolerance=my_t))
+    return views
+
+
+def board_maximum(rnd: Round, board: RoundBoard, mine: dict[int, tuple[int, int]]) -> int:
+    """household_maximum's answer from a board and the household's pledges."""
+    wanted = {item.id: (sum(mine[item.id]), item.case_size, item.case_price_pence)
+              for item in board.items if item.id in mine}
+    return consented_maximum(wanted, rnd.delivery_fee_pence, fee_mode=rnd.fee_split,
+                             min_order_pence=rnd.min_order_pence)
 
 
 @dataclass(frozen=True)
@@ -215,14 +334,8 @@ def entered_by_helpers(household_id: int, round_ids: list[int]) -> dict[int, lis
     drop-in) who entered any of its order: the household sees who ordered for it."""
     if not round_ids:
         return {}
-    own = select(Membership.user_id).where(Membership.household_id == household_id)
     rows = db.session.execute(
-        select(PledgeLine.round_item_id, User.name)
-        .join(User, PledgeLine.entered_by_id == User.id)
-        .where(PledgeLine.household_id == household_id, PledgeLine.round_id.in_(round_ids),
-               PledgeLine.entered_by_id.not_in(own))
-        .distinct()
-    ).all()
+        _HELPERS, {"household_id": household_id, "round_ids": list(round_ids)}).all()
     names: dict[int, list[str]] = {}
     for item_id, name in rows:
         names.setdefault(item_id, []).append(name)

@@ -32,6 +32,9 @@ PIN_LOCK = timedelta(minutes=15)
 _OPEN_SESSION = select(TabletSession).where(
     TabletSession.token_hash == bindparam("token_hash"),
     TabletSession.worker_id == bindparam("worker_id"), TabletSession.ended_at.is_(None))
+_OPEN_VISIT = select(TabletVisit).where(
+    TabletVisit.token_hash == bindparam("token_hash"),
+    TabletVisit.tablet_session_id == bindparam("session_id"), TabletVisit.ended_at.is_(None))
 _OPEN_VISITS = select(TabletVisit).where(
     TabletVisit.tablet_session_id == bindparam("session_id"), TabletVisit.ended_at.is_(None))
 _SIGNATURE = select(
@@ -208,9 +211,8 @@ def current_visit(session: TabletSession | None, token: str | None, now: datetim
     """
     if session is None or not token:
         return None
-    visit = db.session.scalar(select(TabletVisit).where(
-        TabletVisit.token_hash == _hash(token), TabletVisit.tablet_session_id == session.id,
-        TabletVisit.ended_at.is_(None)))
+    visit = db.session.scalar(_OPEN_VISIT, {"token_hash": _hash(token),
+                                            "session_id": session.id})
     if visit is None:
         return None
     if visit.last_seen_at + idle < now:

@@ -19,8 +19,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload
 
 from bulkbuy import access, fragment_cache
 from bulkbuy.domain.money import format_pence, parse_pounds
@@ -271,11 +272,24 @@ def _turn_or_list():
     return turn, None
 
 
+# Built once (asked on every load of the pledge screen); the group comes along for its
+# time zone.
+_OPEN_ROUNDS = (
+    select(Round).options(joinedload(Round.group))
+    .where(Round.group_id == bindparam("group_id"), Round.status == "open",
+           Round.closes_at > bindparam("now"))
+    .order_by(Round.closes_at))
+_OWED = (
+    select(Statement).options(contains_eager(Statement.round))
+    .join(Round, Statement.round_id == Round.id)
+    .where(Statement.household_id == bindparam("household_id"),
+           Statement.payment_status.in_(("due", "needs_action")),
+           Round.status.in_(("closed", "ordered", "delivered", "complete")))
+    .order_by(Statement.id))
+
+
 def _open_rounds(group_id: int) -> list[Round]:
-    now = utcnow()
-    return list(db.session.scalars(
-        select(Round).where(Round.group_id == group_id, Round.status == "open",
-                            Round.closes_at > now).order_by(Round.closes_at)))
+    return list(db.session.scalars(_OPEN_ROUNDS, {"group_id": group_id, "now": utcnow()}))
 
 
 @bp.route("/order")
@@ -287,15 +301,13 @@ def order():
     household = turn.household
     if tablet.touch(turn, utcnow()):
         db.session.commit()
-    rounds_ = [(rnd, round_view.item_views(rnd, household.id),
-                round_view.household_maximum(rnd, household.id))
-               for rnd in _open_rounds(household.group_id)]
-    owed = list(db.session.scalars(
-        select(Statement).join(Round, Statement.round_id == Round.id)
-        .where(Statement.household_id == household.id,
-               Statement.payment_status.in_(("due", "needs_action")),
-               Round.status.in_(("closed", "ordered", "delivered", "complete")))
-        .order_by(Statement.id)))
+    rounds_ = []
+    for rnd in _open_rounds(household.group_id):
+        board = round_view.round_board(rnd)
+        mine = round_view.household_lines(rnd.id, household.id)
+        rounds_.append((rnd, round_view.board_views(board, mine),
+                        round_view.board_maximum(rnd, board, mine)))
+    owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
     items = sum(1 for _r, views, _m in rounds_ for v in views if v.my_quantity)
     most = sum(m for _r, _v, m in rounds_)
     helpers = round_view.entered_by_helpers(household.id, [r.id for r, _v, _m in rounds_])

@@ -31,6 +31,7 @@ from bulkbuy.models import (
 from bulkbuy.services import accounts, closing, pledges, rounds, tablet
 from tests import factories
 from tests.conftest import make_app
+from tests.integration.test_query_count import counted_statements
 from tests.pages import count, lines_of, page
 
 PINS = ("1234", "5678")
@@ -763,6 +764,30 @@ def test_the_pledge_screen_shows_a_neighbours_order_and_each_tap_at_once(client,
     assert "4 of 12 — 8 more fill it" in shown
     assert re.search(r'You want </span>2</span>', shown)  # their own 2, not Flat 1's
     assert "Entered at the drop-in with" not in shown  # they ordered on their phone
+
+
+def test_the_pledge_screen_reads_a_rounds_products_and_totals_once_per_pledge_change(
+        client, oak):
+    """The products and the whole group's totals are kept per (round, pledge_version):
+    loads in between read only this flat's own pledges; any pledge reads them again."""
+    item = tomatoes(oak)
+    take_turn(client, oak.households[0], PINS[0])
+    tap(client, item, "1")
+    client.get("/tablet/order")
+
+    def products_and_totals_read() -> int:
+        with counted_statements() as statements:
+            shown = page(client.get("/tablet/order"))
+        assert "of 12" in shown
+        return sum(1 for s in statements if "FROM round_items" in s
+                   or ("FROM pledge_lines" in s and "household_id" not in s))
+
+    assert products_and_totals_read() == 0
+    pledges.set_pledge(item, oak.households[1], 2, 0, entered_by=oak.residents[1],
+                       now=utcnow(), max_units=999)  # a neighbour, on their phone
+    db.session.commit()
+    assert products_and_totals_read() == 2
+    assert products_and_totals_read() == 0
 
 
 def test_the_same_plus_sent_twice_changes_the_quantity_once(client, oak):
