@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,8 +49,10 @@ IDEMPOTENCY_METADATA_KEYS = ("round_id", "household_id", "attempt", "attempt_key
 ATTEMPT_METADATA_KEYS = ("round_id", "household_id", "attempt")
 #: `find_payment_intent` looks through at least this many of the latest PaymentIntents,
 LOOKUP_LIMIT = 500
-#: and, to reach back to the attempt's own time, at most this many.
+#: and, to reach back to the attempt's own time, at most this many, for at most this long
+#: (well inside the sweep's lease on the attempt: charging.LEASE).
 LOOKUP_HARD_LIMIT = 20_000
+LOOKUP_SECONDS = 60.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 CHARGE_KINDS = frozenset({"succeeded", "requires_action", "declined", "unknown"})
@@ -373,11 +376,14 @@ def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
     For an attempt whose outcome is unknown (timeout, crash after Stripe
     accepted). Matches round_id, household_id and attempt, and attempt_key (the
     idempotency key) when the PaymentIntent carries one; compared as strings.
-    Looks through the latest LOOKUP_LIMIT PaymentIntents of the account and,
-    given `since` (the attempt's start, less a margin for clocks), on until it
-    has seen one created before then: None then means Stripe made none for it.
-    When it cannot reach back that far within LOOKUP_HARD_LIMIT it raises
-    GatewayError rather than answer None.
+    Reads at least the latest LOOKUP_LIMIT PaymentIntents of the account. Given
+    `since` (the attempt's start, less a margin for clocks): one without an
+    attempt_key made before then is not this attempt's, and None is answered
+    only once the list has been read back past `since` (Stripe lists newest
+    first; a list not seen to be in that order, as localstripe's oldest-first
+    one or one made within a second, is read to its end). When that is more
+    than LOOKUP_HARD_LIMIT PaymentIntents or takes longer than LOOKUP_SECONDS,
+    it raises GatewayError rather than answer None.
     When several match (localstripe ignores idempotency keys, so a retry can
     duplicate), a succeeded one wins, then the newest; a warning is logged
     because that is a double charge to refund. Raises GatewayError.
@@ -388,28 +394,39 @@ def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
         raise ValueError(f"idempotency_metadata must include "
                          f"{', '.join(IDEMPOTENCY_METADATA_KEYS)}")
     since_ts = since.timestamp() if since is not None else None
+    give_up_at = time.monotonic() + LOOKUP_SECONDS
 
     def search(client: stripe.StripeClient) -> tuple[list[PaymentIntentInfo], bool]:
         found = []
-        reached_back = since_ts is None
+        # Newest first only once seen going down and never up (a list all made in one
+        # second says nothing, and localstripe's goes up).
+        went_down = went_up = False
+        previous = None
         page = client.v1.payment_intents.list(params={"limit": 100})
         for seen, pi in enumerate(page.auto_paging_iter(), start=1):
+            created = getattr(pi, "created", None) or 0
             meta = _metadata(pi)
-            if meta_names_attempt(meta, wanted):
+            if meta_names_attempt(meta, wanted) and not (
+                    since_ts is not None and not meta.get("attempt_key")
+                    and created < since_ts):
                 found.append(_payment_intent_info(pi))
-            if since_ts is not None and (getattr(pi, "created", None) or 0) < since_ts:
-                reached_back = True
-            if (seen >= LOOKUP_LIMIT and reached_back) or seen >= LOOKUP_HARD_LIMIT:
-                break
-        else:
-            reached_back = True  # the whole account was looked through
-        return found, reached_back
+            if previous is not None:
+                went_up = went_up or created > previous
+                went_down = went_down or created < previous
+            previous = created
+            read_back = since_ts is None or (went_down and not went_up
+                                             and created < since_ts)
+            if seen >= LOOKUP_LIMIT and read_back:
+                return found, True
+            if seen >= LOOKUP_HARD_LIMIT or time.monotonic() > give_up_at:
+                return found, False
+        return found, True  # the whole account was read
 
-    matches, reached_back = _call(config, "find PaymentIntent", search)
+    matches, complete = _call(config, "find PaymentIntent", search)
     if not matches:
-        if not reached_back:
-            raise GatewayError(f"looked through {LOOKUP_HARD_LIMIT} PaymentIntents without "
-                               "reaching back to the attempt; not sure it is not there")
+        if not complete:
+            raise GatewayError("could not read far enough back among the PaymentIntents "
+                               "to be sure this attempt is not there; looking again later")
         return None
     if len(matches) > 1:
         log.warning("stripe: %d PaymentIntents carry metadata %s: %s", len(matches), wanted,

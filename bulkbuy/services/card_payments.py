@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 
 from bulkbuy.extensions import db
-from bulkbuy.models import CardPayment, CardRefund, Round, Statement
+from bulkbuy.models import CardPayment, CardRefund, Round, Statement, utcnow
 from bulkbuy.services import ServiceError, audit, notifications
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,9 @@ def settle_attempt(
         lower = ["pending", "unknown", "requires_action", "declined"]
     values = {"status": target, "updated_at": now}
     if target == "unknown":
-        values["next_check_at"] = now + RECHECK_AFTER * (1 + min(payment.checks or 0, 10))
+        # From the real clock too: a long sweep's `now` is when it started.
+        values["next_check_at"] = (max(now, utcnow())
+                                   + RECHECK_AFTER * (1 + min(payment.checks or 0, 10)))
     else:
         values["next_check_at"] = None
     if target != "succeeded" and error_code:

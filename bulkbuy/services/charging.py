@@ -315,8 +315,10 @@ def _undo_attempt(payment_id: int, now: datetime, *, owed_as: str = "due",
     )
 
 
-#: Marks an attempt Stripe answered with HTTP 5xx (see recover_lost_attempts).
+#: Marks an attempt Stripe answered with HTTP 5xx (see recover_lost_attempts),
 STRIPE_5XX = "stripe_http_5xx"
+#: and one such attempt that one look-up since then did not find.
+STRIPE_5XX_LOOKED_ONCE = "stripe_http_5xx_looked_once"
 
 
 def _apply(payment_id: int, outcome: gateway.ChargeOutcome, now: datetime,
@@ -409,9 +411,6 @@ def _finish_charge(statement_id: int, payment_id: int, future: Future, *, now: d
 
 # --- answers that were lost ---------------------------------------------------------------
 
-#: Empty look-ups (each RECHECK_AFTER or more after the last) before an attempt Stripe
-#: answered with a 5xx is given up for a new one.
-LOOKUPS_BEFORE_NEW_KEY = 2
 #: How far before an attempt's start a look-up reaches back (our clock against Stripe's).
 CLOCK_MARGIN = timedelta(minutes=10)
 
@@ -484,14 +483,17 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
                 continue
             if payment.error_code == STRIPE_5XX:
                 # Stripe replays a 5xx for the same key for 24 hours, so this key can
-                # never pay. Once Stripe shows no PaymentIntent for it in two look-ups
-                # minutes apart, nothing was charged: the statement is owed again and
-                # the next sweep charges it with the next attempt's key.
-                if (payment.checks or 0) < LOOKUPS_BEFORE_NEW_KEY:
-                    card_payments.settle_attempt(payment, "unknown", now=now)
-                    result.unknown += 1
-                else:
-                    _undo_attempt(payment_id, now)
+                # never pay. One empty look-up is not proof enough that nothing was
+                # charged: look again minutes later (settle_attempt sets when).
+                card_payments.settle_attempt(payment, "unknown", now=now,
+                                             error_code=STRIPE_5XX_LOOKED_ONCE)
+                result.unknown += 1
+                commit()
+                continue
+            if payment.error_code == STRIPE_5XX_LOOKED_ONCE:
+                # Two empty look-ups since the 5xx: nothing was charged. The statement
+                # is owed again and the next sweep charges it with the next attempt's key.
+                _undo_attempt(payment_id, now)
                 commit()
                 continue
             try:

@@ -254,7 +254,10 @@ def test_when_the_look_up_fails_too_the_charge_is_not_retried_blind(
     if fault == "rate_limited":
         assert throttle.rate == 4.0
     third = sweep(now + 3 * LATER, throttle=throttle)
-    assert (third.looked_up, third.charged) == (1, 1)
+    # The failed look-up did not count: this is the first empty one since the 500.
+    assert (third.looked_up, third.charged) == (1, 0)
+    fourth = sweep(now + 6 * LATER, throttle=throttle)
+    assert (fourth.looked_up, fourth.charged) == (1, 1)
     # The charge had a 500, which Stripe replays for its key: the next attempt is sent.
     assert_paid_once_by_a_second_attempt(localstripe, w.households[0].id, statement)
     assert wire[0] == key and wire[1] != key and len(wire) == 2
@@ -472,8 +475,11 @@ def test_the_secret_key_appears_in_no_log_error_or_message_during_faults(
     down = sweep(now + LATER, throttle=throttle)
     card_app.config["STRIPE_API_BASE"] = proxy.base_url
     last = sweep(now + 3 * LATER, throttle=throttle)
+    # The one answered 500 is given a new key after a second empty look-up.
+    final = sweep(now + 6 * LATER, throttle=throttle)
 
     assert first.unknown == 4 and down.looked_up == 4 and last.looked_up == 4
+    assert final.looked_up == 1
     assert [fresh(s).payment_status for s in statements] == ["paid"] * 4
     assert "stripe" in caplog.text  # the faults were logged...
     assert TEST_KEY not in caplog.text  # ...without the key
@@ -581,3 +587,53 @@ def test_a_rejected_key_with_charges_in_flight_undoes_every_attempt(card_app, lo
     assert later.charged == 6
     assert [fresh(s).payment_status for s in statements] == ["paid"] * 6
     assert succeeded_per_household(localstripe) == {h.id: 1 for h in w.households}
+
+
+def test_a_timeout_then_a_500_for_the_same_key_needs_two_empty_look_ups_after_the_500(
+        card_app, localstripe, proxy, wire):
+    """The first answer times out; the look-up finds nothing and the same key is sent
+    again, which Stripe answers 500. Only look-ups after that 500 count: two, minutes
+    apart, find nothing before a new key is used."""
+    w, statement = one_household_owing_10_pounds()
+    card_app.config["STRIPE_API_BASE"] = proxy.base_url
+    card_app.config["STRIPE_TIMEOUT"] = 0.5
+    proxy.hang_seconds = 1.0
+    proxy.fail_next("timeout")
+    proxy.fail_next("server_error")
+    now = utcnow()
+
+    for minutes in (0, 10, 20, 21):
+        sweep(now + timedelta(minutes=minutes))
+    assert len(attempts_of(statement)) == 1  # too soon after the first empty look-up
+    last = sweep(now + timedelta(minutes=40))
+
+    assert last.charged == 1
+    assert_paid_once_by_a_second_attempt(localstripe, w.households[0].id, statement)
+    calls = [(r.method, r.status) for r in proxy.requests]
+    after_500 = calls[calls.index(("POST", 500)) + 1:]
+    assert [method for method, _status in after_500] == ["GET", "GET", "POST"]
+
+
+def test_on_localstripe_a_lost_answer_is_found_beyond_the_oldest_payment_intents(
+        card_app, localstripe, proxy, monkeypatch):
+    """localstripe lists oldest first. With older PaymentIntents filling the usual window,
+    a charge whose answer was lost is still found (the list is read to its end), so the
+    household is charged once, not again with the same key or a new one."""
+    monkeypatch.setattr(stripe_gateway, "LOOKUP_LIMIT", 3)
+    w, statement = one_household_owing_10_pounds()
+    client = stripe.StripeClient(TEST_KEY, base_addresses={"api": localstripe},
+                                 http_client=stripe.RequestsClient(session=requests.Session()),
+                                 max_network_retries=0)
+    for _ in range(3):
+        client.v1.payment_intents.create(params={"amount": 500, "currency": "gbp"})
+    card_app.config["STRIPE_API_BASE"] = proxy.base_url
+    proxy.fail_next("lost_response")
+    now = utcnow() + timedelta(hours=1)  # the older ones are well before the attempt
+
+    assert sweep(now).unknown == 1
+    later = sweep(now + LATER)
+
+    assert later.looked_up == 1
+    [attempt] = attempts_of(statement)
+    assert (attempt.status, fresh(statement).payment_status) == ("succeeded", "paid")
+    assert succeeded_per_household(localstripe) == {w.households[0].id: 1}

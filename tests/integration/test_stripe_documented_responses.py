@@ -479,7 +479,7 @@ def test_a_look_up_that_cannot_reach_back_to_the_attempt_says_so_instead_of_none
     fake_stripe.listed = [_listed_pi(n, now - n, {"round_id": "9", "household_id": str(n),
                                                    "attempt": "1"}) for n in range(1, 8)]
 
-    with pytest.raises(gateway.GatewayError, match="without reaching back"):
+    with pytest.raises(gateway.GatewayError, match="could not read far enough back"):
         gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
                                     since=datetime.fromtimestamp(now - 60, UTC))
 
@@ -497,3 +497,44 @@ def test_a_look_up_matches_the_three_ids_and_the_key_when_one_is_carried(
     found = gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT)
 
     assert (found is not None) == ours
+
+
+def test_a_payment_intent_without_a_key_made_before_the_attempt_is_not_taken_for_it(
+        fake_stripe):
+    """A restored copy or an older version sharing the account repeats the three ids; one
+    without an attempt_key made before the attempt started cannot be it (it would mark a
+    statement paid that no card paid)."""
+    now = int(time.time())
+    keyless = {k: v for k, v in ATTEMPT.items() if k != "attempt_key"}
+    fake_stripe.listed = [_listed_pi(1, now - 86_400, keyless)]
+    since = datetime.fromtimestamp(now - 600, UTC)
+
+    assert gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
+                                       since=since) is None
+    fake_stripe.listed = [_listed_pi(2, now - 60, keyless)]  # made after: it may be ours
+    found = gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
+                                        since=since)
+    assert found is not None and found.id == "pi_listed2"
+
+
+def test_a_list_in_oldest_first_order_is_read_to_its_end(fake_stripe, monkeypatch):
+    """localstripe lists oldest first: an old PaymentIntent first says nothing about what
+    comes after, so the look-up reads on past LOOKUP_LIMIT to the end."""
+    monkeypatch.setattr(gateway, "LOOKUP_LIMIT", 3)
+    now = int(time.time())
+    older = [_listed_pi(n, now - 5000 + n, {"round_id": "9", "household_id": str(n),
+                                            "attempt": "1"}) for n in range(1, 6)]
+    fake_stripe.listed = [*older, _listed_pi(6, now, ATTEMPT)]
+    since = datetime.fromtimestamp(now - 600, UTC)
+
+    found = gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
+                                        since=since)
+
+    assert found is not None and found.id == "pi_listed6"
+    fake_stripe.listed = older
+    assert gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
+                                       since=since) is None
+    monkeypatch.setattr(gateway, "LOOKUP_HARD_LIMIT", 4)  # too many to read: not "None"
+    with pytest.raises(gateway.GatewayError, match="could not read far enough back"):
+        gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
+                                    since=since)
