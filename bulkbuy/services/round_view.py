@@ -155,32 +155,43 @@ def round_board(rnd: Round) -> RoundBoard:
     return board
 
 
-# Built once: the tablet's pledge screen asks these on every load, and building a
-# statement costs about as much as SQLite takes to answer it.
-_HOUSEHOLD_LINES = (
-    select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
-           func.sum(PledgeLine.tolerance))
-    .where(PledgeLine.round_id == bindparam("round_id"),
-           PledgeLine.household_id == bindparam("household_id"))
-    .group_by(PledgeLine.round_item_id))
-_HELPERS = (
-    select(PledgeLine.round_item_id, User.name)
-    .join(User, PledgeLine.entered_by_id == User.id)
+# Built once: the tablet's pledge screen asks it on every load, and building a statement
+# costs about as much as SQLite takes to answer it.
+_HOUSEHOLD_PLEDGES = (
+    select(PledgeLine.round_id, PledgeLine.round_item_id, PledgeLine.quantity,
+           PledgeLine.tolerance, User.name, Membership.id)
+    .outerjoin(User, PledgeLine.entered_by_id == User.id)
+    .outerjoin(Membership, (Membership.user_id == PledgeLine.entered_by_id)
+               & (Membership.household_id == PledgeLine.household_id))
     .where(PledgeLine.household_id == bindparam("household_id"),
-           PledgeLine.round_id.in_(bindparam("round_ids", expanding=True)),
-           PledgeLine.entered_by_id.not_in(
-               select(Membership.user_id)
-               .where(Membership.household_id == bindparam("household_id"))))
-    .distinct())
+           PledgeLine.round_id.in_(bindparam("round_ids", expanding=True))))
 
 
-def household_lines(round_id: int, household_id: int) -> dict[int, tuple[int, int]]:
-    """The household's pledges in a round: item id: (quantity, tolerance)."""
-    return {
-        item_id: (int(q), int(t))
-        for item_id, q, t in db.session.execute(
-            _HOUSEHOLD_LINES, {"round_id": round_id, "household_id": household_id})
-    }
+@dataclass(frozen=True)
+class HouseholdPledges:
+    """One household's pledges in some rounds, as the pledge screen shows them."""
+
+    #: round id: {item id: (quantity, tolerance)}
+    by_round: dict[int, dict[int, tuple[int, int]]]
+    #: item id: names of helpers (people outside the household) who entered any of it
+    helpers: dict[int, list[str]]
+
+
+def household_pledges(household_id: int, round_ids: list[int]) -> HouseholdPledges:
+    """The household's pledges in these rounds, summed per product, and who outside the
+    household entered them (entered_by_helpers' answer): one query."""
+    by_round: dict[int, dict[int, tuple[int, int]]] = {r: {} for r in round_ids}
+    helpers: dict[int, set[str]] = {}
+    if round_ids:
+        for round_id, item_id, quantity, tolerance, name, member in db.session.execute(
+                _HOUSEHOLD_PLEDGES, {"household_id": household_id,
+                                     "round_ids": list(round_ids)}):
+            q, t = by_round[round_id].get(item_id, (0, 0))
+            by_round[round_id][item_id] = (q + quantity, t + tolerance)
+            if name is not None and member is None:
+                helpers.setdefault(item_id, set()).add(name)
+    return HouseholdPledges(by_round=by_round,
+                            helpers={i: sorted(names) for i, names in helpers.items()})
 
 
 def board_views(board: RoundBoard, mine: dict[int, tuple[int, int]]) -> list[ItemView]:
@@ -334,8 +345,14 @@ def entered_by_helpers(household_id: int, round_ids: list[int]) -> dict[int, lis
     drop-in) who entered any of its order: the household sees who ordered for it."""
     if not round_ids:
         return {}
+    own = select(Membership.user_id).where(Membership.household_id == household_id)
     rows = db.session.execute(
-        _HELPERS, {"household_id": household_id, "round_ids": list(round_ids)}).all()
+        select(PledgeLine.round_item_id, User.name)
+        .join(User, PledgeLine.entered_by_id == User.id)
+        .where(PledgeLine.household_id == household_id, PledgeLine.round_id.in_(round_ids),
+               PledgeLine.entered_by_id.not_in(own))
+        .distinct()
+    ).all()
     names: dict[int, list[str]] = {}
     for item_id, name in rows:
         names.setdefault(item_id, []).append(name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import joinedload
 
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, TabletSession, TabletVisit, User
@@ -32,7 +33,7 @@ PIN_LOCK = timedelta(minutes=15)
 _OPEN_SESSION = select(TabletSession).where(
     TabletSession.token_hash == bindparam("token_hash"),
     TabletSession.worker_id == bindparam("worker_id"), TabletSession.ended_at.is_(None))
-_OPEN_VISIT = select(TabletVisit).where(
+_OPEN_VISIT = select(TabletVisit).options(joinedload(TabletVisit.household)).where(
     TabletVisit.token_hash == bindparam("token_hash"),
     TabletVisit.tablet_session_id == bindparam("session_id"), TabletVisit.ended_at.is_(None))
 _OPEN_VISITS = select(TabletVisit).where(

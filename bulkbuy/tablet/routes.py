@@ -301,27 +301,30 @@ def order():
     household = turn.household
     if tablet.touch(turn, utcnow()):
         db.session.commit()
+    open_rounds = _open_rounds(household.group_id)
+    pledged = round_view.household_pledges(household.id, [r.id for r in open_rounds])
     rounds_ = []
-    for rnd in _open_rounds(household.group_id):
+    for rnd in open_rounds:
         board = round_view.round_board(rnd)
-        mine = round_view.household_lines(rnd.id, household.id)
+        mine = pledged.by_round[rnd.id]
         rounds_.append((rnd, round_view.board_views(board, mine),
                         round_view.board_maximum(rnd, board, mine)))
     owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
     items = sum(1 for _r, views, _m in rounds_ for v in views if v.my_quantity)
     most = sum(m for _r, _v, m in rounds_)
-    helpers = round_view.entered_by_helpers(household.id, [r.id for r, _v, _m in rounds_])
-    csrf = generate_csrf()
+    helpers = pledged.helpers
     locale = str(get_locale())
 
     def product_card(view) -> Markup:
-        card = _product_card(view, tuple(helpers.get(view.item.id, ())), locale)
-        # An autoescaping template made it; the token is URL-safe.
-        return Markup(card.replace(fragment_cache.CSRF_PLACEHOLDER, csrf))  # noqa: S704
+        # An autoescaping template made it; its token placeholder is filled in below.
+        return Markup(_product_card(  # noqa: S704
+            view, tuple(helpers.get(view.item.id, ())), locale))
 
-    return _page("tablet/order.html", household=household, rounds=rounds_, owed=owed,
-                 item_count=items, most_pence=most, product_card=product_card,
-                 title=_("Your order"))
+    html, status = _page("tablet/order.html", household=household, rounds=rounds_,
+                         owed=owed, item_count=items, most_pence=most,
+                         product_card=product_card, title=_("Your order"))
+    # Once for the whole page, not once a card (the token is URL-safe).
+    return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf()), status
 
 
 def _product_card(view, helper_names: tuple[str, ...], locale: str) -> str:
