@@ -530,6 +530,11 @@ def test_leaving_tablet_mode_needs_the_workers_password(live_app, tablet_page):
     page.get_by_role("button", name="Leave tablet mode").click()
     expect(heading(page)).to_have_text("Drop-in session sheet")
     check_page(page)                                     # a worker's page again: 44px rules
+    # Its print button (shown by print.js) asks the browser to print; the print dialog
+    # itself is the browser's, so window.print is replaced to see that it was asked.
+    page.evaluate("window.print = () => { window.bulkbuyPrinted = true; }")
+    page.get_by_role("button", name="Print this sheet").click()
+    assert page.evaluate("window.bulkbuyPrinted === true")
     page.goto("/tablet/")
     expect(page).to_have_url(re.compile(r"/tablet/start$"))
     page.goto("/organise/")
