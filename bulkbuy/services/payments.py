@@ -6,7 +6,7 @@ Our database is the record of what each household owes and has paid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -21,6 +21,7 @@ from bulkbuy.models import (
     Statement,
     User,
     WriteOff,
+    utcnow,
 )
 from bulkbuy.models.closing import WRITE_OFF_REASONS
 from bulkbuy.services import ServiceError, audit, card_payments, charging
@@ -121,10 +122,25 @@ class PaymentRow:
     sweep_will_charge: bool = False
 
     @property
+    def no_answer_since(self) -> datetime | None:
+        """When a card charge Stripe has still not answered (after NO_ANSWER_WARNING) was
+        started; None otherwise. The sweep keeps asking; staff should know."""
+        last = self.last_attempt
+        if (self.statement.payment_status != "charging" or last is None
+                or last.status not in ("pending", "unknown")
+                or utcnow() - last.created_at < NO_ANSWER_WARNING):
+            return None
+        return last.created_at
+
+    @property
     def outstanding_pence(self) -> int:
         if self.statement.payment_status in ("cancelled", "settled"):
             return 0
         return self.statement.total_pence - self.statement.paid_pence
+
+
+#: A card charge with no answer from Stripe for this long is pointed out to staff.
+NO_ANSWER_WARNING = timedelta(hours=1)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from bulkbuy.adapters import stripe_gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, CardPayment, OutboxMessage, Statement, utcnow
 from bulkbuy.services import card_payments, cards, charging
+from tests import factories
 from tests.fault_proxy import FaultProxy, closed_port_url
 from tests.integration.test_card_charging import (
     attempts_of,
@@ -637,3 +638,25 @@ def test_on_localstripe_a_lost_answer_is_found_beyond_the_oldest_payment_intents
     [attempt] = attempts_of(statement)
     assert (attempt.status, fresh(statement).payment_status) == ("succeeded", "paid")
     assert succeeded_per_household(localstripe) == {w.households[0].id: 1}
+
+
+def test_a_charge_stripe_has_not_answered_for_an_hour_is_pointed_out_to_staff(
+        card_app, localstripe):
+    """The sweep keeps asking about a charge with no answer; after an hour the payments
+    page says so, so nobody takes cash for it without checking Stripe first."""
+    w, statement = one_household_owing_10_pounds()
+    card_app.config["STRIPE_API_BASE"] = closed_port_url()
+    sweep(utcnow())
+    organiser = card_app.test_client()
+    organiser.post("/login", data={"email": w.organiser.email, "password": factories.PASSWORD})
+    url = f"/organise/{w.group.id}/rounds/{w.round.id}/payments"
+    warning = "Stripe has not told us how the card payment started"
+
+    soon = organiser.get(url).get_data(as_text=True)
+    [attempt] = attempts_of(statement)
+    attempt.created_at = utcnow() - timedelta(hours=2)  # as if started two hours ago
+    db.session.commit()
+    later = organiser.get(url).get_data(as_text=True)
+
+    assert "Card being charged" in soon and warning not in soon
+    assert "Card being charged" in later and warning in later
