@@ -194,6 +194,13 @@ def test_resident_saves_a_card_and_is_shown_as_paid(card_live_app, card_context)
         assert consent is not None and consent.max_pence == 1000
         db.session.remove()
 
+    type_card(page, "4242")                            # a typing slip: Stripe says no
+    page.get_by_role("button", name="Save card").click()
+    expect(page.locator("#stripe-message")).to_contain_text(
+        "Nothing was taken. Please check the card and try again.")  # words from the page
+    expect(page.get_by_role("heading", level=1)).to_have_text("Save your card")
+    console.assert_clean()
+
     type_card(page, stripe_helpers.CARD_OK)
     page.get_by_role("button", name="Save card").click()
 

@@ -12,6 +12,8 @@
   var stripe = Stripe(root.getAttribute("data-key"));
   var secret = root.getAttribute("data-secret");
   var mode = root.getAttribute("data-mode");
+  // The words come from the page, so they are in the page's language.
+  function say(name) { return root.getAttribute("data-say-" + name) || ""; }
   var card = null;
   if (mode === "setup") {
     card = stripe.elements().create("card");
@@ -23,15 +25,15 @@
     if (busy) { return; }
     busy = true;
     button.disabled = true;
-    message.textContent = "Please wait…";
+    message.textContent = say("wait");
     var step = mode === "setup"
       ? stripe.confirmCardSetup(secret, { payment_method: { card: card } })
       : stripe.confirmCardPayment(secret);
     Promise.resolve(step).then(function (result) {
       if (mode === "setup") {
         if (result.error || !result.setupIntent) {
-          var why = (result.error && result.error.message) || "Your card was not saved.";
-          message.textContent = why + " Nothing was taken. Please check the card and try again.";
+          var why = (result.error && result.error.message) || say("not-saved");
+          message.textContent = why + " " + say("check");
           busy = false;
           button.disabled = false;
           return;
@@ -41,7 +43,7 @@
       message.textContent = "";
       form.submit();
     }, function () {
-      message.textContent = "Something went wrong. Nothing was taken. Please try again.";
+      message.textContent = say("failed");
       busy = false;
       button.disabled = false;
     });
