@@ -227,9 +227,10 @@ def current_visit(session: TabletSession | None, token: str | None, now: datetim
 TOUCH_EVERY = timedelta(seconds=5)
 
 
-def touch(visit: TabletVisit, now: datetime) -> bool:
-    """Note that the resident is still there; returns True if that changed the row."""
-    if now - visit.last_seen_at < TOUCH_EVERY:
+def touch(visit: TabletVisit, now: datetime, *, always: bool = False) -> bool:
+    """Note that the resident is still there (at most every TOUCH_EVERY unless `always`);
+    returns True if that changed the row."""
+    if not always and now - visit.last_seen_at < TOUCH_EVERY:
         return False
     visit.last_seen_at = now
     return True

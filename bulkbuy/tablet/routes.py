@@ -299,8 +299,12 @@ def order():
     if away:
         return away
     household = turn.household
-    if tablet.touch(turn, utcnow()):
+    now = utcnow()
+    if tablet.touch(turn, now):
         db.session.commit()
+    # The server counts idleness from its last write (touch writes at most every few
+    # seconds); the page counts from the same moment, so neither ends the turn first.
+    seen_ago = max(0, int((now - turn.last_seen_at).total_seconds()))
     open_rounds = _open_rounds(household.group_id)
     pledged = round_view.household_pledges(household.id, [r.id for r in open_rounds])
     rounds_ = []
@@ -321,7 +325,7 @@ def order():
             view, tuple(helpers.get(view.item.id, ())), locale))
 
     html, status = _page("tablet/order.html", household=household, rounds=rounds_,
-                         owed=owed, item_count=items, most_pence=most,
+                         owed=owed, item_count=items, most_pence=most, seen_ago=seen_ago,
                          product_card=product_card, title=_("Your order"))
     # Once for the whole page, not once a card (the token is URL-safe).
     return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf()), status
@@ -420,7 +424,7 @@ def still_here():
     if turn is None:
         db.session.commit()
         return {"turn": "ended"}, 409
-    tablet.touch(turn, utcnow())
+    tablet.touch(turn, utcnow(), always=True)  # the page restarts its count now too
     db.session.commit()
     return {"turn": "open"}, 200
 

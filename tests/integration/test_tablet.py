@@ -1006,6 +1006,23 @@ def test_still_here_restarts_the_idle_timer_on_the_server(client, oak):
         assert fresh(visit).end_reason == "idle"
 
 
+def test_the_page_counts_idleness_from_the_servers_last_note_of_the_resident(client, oak):
+    """The server notes the resident at most every few seconds (TOUCH_EVERY); the page
+    starts its idle count that far back, so "Yes, keep going" pressed just in time on the
+    page is never too late for the server. Pressing it always writes."""
+    visit = take_turn(client, oak.households[0], PINS[0])
+    seen = fresh(visit).last_seen_at
+
+    with time_machine.travel(seen + timedelta(seconds=3), tick=False):
+        shown = page(client.get("/tablet/order"))
+        assert 'data-seen-ago="3"' in shown
+        assert fresh(visit).last_seen_at == seen  # within TOUCH_EVERY: not written
+    with time_machine.travel(seen + timedelta(seconds=4), tick=False):
+        assert client.post("/tablet/still-here").status_code == 200
+        assert fresh(visit).last_seen_at == seen + timedelta(seconds=4)
+        assert 'data-seen-ago="0"' in page(client.get("/tablet/order"))
+
+
 def test_the_idle_timeout_post_records_the_turn_as_idle(client, oak):
     visit = take_turn(client, oak.households[0], PINS[0])
 

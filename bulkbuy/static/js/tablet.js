@@ -51,7 +51,9 @@
   var count = document.getElementById("idle-count");
   var keepGoing = document.getElementById("still-here");
   var doneForm = document.getElementById("done-form");
-  var started = Date.now();
+  // Counted from the server's last note of the resident (a few seconds before this page,
+  // at most), so the page never keeps a turn the server has already ended.
+  var started = Date.now() - 1000 * parseInt(body.getAttribute("data-seen-ago") || "0", 10);
   var ticker = null;
 
   function secondsIdle() { return Math.floor((Date.now() - started) / 1000); }
@@ -66,7 +68,7 @@
     if (idleFor >= idle) { window.clearInterval(ticker); endTurn(); return; }
     if (idleFor >= warnAt) {
       if (dialog.hidden) { dialog.hidden = false; keepGoing.focus(); }
-      count.textContent = (idle - idleFor) + " seconds left.";
+      count.textContent = (idle - idleFor) + " " + body.getAttribute("data-say-seconds-left");
     }
   }
 
