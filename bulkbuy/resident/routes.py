@@ -35,7 +35,7 @@ from bulkbuy.models import (
     Supplier,
     utcnow,
 )
-from bulkbuy.payments.routes import card_choice
+from bulkbuy.payments.routes import card_choice, stripe_ready
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import (
@@ -144,6 +144,7 @@ def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
             member=member,
             products_html=products_html,
             finished=finished,
+            cards_on=stripe_ready(),
             own_statement=own_statement,
             errors=errors or {},
             title=_("Order by %(when)s", when=_when(rnd)),

@@ -57,12 +57,23 @@ def _session_or_start():
     return found, None
 
 
+#: The idle warning shows at least this long before the turn ends (WCAG 2.2.1 asks for
+#: at least 20 seconds to answer it).
+WARNING_LEAD_SECONDS = 30
+
+
+def idle_timing(config) -> tuple[int, int]:
+    """(idle seconds, seconds idle before the warning shows): the configured warning
+    time, but never later than WARNING_LEAD_SECONDS before the end (nor below 0)."""
+    idle = int(config.get("TABLET_IDLE_SECONDS", 120))
+    warn = int(config.get("TABLET_WARN_SECONDS", 90))
+    return idle, max(0, min(warn, idle - WARNING_LEAD_SECONDS))
+
+
 def _page(template: str, status: int = 200, **context):
-    config = current_app.config
-    return render_template(
-        template, tablet_mode=True,
-        idle_seconds=int(config.get("TABLET_IDLE_SECONDS", 120)),
-        warn_seconds=int(config.get("TABLET_WARN_SECONDS", 90)), **context), status
+    idle, warn = idle_timing(current_app.config)
+    return render_template(template, tablet_mode=True, idle_seconds=idle,
+                           warn_seconds=warn, **context), status
 
 
 # --- the worker starts and leaves ----------------------------------------------------------

@@ -254,7 +254,8 @@ def test_resident_orders_at_the_tablet_in_four_taps_and_leaves_nothing(
     expect(heading(page)).to_have_text("Enter the PIN for Flat 1")
     assert_private_address(page, "Flat 1", "/tablet/pin")
     expect(page.get_by_label("Your 4-number PIN")).to_be_focused()
-    expect(page.get_by_label("Your 4-number PIN")).to_have_attribute("autocomplete", "off")
+    expect(page.get_by_label("Your 4-number PIN")).to_have_attribute("autocomplete",
+                                                                    "new-password")
     checks(page, "PIN entry")
     page.get_by_label("Your 4-number PIN").fill(PINS["Flat 1"])
     taps(page.get_by_role("button", name="Continue"))

@@ -43,11 +43,22 @@ def test_without_stripe_settings_my_orders_says_cash_only_and_refuses_cards(db_u
         _login(client, w.residents[0].email)
         text = page(client.get("/my-orders"))
         assert "Card payments are not set up here. Please pay in cash" in text
+        round_page = page(client.get(f"/rounds/{w.round.id}"))
+        assert "You pay in cash at a drop-in." in round_page
+        assert "Pay by card" not in round_page
         response = client.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
         assert response.status_code == 303
         assert count(CardConsent) == 0 and count(SavedCard) == 0
         db.session.remove()
         db.engine.dispose()
+
+
+def test_with_stripe_set_up_the_round_page_says_card_or_cash(card_app):
+    w = _pledged_world()
+    client = card_app.test_client()
+    _login(client, w.residents[0].email)
+    assert "Pay by card or in cash at a drop-in. No card is needed." in page(
+        client.get(f"/rounds/{w.round.id}"))
 
 
 def test_agreeing_needs_the_tick_and_changes_nothing_without_it(card_app):
