@@ -317,3 +317,59 @@ def test_a_refund_with_no_answer_yet_is_listed(card_app):
     assert lines(result)[1:] == [
         f"  {payment.payment_intent_id}: a refund of 1000p has no answer yet (pending)",
         "1 difference(s)"]
+
+
+# --- beyond the list Stripe gives ---------------------------------------------------------------
+
+
+def _other_payment_intents(app, count: int) -> None:
+    """PaymentIntents of the account that are not ours (no metadata): another app's."""
+    import requests
+    import stripe
+
+    session = requests.Session()
+    client = stripe.StripeClient(app.config["STRIPE_SECRET_KEY"],
+                                 base_addresses={"api": app.config["STRIPE_API_BASE"]},
+                                 http_client=stripe.RequestsClient(session=session),
+                                 max_network_retries=0)
+    for _ in range(count):
+        client.v1.payment_intents.create(params={"amount": 700, "currency": "gbp"})
+    session.close()
+
+
+def test_our_payments_beyond_stripes_list_are_fetched_and_compared_not_called_missing(
+        card_app):
+    """Other PaymentIntents fill the list Stripe gives (2 here; localstripe lists oldest
+    first, so ours comes after them): ours is fetched by its id and agrees. Before, it was
+    reported as 'Stripe does not' have it."""
+    _other_payment_intents(card_app, 3)
+    _w, _statements, (payment,) = swept(card_app)
+
+    compared, differences = reconcile_now(card_app, limit=2)
+
+    assert (compared, differences) == (1, [])
+    payment.payment_intent_id = "pi_onlyinourbooks"
+    db.session.commit()
+    _compared, differences = reconcile_now(card_app, limit=2)
+    assert [d.what for d in differences] == ["we have it (succeeded); Stripe does not"]
+
+
+def test_our_payments_beyond_the_fetch_limit_are_named_as_not_compared(card_app, monkeypatch):
+    from bulkbuy.services import reconcile
+
+    monkeypatch.setattr(reconcile, "FETCH_LIMIT", 1)
+    _other_payment_intents(card_app, 2)
+    swept(card_app, residents=2)
+
+    _compared, differences = reconcile_now(card_app, limit=2)
+
+    assert [d.what for d in differences] == [
+        "1 older card payments of ours were not compared (run again with a larger limit)"]
+
+
+def reconcile_now(app, limit: int):
+    from bulkbuy.services import reconcile
+
+    result = reconcile.reconcile(app.config, limit=limit)
+    db.session.expire_all()
+    return result
