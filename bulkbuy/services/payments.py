@@ -82,9 +82,11 @@ def record_cash(
         receipt_number=receipt_number, recorded_by_id=actor.id, recorded_at=now,
     )
     db.session.add(payment)
+    db.session.flush()
     audit.record(
         "cash.recorded", actor=actor, group_id=group_id, household_id=statement.household_id,
         subject=statement, amount_pence=amount_pence, receipt_number=receipt_number,
+        cash_payment_id=payment.id,
     )
     db.session.flush()
     db.session.refresh(statement)

@@ -347,12 +347,21 @@ def session_sheet(session: TabletSession, now: datetime) -> SessionSheet:
     visits = list(db.session.scalars(
         select(TabletVisit).where(TabletVisit.tablet_session_id == session.id)
         .order_by(TabletVisit.started_at, TabletVisit.id)))
-    entries = db.session.scalars(
-        select(AuditEntry).where(
-            AuditEntry.action == "pledge.changed", AuditEntry.actor_id == session.worker_id,
-            AuditEntry.group_id == session.group_id, AuditEntry.at >= session.started_at,
-            AuditEntry.at <= until)
-        .order_by(AuditEntry.at, AuditEntry.id)).all()
+    # Only what was done on this tablet (audit.context in the tablet's routes), not what
+    # the same worker did on another device meanwhile.
+    done_here = [
+        (entry, details) for entry in db.session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action.in_(("pledge.changed", "cash.recorded")),
+                AuditEntry.actor_id == session.worker_id,
+                AuditEntry.group_id == session.group_id,
+                AuditEntry.at >= session.started_at, AuditEntry.at <= until)
+            .order_by(AuditEntry.at, AuditEntry.id))
+        if (details := json.loads(entry.details or "{}")).get("tablet_session_id")
+        == session.id]
+    entries = [entry for entry, _d in done_here if entry.action == "pledge.changed"]
+    cash_ids = [d.get("cash_payment_id") for entry, d in done_here
+                if entry.action == "cash.recorded"]
     items = {i.id: i.name for i in db.session.scalars(select(RoundItem).where(
         RoundItem.id.in_({e.subject_id for e in entries if e.subject_id})))} if entries else {}
     homes = {h.id: h for h in households(session.group_id)}
@@ -365,11 +374,8 @@ def session_sheet(session: TabletSession, now: datetime) -> SessionSheet:
             before=(details.get("before") or {}).get("quantity", 0),
             after=(details.get("after") or {}).get("quantity", 0)))
     cash_taken = list(db.session.scalars(
-        select(CashPayment).where(
-            CashPayment.group_id == session.group_id,
-            CashPayment.recorded_by_id == session.worker_id,
-            CashPayment.recorded_at >= session.started_at, CashPayment.recorded_at <= until)
-        .order_by(CashPayment.recorded_at)))
+        select(CashPayment).where(CashPayment.id.in_([i for i in cash_ids if i]))
+        .order_by(CashPayment.recorded_at))) if cash_ids else []
     visited = {v.household_id for v in visits}
     cash_due = list(db.session.scalars(
         select(Statement).join(Round, Statement.round_id == Round.id).where(

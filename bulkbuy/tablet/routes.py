@@ -27,7 +27,15 @@ from bulkbuy import access, fragment_cache
 from bulkbuy.domain.money import format_pence, parse_pounds
 from bulkbuy.extensions import db, limiter
 from bulkbuy.models import Group, Membership, Round, RoundItem, Statement, utcnow
-from bulkbuy.services import ServiceError, accounts, payments, pledges, round_view, tablet
+from bulkbuy.services import (
+    ServiceError,
+    accounts,
+    audit,
+    payments,
+    pledges,
+    round_view,
+    tablet,
+)
 from bulkbuy.tablet import bp
 from bulkbuy.tablet.state import (
     SESSION_KEY,
@@ -378,8 +386,10 @@ def pledge():
     tolerance = round_view.household_tolerance(item, household.id)
     now = utcnow()
     try:
-        pledges.set_pledge(item, household, quantity, tolerance,
-                           entered_by=turn.tablet_session.worker, now=now, max_units=max_units)
+        with audit.context(tablet_session_id=turn.tablet_session_id):
+            pledges.set_pledge(item, household, quantity, tolerance,
+                               entered_by=turn.tablet_session.worker, now=now,
+                               max_units=max_units)
         tablet.touch(turn, now)
         db.session.commit()
     except pledges.RoundNotOpenError:
@@ -412,7 +422,8 @@ def cash():
             raise ServiceError(_("That is not the helper's password."))
         amount = parse_pounds(request.form.get("amount", ""))
         receipt = clean_text(request.form.get("receipt", ""), "Receipt number", max_length=40)
-        payments.record_cash(statement, amount, receipt, actor=worker, now=utcnow())
+        with audit.context(tablet_session_id=turn.tablet_session_id):
+            payments.record_cash(statement, amount, receipt, actor=worker, now=utcnow())
         tablet.touch(turn, utcnow())
         db.session.commit()
     except (ServiceError, ValueError) as error:

@@ -28,7 +28,7 @@ from bulkbuy.models import (
     TabletVisit,
     utcnow,
 )
-from bulkbuy.services import accounts, closing, pledges, rounds, tablet
+from bulkbuy.services import accounts, closing, payments, pledges, rounds, tablet
 from tests import factories
 from tests.conftest import make_app
 from tests.integration.test_query_count import counted_statements
@@ -1238,6 +1238,38 @@ def test_the_session_sheet_lists_visits_orders_cash_taken_and_cash_still_due(cli
     assert "Flat 1 owes" not in text
     assert "Flat 3" not in text  # owes £10 but did not come to this drop-in
     assert fresh(session).ended_at is not None
+
+
+def test_the_sheet_leaves_out_what_the_worker_did_on_another_device_meanwhile(client, auth):
+    """The sheet is this tablet's receipt: the same worker's pledge and cash entered on
+    their phone during the drop-in (another device, not this tablet) are not on it."""
+    w, mine, theirs = closed_world(flat_3=True)
+    fresh_round = rounds.create_round(
+        w.group, w.supplier, w.products,
+        rounds.RoundDetails(title="Spring round", closes_at=utcnow() + timedelta(days=2)),
+        created_by=w.organiser, now=utcnow())
+    rounds.open_round(fresh_round, actor=w.organiser, now=utcnow())
+    db.session.commit()
+    item = fresh_round.items[0]
+    start_tablet(client, auth, w)
+    take_turn(client, w.households[0], PINS[0])
+    tap(client, item, "2")
+    assert pay(client, mine, amount="5", receipt="R-77").status_code == 303
+
+    # Meanwhile, on the worker's phone (the services, as its pages call them):
+    pledges.set_pledge(item, w.households[2], 6, 0, entered_by=w.worker, now=utcnow(),
+                       max_units=999)
+    payments.record_cash(fresh(theirs), 500, "R-PHONE", actor=w.worker, now=utcnow())
+    db.session.commit()
+    client.post("/tablet/done")
+    response = client.post("/tablet/leave", data={"password": factories.PASSWORD})
+
+    text = page(client.get(response.headers["Location"]))
+    rows = re.findall(r'<tr><td>(.*?)</td><td>(.*?)</td><td class="num">(\d+)</td>'
+                      r'<td class="num">(\d+)</td></tr>', text)
+    assert rows == [("Flat 1", "Tinned tomatoes", "0", "2")]
+    assert "£5 from Flat 1, receipt R-77" in text and "R-PHONE" not in text
+    assert "Total cash taken: £5" in text
 
 
 def test_the_sheet_leaves_out_orders_residents_made_themselves(client, auth, app):
