@@ -53,6 +53,8 @@ LOOKUP_LIMIT = 500
 #: (well inside the sweep's lease on the attempt: charging.LEASE).
 LOOKUP_HARD_LIMIT = 20_000
 LOOKUP_SECONDS = 60.0
+#: PaymentIntents asked for a page while looking through them (Stripe's most).
+PAGE_SIZE = 100
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 CHARGE_KINDS = frozenset({"succeeded", "requires_action", "declined", "unknown"})
@@ -370,7 +372,8 @@ def _status_outcome(pi) -> ChargeOutcome:
 
 
 def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
-                        since: datetime | None = None) -> PaymentIntentInfo | None:
+                        since: datetime | None = None,
+                        pace: Callable[[], None] | None = None) -> PaymentIntentInfo | None:
     """Find the PaymentIntent of one charge attempt by its metadata, or None.
 
     For an attempt whose outcome is unknown (timeout, crash after Stripe
@@ -386,7 +389,8 @@ def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
     it raises GatewayError rather than answer None.
     When several match (localstripe ignores idempotency keys, so a retry can
     duplicate), a succeeded one wins, then the newest; a warning is logged
-    because that is a double charge to refund. Raises GatewayError.
+    because that is a double charge to refund. `pace` is called before each page
+    after the first (the caller's rate limit). Raises GatewayError.
     """
     wanted = {k: str(idempotency_metadata[k]) for k in IDEMPOTENCY_METADATA_KEYS
               if idempotency_metadata.get(k) not in (None, "")}
@@ -402,8 +406,10 @@ def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
         # second says nothing, and localstripe's goes up).
         went_down = went_up = False
         previous = None
-        page = client.v1.payment_intents.list(params={"limit": 100})
+        page = client.v1.payment_intents.list(params={"limit": PAGE_SIZE})
         for seen, pi in enumerate(page.auto_paging_iter(), start=1):
+            if pace is not None and seen % PAGE_SIZE == 0:
+                pace()  # the SDK asks for the next page after this item
             created = getattr(pi, "created", None) or 0
             meta = _metadata(pi)
             if meta_names_attempt(meta, wanted) and not (

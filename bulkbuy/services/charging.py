@@ -415,7 +415,8 @@ def _finish_charge(statement_id: int, payment_id: int, future: Future, *, now: d
 CLOCK_MARGIN = timedelta(minutes=10)
 
 
-def _look_up(payment: CardPayment, config) -> gateway.PaymentIntentInfo | None:
+def _look_up(payment: CardPayment, config, throttle: Throttle
+             ) -> gateway.PaymentIntentInfo | None:
     """Stripe's PaymentIntent for an attempt whose answer was lost, or None if Stripe made
     none: by its id when an answer told us one, else by its metadata among everything
     made since it started. Raises GatewayError."""
@@ -423,7 +424,7 @@ def _look_up(payment: CardPayment, config) -> gateway.PaymentIntentInfo | None:
         return gateway.retrieve_payment_intent(config, payment.payment_intent_id)
     return gateway.find_payment_intent(
         config, idempotency_metadata=payment.metadata_for_stripe,
-        since=payment.created_at - CLOCK_MARGIN)
+        since=payment.created_at - CLOCK_MARGIN, pace=throttle.wait)
 
 
 def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
@@ -460,7 +461,7 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
             result.looked_up += 1
             throttle.wait()
             try:
-                found = _look_up(payment, config)
+                found = _look_up(payment, config, throttle)
             except gateway.GatewayError as exc:
                 if exc.http_status == 429:
                     throttle.rate_limited()

@@ -660,3 +660,19 @@ def test_a_charge_stripe_has_not_answered_for_an_hour_is_pointed_out_to_staff(
 
     assert "Card being charged" in soon and warning not in soon
     assert "Card being charged" in later and warning in later
+
+
+def test_the_configured_rate_reaches_the_sweep(card_app, localstripe, proxy):
+    """STRIPE_REQUESTS_PER_SECOND is what the scheduler's sweep (no throttle of its own
+    given) keeps to: three charges at 2 a second reach Stripe over at least a second
+    (at the default 10 a second they would take about 0.2 s)."""
+    w, statements = closed_card_round(residents=3, units=4)
+    card_app.config["STRIPE_API_BASE"] = proxy.base_url
+    card_app.config["STRIPE_REQUESTS_PER_SECOND"] = 2
+
+    result = sweep(utcnow())
+
+    assert result.charged == 3
+    posts = [r.at for r in proxy.requests if r.method == "POST"]
+    assert len(posts) == 3
+    assert posts[-1] - posts[0] >= 0.9  # 2 gaps of 0.5 s, less a little for scheduling

@@ -538,3 +538,19 @@ def test_a_list_in_oldest_first_order_is_read_to_its_end(fake_stripe, monkeypatc
     with pytest.raises(gateway.GatewayError, match="could not read far enough back"):
         gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
                                     since=since)
+
+
+def test_a_long_look_up_keeps_to_the_rate_limit_page_by_page(fake_stripe):
+    """Each page after the first waits for the caller's throttle (`pace`): 250
+    PaymentIntents are three pages, so two waits."""
+    now = int(time.time())
+    fake_stripe.listed = [_listed_pi(n, now - n, {"round_id": "9", "household_id": str(n),
+                                                   "attempt": "1"}) for n in range(1, 251)]
+    waits = []
+
+    found = gateway.find_payment_intent(_config(fake_stripe), idempotency_metadata=ATTEMPT,
+                                        pace=lambda: waits.append(1))
+
+    assert found is None and len(waits) == 2
+    pages = [path for method, path, _key in fake_stripe.requests if method == "GET"]
+    assert pages == ["/v1/payment_intents"] * 3
