@@ -66,6 +66,7 @@ except ImportError:  # the `chromium` fixture then skips (fails when CI=true) an
 
 TABLET = {"width": 800, "height": 1280}
 TABLET_TARGET = 64  # CSS px: UX.md "64x64 on the tablet"
+DESKTOP = {"width": 1280, "height": 800}
 PASSWORD = factories.PASSWORD
 PIN = "2580"
 
@@ -430,7 +431,7 @@ def build_world(app) -> dict:
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # "axe", "size", "scroll", "page"
+    kind: str  # "axe", "size", "scroll", "page", "keyboard"
     key: str  # what to fix: the same key on many pages is one fix
     detail: str
     where: str  # role, URL and state
@@ -518,6 +519,21 @@ _ESCAPES = "() => {" + _DESCRIBE + r"""
 """
 
 
+def _small_targets(page: Page, minimum: int, size: dict, where: str) -> list[Problem]:
+    small = page.evaluate(_MEASURE_TARGETS, minimum)
+    paths = page.evaluate(_PATHS_OF_SMALL, small) if small else {}
+    found = []
+    for line in small:
+        name, measured = line.rsplit(" is ", 1)
+        found.append(Problem(
+            "size",
+            f"under {minimum}x{minimum} at {size['width']}x{size['height']}: {name}"
+            f" at {paths.get(line, '?')}",
+            measured, where,
+        ))
+    return found
+
+
 def check_visit(page: Page, visit: Visit, where: str) -> list[Problem]:
     """Axe, target sizes and 320px reflow for the page as it stands."""
     found: list[Problem] = []
@@ -533,16 +549,10 @@ def check_visit(page: Page, visit: Visit, where: str) -> list[Problem]:
                     _one_line(node.get("failureSummary", ""))[:400],
                     where,
                 ))
-        small = page.evaluate(_MEASURE_TARGETS, minimum)
-        paths = page.evaluate(_PATHS_OF_SMALL, small) if small else {}
-        for line in small:
-            name, measured = line.rsplit(" is ", 1)
-            found.append(Problem(
-                "size",
-                f"under {minimum}x{minimum} at {size['width']}x{size['height']}: {name}"
-                f" at {paths.get(line, '?')}",
-                measured, where,
-            ))
+        found += _small_targets(page, minimum, size, where)
+    if not visit.tablet:  # a link that wraps at phone width may be one short line here
+        with _at_viewport(page, DESKTOP):
+            found += _small_targets(page, MIN_TARGET, DESKTOP, where)
     with _at_viewport(page, NARROW):
         overflow = page.evaluate(_OVERFLOW)
         causes = page.evaluate(_ESCAPES) if overflow["scroll"] > overflow["client"] else []
@@ -572,13 +582,14 @@ def _rule_of(app, path: str) -> str | None:
 def report(problems: list[Problem], visited: int) -> str:
     """Problems grouped by what to fix, each with every page it was seen on."""
     titles = {"page": "PAGES THAT DID NOT ANSWER AS EXPECTED", "axe": "AXE VIOLATIONS",
-              "size": "CONTROLS TOO SMALL", "scroll": "HORIZONTAL SCROLL AT 320PX"}
+              "size": "CONTROLS TOO SMALL", "scroll": "HORIZONTAL SCROLL AT 320PX",
+              "keyboard": "KEYBOARD (TAB FROM THE TOP)"}
     grouped: dict[str, dict[str, list[Problem]]] = defaultdict(lambda: defaultdict(list))
     for problem in problems:
         grouped[problem.kind][problem.key].append(problem)
     lines = [f"{len(problems)} problem(s) on {visited} page visits "
              f"({sum(len(keys) for keys in grouped.values())} distinct things to fix)"]
-    for kind in ("page", "axe", "size", "scroll"):
+    for kind in ("page", "axe", "size", "scroll", "keyboard"):
         if kind not in grouped:
             continue
         lines.append(f"\n=== {titles[kind]} ===")
@@ -664,6 +675,9 @@ def test_every_page_as_its_role(live_app, new_context):
             if visit.rule is not None:
                 seen_rules.add(visit.rule)
             problems += check_visit(page, visit, where)
+            # Last: it opens every <details> and moves focus about.
+            problems += [Problem("keyboard", found, "Tab from the top", where)
+                         for found in tab_through(page)]
         page.context.close()  # one role's browser at a time
     unseen = {v.rule for v in PAGES if v.rule is not None} - seen_rules
     for rule in sorted(unseen):
@@ -679,6 +693,11 @@ def test_every_page_as_its_role(live_app, new_context):
 _FOCUSED = "(step) => {" + _DESCRIBE + r"""
   const el = document.activeElement;
   if (!el || el === document.body || el === document.documentElement) return {end: true};
+  // A date or time box takes several Tabs (day, month, year...): not a new stop.
+  if (el.getAttribute('data-kbd-step') === String(step - 1)) {
+    el.setAttribute('data-kbd-step', String(step));
+    return {end: false, same: true};
+  }
   if (el.hasAttribute('data-kbd-step')) return {end: true, again: true};
   el.setAttribute('data-kbd-step', String(step));
   const style = getComputedStyle(el);
@@ -753,6 +772,8 @@ def tab_through(page: Page, limit: int = 250) -> list[str]:
         if state["end"]:
             if stops or state.get("again"):
                 break
+            continue
+        if state.get("same"):
             continue
         stops += 1
         problems += [f"Tab stop {stops} {state['name']}: {p}" for p in state["problems"]]
