@@ -431,7 +431,7 @@ def build_world(app) -> dict:
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # "axe", "size", "scroll", "page", "keyboard"
+    kind: str  # "axe", "size", "scroll", "page", "keyboard", "words"
     key: str  # what to fix: the same key on many pages is one fix
     detail: str
     where: str  # role, URL and state
@@ -519,6 +519,35 @@ _ESCAPES = "() => {" + _DESCRIBE + r"""
 """
 
 
+# UX.md "Words" and "Reading age 9": on pages residents read, sentences of at most 25
+# words, and none of the words it says to avoid. Read from what <main> shows.
+_WORDS = r"""
+() => {
+  const main = document.querySelector('main') || document.body;
+  const text = main.innerText;
+  const sentences = text.split(/\n+|(?<=[.!?])\s+/).map((s) => s.trim()).filter(Boolean);
+  const long = sentences.filter((s) => s.split(/\s+/).length > 25);
+  const avoid = new RegExp('\\b(' + [
+    'pledges?', 'pledged', 'commit(ment)?', 'allocat\\w*', 'fulfil\\w*', 'cases?',
+    'balance', 'arrears', 'credit\\w*', 'submit\\w*', 'invalid', 'session expired',
+    'sorry', 'oops', 'click\\w*'].join('|') + ')\\b', 'i');
+  const words = sentences.filter((s) => avoid.test(s))
+    .map((s) => `${s.match(avoid)[0]}: "${s.slice(0, 80)}"`);
+  return {long, words};
+}
+"""
+#: Whose pages are read by residents (the tablet's are, with a helper beside them).
+_RESIDENT_READ = (ANON, RESIDENT, STARTER, AT_TABLET)
+
+
+def _words(page: Page, where: str) -> list[Problem]:
+    found = page.evaluate(_WORDS)
+    return ([Problem("words", f"over 25 words: {s[:100]}", "UX.md: reading age 9", where)
+             for s in found["long"]]
+            + [Problem("words", f"a word to avoid, {w}", "UX.md section 4", where)
+               for w in found["words"]])
+
+
 def _small_targets(page: Page, minimum: int, size: dict, where: str) -> list[Problem]:
     small = page.evaluate(_MEASURE_TARGETS, minimum)
     paths = page.evaluate(_PATHS_OF_SMALL, small) if small else {}
@@ -583,13 +612,13 @@ def report(problems: list[Problem], visited: int) -> str:
     """Problems grouped by what to fix, each with every page it was seen on."""
     titles = {"page": "PAGES THAT DID NOT ANSWER AS EXPECTED", "axe": "AXE VIOLATIONS",
               "size": "CONTROLS TOO SMALL", "scroll": "HORIZONTAL SCROLL AT 320PX",
-              "keyboard": "KEYBOARD (TAB FROM THE TOP)"}
+              "keyboard": "KEYBOARD (TAB FROM THE TOP)", "words": "PLAIN WORDS"}
     grouped: dict[str, dict[str, list[Problem]]] = defaultdict(lambda: defaultdict(list))
     for problem in problems:
         grouped[problem.kind][problem.key].append(problem)
     lines = [f"{len(problems)} problem(s) on {visited} page visits "
              f"({sum(len(keys) for keys in grouped.values())} distinct things to fix)"]
-    for kind in ("page", "axe", "size", "scroll", "keyboard"):
+    for kind in ("page", "axe", "size", "scroll", "keyboard", "words"):
         if kind not in grouped:
             continue
         lines.append(f"\n=== {titles[kind]} ===")
@@ -675,6 +704,8 @@ def test_every_page_as_its_role(live_app, new_context):
             if visit.rule is not None:
                 seen_rules.add(visit.rule)
             problems += check_visit(page, visit, where)
+            if role in _RESIDENT_READ:
+                problems += _words(page, where)
             # Last: it opens every <details> and moves focus about.
             problems += [Problem("keyboard", found, "Tab from the top", where)
                          for found in tab_through(page)]
