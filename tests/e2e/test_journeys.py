@@ -28,12 +28,15 @@ except ImportError:  # the `chromium` fixture then skips (fails when CI=true) an
 PASSWORD = factories.PASSWORD
 
 
-def sign_in(page: Page, email: str) -> None:
+def sign_in(page: Page, email: str, *, axe: bool = True) -> None:
+    """Sign in through the form; the home page it lands on is checked (axe needs
+    JavaScript: pass axe=False for a browser without it)."""
     page.goto("/login")
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your rounds")
+    check_page(page, axe=axe)                          # home, as each one signs in
 
 
 def make_world(live_app, **options) -> dict:
@@ -121,6 +124,7 @@ def test_resident_joins_and_orders_with_a_neighbour(live_app, new_context):
     neighbour.goto(f"/rounds/{data['round_id']}")
     save_quantity(neighbour, tomatoes, "5")
     expect(neighbour.get_by_role("status")).to_have_text("You want 5 of Tinned tomatoes. Saved.")
+    check_page(neighbour)                              # the neighbour's round page
 
     page.reload()
     expect(fill_text(page, tomatoes)).to_have_text("9 of 12 — 3 more fill it")
@@ -145,7 +149,7 @@ def test_ordering_and_errors_work_without_javascript(live_app, new_context):
     data = make_world(live_app)
     rice = data["items"]["Rice"]
     page = new_context(java_script_enabled=False).new_page()
-    sign_in(page, "r1@oak.test")
+    sign_in(page, "r1@oak.test", axe=False)
     page.goto(f"/rounds/{data['round_id']}")
     check_page(page, axe=False)
 
@@ -212,6 +216,7 @@ def test_organiser_round_from_form_to_statements(live_app, new_context):
     expect(resident.get_by_role("status")).to_contain_text("Saved")
     save_quantity(resident, items["Rice"], "2")
     expect(resident.get_by_role("status")).to_contain_text("Saved")
+    check_page(resident)                               # the round page before it closes
 
     with live_app.app_context():
         swept = sweep_rounds(closes_at + timedelta(minutes=1))
