@@ -373,7 +373,8 @@ def _status_outcome(pi) -> ChargeOutcome:
 
 def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
                         since: datetime | None = None,
-                        pace: Callable[[], None] | None = None) -> PaymentIntentInfo | None:
+                        pace: Callable[[], None] | None = None,
+                        seconds: float = LOOKUP_SECONDS) -> PaymentIntentInfo | None:
     """Find the PaymentIntent of one charge attempt by its metadata, or None.
 
     For an attempt whose outcome is unknown (timeout, crash after Stripe
@@ -385,7 +386,7 @@ def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
     only once the list has been read back past `since` (Stripe lists newest
     first; a list not seen to be in that order, as localstripe's oldest-first
     one or one made within a second, is read to its end). When that is more
-    than LOOKUP_HARD_LIMIT PaymentIntents or takes longer than LOOKUP_SECONDS,
+    than LOOKUP_HARD_LIMIT PaymentIntents or takes longer than `seconds`,
     it raises GatewayError rather than answer None.
     When several match (localstripe ignores idempotency keys, so a retry can
     duplicate), a succeeded one wins, then the newest; a warning is logged
@@ -398,7 +399,7 @@ def find_payment_intent(config, *, idempotency_metadata: Mapping[str, Any],
         raise ValueError(f"idempotency_metadata must include "
                          f"{', '.join(IDEMPOTENCY_METADATA_KEYS)}")
     since_ts = since.timestamp() if since is not None else None
-    give_up_at = time.monotonic() + LOOKUP_SECONDS
+    give_up_at = time.monotonic() + seconds
 
     def search(client: stripe.StripeClient) -> tuple[list[PaymentIntentInfo], bool]:
         found = []

@@ -422,9 +422,13 @@ def _look_up(payment: CardPayment, config, throttle: Throttle
     made since it started. Raises GatewayError."""
     if payment.payment_intent_id:
         return gateway.retrieve_payment_intent(config, payment.payment_intent_id)
+    # Within the lease: the look-up's last page and the retry after it may each take a
+    # whole request timeout.
+    timeout = float(config.get("STRIPE_TIMEOUT") or gateway.DEFAULT_TIMEOUT_SECONDS)
     return gateway.find_payment_intent(
         config, idempotency_metadata=payment.metadata_for_stripe,
-        since=payment.created_at - CLOCK_MARGIN, pace=throttle.wait)
+        since=payment.created_at - CLOCK_MARGIN, pace=throttle.wait,
+        seconds=max(5.0, LEASE.total_seconds() - 2 * timeout - 10))
 
 
 def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],

@@ -78,7 +78,9 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
                                       f"attempt {payment.attempt} for household "
                                       f"{payment.household_id} has no answer yet "
                                       f"({payment.status})"))
-    differences += _refund_differences(config, limit, set(ours) | seen)
+    # Refunds of our PaymentIntents only: another app's on the same account are not ours.
+    differences += _refund_differences(config, limit,
+                                       set(ours) | {pi.id for pi in stripe_side})
     return compared, differences
 
 

@@ -3,6 +3,8 @@ label is ever in a URL or a page title (history keeps both)."""
 
 from __future__ import annotations
 
+import math
+
 from flask import (
     abort,
     current_app,
@@ -323,7 +325,7 @@ def order():
         db.session.commit()
     # The server counts idleness from its last write (touch writes at most every few
     # seconds); the page counts from the same moment, so neither ends the turn first.
-    seen_ago = max(0, int((now - turn.last_seen_at).total_seconds()))
+    seen_ago = max(0, math.ceil((now - turn.last_seen_at).total_seconds()))
     open_rounds = _open_rounds(household.group_id)
     pledged = round_view.household_pledges(household.id, [r.id for r in open_rounds])
     rounds_ = []

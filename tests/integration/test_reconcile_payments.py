@@ -373,3 +373,29 @@ def reconcile_now(app, limit: int):
     result = reconcile.reconcile(app.config, limit=limit)
     db.session.expire_all()
     return result
+
+
+def test_a_refund_another_app_made_on_the_same_account_is_not_ours(card_app):
+    """Another app's PaymentIntent (no metadata of ours), refunded at Stripe, is in the
+    lists reconcile reads; it is not a difference of ours."""
+    import requests
+    import stripe
+
+    _w, statements, (payment,) = swept(card_app)
+    card = db.session.scalar(select(SavedCard).where(
+        SavedCard.household_id == statements[0].household_id))
+    session = requests.Session()
+    client = stripe.StripeClient(card_app.config["STRIPE_SECRET_KEY"],
+                                 base_addresses={"api": card_app.config["STRIPE_API_BASE"]},
+                                 http_client=stripe.RequestsClient(session=session),
+                                 max_network_retries=0)
+    theirs = client.v1.payment_intents.create(params={
+        "amount": 700, "currency": "gbp", "customer": card.customer_id,
+        "payment_method": card.payment_method_id, "confirm": True, "off_session": True})
+    client.v1.refunds.create(params={"payment_intent": theirs.id, "amount": 300})
+    session.close()
+
+    compared, differences = reconcile_now(card_app, limit=100)
+
+    assert theirs.status == "succeeded"
+    assert (compared, differences) == (1, [])

@@ -52,8 +52,11 @@
   var keepGoing = document.getElementById("still-here");
   var doneForm = document.getElementById("done-form");
   // Counted from the server's last note of the resident (a few seconds before this page,
-  // at most), so the page never keeps a turn the server has already ended.
-  var started = Date.now() - 1000 * parseInt(body.getAttribute("data-seen-ago") || "0", 10);
+  // at most), less a margin for the page's own delays (loading, the 1 s tick, the answer
+  // to "keep going"), so the page ends a turn before the server does, never after.
+  var MARGIN = 2000;
+  var started = Date.now() - MARGIN
+    - 1000 * parseInt(body.getAttribute("data-seen-ago") || "0", 10);
   var ticker = null;
 
   function secondsIdle() { return Math.floor((Date.now() - started) / 1000); }
@@ -87,9 +90,9 @@
       headers: { "X-CSRFToken": token },
     }).then(function (response) {
       if (response.status !== 200) { window.location.replace(LIST); return; }
-      started = Date.now();
+      started = Date.now() - MARGIN;
       dialog.hidden = true;
-    }, function () { started = Date.now(); dialog.hidden = true; });
+    }, function () { started = Date.now() - MARGIN; dialog.hidden = true; });
   });
 
   ticker = window.setInterval(tick, 1000);
