@@ -1,4 +1,4 @@
-"""A small in-process cache for rendered pages.
+"""A small in-process cache for rendered pages (and what they are made from).
 
 Keys must contain everything the page depends on (for the round page, see
 resident.routes._page_key: the round's pledge_version, which every pledge
@@ -30,18 +30,18 @@ def without_indentation(html: str) -> str:
 
 class FragmentCache:
     def __init__(self, max_entries: int = 512):
-        self._entries: OrderedDict[Hashable, str] = OrderedDict()
+        self._entries: OrderedDict[Hashable, object] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> str | None:
+    def get(self, key: Hashable):
         with self._lock:
             value = self._entries.get(key)
             if value is not None:
                 self._entries.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: str) -> None:
+    def put(self, key: Hashable, value) -> None:
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)
@@ -59,3 +59,5 @@ tablet_lists = FragmentCache(max_entries=64)
 #: One product on the tablet's pledge screen, per what it shows (tablet.routes._product_card):
 #: a tap re-renders only the product tapped.
 tablet_products = FragmentCache(max_entries=4096)
+#: An open round's products and totals, per pledge_version (round_view.round_board).
+round_boards = FragmentCache(max_entries=64)

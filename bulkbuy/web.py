@@ -126,13 +126,12 @@ def status_words() -> dict[str, str]:
 def clear_caches() -> None:
     """Forget every in-process cached answer and page (tests; after bulk data changes)."""
     from bulkbuy import fragment_cache
-    from bulkbuy.services import round_view
 
     _organiser_link.clear()
     fragment_cache.round_pages.clear()
     fragment_cache.tablet_lists.clear()
     fragment_cache.tablet_products.clear()
-    round_view.clear_boards()
+    fragment_cache.round_boards.clear()
 
 
 def organises_a_group() -> bool:

@@ -221,9 +221,14 @@ def _call(config, what: str, request: Callable[[stripe.StripeClient], T]) -> T:
     raise failure
 
 
+def request_timeout(config) -> float:
+    """Seconds a request to Stripe may take before it counts as unanswered."""
+    return float(_setting(config, "STRIPE_TIMEOUT", None) or DEFAULT_TIMEOUT_SECONDS)
+
+
 def _client(config, key: str, session: requests.Session) -> stripe.StripeClient:
     base = _setting(config, "STRIPE_API_BASE")
-    timeout = float(_setting(config, "STRIPE_TIMEOUT", None) or DEFAULT_TIMEOUT_SECONDS)
+    timeout = request_timeout(config)
     return stripe.StripeClient(
         key,
         base_addresses={"api": base} if base else None,

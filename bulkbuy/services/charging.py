@@ -424,7 +424,7 @@ def _look_up(payment: CardPayment, config, throttle: Throttle
         return gateway.retrieve_payment_intent(config, payment.payment_intent_id)
     # Within the lease: the look-up's last page and the retry after it may each take a
     # whole request timeout.
-    timeout = float(config.get("STRIPE_TIMEOUT") or gateway.DEFAULT_TIMEOUT_SECONDS)
+    timeout = gateway.request_timeout(config)
     return gateway.find_payment_intent(
         config, idempotency_metadata=payment.metadata_for_stripe,
         since=payment.created_at - CLOCK_MARGIN, pace=throttle.wait,

@@ -9,13 +9,13 @@ rounds it covers, since "likely" means allocating the whole round.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select
 
+from bulkbuy import fragment_cache
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
 from bulkbuy.domain.money import format_unit_price
 from bulkbuy.domain.outcome import consented_maximum
@@ -36,23 +36,24 @@ class ItemView:
     my_tolerance: int
 
 
+def round_totals(round_id: int) -> dict[int, tuple[int, int]]:
+    """Every household's pledges in a round, summed per product: (quantity, tolerance)."""
+    return {
+        item_id: (int(q), int(t))
+        for item_id, q, t in db.session.execute(
+            select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
+                   func.sum(PledgeLine.tolerance))
+            .where(PledgeLine.round_id == round_id)
+            .group_by(PledgeLine.round_item_id))
+    }
+
+
 def item_views(rnd: Round, household_id: int | None) -> list[ItemView]:
     """Every product of the round with its case fill and this household's pledge."""
     items = db.session.scalars(
         select(RoundItem).where(RoundItem.round_id == rnd.id).order_by(RoundItem.name)
     ).all()
-    totals = {
-        item_id: (q, t)
-        for item_id, q, t in db.session.execute(
-            select(
-                PledgeLine.round_item_id,
-                func.sum(PledgeLine.quantity),
-                func.sum(PledgeLine.tolerance),
-            )
-            .where(PledgeLine.round_id == rnd.id)
-            .group_by(PledgeLine.round_item_id)
-        )
-    }
+    totals = round_totals(rnd.id)
     mine: dict[int, tuple[int, int]] = {}
     if household_id is not None:
         mine = {
@@ -106,17 +107,6 @@ class RoundBoard:
     totals: dict[int, tuple[int, int]]  # item id: (quantity, tolerance)
 
 
-_boards: OrderedDict[tuple, RoundBoard] = OrderedDict()
-_boards_lock = threading.Lock()
-_BOARDS_KEPT = 64
-
-
-def clear_boards() -> None:
-    """Forget every kept RoundBoard (tests reuse ids; see web.clear_caches)."""
-    with _boards_lock:
-        _boards.clear()
-
-
 def round_board(rnd: Round) -> RoundBoard:
     """The round's products and totals, kept in this process per (round, pledge_version).
 
@@ -125,33 +115,20 @@ def round_board(rnd: Round) -> RoundBoard:
     never older than that version (it may be a moment newer: it is read after it).
     """
     key = (rnd.id, rnd.pledge_version, rnd.opens_at)
-    with _boards_lock:
-        board = _boards.get(key)
-        if board is not None:
-            _boards.move_to_end(key)
-            return board
+    board = fragment_cache.round_boards.get(key)
+    if board is not None:
+        return board
     items = tuple(
         ItemFacts(*row) for row in db.session.execute(
             select(RoundItem.id, RoundItem.round_id, RoundItem.name,
                    RoundItem.unit_description, RoundItem.case_size,
                    RoundItem.case_price_pence)
             .where(RoundItem.round_id == rnd.id).order_by(RoundItem.name)))
-    totals = {
-        item_id: (int(q), int(t))
-        for item_id, q, t in db.session.execute(
-            select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
-                   func.sum(PledgeLine.tolerance))
-            .where(PledgeLine.round_id == rnd.id)
-            .group_by(PledgeLine.round_item_id))
-    }
     board = RoundBoard(
         items=items,
         unit_prices=tuple(format_unit_price(i.case_price_pence, i.case_size) for i in items),
-        totals=totals)
-    with _boards_lock:
-        _boards[key] = board
-        while len(_boards) > _BOARDS_KEPT:
-            _boards.popitem(last=False)
+        totals=round_totals(rnd.id))
+    fragment_cache.round_boards.put(key, board)
     return board
 
 

@@ -15,7 +15,6 @@ Cancelling is tested through the service and through the organiser's page
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -43,9 +42,9 @@ from tests.fault_proxy import FaultProxy
 from tests.integration.helpers.live_server import (
     pg_card_app,
     post_event,
+    race_while_uncommitted,
     refund_object,
     stripe_event,
-    waiting_for_a_lock,
 )
 from tests.stripe_helpers import closed_card_round, save_card
 
@@ -500,15 +499,8 @@ def test_two_failure_events_for_one_refund_at_once_free_its_amount_once(pg_app):
     # One delivery is being applied (not committed yet) when the other arrives.
     charging.apply_refund_status(part, "failed", part.refund_id, now)
     db.session.flush()
-    responses = []
-    other = threading.Thread(target=lambda: responses.append(post_event(
-        pg_app.test_client(), _refund_event("refund.failed", part, payment, "failed"))))
-    other.start()
-    try:
-        blocked = waiting_for_a_lock(5)
-    finally:
-        db.session.commit()
-        other.join(30)
+    blocked, responses = race_while_uncommitted(lambda: post_event(
+        pg_app.test_client(), _refund_event("refund.failed", part, payment, "failed")))
     assert blocked, "the webhook never waited for the first transaction (no race made)"
     assert [r.status_code for r in responses] == [200]
 
@@ -554,14 +546,7 @@ def test_two_organisers_asking_again_at_once_refund_the_overpaid_pence_once(pg_a
     other.post("/login", data={"email": w.organiser.email, "password": factories.PASSWORD})
     card_payments.retry_failed_refund(payment, actor=w.organiser, now=utcnow())
     db.session.flush()
-    responses = []
-    thread = threading.Thread(target=lambda: responses.append(other.post(url)))
-    thread.start()
-    try:
-        blocked = waiting_for_a_lock(5)
-    finally:
-        db.session.commit()
-        thread.join(30)
+    blocked, responses = race_while_uncommitted(lambda: other.post(url))
     assert blocked, "the second request never waited for the first (no race made)"
     assert [r.status_code for r in responses] == [303]
 

@@ -33,7 +33,7 @@ from bulkbuy.models import (
     Statement,
     utcnow,
 )
-from bulkbuy.services import cards, charging, closing, payments, pledges
+from bulkbuy.services import cards, charging, payments
 from tests import factories, stripe_helpers
 from tests.integration.test_card_charging import (
     attempts_of,
@@ -207,19 +207,10 @@ def test_a_household_without_a_card_pays_on_its_own_page_and_is_charged_once(
 # --- 3: cash handed back after a cancelled round --------------------------------------------------
 
 
-def _closed_cash_round(**world_args):
-    """Two households owe £5 each (6 of 12 tins at £10 a box); the round is closed."""
-    w = factories.world(products=(("Tinned tomatoes", 12, 1000),), **world_args)
-    for household, person in zip(w.households, w.residents, strict=True):
-        pledges.set_pledge(w.round.items[0], household, 6, 0, entered_by=person,
-                           now=utcnow(), max_units=999)
-    db.session.commit()
-    closing.close_round(w.round.id, w.round.closes_at + timedelta(seconds=1))
-    db.session.commit()
-    statements = [db.session.scalar(select(Statement).where(
-        Statement.household_id == h.id, Statement.round_id == w.round.id))
-        for h in w.households]
-    return w, statements
+def _closed_cash_round():
+    """Two households owe £5 each (6 of 12 tins at £10 a box), no cards; the round is
+    closed."""
+    return closed_card_round(residents=2, numbers=(None, None), units=6)
 
 
 def _take_cash(client, w, statement, amount: str, receipt: str) -> CashPayment:

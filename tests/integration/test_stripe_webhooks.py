@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from datetime import timedelta
 
@@ -51,10 +50,10 @@ from tests.integration.helpers.live_server import (
     payment_intent_object,
     pg_card_app,
     post_event,
+    race_while_uncommitted,
     signature_header,
     stripe_event,
     switch_off_webhooks,
-    waiting_for_a_lock,
 )
 from tests.localstripe_server import register_webhook
 from tests.stripe_helpers import WEBHOOK_SECRET, closed_card_round, save_card
@@ -673,15 +672,8 @@ def test_the_sweeps_answer_and_the_webhook_at_once_credit_once_and_refund_nothin
     # The sweep applies Stripe's answer; its transaction is not committed yet.
     card_payments.settle_attempt(payment, "succeeded", now=utcnow(), payment_intent_id=PI)
     db.session.flush()
-    responses = []
-    webhook = threading.Thread(target=lambda: responses.append(
-        post_event(pg_app.test_client(), event)))
-    webhook.start()
-    try:
-        blocked = waiting_for_a_lock(5)
-    finally:
-        db.session.commit()
-        webhook.join(30)
+    blocked, responses = race_while_uncommitted(
+        lambda: post_event(pg_app.test_client(), event))
     assert blocked, "the webhook never waited for the sweep's transaction (no race made)"
     assert [r.status_code for r in responses] == [200]
 

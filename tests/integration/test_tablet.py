@@ -1202,15 +1202,20 @@ def test_cash_after_the_turn_ended_is_refused(client, auth):
 # --- the session sheet -----------------------------------------------------------------------
 
 
-def test_the_session_sheet_lists_visits_orders_cash_taken_and_cash_still_due(client, auth):
-    w, mine, _theirs = closed_world(flat_3=True)
+def spring_round(w: factories.World):
+    """A second round, open now, of the same products (the first one has closed)."""
     fresh_round = rounds.create_round(
         w.group, w.supplier, w.products,
         rounds.RoundDetails(title="Spring round", closes_at=utcnow() + timedelta(days=2)),
         created_by=w.organiser, now=utcnow())
     rounds.open_round(fresh_round, actor=w.organiser, now=utcnow())
     db.session.commit()
-    item = fresh_round.items[0]
+    return fresh_round
+
+
+def test_the_session_sheet_lists_visits_orders_cash_taken_and_cash_still_due(client, auth):
+    w, mine, _theirs = closed_world(flat_3=True)
+    item = spring_round(w).items[0]
     session = start_tablet(client, auth, w)
 
     take_turn(client, w.households[0], PINS[0])
@@ -1244,13 +1249,7 @@ def test_the_sheet_leaves_out_what_the_worker_did_on_another_device_meanwhile(cl
     """The sheet is this tablet's receipt: the same worker's pledge and cash entered on
     their phone during the drop-in (another device, not this tablet) are not on it."""
     w, mine, theirs = closed_world(flat_3=True)
-    fresh_round = rounds.create_round(
-        w.group, w.supplier, w.products,
-        rounds.RoundDetails(title="Spring round", closes_at=utcnow() + timedelta(days=2)),
-        created_by=w.organiser, now=utcnow())
-    rounds.open_round(fresh_round, actor=w.organiser, now=utcnow())
-    db.session.commit()
-    item = fresh_round.items[0]
+    item = spring_round(w).items[0]
     start_tablet(client, auth, w)
     take_turn(client, w.households[0], PINS[0])
     tap(client, item, "2")

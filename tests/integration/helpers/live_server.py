@@ -27,7 +27,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -92,6 +92,21 @@ def pg_card_app(postgresql_url: str, localstripe: str) -> Iterator:
         ctx.pop()
         with app.app_context():
             db.engine.dispose()
+
+
+def race_while_uncommitted(request: Callable[[], object]) -> tuple[bool, list]:
+    """Run `request` in another thread while this session's transaction holds its locks
+    (flushed, not committed); commit once it waits for them. Returns (whether it waited
+    for a lock, [its answer]): without the wait no race was made."""
+    answers: list = []
+    other = threading.Thread(target=lambda: answers.append(request()))
+    other.start()
+    try:
+        blocked = waiting_for_a_lock(5)
+    finally:
+        db.session.commit()
+        other.join(30)
+    return blocked, answers
 
 
 def waiting_for_a_lock(seconds: float) -> bool:
