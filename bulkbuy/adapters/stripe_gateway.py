@@ -481,23 +481,32 @@ def _refund_info(result) -> RefundInfo:
                       refund_key=_metadata(result).get("refund_key"))
 
 
-def find_refund(config, payment_intent_id: str, idempotency_key: str) -> RefundInfo | None:
-    """The refund of a PaymentIntent made with this idempotency key, or None.
-
-    For a refund whose answer was lost: `refund` stores the key as metadata
-    `refund_key`, and this lists the PaymentIntent's refunds to find it.
-    Raises GatewayError.
-    """
-    def search(client: stripe.StripeClient) -> RefundInfo | None:
+def refunds_of(config, payment_intent_id: str) -> list[RefundInfo]:
+    """Every refund Stripe holds of one PaymentIntent, read to the end of the list.
+    Raises GatewayError."""
+    def collect(client: stripe.StripeClient) -> list[RefundInfo]:
         page = client.v1.refunds.list(params={"payment_intent": payment_intent_id,
                                               "limit": 100})
-        for item in page.auto_paging_iter():
-            info = _refund_info(item)
-            if info.refund_key == idempotency_key:
-                return info
-        return None
+        return [_refund_info(item) for item in page.auto_paging_iter()]
 
-    return _call(config, "find refund", search)
+    return _call(config, "list refunds of a PaymentIntent", collect)
+
+
+def find_refund(config, payment_intent_id: str, idempotency_key: str) -> RefundInfo | None:
+    """The refund of a PaymentIntent made with this idempotency key, or None when Stripe
+    has none (it reads all the PaymentIntent's refunds, so None is sure).
+
+    For a refund whose answer was lost: `refund` stores the key as metadata
+    `refund_key`. Should Stripe hold two with the key (a peer that ignored the key),
+    the first is answered and a warning logged: reconcile-payments reports it.
+    Raises GatewayError.
+    """
+    found = [info for info in refunds_of(config, payment_intent_id)
+             if info.refund_key == idempotency_key]
+    if len(found) > 1:
+        log.warning("stripe: %d refunds carry refund_key %s: %s", len(found), idempotency_key,
+                    ", ".join(info.id for info in found))
+    return found[0] if found else None
 
 
 def retrieve_payment_intent(config, payment_intent_id: str) -> PaymentIntentInfo:

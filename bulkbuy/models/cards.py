@@ -23,6 +23,8 @@ CARD_STATES = ("pending", "saved")
 ATTEMPT_STATES = ("pending", "unknown", "succeeded", "requires_action", "declined", "canceled")
 #: Outcomes that end an attempt; an attempt number rises only after one of these.
 FINAL_ATTEMPT_STATES = ("succeeded", "requires_action", "declined", "canceled")
+#: One refund. "pending": queued, Stripe never asked; "unknown": a sweep took it to ask
+#: Stripe and no answer is recorded (look it up by its key before asking again).
 REFUND_STATES = ("pending", "unknown", "succeeded", "failed")
 
 

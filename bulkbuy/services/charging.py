@@ -523,7 +523,14 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
 
 def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle: Throttle,
                  result: PaymentSweep, batch: int = BATCH) -> None:
-    """Ask Stripe for every queued refund; one whose answer was lost is found by its key."""
+    """Ask Stripe for every queued refund, each at most once with no answer recorded.
+
+    A refund that may already have reached Stripe (claimed before and no answer
+    recorded: the sweep died, timed out or lost the answer) is looked up by its key
+    first, and asked again, with the same key, only when Stripe surely has none:
+    a peer that forgets keys (or a key older than Stripe's 24 hours) would
+    otherwise refund twice.
+    """
     ids = db.session.scalars(
         select(CardRefund.id)
         .where(CardRefund.status.in_(("pending", "unknown")),
@@ -532,15 +539,9 @@ def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle:
     ).all()
     for refund_id in ids:
         try:
-            claimed = db.session.execute(
-                update(CardRefund)
-                .where(CardRefund.id == refund_id, CardRefund.status.in_(("pending", "unknown")),
-                       or_(CardRefund.next_check_at.is_(None), CardRefund.next_check_at <= now))
-                .values(next_check_at=_lease_end(now))
-                .execution_options(synchronize_session=False)
-            )
+            maybe_asked = _claim_refund(refund_id, now)
             commit()
-            if claimed.rowcount != 1:
+            if maybe_asked is None:
                 continue
             refund = db.session.get(CardRefund, refund_id)
             db.session.refresh(refund)
@@ -548,8 +549,10 @@ def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle:
             throttle.wait()
             try:
                 info = None
-                if refund.status == "unknown":
+                if maybe_asked:
                     info = gateway.find_refund(config, pi_id, refund.idempotency_key)
+                    if info is None:
+                        throttle.wait()
                 if info is None:
                     info = gateway.refund(config, pi_id, refund.amount_pence,
                                           refund.idempotency_key)
@@ -557,7 +560,6 @@ def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle:
                 if exc.outcome_unknown:
                     if exc.http_status == 429:
                         throttle.rate_limited()
-                    refund.status = "unknown"
                     refund.next_check_at = now + card_payments.RECHECK_AFTER
                 else:
                     card_payments.refund_failed(refund, now)
@@ -571,6 +573,27 @@ def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle:
             db.session.rollback()
             log.exception("payment sweep: refund_id %s failed; the next sweep "
                           "tries again", refund_id)
+
+
+def _claim_refund(refund_id: int, now: datetime) -> bool | None:
+    """Take a due refund for this sweep for a lease (caller commits).
+
+    Returns None when it is not this sweep's (another holds it, or it is
+    answered); False when Stripe was never asked for it ("pending"); True when
+    it may have been ("unknown"). The claim itself marks it "unknown" before
+    Stripe is asked, so a sweep that dies with the request sent leaves it so.
+    """
+    due = or_(CardRefund.next_check_at.is_(None), CardRefund.next_check_at <= now)
+    for was, maybe_asked in (("pending", False), ("unknown", True)):
+        claimed = db.session.execute(
+            update(CardRefund)
+            .where(CardRefund.id == refund_id, CardRefund.status == was, due)
+            .values(status="unknown", next_check_at=_lease_end(now))
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount == 1:
+            return maybe_asked
+    return None
 
 
 def apply_refund_status(refund: CardRefund, stripe_status: str | None, refund_id: str,

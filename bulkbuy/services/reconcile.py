@@ -6,6 +6,7 @@ and webhooks settle what they can; a person decides about the rest).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -40,10 +41,19 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
         .order_by(CardPayment.id.desc()))}
     differences: list[Difference] = []
     seen = {pi.id for pi in listed}
+    # What each PaymentIntent of ours took: Stripe's word where it is read below.
+    taken = {pi_id: payment.amount_pence if payment.status == "succeeded" else 0
+             for pi_id, payment in ours.items()}
+    taken.update({pi.id: _took(pi) for pi in stripe_side})
     for pi in stripe_side:
         payment = ours.get(pi.id)
         if payment is None:
             payment = card_payments.attempt_named_by(pi.metadata)
+            if (payment is not None and payment.payment_intent_id is None
+                    and not _compare(pi, payment)):
+                # An answer without the PaymentIntent's id (localstripe's declines), but
+                # the same outcome and amount as ours: nothing differs.
+                continue
             where = (f"our attempt {payment.attempt} for household {payment.household_id}"
                      if payment else "no record of ours")
             differences.append(Difference(pi.id, f"Stripe has it ({pi.status}, "
@@ -67,6 +77,7 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
                 differences.append(Difference(pi_id, f"could not be checked at Stripe: {exc}"))
             continue
         compared += 1
+        taken[pi.id] = _took(pi)
         differences += _compare(pi, payment)
     if len(unseen) > FETCH_LIMIT:
         differences.append(Difference(None, f"{len(unseen) - FETCH_LIMIT} older card "
@@ -79,9 +90,13 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
                                       f"{payment.household_id} has no answer yet "
                                       f"({payment.status})"))
     # Refunds of our PaymentIntents only: another app's on the same account are not ours.
-    differences += _refund_differences(config, limit,
-                                       set(ours) | {pi.id for pi in stripe_side})
+    differences += _refund_differences(config, limit, taken)
     return compared, differences
+
+
+def _took(pi: gateway.PaymentIntentInfo) -> int:
+    """Pence a PaymentIntent took: its amount once it succeeded, else none."""
+    return pi.amount_pence if pi.status == "succeeded" else 0
 
 
 def _compare(pi: gateway.PaymentIntentInfo, payment: CardPayment) -> list[Difference]:
@@ -99,60 +114,76 @@ def _compare(pi: gateway.PaymentIntentInfo, payment: CardPayment) -> list[Differ
     return found
 
 
+#: Stripe's refund statuses for a refund that gave nothing back.
+_GONE = ("failed", "canceled")
 #: Stripe's refund statuses, as ours (a refund Stripe accepted is ours "succeeded").
 _REFUND_STATUS = {"succeeded": "succeeded", "pending": "succeeded",
                   "requires_action": "succeeded", "failed": "failed", "canceled": "failed"}
 
 
-def _refund_differences(config, limit: int, payment_intent_ids: set[str]) -> list[Difference]:
+def _refund_differences(config, limit: int, taken: dict[str, int]) -> list[Difference]:
     """Refunds of our PaymentIntents at Stripe against our CardRefund records (matched by
-    the idempotency key each carries as metadata `refund_key`)."""
-    stripe_side = gateway.list_refunds(config, limit)
-    at_stripe = [r for r in stripe_side if r.payment_intent_id in payment_intent_ids]
+    the idempotency key each carries as metadata `refund_key`), and, per PaymentIntent,
+    all its refunds at Stripe added up against what it took (`taken`: pence by
+    PaymentIntent id, Stripe's figure where it was read). Ours beyond Stripe's list are
+    asked of their PaymentIntent, up to FETCH_LIMIT PaymentIntents."""
+    listed = gateway.list_refunds(config, limit)
+    at_stripe = [r for r in listed if r.payment_intent_id in taken]
     rows = db.session.execute(
         select(CardRefund, CardPayment.payment_intent_id)
-        .join(CardPayment, CardRefund.card_payment_id == CardPayment.id)).all()
+        .join(CardPayment, CardRefund.card_payment_id == CardPayment.id)
+        .order_by(CardRefund.id)).all()
     ours = {refund.idempotency_key: (refund, pi_id) for refund, pi_id in rows}
     differences: list[Difference] = []
-    seen: set[str] = set()
+    if len(listed) >= limit:  # Stripe did not list them all: ask the rest per PaymentIntent
+        listed_keys = {r.refund_key for r in at_stripe}
+        beyond = list(dict.fromkeys(
+            pi_id for key, (refund, pi_id) in ours.items()
+            if refund.status == "succeeded" and key not in listed_keys))
+        listed_ids = {r.id for r in at_stripe}
+        for pi_id in beyond[:FETCH_LIMIT]:
+            try:
+                at_stripe += [r for r in gateway.refunds_of(config, pi_id)
+                              if r.id not in listed_ids]
+            except gateway.GatewayError as exc:
+                differences.append(Difference(pi_id, f"its refunds could not be checked at "
+                                              f"Stripe: {exc}"))
+                ours = {k: v for k, v in ours.items() if v[1] != pi_id}
+        for pi_id in beyond[FETCH_LIMIT:]:
+            differences.append(Difference(pi_id, "its refunds were not compared (run again "
+                                          "with a larger limit)"))
+            ours = {k: v for k, v in ours.items() if v[1] != pi_id}
+
+    by_key: dict[str, list[gateway.RefundInfo]] = defaultdict(list)
+    refunded: dict[str, int] = defaultdict(int)
     for info in at_stripe:
+        if info.status not in _GONE:
+            refunded[info.payment_intent_id] += info.amount_pence
         found = ours.get(info.refund_key or "")
         if found is None:
             differences.append(Difference(info.payment_intent_id, (
                 f"Stripe refunded {info.amount_pence}p ({info.status}, {info.id}); "
                 "we have no record of that refund")))
             continue
-        refund, _pi = found
-        seen.add(refund.idempotency_key)
-        differences += _compare_refund(info, refund)
-    complete = len(stripe_side) < limit
-    fetched = 0
+        by_key[info.refund_key].append(info)
+        differences += _compare_refund(info, found[0])
+    for key, infos in by_key.items():
+        if len(infos) > 1:
+            differences.append(Difference(infos[0].payment_intent_id, (
+                f"Stripe made {len(infos)} refunds ({', '.join(i.id for i in infos)}) for "
+                f"our one refund {key}")))
     for key, (refund, pi_id) in ours.items():
         if refund.status in ("pending", "unknown"):
             differences.append(Difference(pi_id, (
                 f"a refund of {refund.amount_pence}p has no answer yet ({refund.status})")))
-            continue
-        if refund.status != "succeeded" or key in seen:
-            continue
-        info = None
-        if not complete:  # beyond the list: asked of its PaymentIntent
-            if fetched >= FETCH_LIMIT:
-                differences.append(Difference(pi_id, f"refund {key} was not compared "
-                                              "(run again with a larger limit)"))
-                continue
-            fetched += 1
-            try:
-                info = gateway.find_refund(config, pi_id, key)
-            except gateway.GatewayError as exc:
-                differences.append(Difference(pi_id, f"refund {key} could not be checked "
-                                              f"at Stripe: {exc}"))
-                continue
-        if info is None:
+        elif refund.status == "succeeded" and key not in by_key:
             differences.append(Difference(pi_id, (
                 f"we have a refund of {refund.amount_pence}p ({refund.status}); "
                 "Stripe does not")))
-        else:
-            differences += _compare_refund(info, refund)
+    for pi_id, pence in refunded.items():
+        if pence > taken[pi_id]:
+            differences.append(Difference(pi_id, (
+                f"Stripe refunded {pence}p in all of a payment that took {taken[pi_id]}p")))
     return differences
 
 

@@ -340,6 +340,49 @@ def test_a_refund_without_an_answer_is_looked_up_by_its_key_and_made_once(
     assert_refunded_pence_matches_refunds(payment)
 
 
+class SweepKilled(BaseException):
+    """A stand-in for SIGKILL at one chosen point (tests/chaos.py kills real processes):
+    the sweep stops there and nothing after it is committed."""
+
+
+@pytest.mark.parametrize("stripe_made_it", [True, False])
+def test_a_refund_whose_sweep_died_mid_request_is_looked_up_before_it_is_asked_again(
+        card_app, monkeypatch, stripe_made_it):
+    """The double refund a chaos run found: a sweep died after Stripe made the refund and
+    before the answer was committed; once its lease ended the next sweep asked again.
+    Now a refund claimed before is looked up by its key first, and asked again (same
+    key) only when Stripe has none."""
+    w, _statements, (payment,), now = paid_round(card_app, residents=1)
+    cancel(w, now)
+    real_refund = gateway.refund
+
+    def dies_mid_request(*args, **kwargs):
+        if stripe_made_it:
+            real_refund(*args, **kwargs)
+        raise SweepKilled
+
+    monkeypatch.setattr(gateway, "refund", dies_mid_request)
+    with pytest.raises(SweepKilled):
+        sweep(card_app, now)
+    db.session.rollback()
+    monkeypatch.setattr(gateway, "refund", real_refund)
+    [refund] = refunds_of(payment)
+    assert refund.status == "unknown"  # taken to ask Stripe: it may have reached it
+    assert len(refunds_at_stripe(card_app, payment.payment_intent_id)) == (
+        1 if stripe_made_it else 0)
+
+    assert sweep(card_app, now).refunded == 0  # the dead sweep's lease still holds it
+    later = sweep(card_app, now + charging.LEASE + timedelta(seconds=1))
+
+    assert later.refunded == 1 and later.errors == []
+    [at_stripe] = refunds_at_stripe(card_app, payment.payment_intent_id)
+    [refund] = refunds_of(payment)
+    assert (refund.status, refund.refund_id) == ("succeeded", at_stripe.id)
+    assert at_stripe.amount == payment.amount_pence
+    assert at_stripe.metadata.to_dict() == {"refund_key": refund.idempotency_key}
+    assert_refunded_pence_matches_refunds(payment)
+
+
 # --- refund webhooks (localstripe sends none: signed fakes) -------------------------------------
 
 

@@ -319,6 +319,64 @@ def test_a_refund_with_no_answer_yet_is_listed(card_app):
         "1 difference(s)"]
 
 
+def test_two_stripe_refunds_answering_our_one_are_listed_with_the_sum_past_the_payment(
+        card_app):
+    """A peer that forgets idempotency keys (localstripe) refunds again when asked again:
+    both refunds carry our one key. Each matches our record alone, so they are also added
+    up per PaymentIntent."""
+    w, statements, payments = refunded_round(card_app)
+    payment = payments[0]
+    refund = db.session.scalar(select(CardRefund).where(
+        CardRefund.card_payment_id == payment.id))
+    again = gateway.refund(card_app.config, payment.payment_intent_id, refund.amount_pence,
+                           idempotency_key=refund.idempotency_key)
+
+    result = run(card_app, "reconcile-payments")
+
+    assert result.exit_code == 1
+    pi = payment.payment_intent_id
+    assert sorted(lines(result)[1:-1]) == sorted([
+        f"  {pi}: Stripe made 2 refunds ({refund.refund_id}, {again.id}) for our one refund "
+        f"{refund.idempotency_key}",
+        f"  {pi}: Stripe refunded 1000p in all of a payment that took 500p"])
+    assert lines(result)[-1] == "2 difference(s)"
+
+
+def test_a_payment_intent_refunded_past_what_it_took_is_listed(card_app):
+    w, statements, (payment,) = swept(card_app, residents=1)
+    made = gateway.refund(card_app.config, payment.payment_intent_id, 1200,
+                          idempotency_key="someone-in-the-dashboard")
+
+    result = run(card_app, "reconcile-payments")
+
+    pi = payment.payment_intent_id
+    assert lines(result)[1:] == [
+        f"  {pi}: Stripe refunded 1200p (succeeded, {made.id}); we have no record of that "
+        "refund",
+        f"  {pi}: Stripe refunded 1200p in all of a payment that took 1000p",
+        "2 difference(s)"]
+
+
+def test_a_decline_that_came_without_its_payment_intent_id_agrees(card_app):
+    """localstripe's decline carries no PaymentIntent id, so we record the attempt without
+    it; Stripe's PaymentIntent names it by metadata and says the same: no difference."""
+    from tests.stripe_helpers import CARD_DECLINED_ON_CHARGE
+
+    _w, (statement,) = closed_card_round(residents=1, units=12,
+                                         numbers=(CARD_DECLINED_ON_CHARGE,))
+    charging.sweep_payments(utcnow(), config=card_app.config, commit=db.session.commit)
+    [attempt] = db.session.scalars(select(CardPayment)).all()
+    assert (attempt.status, attempt.payment_intent_id) == ("declined", None)
+
+    result = run(card_app, "reconcile-payments")
+
+    assert result.exit_code == 0, result.output
+    assert lines(result) == ["compared 1 PaymentIntent(s) with our records", "0 difference(s)"]
+    attempt.status = "succeeded"  # were our record to say otherwise, it is listed
+    db.session.commit()
+    assert "we have our attempt 1" in run(card_app, "reconcile-payments").output
+
+
 # --- beyond the list Stripe gives ---------------------------------------------------------------
 
 
