@@ -53,6 +53,17 @@ def _no_browser(reason: str):
     pytest.skip(f"!!! BROWSER TESTS SKIPPED: {reason} !!!")
 
 
+#: Seconds a browser test may take before it is stopped (the rest get pyproject's 120).
+BROWSER_TEST_TIMEOUT = 300
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.timeout(BROWSER_TEST_TIMEOUT))
+
+
 def pytest_terminal_summary(terminalreporter):
     if _skipped_because:
         terminalreporter.write_sep(
