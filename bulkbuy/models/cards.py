@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from bulkbuy.domain.statuses import FINAL_ATTEMPTS, AttemptStatus, RefundStatus
 from bulkbuy.extensions import db
 from bulkbuy.models.accounts import Household
 from bulkbuy.models.closing import Statement
@@ -18,18 +19,14 @@ from bulkbuy.models.types import UTCDateTime, utcnow
 
 #: A card being saved ("pending": SetupIntent made, not yet confirmed) or ready to charge.
 CARD_STATES = ("pending", "saved")
-#: One charge attempt. "pending": recorded, request not yet answered; "unknown": asked,
-#: but the answer was lost (look it up before any retry); the rest are Stripe's answers.
-ATTEMPT_STATES = ("pending", "unknown", "succeeded", "requires_action", "declined", "canceled")
-#: Outcomes that end an attempt; an attempt number rises only after one of these.
-FINAL_ATTEMPT_STATES = ("succeeded", "requires_action", "declined", "canceled")
-#: One refund. "pending": queued, Stripe never asked; "unknown": a sweep took it to ask
-#: Stripe and no answer is recorded (look it up by its key before asking again).
-REFUND_STATES = ("pending", "unknown", "succeeded", "failed")
+#: One charge attempt, and one refund (their meanings: bulkbuy.domain.statuses).
+ATTEMPT_STATES = tuple(AttemptStatus)
+FINAL_ATTEMPT_STATES = FINAL_ATTEMPTS
+REFUND_STATES = tuple(RefundStatus)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class SavedCard(db.Model):

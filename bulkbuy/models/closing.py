@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from bulkbuy.domain.statuses import StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models.accounts import Household
 from bulkbuy.models.rounds import Round, RoundItem
@@ -16,7 +17,7 @@ from bulkbuy.models.types import UTCDateTime, utcnow
 #: resident (or there is no card to charge); paid; settled: nothing (more) to pay: 0p,
 #: or the rest written off (see WriteOff); cancelled: the round was cancelled after
 #: closing (card money refunded).
-PAYMENT_STATUSES = ("due", "charging", "needs_action", "paid", "settled", "cancelled")
+PAYMENT_STATUSES = tuple(StatementStatus)
 #: Why a statement needs the resident.
 NEEDS_ACTION_REASONS = ("authentication", "declined", "over_consent")
 
@@ -34,8 +35,7 @@ class Statement(db.Model):
             "paid_pence >= 0 AND paid_pence <= total_pence", name="paid_within_total"
         ),
         CheckConstraint(
-            "payment_status IN ('due', 'charging', 'needs_action', 'paid', 'settled', "
-            "'cancelled')",
+            f"payment_status IN ({', '.join(repr(str(s)) for s in PAYMENT_STATUSES)})",
             name="payment_status_known",
         ),
     )

@@ -16,28 +16,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from bulkbuy.domain.statuses import RoundStatus
 from bulkbuy.extensions import db
 from bulkbuy.models.accounts import Group, Household, User
 from bulkbuy.models.catalogue import Product, Supplier
 from bulkbuy.models.types import UTCDateTime, utcnow
 
-ROUND_STATUSES = (
-    "draft",
-    "pending_approval",
-    "open",
-    "closed",
-    "ordered",
-    "delivered",
-    "complete",
-    "failed",
-    "cancelled",
-)
+ROUND_STATUSES = tuple(RoundStatus)
 FEE_SPLITS = ("by_value", "equal")
 ALLOCATION_MODES = ("first_come", "pro_rata")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Round(db.Model):

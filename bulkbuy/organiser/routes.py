@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bulkbuy import access
 from bulkbuy.adapters import stripe_gateway
+from bulkbuy.domain import statuses
 from bulkbuy.domain.money import format_pence, parse_pounds
 from bulkbuy.extensions import db
 from bulkbuy.models import (
@@ -51,7 +52,7 @@ from bulkbuy.services import (
 )
 from bulkbuy.validation import clean_text
 
-CLOSED_STATUSES = ("closed", "ordered", "delivered", "complete")
+CLOSED_STATUSES = statuses.FINISHED_ROUNDS
 
 
 def pounds_text(pence: int | None) -> str:
@@ -505,7 +506,7 @@ def cancel_after_close(group_id: int, round_id: int):
     """Cancel a closed (or ordered) round: card payments are refunded, cash handed back."""
     group = _organiser(group_id)
     rnd = _round(group, round_id)
-    if rnd.status not in ("closed", "ordered"):
+    if rnd.status not in statuses.CANCELLABLE_AFTER_CLOSE:
         abort(404)
     if request.method == "POST":
         try:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from bulkbuy import access
 from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.domain import statuses
 from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import db
 from bulkbuy.models import (
@@ -179,7 +180,7 @@ def _render_pay(statement: Statement, status: int = 200):
         "payments/pay.html", status, statement=statement, round=statement.round,
         attempt=attempt, card=card, confirm_secret=confirm_secret, owed_pence=owed,
         cards_on=stripe_ready(), minimum_pence=gateway.MINIMUM_CHARGE_PENCE,
-        chargeable=statement.round.status in charging.CHARGEABLE_ROUNDS,
+        chargeable=statement.round.status in statuses.CHARGEABLE_ROUNDS,
         will_charge=charging.sweep_will_charge(statement),
         title=_("Pay for %(round)s", round=statement.round.title),
     )
@@ -196,7 +197,7 @@ def pay(statement_id: int):
 def pay_new_card(statement_id: int):
     """Start paying with a card typed in now (a new SetupIntent; the card is kept)."""
     statement = _statement(statement_id)
-    if not stripe_ready() or statement.payment_status not in ("due", "needs_action"):
+    if not stripe_ready() or statement.payment_status not in statuses.OPEN_TO_PAYMENT:
         return redirect(url_for("payments.pay", statement_id=statement.id), 303)
     household = db.session.get(Household, statement.household_id)
     try:

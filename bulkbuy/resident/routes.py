@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from bulkbuy import access, fragment_cache
+from bulkbuy.domain import statuses
 from bulkbuy.extensions import db, limiter
 from bulkbuy.models import (
     Group,
@@ -73,7 +74,7 @@ def home():
         .options(joinedload(Round.group))
         .where(
             Round.group_id.in_(group_ids),
-            (Round.status.in_(("open", "closed", "ordered", "delivered")))
+            (Round.status.in_(statuses.LISTED_ROUNDS))
             | (Round.created_by_id == current_user.id)
             | Round.id.in_(ordered_in),
         )
@@ -86,7 +87,7 @@ def home():
         payment_rounds = db.session.scalars(
             select(Round)
             .where(Round.group_id.in_(staff_groups),
-                   Round.status.in_(("closed", "ordered", "delivered")))
+                   Round.status.in_(statuses.COLLECTING_ROUNDS))
             .order_by(Round.closes_at.desc())
         ).all()
     return render_template(
@@ -125,7 +126,7 @@ def _load_round(round_id: int):
 def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
     """The round page. With `csrf` given, that text stands in for every CSRF
     token (for a cached copy); otherwise the real token is used."""
-    finished = rnd.status in ("closed", "ordered", "delivered", "complete")
+    finished = rnd.status in statuses.FINISHED_ROUNDS
     own_statement = None
     if finished and member.household_id is not None:
         own_statement = next(iter(statements.statements_for(rnd, member.household_id)), None)
@@ -352,8 +353,8 @@ def _to_pay(household_ids: list[int]) -> list[Statement]:
         .options(joinedload(Statement.round))
         .join(Round, Statement.round_id == Round.id)
         .where(Statement.household_id.in_(household_ids),
-               Statement.payment_status.in_(("due", "needs_action", "charging")),
-               Round.status.in_(("closed", "ordered", "delivered", "complete")))
+               Statement.payment_status.in_(statuses.OWED),
+               Round.status.in_(statuses.FINISHED_ROUNDS))
         .order_by(Round.closes_at)
     ))
 

@@ -18,14 +18,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund, Round, Statement, utcnow
 from bulkbuy.services import ServiceError, audit, notifications
 
 log = logging.getLogger(__name__)
 
-#: Statuses in which a statement still takes money.
-PAYABLE = ("due", "charging", "needs_action")
 _RANK = {"pending": 0, "unknown": 0, "requires_action": 1, "declined": 1, "canceled": 1,
          "succeeded": 2}
 #: Stripe PaymentIntent statuses, as the attempt status they mean for us.
@@ -143,7 +142,7 @@ def mark_needs_action(statement: Statement, reason: str, now: datetime) -> bool:
     """
     result = db.session.execute(
         update(Statement)
-        .where(Statement.id == statement.id, Statement.payment_status.in_(PAYABLE))
+        .where(Statement.id == statement.id, Statement.payment_status.in_(statuses.OWED))
         .values(payment_status="needs_action", needs_action_reason=reason)
         .execution_options(synchronize_session=False)
     )
@@ -158,12 +157,12 @@ def _credit(payment: CardPayment, now: datetime) -> None:
     statement = payment.statement
     db.session.refresh(statement)
     room = statement.total_pence - statement.paid_pence
-    credit = min(payment.amount_pence, room) if statement.payment_status in PAYABLE else 0
+    credit = min(payment.amount_pence, room) if statement.payment_status in statuses.OWED else 0
     if credit > 0:
         result = db.session.execute(
             update(Statement)
             .where(Statement.id == statement.id,
-                   Statement.payment_status.in_(PAYABLE),
+                   Statement.payment_status.in_(statuses.OWED),
                    Statement.paid_pence + credit <= Statement.total_pence)
             .values(paid_pence=Statement.paid_pence + credit)
             .execution_options(synchronize_session=False)
@@ -172,7 +171,7 @@ def _credit(payment: CardPayment, now: datetime) -> None:
             credit = 0
     db.session.execute(
         update(Statement)
-        .where(Statement.id == statement.id, Statement.payment_status.in_(PAYABLE),
+        .where(Statement.id == statement.id, Statement.payment_status.in_(statuses.OWED),
                Statement.paid_pence == Statement.total_pence)
         .values(payment_status="paid", needs_action_reason=None)
         .execution_options(synchronize_session=False)
@@ -320,7 +319,7 @@ def cancel_closed_round(rnd, *, actor, now: datetime) -> int:
     """
     moved = db.session.execute(
         update(Round)
-        .where(Round.id == rnd.id, Round.status.in_(("closed", "ordered")))
+        .where(Round.id == rnd.id, Round.status.in_(statuses.CANCELLABLE_AFTER_CLOSE))
         .values(status="cancelled")
         .execution_options(synchronize_session=False)
     )

@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 
 from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.domain import statuses
+from bulkbuy.domain.statuses import RefundStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     CardConsent,
@@ -40,8 +42,6 @@ from bulkbuy.services import ServiceError, card_payments
 
 log = logging.getLogger(__name__)
 
-#: Rounds whose statements may be charged.
-CHARGEABLE_ROUNDS = ("closed", "ordered", "delivered", "complete")
 #: An attempt is not looked up or retried by another sweep for this long (a lease
 #: longer than any one Stripe request may take).
 LEASE = timedelta(seconds=120)
@@ -146,7 +146,7 @@ def due_card_statement_ids(limit: int) -> list[int]:
         .where(
             Statement.payment_status == "due",
             Statement.total_pence - Statement.paid_pence >= gateway.MINIMUM_CHARGE_PENCE,
-            Round.status.in_(CHARGEABLE_ROUNDS),
+            Round.status.in_(statuses.CHARGEABLE_ROUNDS),
             SavedCard.status == "saved",
         )
         .order_by(Statement.id)
@@ -169,7 +169,7 @@ def would_charge(statement: Statement, card: SavedCard | None, consent_max: int 
     owed = statement.total_pence - statement.paid_pence
     return (statement.payment_status == "due" and card is not None and card.is_ready
             and consent_max is not None and gateway.MINIMUM_CHARGE_PENCE <= owed <= consent_max
-            and statement.round.status in CHARGEABLE_ROUNDS)
+            and statement.round.status in statuses.CHARGEABLE_ROUNDS)
 
 
 def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:
@@ -186,7 +186,7 @@ def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:
             # Re-checked here: cash may have come in since the statement was listed.
             Statement.total_pence - Statement.paid_pence >= gateway.MINIMUM_CHARGE_PENCE,
             Statement.round_id.in_(
-                select(Round.id).where(Round.status.in_(CHARGEABLE_ROUNDS))),
+                select(Round.id).where(Round.status.in_(statuses.CHARGEABLE_ROUNDS))),
         )
         .values(payment_status="charging")
         .execution_options(synchronize_session=False)
@@ -301,7 +301,8 @@ def _undo_attempt(payment_id: int, now: datetime, *, owed_as: str = "due",
     payment = db.session.get(CardPayment, payment_id)
     cancelled = db.session.execute(
         update(CardPayment)
-        .where(CardPayment.id == payment_id, CardPayment.status.in_(("pending", "unknown")))
+        .where(CardPayment.id == payment_id,
+               CardPayment.status.in_(statuses.UNANSWERED_ATTEMPTS))
         .values(status="canceled", next_check_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -443,7 +444,7 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
     """
     ids = db.session.scalars(
         select(CardPayment.id)
-        .where(CardPayment.status.in_(("pending", "unknown")),
+        .where(CardPayment.status.in_(statuses.UNANSWERED_ATTEMPTS),
                or_(CardPayment.next_check_at.is_(None), CardPayment.next_check_at <= now))
         .order_by(CardPayment.id).limit(batch)
     ).all()
@@ -452,7 +453,7 @@ def recover_lost_attempts(now: datetime, *, config, commit: Callable[[], None],
             claimed = db.session.execute(
                 update(CardPayment)
                 .where(CardPayment.id == payment_id,
-                       CardPayment.status.in_(("pending", "unknown")),
+                       CardPayment.status.in_(statuses.UNANSWERED_ATTEMPTS),
                        or_(CardPayment.next_check_at.is_(None), CardPayment.next_check_at <= now))
                 .values(next_check_at=_lease_end(now), checks=CardPayment.checks + 1)
                 .execution_options(synchronize_session=False)
@@ -533,7 +534,7 @@ def send_refunds(now: datetime, *, config, commit: Callable[[], None], throttle:
     """
     ids = db.session.scalars(
         select(CardRefund.id)
-        .where(CardRefund.status.in_(("pending", "unknown")),
+        .where(CardRefund.status.in_(statuses.UNANSWERED_REFUNDS),
                or_(CardRefund.next_check_at.is_(None), CardRefund.next_check_at <= now))
         .order_by(CardRefund.id).limit(batch)
     ).all()
@@ -584,11 +585,11 @@ def _claim_refund(refund_id: int, now: datetime) -> bool | None:
     Stripe is asked, so a sweep that dies with the request sent leaves it so.
     """
     due = or_(CardRefund.next_check_at.is_(None), CardRefund.next_check_at <= now)
-    for was, maybe_asked in (("pending", False), ("unknown", True)):
+    for was, maybe_asked in ((RefundStatus.PENDING, False), (RefundStatus.UNKNOWN, True)):
         claimed = db.session.execute(
             update(CardRefund)
             .where(CardRefund.id == refund_id, CardRefund.status == was, due)
-            .values(status="unknown", next_check_at=_lease_end(now))
+            .values(status=RefundStatus.UNKNOWN, next_check_at=_lease_end(now))
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount == 1:
@@ -611,7 +612,8 @@ def apply_refund_status(refund: CardRefund, stripe_status: str | None, refund_id
     # failure recorded at the same moment is never overwritten.
     moved = db.session.execute(
         update(CardRefund)
-        .where(CardRefund.id == refund.id, CardRefund.status.in_(("pending", "unknown")))
+        .where(CardRefund.id == refund.id,
+               CardRefund.status.in_(statuses.UNANSWERED_REFUNDS))
         .values(status="succeeded", next_check_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -638,10 +640,10 @@ def pay_now(statement: Statement, *, config, now: datetime,
     claimed = db.session.execute(
         update(Statement)
         .where(Statement.id == statement.id,
-               Statement.payment_status.in_(("due", "needs_action")),
+               Statement.payment_status.in_(statuses.OPEN_TO_PAYMENT),
                Statement.total_pence - Statement.paid_pence >= gateway.MINIMUM_CHARGE_PENCE,
                Statement.round_id.in_(
-                   select(Round.id).where(Round.status.in_(CHARGEABLE_ROUNDS))))
+                   select(Round.id).where(Round.status.in_(statuses.CHARGEABLE_ROUNDS))))
         .values(payment_status="charging")
         .execution_options(synchronize_session=False)
     )

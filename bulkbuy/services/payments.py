@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     CardConsent,
@@ -57,7 +58,7 @@ def record_cash(
             Statement.id == statement.id,
             # Not while a card charge is under way ("charging"): one of the two would
             # be more than is owed.
-            Statement.payment_status.in_(("due", "needs_action")),
+            Statement.payment_status.in_(statuses.OPEN_TO_PAYMENT),
             Statement.paid_pence + amount_pence <= Statement.total_pence,
         )
         .values(paid_pence=Statement.paid_pence + amount_pence)
@@ -68,7 +69,7 @@ def record_cash(
         if statement.payment_status == "charging":
             raise ServiceError("A card payment is being taken for this right now. "
                                "Look again in a minute.", field="amount")
-        if statement.payment_status not in ("due", "needs_action"):
+        if statement.payment_status not in statuses.OPEN_TO_PAYMENT:
             raise ServiceError("Nothing is owed on this any more.", field="amount")
         raise ServiceError("That is more than they still owe.", field="amount")
     db.session.execute(
@@ -129,7 +130,7 @@ class PaymentRow:
         started; None otherwise. The sweep keeps asking; staff should know."""
         last = self.last_attempt
         if (self.statement.payment_status != "charging" or last is None
-                or last.status not in ("pending", "unknown")
+                or last.status not in statuses.UNANSWERED_ATTEMPTS
                 or utcnow() - last.created_at < NO_ANSWER_WARNING):
             return None
         return last.created_at
@@ -252,7 +253,7 @@ def write_off(statement: Statement, reason: str, *, actor: User, now: datetime) 
     moved = db.session.execute(
         update(Statement)
         .where(Statement.id == statement.id,
-               Statement.payment_status.in_(("due", "needs_action")),
+               Statement.payment_status.in_(statuses.OPEN_TO_PAYMENT),
                Statement.paid_pence == statement.paid_pence,
                Statement.paid_pence < Statement.total_pence)
         .values(payment_status="settled", needs_action_reason=None)

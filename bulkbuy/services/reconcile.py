@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund
 from bulkbuy.services import card_payments
@@ -84,7 +85,7 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
                                       "payments of ours were not compared (run again with "
                                       "a larger limit)"))
     for payment in db.session.scalars(select(CardPayment).where(
-            CardPayment.status.in_(("pending", "unknown")))):
+            CardPayment.status.in_(statuses.UNANSWERED_ATTEMPTS))):
         differences.append(Difference(payment.payment_intent_id,
                                       f"attempt {payment.attempt} for household "
                                       f"{payment.household_id} has no answer yet "
@@ -104,7 +105,7 @@ def _compare(pi: gateway.PaymentIntentInfo, payment: CardPayment) -> list[Differ
     found = []
     expected = card_payments.attempt_status_for(pi.status)
     if expected != payment.status and not (expected == "unknown"
-                                           and payment.status in ("pending", "unknown")):
+                                           and payment.status in statuses.UNANSWERED_ATTEMPTS):
         found.append(Difference(pi.id, f"Stripe says {pi.status}; we say {payment.status} "
                                 f"(attempt {payment.attempt}, household "
                                 f"{payment.household_id})"))
@@ -173,7 +174,7 @@ def _refund_differences(config, limit: int, taken: dict[str, int]) -> list[Diffe
                 f"Stripe made {len(infos)} refunds ({', '.join(i.id for i in infos)}) for "
                 f"our one refund {key}")))
     for key, (refund, pi_id) in ours.items():
-        if refund.status in ("pending", "unknown"):
+        if refund.status in statuses.UNANSWERED_REFUNDS:
             differences.append(Difference(pi_id, (
                 f"a refund of {refund.amount_pence}p has no answer yet ({refund.status})")))
         elif refund.status == "succeeded" and key not in by_key:
@@ -190,7 +191,7 @@ def _refund_differences(config, limit: int, taken: dict[str, int]) -> list[Diffe
 def _compare_refund(info: gateway.RefundInfo, refund: CardRefund) -> list[Difference]:
     """Where Stripe's refund and ours disagree (status, amount); none while ours waits for
     an answer (that is listed on its own)."""
-    if refund.status in ("pending", "unknown"):
+    if refund.status in statuses.UNANSWERED_REFUNDS:
         return []
     found = []
     expected = _REFUND_STATUS.get(info.status or "", "unknown")

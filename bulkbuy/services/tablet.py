@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
+from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, TabletSession, TabletVisit, User
 from bulkbuy.services import ServiceError, accounts, audit
@@ -380,7 +381,7 @@ def session_sheet(session: TabletSession, now: datetime) -> SessionSheet:
     cash_due = list(db.session.scalars(
         select(Statement).join(Round, Statement.round_id == Round.id).where(
             Statement.household_id.in_(visited),
-            Statement.payment_status.in_(("due", "needs_action")),
-            Round.status.in_(("closed", "ordered", "delivered", "complete")))
+            Statement.payment_status.in_(statuses.OPEN_TO_PAYMENT),
+            Round.status.in_(statuses.FINISHED_ROUNDS))
         .order_by(Statement.household_id))) if visited else []
     return SessionSheet(session, visits, changes, cash_taken, cash_due)

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
 from bulkbuy import access, fragment_cache
+from bulkbuy.domain import statuses
 from bulkbuy.domain.money import format_pence, parse_pounds
 from bulkbuy.extensions import db, limiter
 from bulkbuy.models import Group, Membership, Round, RoundItem, Statement, utcnow
@@ -304,8 +305,8 @@ _OWED = (
     select(Statement).options(contains_eager(Statement.round))
     .join(Round, Statement.round_id == Round.id)
     .where(Statement.household_id == bindparam("household_id"),
-           Statement.payment_status.in_(("due", "needs_action")),
-           Round.status.in_(("closed", "ordered", "delivered", "complete")))
+           Statement.payment_status.in_(statuses.OWED),
+           Round.status.in_(statuses.FINISHED_ROUNDS))
     .order_by(Statement.id))
 
 

@@ -1139,6 +1139,23 @@ def test_cash_taken_at_the_tablet_is_recorded_by_the_worker(client, auth):
     assert "Cash recorded: £5." in page(client.get("/tablet/order"))
 
 
+def test_a_bill_being_charged_to_a_card_is_still_shown_owed_but_takes_no_cash(client, auth):
+    """The tablet and the household's own home page agree on what is owed: a statement
+    whose card charge is under way is owed on both; the tablet offers no cash form for it
+    (cash now could be more than is owed)."""
+    w, mine, _theirs = closed_world()
+    mine.payment_status = "charging"  # the payment sweep has claimed it
+    db.session.commit()
+    start_tablet(client, auth, w)
+    take_turn(client, w.households[0], PINS[0])
+
+    text = page(client.get("/tablet/order"))
+
+    assert "Test round: you owe £5." in text
+    assert "A card payment is being taken for this right now." in text
+    assert f'id="amount-{mine.id}"' not in client.get("/tablet/order").get_data(as_text=True)
+
+
 def test_cash_with_a_wrong_password_records_nothing(client, auth):
     w, mine, _theirs = closed_world()
     start_tablet(client, auth, w)
