@@ -22,8 +22,10 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	PYTHON=$(BIN)/python bash scripts/test.sh $(PYTEST_ARGS)
 
+## make lint: ruff, and the import rules in pyproject.toml (import-linter)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 ## make screenshots: the README's pictures, taken by the browser tests into docs/screenshots/
 screenshots: $(INSTALLED)

@@ -100,7 +100,8 @@ def scheduler() -> None:
 
     click.echo("scheduler running; Ctrl-C stops it")
     try:
-        scheduling.blocking(current_app._get_current_object()).start()
+        app = current_app._get_current_object()
+        scheduling.blocking(app, sweeps.periodic_jobs(app.config)).start()
     except (KeyboardInterrupt, SystemExit):
         pass
 
@@ -115,7 +116,7 @@ def dev_server(host: str, port: int) -> None:
     from bulkbuy.adapters import scheduler as scheduling
 
     app = current_app._get_current_object()
-    background = scheduling.background(app)
+    background = scheduling.background(app, sweeps.periodic_jobs(app.config))
     background.start()
     click.echo(f"serving on http://{host}:{port} with the scheduler inside; Ctrl-C stops both")
     try:

@@ -1,13 +1,17 @@
-"""APScheduler 3 running the sweeps on a timer (see STACK.md traps 1-3 and 13).
+"""APScheduler 3 running the sweeps on a timer.
 
 Jobs are plain periodic sweeps that look for due work in the database, so a
 missed or doubled tick does no harm: coalesce, one instance at a time, and
-no misfire limit.
+no misfire limit (APScheduler silently drops a job that misses its grace
+time). Run one scheduler per deployment: one per gunicorn worker would run
+every job once per worker. APScheduler is pinned below 4 (another API).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -16,9 +20,11 @@ from flask import Flask
 
 from bulkbuy.extensions import db
 from bulkbuy.models import utcnow
-from bulkbuy.services import sweeps
 
 log = logging.getLogger(__name__)
+
+#: A periodic job: a sweep taking `now`, and the seconds between its runs.
+Job = tuple[Callable[[datetime], object], int]
 
 
 def _job(app: Flask, sweep):
@@ -36,12 +42,8 @@ def _job(app: Flask, sweep):
     return run
 
 
-def add_sweeps(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
-    """Add the round, mail and payment sweeps; the round sweep runs often enough
-    that a round closes within 60 s of its deadline."""
-    every = int(app.config.get("SWEEP_SECONDS", 20))
-    jobs = [(sweeps.sweep_rounds, every), (sweeps.sweep_notifications, 30),
-            (sweeps.sweep_payments, int(app.config.get("PAYMENT_SWEEP_SECONDS", 30)))]
+def add_sweeps(scheduler: BaseScheduler, app: Flask, jobs: Sequence[Job]) -> BaseScheduler:
+    """Add each sweep as an interval job run in an app context, once at a time."""
     for sweep, seconds in jobs:
         scheduler.add_job(
             _job(app, sweep), "interval", seconds=seconds, id=sweep.__name__,
@@ -50,11 +52,11 @@ def add_sweeps(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     return scheduler
 
 
-def background(app: Flask) -> BackgroundScheduler:
+def background(app: Flask, jobs: Sequence[Job]) -> BackgroundScheduler:
     """A scheduler running in a thread of this process (development)."""
-    return add_sweeps(BackgroundScheduler(timezone="UTC"), app)
+    return add_sweeps(BackgroundScheduler(timezone="UTC"), app, jobs)
 
 
-def blocking(app: Flask) -> BlockingScheduler:
+def blocking(app: Flask, jobs: Sequence[Job]) -> BlockingScheduler:
     """A scheduler that is the whole process (production: run exactly one)."""
-    return add_sweeps(BlockingScheduler(timezone="UTC"), app)
+    return add_sweeps(BlockingScheduler(timezone="UTC"), app, jobs)

@@ -4,6 +4,7 @@ processes at once does each piece of work once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,14 @@ from bulkbuy.services import charging, closing, notifications, rounds
 class RoundSweep:
     opened: int
     closed: list[closing.CloseResult]
+
+
+def periodic_jobs(config) -> list[tuple[Callable[[datetime], object], int]]:
+    """The sweeps the scheduler runs, with the seconds between runs: the round sweep
+    often enough that a round closes within 60 s of its deadline."""
+    return [(sweep_rounds, int(config.get("SWEEP_SECONDS", 20))),
+            (sweep_notifications, 30),
+            (sweep_payments, int(config.get("PAYMENT_SWEEP_SECONDS", 30)))]
 
 
 def sweep_rounds(now: datetime) -> RoundSweep:
