@@ -28,13 +28,14 @@ def create_app(config: type | None = None, overrides: dict | None = None) -> Fla
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
 
-    from bulkbuy import cli, extensions, web
+    from bulkbuy import cli, extensions, transactions, web
 
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db)
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     extensions.babel.init_app(app)
+    transactions.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     hops = int(app.config.get("TRUSTED_PROXIES", 0))

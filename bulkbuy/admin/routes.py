@@ -4,15 +4,13 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from bulkbuy.admin import bp
-from bulkbuy.extensions import db
 from bulkbuy.forms import BaseForm, Text
-from bulkbuy.models import Group
 from bulkbuy.services import ServiceError, accounts
+from bulkbuy.transactions import undone_on_error
 
 
 class GroupForm(BaseForm):
@@ -45,20 +43,11 @@ def groups():
     form = GroupForm()
     if form.validate_on_submit():
         try:
-            organiser = accounts.find_user(form.organiser_email.data)
-            if organiser is None:
-                if not form.organiser_name.data:
-                    raise ServiceError("Enter the organiser's name", field="organiser_name")
-                organiser = accounts.create_user(
-                    form.organiser_email.data, form.organiser_name.data,
-                    form.organiser_password.data or "",
-                )
-            group = accounts.create_group(
-                form.name.data, form.timezone.data, organiser, actor=current_user
-            )
-            db.session.commit()
+            with undone_on_error():
+                group = accounts.create_group_with_organiser(
+                    form.name.data, form.timezone.data, form.organiser_email.data,
+                    form.organiser_name.data, form.organiser_password.data, actor=current_user)
         except ServiceError as error:
-            db.session.rollback()
             target = {"password": "organiser_password", "email": "organiser_email"}.get(
                 error.field, error.field or "name"
             )
@@ -66,5 +55,5 @@ def groups():
         else:
             flash(_("Group %(name)s created.", name=group.name), "success")
             return redirect(url_for("admin.groups"), 303)
-    all_groups = db.session.scalars(select(Group).order_by(Group.name)).all()
-    return render_template("admin/groups.html", form=form, groups=all_groups, title=_("Groups"))
+    return render_template("admin/groups.html", form=form, groups=accounts.all_groups(),
+                           title=_("Groups"))

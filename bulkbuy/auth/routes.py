@@ -4,9 +4,10 @@ from flask_login import current_user, login_user, logout_user
 
 from bulkbuy.auth import bp
 from bulkbuy.auth.forms import InviteCodeForm, JoinForm, LoginForm
-from bulkbuy.extensions import db, limiter
+from bulkbuy.extensions import limiter
 from bulkbuy.redirects import same_site_path
 from bulkbuy.services import ServiceError, accounts
+from bulkbuy.transactions import undone_on_error
 
 
 def _login_limit():
@@ -61,18 +62,17 @@ def join_group(code: str):
     if current_user.is_authenticated:
         form.email.validators = form.password.validators = form.name.validators = []
     if form.validate_on_submit():
+        signed_in = current_user.is_authenticated
         try:
-            if current_user.is_authenticated:
-                user = current_user
-            else:
-                user = accounts.create_user(form.email.data, form.name.data, form.password.data)
-            accounts.join_group(group, user, form.household.data)
-            db.session.commit()
+            with undone_on_error():
+                user = accounts.join_with_household(
+                    group, current_user._get_current_object() if signed_in else None,
+                    form.household.data, email=form.email.data, name=form.name.data,
+                    password=form.password.data)
         except ServiceError as error:
-            db.session.rollback()
             getattr(form, error.field or "household").errors.append(error.message)
         else:
-            if not current_user.is_authenticated:
+            if not signed_in:
                 session.clear()
                 login_user(user)
             flash(_("Welcome to %(group)s.", group=group.name), "success")

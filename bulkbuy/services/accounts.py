@@ -83,6 +83,35 @@ def create_group(name: str, timezone: str, organiser: User, *, actor: User | Non
     return group
 
 
+def create_group_with_organiser(name: str, timezone: str, organiser_email: str,
+                                organiser_name: str | None, organiser_password: str | None,
+                                *, actor: User) -> Group:
+    """A site admin's new group and its first organiser: the user with that e-mail, or a
+    new account made with the name and password given (the name is then required)."""
+    organiser = find_user(organiser_email)
+    if organiser is None:
+        if not organiser_name:
+            raise ServiceError("Enter the organiser's name", field="organiser_name")
+        organiser = create_user(organiser_email, organiser_name, organiser_password or "")
+    return create_group(name, timezone, organiser, actor=actor)
+
+
+def all_groups() -> list[Group]:
+    """Every group on the site, by name (for the site admin)."""
+    return list(db.session.scalars(select(Group).order_by(Group.name)))
+
+
+def join_with_household(group: Group, user: User | None, household_label: str, *,
+                        email: str | None = None, name: str | None = None,
+                        password: str | None = None) -> User:
+    """Join `group` as `user` (signed in), or as a new account made from the e-mail,
+    name and password given, with a new household `household_label`. Returns the user."""
+    if user is None:
+        user = create_user(email or "", name or "", password or "")
+    join_group(group, user, household_label)
+    return user
+
+
 def group_for_invite(code: str) -> Group | None:
     """The group whose invite code this is (ignoring case and spaces), or None."""
     cleaned = "".join(code.split()).upper()
