@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bulkbuy import access
-from bulkbuy.adapters import stripe_gateway
 from bulkbuy.domain import statuses
 from bulkbuy.domain.money import format_pence, parse_pounds
 from bulkbuy.extensions import db
@@ -44,6 +43,7 @@ from bulkbuy.services import (
     accounts,
     audit,
     card_payments,
+    cards,
     catalogue,
     payments,
     rounds,
@@ -491,9 +491,9 @@ def _render_payments(group, rnd, errors=None, typed=None, status=200):
     return render_template(
         "organiser/payments.html", group=group, round=rnd,
         payments=payments.round_payments(rnd.id), sheet=statements.order_sheet(rnd),
-        cards_on=stripe_gateway.is_configured(current_app.config),
+        cards_on=cards.cards_configured(current_app.config),
         is_organiser=access.membership(group.id).role == "organiser",
-        minimum_pence=stripe_gateway.MINIMUM_CHARGE_PENCE,
+        minimum_pence=cards.MINIMUM_CHARGE_PENCE,
         overdue=rnd.pay_by is not None and utcnow() > rnd.pay_by
         and rnd.status != "cancelled",
         errors=errors or {}, typed=typed or {}, title=_("Payments: %(round)s", round=rnd.title),

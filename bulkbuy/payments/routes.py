@@ -30,13 +30,10 @@ from bulkbuy.models import (
 from bulkbuy.payments import bp
 from bulkbuy.redirects import same_site_path
 from bulkbuy.services import ServiceError, cards, charging
-from bulkbuy.services.round_view import household_maximum
 
 
-def stripe_ready() -> bool:
-    """Cards can be taken: a secret key and a publishable key are set."""
-    config = current_app.config
-    return gateway.is_configured(config) and bool(config.get("STRIPE_PUBLISHABLE_KEY"))
+def _cards_on() -> bool:
+    return cards.cards_on(current_app.config)
 
 
 def _origin(url: str | None) -> str | None:
@@ -86,7 +83,7 @@ def pay_by_card(round_id: int):
         abort(404)
     _member, household = _own_household(rnd.group_id)
     back = url_for("resident.my_orders") + f"#round-{rnd.id}"
-    if not stripe_ready():
+    if not _cards_on():
         flash(_("Card payments are not set up here. Please pay in cash."), "error")
         return redirect(back, 303)
     if request.form.get("agree") != "yes":
@@ -168,7 +165,7 @@ def _render_pay(statement: Statement, status: int = 200):
     attempt = _latest_attempt(statement)
     card = cards.card_of(statement.household_id)
     confirm_secret = None
-    if (stripe_ready() and attempt is not None and attempt.status == "requires_action"
+    if (_cards_on() and attempt is not None and attempt.status == "requires_action"
             and attempt.payment_intent_id and statement.payment_status == "needs_action"):
         try:
             confirm_secret = gateway.payment_intent_client_secret(
@@ -179,7 +176,7 @@ def _render_pay(statement: Statement, status: int = 200):
     return _card_page(
         "payments/pay.html", status, statement=statement, round=statement.round,
         attempt=attempt, card=card, confirm_secret=confirm_secret, owed_pence=owed,
-        cards_on=stripe_ready(), minimum_pence=gateway.MINIMUM_CHARGE_PENCE,
+        cards_on=_cards_on(), minimum_pence=cards.MINIMUM_CHARGE_PENCE,
         chargeable=statement.round.status in statuses.CHARGEABLE_ROUNDS,
         will_charge=charging.sweep_will_charge(statement),
         title=_("Pay for %(round)s", round=statement.round.title),
@@ -197,7 +194,7 @@ def pay(statement_id: int):
 def pay_new_card(statement_id: int):
     """Start paying with a card typed in now (a new SetupIntent; the card is kept)."""
     statement = _statement(statement_id)
-    if not stripe_ready() or statement.payment_status not in statuses.OPEN_TO_PAYMENT:
+    if not _cards_on() or statement.payment_status not in statuses.OPEN_TO_PAYMENT:
         return redirect(url_for("payments.pay", statement_id=statement.id), 303)
     household = db.session.get(Household, statement.household_id)
     try:
@@ -224,7 +221,7 @@ def pay_charge(statement_id: int):
     statement = _statement(statement_id)
     household = db.session.get(Household, statement.household_id)
     back = url_for("payments.pay", statement_id=statement.id)
-    if not stripe_ready():
+    if not _cards_on():
         return redirect(back, 303)
     now = utcnow()
     try:
@@ -254,7 +251,7 @@ def pay_check(statement_id: int):
     """After Stripe.js asked the bank: read the payment's status from Stripe itself."""
     statement = _statement(statement_id)
     attempt = _latest_attempt(statement)
-    if attempt is not None and stripe_ready():
+    if attempt is not None and _cards_on():
         word = charging.check_at_stripe(attempt, config=current_app.config, now=utcnow())
         db.session.commit()
         if word == "paid":
@@ -263,18 +260,3 @@ def pay_check(statement_id: int):
     return redirect(url_for("payments.pay", statement_id=statement.id), 303)
 
 
-def card_choice(rnd: Round, household_id: int) -> dict:
-    """What My orders shows about paying by card for one open round."""
-    if not stripe_ready():
-        return {"cards_on": False}
-    consent = cards.consent_of(rnd.id, household_id)
-    card = cards.card_of(household_id)
-    most = household_maximum(rnd, household_id)
-    return {
-        "cards_on": True,
-        "card": card if card is not None and card.is_ready else None,
-        "consent": consent,
-        "covered": consent is not None and consent.max_pence >= most
-        and card is not None and card.is_ready,
-        "most_pence": most,
-    }

@@ -36,12 +36,12 @@ from bulkbuy.models import (
     Supplier,
     utcnow,
 )
-from bulkbuy.payments.routes import card_choice, stripe_ready
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import (
     ServiceError,
     accounts,
+    cards,
     pledges,
     round_view,
     rounds,
@@ -145,7 +145,7 @@ def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
             member=member,
             products_html=products_html,
             finished=finished,
-            cards_on=stripe_ready(),
+            cards_on=cards.cards_on(current_app.config),
             own_statement=own_statement,
             errors=errors or {},
             title=_("Order by %(when)s", when=_when(rnd)),
@@ -332,7 +332,8 @@ def my_orders():
                             member.household_id,
                             [e.round.id for e in estimates
                              if e.round.group_id == member.group_id]).items()})
-    choices = {e.round.id: card_choice(e.round, household_of[e.round.group_id])
+    choices = {e.round.id: cards.card_choice(current_app.config, e.round,
+                                             household_of[e.round.group_id])
                for e in estimates}
     helper_changes = [change for member in memberships
                       for change in round_view.helper_changes(member.household_id)]

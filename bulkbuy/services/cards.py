@@ -17,9 +17,41 @@ from bulkbuy.models import CardConsent, Household, Round, SavedCard, User
 from bulkbuy.services import ServiceError, audit
 from bulkbuy.services.round_view import household_maximum
 
+#: The smallest card charge (Stripe's minimum in GBP); less is paid in cash.
+MINIMUM_CHARGE_PENCE = gateway.MINIMUM_CHARGE_PENCE
+
 NOT_SAVED = "Your card was not saved. Nothing was taken. Please try again, or pay in cash."
 STRIPE_DOWN = ("We could not reach the card company just now. Nothing was taken. "
                "Please try again in a few minutes.")
+
+
+def cards_on(config) -> bool:
+    """Cards can be taken: a secret key and a publishable key are set."""
+    return gateway.is_configured(config) and bool(config.get("STRIPE_PUBLISHABLE_KEY"))
+
+
+def cards_configured(config) -> bool:
+    """Stripe's secret key is set, so the sweep charges saved cards (the organiser's view;
+    residents are offered cards only when `cards_on`)."""
+    return gateway.is_configured(config)
+
+
+def card_choice(config, rnd: Round, household_id: int) -> dict:
+    """What My orders shows about paying by card for one open round."""
+    if not cards_on(config):
+        return {"cards_on": False}
+    consent = consent_of(rnd.id, household_id)
+    card = card_of(household_id)
+    most = household_maximum(rnd, household_id)
+    return {
+        "cards_on": True,
+        "card": card if card is not None and card.is_ready else None,
+        "consent": consent,
+        "covered": consent is not None and consent.max_pence >= most
+        and card is not None and card.is_ready,
+        "most_pence": most,
+    }
+
 
 
 def card_of(household_id: int) -> SavedCard | None:
