@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
@@ -83,7 +84,12 @@ def record_cash(
         receipt_number=receipt_number, recorded_by_id=actor.id, recorded_at=now,
     )
     db.session.add(payment)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The same receipt recorded at the same moment elsewhere. The transaction cannot
+        # go on: the caller rolls it back (transactions.undone_on_error).
+        raise ServiceError("That receipt number is already recorded.", field="receipt") from None
     audit.record(
         "cash.recorded", actor=actor, group_id=group_id, household_id=statement.household_id,
         subject=statement, amount_pence=amount_pence, receipt_number=receipt_number,
