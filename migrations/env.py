@@ -15,7 +15,7 @@ logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
-    # db.get_engine() is deprecated in Flask-SQLAlchemy 3.1 (STACK.md trap 4).
+    # db.get_engine() is deprecated in Flask-SQLAlchemy 3.1 (return the engine Flask-Migrate holds instead).
     return current_app.extensions['migrate'].db.engine
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints a PostgreSQL URL for the test database, starting the server and creating
-# the database when needed (see shared STACK.md). Prints nothing and exits 1 when
+# the database when needed (docs/operations.md). Prints nothing and exits 1 when
 # PostgreSQL cannot be had. Messages go to stderr.
 set -u
 DB=${TEST_DB_NAME:-bulkbuy_test}

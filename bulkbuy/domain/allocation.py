@@ -1,6 +1,6 @@
 """Cases to order, who gets which units, and who pays which pennies.
 
-The rules are in DESIGN.md, "Domain rules". Everything here is exact
+The rules are in docs/domain-rules.md. Everything here is exact
 integer arithmetic; results never depend on the order of the input.
 """
 

@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
 PHONE = {"width": 360, "height": 640}
 NARROW = {"width": 320, "height": 640}
-MIN_TARGET = 44  # CSS px: UX.md "Big targets", WCAG 2.5.5
+MIN_TARGET = 44  # CSS px: docs/pages.md "Sizes", WCAG 2.5.5
 
 try:
     from axe_playwright_python.sync_playwright import Axe

@@ -16,7 +16,7 @@ grouped so that one fix is one line):
 
 - axe-core, WCAG 2.0/2.1/2.2 A and AA tags: zero violations;
 - every visible control at least 44x44 CSS px at 360x640 (tablet pages: at
-  least 64x64 at 800x1280, UX.md "Big targets");
+  least 64x64 at 800x1280, docs/pages.md "Sizes");
 - no horizontal scroll at 320px wide;
 - the right answer (HTTP status, and the rule that served it), and on a form's
   error state an error summary.
@@ -65,7 +65,7 @@ except ImportError:  # the `chromium` fixture then skips (fails when CI=true) an
     Axe = Page = None
 
 TABLET = {"width": 800, "height": 1280}
-TABLET_TARGET = 64  # CSS px: UX.md "64x64 on the tablet"
+TABLET_TARGET = 64  # CSS px: docs/pages.md "Sizes"
 DESKTOP = {"width": 1280, "height": 800}
 PASSWORD = factories.PASSWORD
 PIN = "2580"
@@ -519,7 +519,7 @@ _ESCAPES = "() => {" + _DESCRIBE + r"""
 """
 
 
-# UX.md "Words" and "Reading age 9": on pages residents read, sentences of at most 25
+# docs/pages.md "Words" (reading age 9): on pages residents read, sentences of at most 25
 # words, and none of the words it says to avoid. Read from what <main> shows.
 _WORDS = r"""
 () => {
@@ -542,9 +542,9 @@ _RESIDENT_READ = (ANON, RESIDENT, STARTER, AT_TABLET)
 
 def _words(page: Page, where: str) -> list[Problem]:
     found = page.evaluate(_WORDS)
-    return ([Problem("words", f"over 25 words: {s[:100]}", "UX.md: reading age 9", where)
+    return ([Problem("words", f"over 25 words: {s[:100]}", "docs/pages.md: reading age 9", where)
              for s in found["long"]]
-            + [Problem("words", f"a word to avoid, {w}", "UX.md section 4", where)
+            + [Problem("words", f"a word to avoid, {w}", "docs/pages.md: words", where)
                for w in found["words"]])
 
 
@@ -698,7 +698,7 @@ def test_every_page_as_its_role(live_app, new_context):
             if visit.shows_errors and not page.locator(".error-summary").is_visible():
                 problems.append(Problem(
                     "page", f"{where}: a form's error state without an error summary",
-                    "UX.md: summary at the top, 'There is a problem', a link per field",
+                    "docs/pages.md: summary at the top, 'There is a problem', a link per field",
                     where,
                 ))
             if visit.rule is not None:

@@ -8,7 +8,7 @@ the helper takes an assisted household's cash at the tablet.
 
 Every tablet page and state visited is checked by `TabletChecks`: zero axe
 violations (conftest's `scan`), every visible control at least 64x64 CSS px at
-800x1280 (UX.md "64×64 on the tablet"), and no sideways scroll at 320px. The
+800x1280 (docs/pages.md, "Sizes"), and no sideways scroll at 320px. The
 checks collect what they find and each test asserts at the end, so one run
 lists every failing page, not only the first.
 
@@ -50,11 +50,11 @@ except ImportError:  # the `chromium` fixture then skips (fails when CI=true) an
 
 PASSWORD = factories.PASSWORD
 TABLET = {"width": 800, "height": 1280}
-TABLET_TARGET = 64  # CSS px: UX.md "64×64 on the tablet (800×1280)"
+TABLET_TARGET = 64  # CSS px: docs/pages.md, "Sizes" (800×1280)
 PINS = {"Flat 1": "1357", "Flat 2": "8642"}
 ASSISTED_PIN = "2468"
 LIST = re.compile(r"/tablet/$")
-MAX_TAPS = 5  # DESIGN.md: tile, PIN confirm, one "+", Done, plus at most one more step
+MAX_TAPS = 5  # docs/pages.md: tile, PIN confirm, one "+", Done, plus at most one more step
 
 
 # --- measuring the tablet's targets ---------------------------------------------------------
@@ -354,8 +354,8 @@ def test_resident_orders_at_the_tablet_in_four_taps_and_leaves_nothing(
 
 
 def test_back_and_reload_after_done_never_show_the_last_flat(live_app, tablet_page):
-    """UX.md 6: "A orders, taps Done; goBack() and reload show no A data", at every step
-    back. (The journey above does not reload the "Confirm Form Resubmission" page.)"""
+    """docs/pages.md, "The shared tablet": A orders and taps Done; going back and reloading
+    show nothing of A, at every step back. (The journey above does not reload the "Confirm Form Resubmission" page.)"""
     data = make_drop_in(live_app)
     page = tablet_page
     start_tablet(page, data["worker"])
@@ -424,7 +424,7 @@ def test_idle_turn_warns_then_returns_to_the_list_on_its_own(live_app, tablet_pa
     with page.expect_response(lambda r: r.url.endswith("/tablet/done")) as answered:
         page.clock.fast_forward(left * 1000)
     assert answered.value.all_headers().get("clear-site-data") == '"cache", "storage"'
-    expect(page).to_have_url(re.compile(r"/tablet/thanks$"))   # as Done does (UX.md)
+    expect(page).to_have_url(re.compile(r"/tablet/thanks$"))   # as Done does (docs/pages.md)
     expect(heading(page)).to_have_text("Thank you. Your order is saved.")
     page.clock.fast_forward(10_500)
     expect(page).to_have_url(LIST)
@@ -523,7 +523,7 @@ def test_leaving_tablet_mode_needs_the_workers_password(live_app, tablet_page):
     expect(summary).to_be_focused()
     expect(summary.get_by_role("link")).to_have_text("That is not the helper's password.")
     checks(page, "leave tablet mode, wrong password")
-    checks.require(page.title().startswith("Error: "),   # UX.md "Errors", as the PIN page does
+    checks.require(page.title().startswith("Error: "),   # docs/pages.md "Errors", as the PIN page does
                    f"[leave tablet mode, wrong password] <title> is {page.title()!r}: "
                    "it should start 'Error: '")
     page.goto("/my-orders")

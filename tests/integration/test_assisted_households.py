@@ -263,7 +263,7 @@ def test_signed_out_people_are_sent_to_sign_in(client):
 
 
 def test_a_refused_form_says_error_in_the_page_title(client, staff):
-    """UX.md section 2, Errors: the <title> of a page showing a problem starts "Error: "
+    """docs/pages.md, "Errors": the <title> of a page showing a problem starts "Error: "
     (screen readers announce the title first)."""
     for response in (add(client, staff, label="Flat 1"),
                      add(client, staff, label="Flat 40", pin="12a4"),

@@ -1,4 +1,4 @@
-"""Bad input gets a clear message or status and changes nothing (DESIGN.md, "Quality bars").
+"""Bad input gets a clear message or status and changes nothing (docs/architecture.md, "Where new code goes"; docs/pages.md).
 
 Each test sends what a person (or a forged form) might send, checks the words
 or status they get back, and checks the database is as it was before.
@@ -107,7 +107,7 @@ def test_zero_from_a_household_with_no_order_is_accepted_and_writes_nothing(clie
 
 
 def test_the_stepper_sent_twice_changes_the_quantity_once(client, oak):
-    """`+` carries the target number, so a resent tap is harmless (UX.md)."""
+    """`+` carries the target number, so a resent tap is harmless (docs/pages.md)."""
     item = tomatoes(oak)
     url = f"/rounds/{oak.round.id}/items/{item.id}"
     plus = {"set_quantity": "3", "quantity": "2", "tolerance": "0"}

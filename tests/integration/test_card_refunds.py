@@ -1,6 +1,6 @@
 """Card refunds against localstripe: cancelling a closed round gives card money back.
 
-The rules (DESIGN.md "Payments", card_payments.cancel_closed_round): a
+The rules (docs/payments.md "Refunds", card_payments.cancel_closed_round): a
 round cancelled after close stops taking money; its statements become
 cancelled; every card payment is refunded in full by the payment sweep, as
 partial refunds on the original PaymentIntent; households are told.

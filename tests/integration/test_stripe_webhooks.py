@@ -1,6 +1,6 @@
 """POST /stripe/webhook: Stripe's events are the source of truth for card outcomes.
 
-The rules (DESIGN.md "Payments"): the signature is checked on the raw body
+The rules (docs/payments.md "Sources of truth"): the signature is checked on the raw body
 (forged, stale, missing or made with another secret: 400 and nothing
 changes); each event id is acted on once; events may arrive out of order and
 an older one never undoes a newer outcome; an event about a PaymentIntent we

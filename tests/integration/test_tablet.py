@@ -1,4 +1,4 @@
-"""The shared tablet at a drop-in (DESIGN.md "Shared-tablet mode", UX.md sections 2 and 5).
+"""The shared tablet at a drop-in (docs/features.md "The shared tablet", docs/pages.md).
 
 A worker signs in and starts the tablet for their group; residents tap their
 flat, enter their PIN, order with + and −, and tap Done. Each test reads as
@@ -276,7 +276,7 @@ def test_leaving_needs_the_workers_password_and_a_wrong_one_keeps_tablet_mode(cl
 
 
 def test_a_wrong_password_to_leave_says_error_in_the_page_title(client, oak):
-    """UX.md section 2, Errors: the <title> of a page showing a problem starts "Error: ",
+    """docs/pages.md, "Errors": the <title> of a page showing a problem starts "Error: ",
     as the tablet's PIN page does."""
     response = client.post("/tablet/leave", data={"password": "not-the-password"})
 

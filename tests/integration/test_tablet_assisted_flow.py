@@ -1,5 +1,5 @@
 """An assisted household at the drop-in, from being added to the session sheet
-(DESIGN.md "Shared-tablet mode", UX.md sections 2 and 5).
+(docs/features.md "The shared tablet", docs/pages.md).
 
 An assisted household has no e-mail and no account: staff add it with a PIN, and it
 orders only on the worker's tablet. Whatever is entered there is entered by the worker,

@@ -1,6 +1,6 @@
 """Writing off what a household still owes: the group covers it, recorded as a deficit.
 
-DESIGN.md, decisions on money: a statement below Stripe's 30p minimum is paid in cash or
+docs/payments.md and docs/features.md: a statement below Stripe's 30p minimum is paid in cash or
 waived by an organiser (recorded); any amount the group decides to cover is written off
 by an organiser and recorded as a deficit. Only organisers decide; once per statement;
 never while a card charge is under way.
