@@ -15,7 +15,7 @@ logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
-    # db.get_engine() is deprecated in Flask-SQLAlchemy 3.1 (return the engine Flask-Migrate holds instead).
+    # db.get_engine() is deprecated in Flask-SQLAlchemy 3.1: use the engine Flask-Migrate holds.
     return current_app.extensions['migrate'].db.engine
 
 

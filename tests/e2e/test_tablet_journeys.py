@@ -355,7 +355,8 @@ def test_resident_orders_at_the_tablet_in_four_taps_and_leaves_nothing(
 
 def test_back_and_reload_after_done_never_show_the_last_flat(live_app, tablet_page):
     """docs/pages.md, "The shared tablet": A orders and taps Done; going back and reloading
-    show nothing of A, at every step back. (The journey above does not reload the "Confirm Form Resubmission" page.)"""
+    show nothing of A, at every step back. (The journey above does not reload the "Confirm
+    Form Resubmission" page.)"""
     data = make_drop_in(live_app)
     page = tablet_page
     start_tablet(page, data["worker"])
@@ -523,7 +524,7 @@ def test_leaving_tablet_mode_needs_the_workers_password(live_app, tablet_page):
     expect(summary).to_be_focused()
     expect(summary.get_by_role("link")).to_have_text("That is not the helper's password.")
     checks(page, "leave tablet mode, wrong password")
-    checks.require(page.title().startswith("Error: "),   # docs/pages.md "Errors", as the PIN page does
+    checks.require(page.title().startswith("Error: "),   # docs/pages.md "Errors", like the PIN page
                    f"[leave tablet mode, wrong password] <title> is {page.title()!r}: "
                    "it should start 'Error: '")
     page.goto("/my-orders")

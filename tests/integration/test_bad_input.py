@@ -1,4 +1,4 @@
-"""Bad input gets a clear message or status and changes nothing (docs/architecture.md, "Where new code goes"; docs/pages.md).
+"""Bad input gets a clear message or status and changes nothing (docs/pages.md, "Errors").
 
 Each test sends what a person (or a forged form) might send, checks the words
 or status they get back, and checks the database is as it was before.
