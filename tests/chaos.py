@@ -111,10 +111,10 @@ class Launch:
 
 #: A process that has imported the app once and forks a child for every command: the
 #: child runs `flask --app bulkbuy <args>` through Flask's own CLI, with its output
-#: and then its exit status written to the files named, in a session of its own (so
-#: SIGKILL to its group stops the scheduler's threads too). Children are reaped by
-#: the kernel (SIGCHLD ignored). This saves the second of imports a fresh `flask`
-#: spends, so kills land while the command works, not while it imports.
+#: and then its exit status written to the files named, in a session of its own.
+#: Children are reaped by the kernel (SIGCHLD ignored). This saves the second of
+#: imports a fresh `flask` spends, so kills land while the command works, not while
+#: it imports.
 _FORK_SERVER = """
 import json, os, signal, sys, traceback
 import flask.cli, bulkbuy, bulkbuy.cli, bulkbuy.adapters.scheduler
@@ -200,9 +200,15 @@ class Commands:
         while _alive(pid) and time.monotonic() - started < limit:
             time.sleep(0.002)
         if _alive(pid):
+            # The process itself, not its group: a kill may come before the child's
+            # setsid(), and the command starts no processes of its own (its threads die
+            # with it).
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            gone_by = time.monotonic() + 30
             while _alive(pid):
+                if time.monotonic() > gone_by:
+                    raise RuntimeError(f"process {pid} outlived SIGKILL by 30 s")
                 time.sleep(0.002)
         seconds = time.monotonic() - started
         killed = not status.exists()
@@ -373,7 +379,9 @@ class ChaosRun:
         if command == "charge-cards":
             args = ("--now", self.clock.next().isoformat())
         launch = self.commands.run(command, *args, kill=kill)
-        if launch.killed:
+        if launch.killed and not kill and command != "scheduler":
+            self._violation(f"`flask {command}` did not finish in {launch.seconds:.0f} s")
+        elif launch.killed:
             self.kills += 1
             self.killed[command] += 1
         elif launch.returncode != 0 and command not in ("scheduler", "reconcile-payments"):
