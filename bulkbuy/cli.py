@@ -8,10 +8,11 @@ from datetime import datetime
 import click
 from flask import Flask, current_app
 
+from bulkbuy import sweeps
 from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import db
 from bulkbuy.models import utcnow
-from bulkbuy.services import ServiceError, accounts, sweeps
+from bulkbuy.services import ServiceError, accounts
 
 
 def init_app(app: Flask) -> None:

@@ -1,17 +1,25 @@
-"""The periodic sweeps. Each takes `now`, finds due work in the database itself,
-and commits its own transactions, so running one twice, late, or in two
-processes at once does each piece of work once."""
+"""The periodic sweeps: the scheduler's jobs and the commands' work.
+
+Each takes `now` and finds due work in the database itself. A sweep owns its
+transactions: each piece of work (one round closed, one batch of mail sent) is
+a unit of work committed on its own (`transactions.unit_of_work`), so a
+failure or a crash loses only the piece in hand and the next sweep does it.
+Running one twice, late, or in two processes at once does each piece once.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
 
-from bulkbuy.extensions import db
 from bulkbuy.services import charging, closing, notifications, rounds
+from bulkbuy.transactions import commit_now, unit_of_work
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,19 +38,48 @@ def periodic_jobs(config) -> list[tuple[Callable[[datetime], object], int]]:
 
 def sweep_rounds(now: datetime) -> RoundSweep:
     """Open scheduled rounds whose time has come, then close every round past its deadline."""
-    opened = rounds.open_scheduled_rounds(now)
-    db.session.commit()
-    closed = closing.close_due_rounds(now, commit=db.session.commit)
-    return RoundSweep(opened=opened, closed=closed)
+    with unit_of_work():
+        opened = rounds.open_scheduled_rounds(now)
+    return RoundSweep(opened=opened, closed=close_due_rounds(now))
+
+
+def close_due_rounds(now: datetime) -> list[closing.CloseResult]:
+    """Close every due round, each its own unit of work. One round's failure is rolled
+    back and logged without stopping the others; it stays open for the next sweep."""
+    results = []
+    for round_id in closing.due_round_ids(now):
+        try:
+            with unit_of_work():
+                result = closing.close_round(round_id, now)
+        except Exception:
+            log.exception("closing round %s failed; it stays open for the next sweep", round_id)
+            continue
+        if result is not None:
+            results.append(result)
+    return results
 
 
 def sweep_notifications(now: datetime) -> int:
     """Queue due reminders, then send what is in the outbox. Returns messages sent."""
-    notifications.queue_reminders(now)
-    db.session.commit()
-    return notifications.send_outbox(now, commit=db.session.commit)
+    with unit_of_work():
+        notifications.queue_reminders(now)
+    return send_outbox(now)
+
+
+def send_outbox(now: datetime, batch: int = 20) -> int:
+    """Send queued messages, a batch per unit of work; returns how many were sent (see
+    notifications.send_batch: at-least-once, never lost)."""
+    sent = 0
+    tried: set[int] = set()
+    while True:
+        with unit_of_work():
+            done = notifications.send_batch(now, tried, batch)
+        if done is None:
+            return sent
+        sent += done
 
 
 def sweep_payments(now: datetime) -> charging.PaymentSweep:
-    """Charge saved cards for closed rounds, settle lost answers, send refunds (cards only)."""
-    return charging.sweep_payments(now, config=current_app.config, commit=db.session.commit)
+    """Charge saved cards for closed rounds, settle lost answers, send refunds (cards only).
+    The payment sweep commits around every request to Stripe (see charging)."""
+    return charging.sweep_payments(now, config=current_app.config, commit=commit_now)

@@ -118,7 +118,7 @@ class Launch:
 _FORK_SERVER = """
 import json, os, signal, sys, traceback
 import flask.cli, bulkbuy, bulkbuy.cli, bulkbuy.adapters.scheduler
-import bulkbuy.services.reconcile, bulkbuy.services.sweeps
+import bulkbuy.services.reconcile, bulkbuy.sweeps
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 for line in sys.stdin:
     request = json.loads(line)

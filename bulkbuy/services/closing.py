@@ -10,7 +10,6 @@ is still open, so the next sweep closes it whole.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from bulkbuy.domain.outcome import ItemInput, RoundOutcome, work_out_round
 from bulkbuy.extensions import db
 from bulkbuy.models import PledgeLine, Round, RoundItem, Statement, StatementLine
 from bulkbuy.services import audit, notifications
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -194,23 +191,3 @@ def _write_statements(
             })
     if line_rows:
         db.session.execute(insert(StatementLine.__table__), line_rows)
-
-
-def close_due_rounds(now: datetime, *, commit) -> list[CloseResult]:
-    """Close every due round, each in its own transaction (committed by `commit()`).
-
-    One round's failure is rolled back and logged without stopping the
-    others; it stays open and the next sweep tries again.
-    """
-    results = []
-    for round_id in due_round_ids(now):
-        try:
-            result = close_round(round_id, now)
-            commit()
-        except Exception:
-            db.session.rollback()
-            log.exception("closing round %s failed; it stays open for the next sweep", round_id)
-            continue
-        if result is not None:
-            results.append(result)
-    return results

@@ -1,6 +1,6 @@
 """Messages to households, written to the outbox in the same transaction as their cause.
 
-The mail sweep sends them after the commit (`send_outbox`). Every message has
+The mail sweep sends them after the commit (`sweeps.send_outbox`). Every message has
 a unique key, so queueing the same news twice is harmless.
 """
 
@@ -198,46 +198,44 @@ def queue_reminders(now: datetime) -> int:
     return handled
 
 
-def send_outbox(now: datetime, *, commit, batch: int = 20) -> int:
-    """Send queued messages in small batches, committing each batch; returns how many were sent.
+def send_batch(now: datetime, tried: set[int], batch: int = 20) -> int | None:
+    """Send up to `batch` queued messages not in `tried` (their ids are added); returns
+    how many were sent, or None when none was waiting. The caller commits the batch.
 
-    A message that fails keeps its error and is tried again by a later
-    sweep, up to MAX_ATTEMPTS times. On PostgreSQL a batch's rows stay
-    locked until its commit (SKIP LOCKED), so two sweepers never take the
-    same message. A crash after the SMTP hand-over but before the commit can
-    send a message twice: mail is at-least-once, never lost.
+    A message that fails keeps its error and is tried again by a later sweep, up
+    to MAX_ATTEMPTS times. On PostgreSQL the batch's rows stay locked until the
+    commit (SKIP LOCKED), so two sweepers never take the same message. A crash
+    after the SMTP hand-over but before the commit can send a message twice: mail
+    is at-least-once, never lost.
     """
-    sent = 0
-    tried: set[int] = set()
-    while True:
-        query = (
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.sent_at.is_(None),
-                OutboxMessage.attempts < MAX_ATTEMPTS,
-                OutboxMessage.id.not_in(tried) if tried else True,
-            )
-            .order_by(OutboxMessage.id)
-            .limit(batch)
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.attempts < MAX_ATTEMPTS,
+            OutboxMessage.id.not_in(tried) if tried else True,
         )
-        if db.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        messages = db.session.scalars(query).all()
-        if not messages:
-            commit()
-            return sent
-        for message in messages:
-            tried.add(message.id)
-            message.attempts += 1
-            try:
-                mail.send(current_app.config, message.to_address, message.subject, message.body)
-            except Exception as error:  # noqa: BLE001 - any failure means "try later"
-                message.last_error = f"{type(error).__name__}: {error}"[:500]
-                log.warning("sending mail %s failed: %s", message.id, message.last_error)
-            else:
-                message.sent_at = now
-                sent += 1
-        commit()
+        .order_by(OutboxMessage.id)
+        .limit(batch)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    messages = db.session.scalars(query).all()
+    if not messages:
+        return None
+    sent = 0
+    for message in messages:
+        tried.add(message.id)
+        message.attempts += 1
+        try:
+            mail.send(current_app.config, message.to_address, message.subject, message.body)
+        except Exception as error:  # noqa: BLE001 - any failure means "try later"
+            message.last_error = f"{type(error).__name__}: {error}"[:500]
+            log.warning("sending mail %s failed: %s", message.id, message.last_error)
+        else:
+            message.sent_at = now
+            sent += 1
+    return sent
 
 
 def _pay_url(statement: Statement) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, Round, SavedCard, Statement, utcnow
 from bulkbuy.services import cards, charging
-from bulkbuy.services.sweeps import sweep_rounds
+from bulkbuy.sweeps import sweep_rounds
 from tests import factories, stripe_helpers
 from tests.e2e.conftest import check_no_horizontal_scroll, check_page, check_target_sizes, scan
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bulkbuy.extensions import db
 from bulkbuy.models import Round
-from bulkbuy.services.sweeps import sweep_rounds
+from bulkbuy.sweeps import sweep_rounds
 from tests import factories
 from tests.e2e.conftest import check_page
 

@@ -23,6 +23,7 @@ import requests
 import stripe
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import db
@@ -640,12 +641,11 @@ def test_a_failed_round_never_gets_a_charge(card_app):
 
 
 def test_a_round_cancelled_while_open_never_gets_a_charge(card_app):
-    from bulkbuy.services import closing
 
     w = _cards_saved_and_pledged()
     rounds.cancel_round(w.round, actor=w.organiser, now=utcnow())
     db.session.commit()
-    closing.close_due_rounds(w.round.closes_at + timedelta(seconds=1), commit=db.session.commit)
+    sweeps.close_due_rounds(w.round.closes_at + timedelta(seconds=1))
     assert db.session.get(Round, w.round.id).status == "cancelled"
 
     _nothing_charged(card_app, w.round.id, w.round.closes_at + timedelta(minutes=5))

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, OutboxMessage, PledgeLine, Round, Statement, StatementLine
-from bulkbuy.services import catalogue, closing, notifications, pledges, rounds, sweeps
+from bulkbuy.services import catalogue, closing, notifications, pledges, rounds
 from tests import factories
 from tests.integration.helpers.closing_checks import (
     assert_statements_consistent,

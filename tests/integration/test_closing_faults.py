@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from bulkbuy import sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     AuditEntry,
@@ -29,7 +30,7 @@ from bulkbuy.models import (
     StatementLine,
     utcnow,
 )
-from bulkbuy.services import closing, rounds, sweeps
+from bulkbuy.services import closing, rounds
 from tests import factories
 from tests.conftest import make_app
 from tests.integration.helpers.closing_checks import (

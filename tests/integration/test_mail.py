@@ -14,9 +14,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import OutboxMessage
-from bulkbuy.services import closing, notifications, sweeps
+from bulkbuy.services import closing, notifications
 from tests import factories
 from tests.conftest import make_app
 from tests.integration.helpers.closing_checks import pledge
@@ -137,7 +138,7 @@ def test_a_message_is_sent_once_however_many_sweeps_run(mail_app, smtp):
     assert sweeps.sweep_notifications(AFTER) == 2
 
     assert sweeps.sweep_notifications(AFTER + timedelta(seconds=30)) == 0
-    assert notifications.send_outbox(AFTER + timedelta(minutes=1), commit=db.session.commit) == 0
+    assert sweeps.send_outbox(AFTER + timedelta(minutes=1)) == 0
 
     assert len(smtp.inbox.messages) == 2
     assert [m.attempts for m in outbox()] == [1, 1]
