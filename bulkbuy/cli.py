@@ -10,9 +10,9 @@ from flask import Flask, current_app
 
 from bulkbuy import sweeps
 from bulkbuy.domain.money import format_pence
-from bulkbuy.extensions import db
 from bulkbuy.models import utcnow
 from bulkbuy.services import ServiceError, accounts
+from bulkbuy.transactions import unit_of_work
 
 
 def init_app(app: Flask) -> None:
@@ -135,14 +135,9 @@ def dev_server(host: str, port: int) -> None:
 def create_admin(email: str, name: str, password: str) -> None:
     """Create a site admin, who can create groups and name their organisers."""
     try:
-        user = accounts.find_user(email)
-        if user is None:
-            user = accounts.create_user(email, name, password, is_site_admin=True)
-        else:
-            user.is_site_admin = True
-        db.session.commit()
+        with unit_of_work():
+            user = accounts.make_site_admin(email, name, password)
     except ServiceError as error:
-        db.session.rollback()
         raise click.ClickException(error.message) from None
     click.echo(f"{user.email} is a site admin.")
 
@@ -152,8 +147,8 @@ def seed_demo() -> None:
     """Load demo data once (a group, its people, a supplier, an open round) and print logins."""
     from bulkbuy.demo import seed_demo as seed
 
-    created, logins = seed(utcnow())
-    db.session.commit()
+    with unit_of_work():
+        created, logins = seed(utcnow())
     click.echo("Demo data created." if created else "Demo data already there; nothing added.")
     for who, login in logins:
         click.echo(f"  {who}: {login}")
