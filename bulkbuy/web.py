@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 import flask_babel
 from flask import Flask, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
 
 from bulkbuy import formatting
 from bulkbuy.domain.progress import describe_fill
 from bulkbuy.extensions import db, limiter, login_manager
-from bulkbuy.models import Membership, User
+from bulkbuy.models import User
+from bulkbuy.services import accounts, residents
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -101,11 +99,7 @@ def _install_request_cached_gettext(app: Flask) -> None:
 def _load_user(user_id: str) -> User | None:
     if not user_id.isdigit():
         return None
-    return db.session.get(User, int(user_id))
-
-
-_ORGANISER_LINK_SECONDS = 60
-_organiser_link: dict[int, tuple[float, bool]] = {}
+    return accounts.user_by_id(int(user_id))
 
 
 def status_words() -> dict[str, str]:
@@ -127,7 +121,7 @@ def clear_caches() -> None:
     """Forget every in-process cached answer and page (tests; after bulk data changes)."""
     from bulkbuy import fragment_cache
 
-    _organiser_link.clear()
+    residents.forget_organiser_links()
     fragment_cache.round_pages.clear()
     fragment_cache.tablet_lists.clear()
     fragment_cache.tablet_products.clear()
@@ -135,28 +129,9 @@ def clear_caches() -> None:
 
 
 def organises_a_group() -> bool:
-    """Whether to show the Organise link: the user organises a group, or is a site admin.
-
-    Only decides a link (every organiser page checks the role itself), so the
-    answer is kept for a minute per user rather than asked on every page.
-    """
-    if not current_user.is_authenticated:
-        return False
-    if current_user.is_site_admin:
-        return True
-    now = time.monotonic()
-    known = _organiser_link.get(current_user.id)
-    if known is not None and now - known[0] < _ORGANISER_LINK_SECONDS:
-        return known[1]
-    answer = db.session.scalar(
-        select(Membership.id).where(
-            Membership.user_id == current_user.id, Membership.role == "organiser"
-        ).limit(1)
-    ) is not None
-    if len(_organiser_link) > 10_000:
-        _organiser_link.clear()
-    _organiser_link[current_user.id] = (now, answer)
-    return answer
+    """Whether to show the signed-in user the Organise link (residents.organises_a_group:
+    kept a minute per user)."""
+    return residents.organises_a_group(current_user)
 
 
 #: What a browser in tablet mode may reach: the tablet's pages, its static files,

@@ -15,41 +15,27 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from bulkbuy import access
 from bulkbuy.domain import statuses
 from bulkbuy.domain.money import format_pence, parse_pounds
-from bulkbuy.extensions import db
-from bulkbuy.models import (
-    CardPayment,
-    CashPayment,
-    Group,
-    Household,
-    Membership,
-    Product,
-    Round,
-    Statement,
-    Supplier,
-    TabletSession,
-    utcnow,
-)
+from bulkbuy.models import Group, Membership, Round, Supplier, utcnow
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.forms import GroupSettingsForm, ImportForm, ProductForm, SupplierForm
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import (
     ServiceError,
     accounts,
-    audit,
     card_payments,
     cards,
     catalogue,
+    organising,
     payments,
     rounds,
     statements,
     tablet,
 )
+from bulkbuy.transactions import undone_on_error
 from bulkbuy.validation import clean_text
 
 CLOSED_STATUSES = statuses.FINISHED_ROUNDS
@@ -66,15 +52,15 @@ def _organiser(group_id: int) -> Group:
 
 
 def _supplier(group: Group, supplier_id: int) -> Supplier:
-    supplier = db.session.get(Supplier, supplier_id)
-    if supplier is None or supplier.group_id != group.id:
+    supplier = catalogue.supplier_of_group(group.id, supplier_id)
+    if supplier is None:
         abort(404)
     return supplier
 
 
 def _round(group: Group, round_id: int) -> Round:
-    rnd = db.session.get(Round, round_id)
-    if rnd is None or rnd.group_id != group.id:
+    rnd = rounds.round_of_group(group.id, round_id)
+    if rnd is None:
         abort(404)
     return rnd
 
@@ -82,15 +68,7 @@ def _round(group: Group, round_id: int) -> Round:
 @bp.route("/")
 @login_required
 def index():
-    if current_user.is_site_admin:
-        groups = db.session.scalars(select(Group).order_by(Group.name)).all()
-    else:
-        groups = db.session.scalars(
-            select(Group)
-            .join(Membership, Membership.group_id == Group.id)
-            .where(Membership.user_id == current_user.id, Membership.role == "organiser")
-            .order_by(Group.name)
-        ).all()
+    groups = organising.organised_groups(current_user)
     if not groups:
         abort(403)
     if len(groups) == 1:
@@ -102,14 +80,9 @@ def index():
 @login_required
 def dashboard(group_id: int):
     group = _organiser(group_id)
-    group_rounds = db.session.scalars(
-        select(Round).where(Round.group_id == group.id).order_by(Round.closes_at.desc())
-    ).all()
-    suppliers = db.session.scalars(
-        select(Supplier).where(Supplier.group_id == group.id).order_by(Supplier.name)
-    ).all()
+    board = organising.dashboard(group)
     return render_template(
-        "organiser/dashboard.html", group=group, rounds=group_rounds, suppliers=suppliers,
+        "organiser/dashboard.html", group=group, rounds=board.rounds, suppliers=board.suppliers,
         settings_form=GroupSettingsForm(obj=group), title=group.name,
     )
 
@@ -120,8 +93,8 @@ def settings(group_id: int):
     group = _organiser(group_id)
     form = GroupSettingsForm()
     if form.validate_on_submit():
-        group.require_round_approval = form.require_round_approval.data
-        db.session.commit()
+        organising.update_group_settings(
+            group, require_round_approval=form.require_round_approval.data, actor=current_user)
         flash(_("Settings saved."), "success")
     return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
 
@@ -131,7 +104,6 @@ def settings(group_id: int):
 def reset_invite(group_id: int):
     group = _organiser(group_id)
     accounts.regenerate_invite_code(group, actor=current_user)
-    db.session.commit()
     flash(_("New invite code made. The old one no longer works."), "success")
     return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
 
@@ -144,12 +116,9 @@ def households(group_id: int):
 
 
 def _render_households(group, errors=None, typed=None, status=200):
-    rows = db.session.scalars(
-        select(Household).where(Household.group_id == group.id).order_by(Household.label)
-    ).all()
     return render_template(
-        "organiser/households.html", group=group, households=rows, now=utcnow(),
-        errors=errors or {}, typed=typed or {}, title=_("Households"),
+        "organiser/households.html", group=group, households=organising.households_of(group),
+        now=utcnow(), errors=errors or {}, typed=typed or {}, title=_("Households"),
     ), status
 
 
@@ -170,11 +139,10 @@ def add_assisted_household(group_id: int):
         errors["block"] = str(error)
     if not errors:
         try:
-            household = tablet.create_assisted_household(
-                group, label, block, typed["pin"], actor=current_user, now=utcnow())
-            db.session.commit()
+            with undone_on_error():
+                household = tablet.create_assisted_household(
+                    group, label, block, typed["pin"], actor=current_user, now=utcnow())
         except ServiceError as error:
-            db.session.rollback()
             errors[error.field or "label"] = error.message
     if errors:
         return _render_households(group, {"new": errors}, {"new": typed}, 400)
@@ -188,15 +156,14 @@ def add_assisted_household(group_id: int):
 def set_household_pin(group_id: int, household_id: int):
     """Set or reset a household's PIN (this also unlocks it)."""
     group, _member = _staff(group_id)
-    household = db.session.get(Household, household_id)
-    if household is None or household.group_id != group.id:
+    household = organising.household_of_group(group, household_id)
+    if household is None:
         abort(404)
     try:
-        tablet.set_pin(household, request.form.get("pin", ""), actor=current_user,
-                       now=utcnow())
-        db.session.commit()
+        with undone_on_error():
+            tablet.set_pin(household, request.form.get("pin", ""), actor=current_user,
+                           now=utcnow())
     except ServiceError as error:
-        db.session.rollback()
         return _render_households(group, {household.id: {"pin": error.message}}, {}, 400)
     flash(_("New PIN set for %(household)s.", household=household.label), "success")
     return redirect(url_for("organiser.households", group_id=group.id)
@@ -210,12 +177,11 @@ def new_supplier(group_id: int):
     form = SupplierForm()
     if form.validate_on_submit():
         try:
-            supplier = catalogue.create_supplier(
-                group.id, form.name.data, form.contact.data, actor=current_user
-            )
-            db.session.commit()
+            with undone_on_error():
+                supplier = catalogue.create_supplier(
+                    group.id, form.name.data, form.contact.data, actor=current_user
+                )
         except ServiceError as error:
-            db.session.rollback()
             form.name.errors.append(error.message)
         else:
             flash(_("Supplier added."), "success")
@@ -248,8 +214,8 @@ def product(group_id: int, supplier_id: int, product_id: int | None = None):
     found_supplier = _supplier(group, supplier_id)
     existing = None
     if product_id is not None:
-        existing = db.session.get(Product, product_id)
-        if existing is None or existing.supplier_id != found_supplier.id:
+        existing = catalogue.product_of_supplier(found_supplier, product_id)
+        if existing is None:
             abort(404)
     form = ProductForm()
     if request.method == "GET" and existing is not None:
@@ -269,10 +235,10 @@ def product(group_id: int, supplier_id: int, product_id: int | None = None):
             supplier_code=form.supplier_code.data,
         )
         try:
-            catalogue.save_product(found_supplier, fields, actor=current_user, product=existing)
-            db.session.commit()
+            with undone_on_error():
+                catalogue.save_product(found_supplier, fields, actor=current_user,
+                                       product=existing)
         except ServiceError as error:
-            db.session.rollback()
             form.name.errors.append(error.message)
         else:
             flash(_("Product saved."), "success")
@@ -305,11 +271,9 @@ def import_products(group_id: int, supplier_id: int):
             except UnicodeDecodeError:
                 form.file.errors.append(_("Save the file as CSV (UTF-8) and try again"))
             else:
+                # All rows or none: a report with errors has changed nothing.
                 report = catalogue.import_price_list(found_supplier, text, actor=current_user)
-                if report.errors:
-                    db.session.rollback()
-                else:
-                    db.session.commit()
+                if not report.errors:
                     flash(
                         _("Imported: %(created)s new, %(updated)s updated.",
                           created=report.created, updated=report.updated),
@@ -330,9 +294,7 @@ def import_products(group_id: int, supplier_id: int):
 @login_required
 def new_round(group_id: int):
     group = _organiser(group_id)
-    suppliers = db.session.scalars(
-        select(Supplier).where(Supplier.group_id == group.id).order_by(Supplier.name)
-    ).all()
+    suppliers = catalogue.suppliers_of(group.id)
     supplier_id = request.args.get("supplier", type=int)
     chosen_supplier = next((s for s in suppliers if s.id == supplier_id), None)
     if chosen_supplier is None:
@@ -340,22 +302,17 @@ def new_round(group_id: int):
             "rounds/choose_supplier.html", group=group, suppliers=suppliers,
             endpoint="organiser.new_round", title=_("New round: choose a supplier"),
         )
-    products = db.session.scalars(
-        select(Product)
-        .where(Product.supplier_id == chosen_supplier.id, Product.active.is_(True))
-        .order_by(Product.name)
-    ).all()
+    products = catalogue.active_products(chosen_supplier)
     form = RoundForm(products, group.timezone)
     if form.validate_on_submit():
         chosen = [p for p in products if p.id in set(form.products.data)]
         try:
-            rounds.create_round(
-                group, chosen_supplier, chosen, form.details(),
-                created_by=current_user, now=utcnow(),
-            )
-            db.session.commit()
+            with undone_on_error():
+                rounds.create_round(
+                    group, chosen_supplier, chosen, form.details(),
+                    created_by=current_user, now=utcnow(),
+                )
         except ServiceError as error:
-            db.session.rollback()
             form.closes_at.errors.append(error.message)
         else:
             flash(_("Round saved as a draft. Open it when you are ready."), "success")
@@ -372,10 +329,9 @@ def open_round(group_id: int, round_id: int):
     group = _organiser(group_id)
     rnd = _round(group, round_id)
     try:
-        rounds.open_round(rnd, actor=current_user, now=utcnow())
-        db.session.commit()
+        with undone_on_error():
+            rounds.open_round(rnd, actor=current_user, now=utcnow())
     except ServiceError as error:
-        db.session.rollback()
         flash(error.message, "error")
     else:
         flash(_("The round is open."), "success")
@@ -453,12 +409,13 @@ def round_statements(group_id: int, round_id: int):
 def mark_ordered(group_id: int, round_id: int):
     group = _organiser(group_id)
     rnd = _closed_round(group, round_id)
-    if rounds.transition(rnd.id, ("closed",), "ordered"):
-        audit.record("round.ordered", actor=current_user, group_id=group.id, subject=rnd)
-        db.session.commit()
-        flash(_("Marked as ordered from the supplier."), "success")
+    try:
+        with undone_on_error():
+            rounds.mark_ordered(rnd, actor=current_user)
+    except ServiceError as error:
+        flash(error.message, "error")
     else:
-        flash(_("This round is not waiting to be ordered."), "error")
+        flash(_("Marked as ordered from the supplier."), "success")
     return redirect(url_for("organiser.round_detail", group_id=group.id, round_id=rnd.id), 303)
 
 
@@ -510,10 +467,10 @@ def cancel_after_close(group_id: int, round_id: int):
         abort(404)
     if request.method == "POST":
         try:
-            queued = card_payments.cancel_closed_round(rnd, actor=current_user, now=utcnow())
-            db.session.commit()
+            with undone_on_error():
+                queued = card_payments.cancel_closed_round(rnd, actor=current_user,
+                                                           now=utcnow())
         except ServiceError as error:
-            db.session.rollback()
             flash(error.message, "error")
             return redirect(url_for("organiser.round_detail", group_id=group.id,
                                     round_id=rnd.id), 303)
@@ -536,19 +493,19 @@ def write_off(group_id: int, round_id: int, statement_id: int):
     a card): an organiser's decision, recorded as the round's deficit."""
     group = _organiser(group_id)
     rnd = _closed_round(group, round_id)
-    statement = db.session.get(Statement, statement_id)
-    if statement is None or statement.round_id != rnd.id:
+    statement = payments.statement_of_round(rnd.id, statement_id)
+    if statement is None:
         abort(404)
     try:
-        written = payments.write_off(statement, request.form.get("reason", ""),
-                                     actor=current_user, now=utcnow())
-        db.session.commit()
+        with undone_on_error():
+            written = payments.write_off(statement, request.form.get("reason", ""),
+                                         actor=current_user, now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
         flash(_("Written off: %(amount)s for %(household)s.",
                 amount=format_pence(written.amount_pence), household=statement.household.label),
               "success")
-    except ServiceError as error:
-        db.session.rollback()
-        flash(error.message, "error")
     return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
                     + f"#statement-{statement.id}", 303)
 
@@ -562,19 +519,21 @@ def refund_again(group_id: int, round_id: int, payment_id: int):
     """Ask Stripe again for a refund it refused (an organiser's decision)."""
     group = _organiser(group_id)
     rnd = _round(group, round_id)
-    payment = db.session.get(CardPayment, payment_id)
-    if payment is None or payment.round_id != rnd.id:
+    payment = card_payments.card_payment_of_round(rnd.id, payment_id)
+    if payment is None:
         abort(404)
     try:
-        refund = card_payments.retry_failed_refund(payment, actor=current_user, now=utcnow())
-        db.session.commit()
-        household = db.session.get(Household, payment.household_id)
-        flash(_("Asked again: %(amount)s goes back to the card of %(household)s.",
-                amount=format_pence(refund.amount_pence), household=household.label),
-              "success")
+        with undone_on_error():
+            refund = card_payments.retry_failed_refund(payment, actor=current_user,
+                                                       now=utcnow())
     except ServiceError as error:
-        db.session.rollback()
         flash(error.message, "error")
+    else:
+        # A card payment's household is its statement's.
+        flash(_("Asked again: %(amount)s goes back to the card of %(household)s.",
+                amount=format_pence(refund.amount_pence),
+                household=payment.statement.household.label),
+              "success")
     return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id),
                     303)
 
@@ -587,17 +546,17 @@ def refund_again(group_id: int, round_id: int, payment_id: int):
 def cash_returned(group_id: int, round_id: int, cash_id: int):
     group, _member = _staff(group_id)
     rnd = _round(group, round_id)
-    cash = db.session.get(CashPayment, cash_id)
-    if cash is None or cash.group_id != group.id or cash.statement.round_id != rnd.id:
+    cash = payments.cash_payment_of_round(group.id, rnd.id, cash_id)
+    if cash is None:
         abort(404)
     try:
-        payments.record_cash_returned(cash, actor=current_user, now=utcnow())
-        db.session.commit()
+        with undone_on_error():
+            payments.record_cash_returned(cash, actor=current_user, now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
         flash(_("Recorded: %(amount)s handed back.", amount=format_pence(cash.amount_pence)),
               "success")
-    except ServiceError as error:
-        db.session.rollback()
-        flash(error.message, "error")
     return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id),
                     303)
 
@@ -609,8 +568,8 @@ def cash_returned(group_id: int, round_id: int, cash_id: int):
 def record_cash(group_id: int, round_id: int, statement_id: int):
     group, _member = _staff(group_id)
     rnd = _closed_round(group, round_id)
-    statement = db.session.get(Statement, statement_id)
-    if statement is None or statement.round_id != rnd.id:
+    statement = payments.statement_of_round(rnd.id, statement_id)
+    if statement is None:
         abort(404)
     errors: dict[str, str] = {}
     amount_text = request.form.get("amount", "")
@@ -625,14 +584,11 @@ def record_cash(group_id: int, round_id: int, statement_id: int):
         errors["receipt"] = str(error)
     if not errors:
         try:
-            payments.record_cash(statement, amount, receipt, actor=current_user, now=utcnow())
-            db.session.commit()
+            with undone_on_error():
+                payments.record_cash(statement, amount, receipt, actor=current_user,
+                                     now=utcnow())
         except ServiceError as error:
-            db.session.rollback()
             errors[error.field or "amount"] = error.message
-        except IntegrityError:  # the same receipt recorded at the same moment elsewhere
-            db.session.rollback()
-            errors["receipt"] = _("That receipt number is already recorded.")
     if errors:
         typed = {"amount": amount_text, "receipt": receipt_text}
         return _render_payments(group, rnd, {statement_id: errors}, {statement_id: typed}, 400)
@@ -649,10 +605,8 @@ def record_cash(group_id: int, round_id: int, statement_id: int):
 def tablet_sessions(group_id: int):
     """The group's tablet sessions, newest first (staff)."""
     group, _member = _staff(group_id)
-    found = db.session.scalars(
-        select(TabletSession).where(TabletSession.group_id == group.id)
-        .order_by(TabletSession.started_at.desc()).limit(50)).all()
-    return render_template("organiser/tablet_sessions.html", group=group, sessions=found,
+    return render_template("organiser/tablet_sessions.html", group=group,
+                           sessions=organising.recent_tablet_sessions(group),
                            title=_("Drop-in sessions"))
 
 
@@ -661,8 +615,8 @@ def tablet_sessions(group_id: int):
 def tablet_sheet(group_id: int, session_id: int):
     """A drop-in session's sheet, printable as the receipt sheet."""
     group, _member = _staff(group_id)
-    found = db.session.get(TabletSession, session_id)
-    if found is None or found.group_id != group.id:
+    found = organising.tablet_session_of_group(group, session_id)
+    if found is None:
         abort(404)
     return render_template("organiser/tablet_sheet.html", group=group,
                            sheet=tablet.session_sheet(found, utcnow()),

@@ -11,25 +11,14 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from bulkbuy import access
-from bulkbuy.adapters import stripe_gateway as gateway
-from bulkbuy.domain import statuses
 from bulkbuy.domain.money import format_pence
-from bulkbuy.extensions import db
-from bulkbuy.models import (
-    CardPayment,
-    Household,
-    Membership,
-    Round,
-    SavedCard,
-    Statement,
-    utcnow,
-)
+from bulkbuy.models import Membership, Statement, utcnow
 from bulkbuy.payments import bp
 from bulkbuy.redirects import same_site_path
-from bulkbuy.services import ServiceError, cards, charging
+from bulkbuy.services import ServiceError, cards, paying
+from bulkbuy.transactions import commit_now, undone_on_error
 
 
 def _cards_on() -> bool:
@@ -64,11 +53,12 @@ def _card_page(template: str, status: int = 200, **context):
     return _with_stripe_csp(response)
 
 
-def _own_household(group_id: int) -> tuple[Membership, Household]:
+def _member_with_household(group_id: int) -> Membership:
+    """The signed-in user's membership of the group; 404 unless it has a household."""
     member = access.membership(group_id)
     if member.household_id is None:
         abort(404)
-    return member, db.session.get(Household, member.household_id)
+    return member
 
 
 # --- agreeing to pay by card, and saving a card -------------------------------------------
@@ -78,10 +68,10 @@ def _own_household(group_id: int) -> tuple[Membership, Household]:
 @login_required
 def pay_by_card(round_id: int):
     """Agree to be charged up to today's most; then save a card if there is none."""
-    rnd = db.session.get(Round, round_id)
+    rnd = paying.round_or_none(round_id)
     if rnd is None:
         abort(404)
-    _member, household = _own_household(rnd.group_id)
+    member = _member_with_household(rnd.group_id)
     back = url_for("resident.my_orders") + f"#round-{rnd.id}"
     if not _cards_on():
         flash(_("Card payments are not set up here. Please pay in cash."), "error")
@@ -89,28 +79,23 @@ def pay_by_card(round_id: int):
     if request.form.get("agree") != "yes":
         flash(_("Tick the box to agree, then press the button again."), "error")
         return redirect(back, 303)
-    now = utcnow()
     try:
-        consent = cards.give_consent(rnd, household, user=current_user, now=now)
-        card = cards.card_of(household.id)
-        if card is not None and card.is_ready:
-            db.session.commit()
-            flash(_("Done. We will take the exact amount from your card ending %(last4)s "
-                    "when orders close. It will be no more than %(most)s.",
-                    last4=card.last4 or "····", most=format_pence(consent.max_pence)),
-                  "success")
-            return redirect(back, 303)
-        secret = cards.start_saving_card(current_app.config, household, user=current_user,
-                                         now=now)
-        db.session.commit()
+        with undone_on_error():
+            agreed = paying.agree_to_pay_by_card(current_app.config, rnd, member.household_id,
+                                                 user=current_user, now=utcnow())
     except ServiceError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(back, 303)
+    if agreed.card is not None:
+        flash(_("Done. We will take the exact amount from your card ending %(last4)s "
+                "when orders close. It will be no more than %(most)s.",
+                last4=agreed.card.last4 or "····", most=format_pence(agreed.consent.max_pence)),
+              "success")
+        return redirect(back, 303)
     return _card_page(
-        "payments/save_card.html", client_secret=secret, action=url_for("payments.card_saved"),
-        next_url=back, most_pence=consent.max_pence, round=rnd,
-        title=_("Save your card"),
+        "payments/save_card.html", client_secret=agreed.client_secret,
+        action=url_for("payments.card_saved"), next_url=back,
+        most_pence=agreed.consent.max_pence, round=rnd, title=_("Save your card"),
     )
 
 
@@ -120,22 +105,19 @@ def card_saved():
     """Stripe.js saved a card: read the SetupIntent from Stripe and keep the card."""
     setup_intent_id = request.form.get("setup_intent", "")
     back = same_site_path(request.form.get("next"), url_for("resident.my_orders"))
-    card = db.session.scalar(select(SavedCard).where(
-        SavedCard.setup_intent_id == setup_intent_id)) if setup_intent_id else None
-    if card is None:
+    household = paying.household_saving_card(setup_intent_id)
+    if household is None:
         flash(_(cards.NOT_SAVED), "error")
         return redirect(back, 303)
-    household = db.session.get(Household, card.household_id)
-    member, _mine = _own_household(household.group_id)
+    member = _member_with_household(household.group_id)
     if member.household_id != household.id:  # only a household saves its own card
         flash(_(cards.NOT_SAVED), "error")
         return redirect(back, 303)
     try:
-        cards.finish_saving_card(current_app.config, household, setup_intent_id,
-                                 user=current_user, now=utcnow())
-        db.session.commit()
+        with undone_on_error():
+            cards.finish_saving_card(current_app.config, household, setup_intent_id,
+                                     user=current_user, now=utcnow())
     except ServiceError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(back, 303)
     flash(_("Your card is saved. We take the money when orders close."), "success")
@@ -146,7 +128,8 @@ def card_saved():
 
 
 def _statement(statement_id: int) -> Statement:
-    statement = db.session.get(Statement, statement_id)
+    """The statement if it is the signed-in resident's household's own, else 404."""
+    statement = paying.statement_or_none(statement_id)
     if statement is None:
         abort(404)
     member = access.membership(statement.round.group_id)
@@ -155,38 +138,18 @@ def _statement(statement_id: int) -> Statement:
     return statement
 
 
-def _latest_attempt(statement: Statement) -> CardPayment | None:
-    return db.session.scalar(
-        select(CardPayment).where(CardPayment.statement_id == statement.id)
-        .order_by(CardPayment.attempt.desc()).limit(1))
-
-
-def _render_pay(statement: Statement, status: int = 200):
-    attempt = _latest_attempt(statement)
-    card = cards.card_of(statement.household_id)
-    confirm_secret = None
-    if (_cards_on() and attempt is not None and attempt.status == "requires_action"
-            and attempt.payment_intent_id and statement.payment_status == "needs_action"):
-        try:
-            confirm_secret = gateway.payment_intent_client_secret(
-                current_app.config, attempt.payment_intent_id)
-        except gateway.GatewayError:
-            confirm_secret = None
-    owed = statement.total_pence - statement.paid_pence
-    return _card_page(
-        "payments/pay.html", status, statement=statement, round=statement.round,
-        attempt=attempt, card=card, confirm_secret=confirm_secret, owed_pence=owed,
-        cards_on=_cards_on(), minimum_pence=cards.MINIMUM_CHARGE_PENCE,
-        chargeable=statement.round.status in statuses.CHARGEABLE_ROUNDS,
-        will_charge=charging.sweep_will_charge(statement),
-        title=_("Pay for %(round)s", round=statement.round.title),
-    )
-
-
 @bp.route("/pay/<int:statement_id>")
 @login_required
 def pay(statement_id: int):
-    return _render_pay(_statement(statement_id))
+    statement = _statement(statement_id)
+    page = paying.pay_page(current_app.config, statement)
+    return _card_page(
+        "payments/pay.html", statement=statement, round=statement.round,
+        attempt=page.attempt, card=page.card, confirm_secret=page.confirm_secret,
+        owed_pence=page.owed_pence, cards_on=page.cards_on, minimum_pence=page.minimum_pence,
+        chargeable=page.chargeable, will_charge=page.will_charge,
+        title=_("Pay for %(round)s", round=statement.round.title),
+    )
 
 
 @bp.route("/pay/<int:statement_id>/new-card", methods=["POST"])
@@ -194,21 +157,19 @@ def pay(statement_id: int):
 def pay_new_card(statement_id: int):
     """Start paying with a card typed in now (a new SetupIntent; the card is kept)."""
     statement = _statement(statement_id)
-    if not _cards_on() or statement.payment_status not in statuses.OPEN_TO_PAYMENT:
-        return redirect(url_for("payments.pay", statement_id=statement.id), 303)
-    household = db.session.get(Household, statement.household_id)
+    back = url_for("payments.pay", statement_id=statement.id)
+    if not paying.open_to_card_payment(current_app.config, statement):
+        return redirect(back, 303)
     try:
-        secret = cards.start_saving_card(current_app.config, household, user=current_user,
-                                         now=utcnow())
-        db.session.commit()
+        with undone_on_error():
+            secret = paying.start_new_card(current_app.config, statement, user=current_user,
+                                           now=utcnow())
     except ServiceError as error:
-        db.session.rollback()
         flash(error.message, "error")
-        return redirect(url_for("payments.pay", statement_id=statement.id), 303)
+        return redirect(back, 303)
     return _card_page(
         "payments/save_card.html", client_secret=secret,
-        action=url_for("payments.pay_charge", statement_id=statement.id),
-        next_url=url_for("payments.pay", statement_id=statement.id),
+        action=url_for("payments.pay_charge", statement_id=statement.id), next_url=back,
         pay_pence=statement.total_pence - statement.paid_pence, round=statement.round,
         title=_("Pay by card"),
     )
@@ -219,21 +180,15 @@ def pay_new_card(statement_id: int):
 def pay_charge(statement_id: int):
     """Charge the saved card now (after saving a new one here, if one was just typed in)."""
     statement = _statement(statement_id)
-    household = db.session.get(Household, statement.household_id)
     back = url_for("payments.pay", statement_id=statement.id)
     if not _cards_on():
         return redirect(back, 303)
-    now = utcnow()
     try:
-        setup_intent_id = request.form.get("setup_intent")
-        if setup_intent_id:
-            cards.finish_saving_card(current_app.config, household, setup_intent_id,
-                                     user=current_user, now=now)
-            db.session.commit()
-        attempt = charging.pay_now(statement, config=current_app.config, now=now,
-                                   commit=db.session.commit)
+        with undone_on_error():
+            attempt = paying.pay_with_card_now(
+                current_app.config, statement, request.form.get("setup_intent"),
+                user=current_user, now=utcnow(), commit=commit_now)
     except ServiceError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(back, 303)
     if attempt.status == "succeeded":
@@ -250,13 +205,8 @@ def pay_charge(statement_id: int):
 def pay_check(statement_id: int):
     """After Stripe.js asked the bank: read the payment's status from Stripe itself."""
     statement = _statement(statement_id)
-    attempt = _latest_attempt(statement)
-    if attempt is not None and _cards_on():
-        word = charging.check_at_stripe(attempt, config=current_app.config, now=utcnow())
-        db.session.commit()
-        if word == "paid":
-            flash(_("Thank you. You have paid %(amount)s.",
-                    amount=format_pence(attempt.amount_pence)), "success")
+    paid = paying.check_latest_attempt(current_app.config, statement, now=utcnow())
+    if paid is not None:
+        flash(_("Thank you. You have paid %(amount)s.",
+                amount=format_pence(paid.amount_pence)), "success")
     return redirect(url_for("payments.pay", statement_id=statement.id), 303)
-
-

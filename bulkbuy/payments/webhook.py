@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import current_app, request
 
-from bulkbuy.adapters import stripe_gateway as gateway
-from bulkbuy.extensions import csrf, db, limiter
+from bulkbuy.extensions import csrf, limiter
 from bulkbuy.models import utcnow
 from bulkbuy.payments import bp
 from bulkbuy.services import stripe_events
-
-log = logging.getLogger(__name__)
+from bulkbuy.transactions import commit_now, undone_on_error
 
 
 @bp.route("/stripe/webhook", methods=["POST"])
@@ -22,22 +18,16 @@ def stripe_webhook():
     """400 for a forged, stale or unreadable event (nothing changes); else 200, quickly.
 
     An event already handled, or about a payment that is not ours, is 200 too,
-    so Stripe stops sending it.
+    so Stripe stops sending it. 500 when handling it failed (nothing of it stays),
+    so Stripe sends it again.
     """
     try:
-        event = gateway.parse_webhook(
-            request.get_data(cache=False), request.headers.get("Stripe-Signature"),
-            current_app.config.get("STRIPE_WEBHOOK_SECRET") or "",
-        )
-    except gateway.WebhookError as exc:
-        log.warning("stripe webhook refused: %s", exc)
-        return {"error": str(exc)}, 400
-    try:
-        outcome = stripe_events.handle_event(event, utcnow())
-    except Exception:
-        db.session.rollback()
-        log.exception("stripe webhook %s (%s) failed; Stripe will send it again",
-                      event.id, event.type)
+        with undone_on_error():
+            outcome = stripe_events.receive(
+                request.get_data(cache=False), request.headers.get("Stripe-Signature"),
+                config=current_app.config, now=utcnow(), commit=commit_now)
+    except stripe_events.RefusedEvent as refused:
+        return {"error": refused.message}, 400
+    except Exception:  # logged by the service, and rolled back above
         return {"error": "not handled"}, 500
-    log.info("stripe webhook %s (%s): %s", event.id, event.type, outcome)
     return {"received": True, "outcome": outcome}, 200

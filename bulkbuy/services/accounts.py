@@ -162,3 +162,27 @@ def regenerate_invite_code(group: Group, *, actor: User) -> str:
     group.invite_code = new_invite_code()
     audit.record("group.invite_reset", actor=actor, group_id=group.id, subject=group)
     return group.invite_code
+
+
+def user_by_id(user_id: int) -> User | None:
+    """The user with this id, or None (the session's copy when it has one: no query)."""
+    return db.session.get(User, user_id)
+
+
+def organises_any_group(user_id: int) -> bool:
+    """Whether the user is an organiser of at least one group (one small query)."""
+    return db.session.scalar(
+        select(Membership.id).where(
+            Membership.user_id == user_id, Membership.role == "organiser"
+        ).limit(1)
+    ) is not None
+
+
+def make_site_admin(email: str, name: str, password: str) -> User:
+    """The user with this e-mail made a site admin, or a new site admin account (the name
+    and password are then used). Refuses what create_user refuses."""
+    user = find_user(email)
+    if user is None:
+        return create_user(email, name, password, is_site_admin=True)
+    user.is_site_admin = True
+    return user

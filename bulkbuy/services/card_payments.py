@@ -38,6 +38,12 @@ _FROM_STRIPE = {
 RECHECK_AFTER = timedelta(seconds=60)
 
 
+def card_payment_of_round(round_id: int, payment_id: int) -> CardPayment | None:
+    """The card payment (attempt) with this id if it is one of the round's, else None."""
+    payment = db.session.get(CardPayment, payment_id)
+    return payment if payment is not None and payment.round_id == round_id else None
+
+
 def attempt_named_by(metadata, *, unrecorded_only: bool = False) -> CardPayment | None:
     """Our attempt a PaymentIntent's metadata names, or None.
 

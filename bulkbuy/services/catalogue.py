@@ -68,6 +68,34 @@ def check_product_fields(
     return ProductFields(**values), {}
 
 
+def suppliers_of(group_id: int) -> list[Supplier]:
+    """The group's suppliers, by name."""
+    return list(db.session.scalars(
+        select(Supplier).where(Supplier.group_id == group_id).order_by(Supplier.name)
+    ))
+
+
+def supplier_of_group(group_id: int, supplier_id: int) -> Supplier | None:
+    """The supplier with this id if it is the group's, else None."""
+    supplier = db.session.get(Supplier, supplier_id)
+    return supplier if supplier is not None and supplier.group_id == group_id else None
+
+
+def product_of_supplier(supplier: Supplier, product_id: int) -> Product | None:
+    """The product with this id if it is on `supplier`'s list, else None."""
+    product = db.session.get(Product, product_id)
+    return product if product is not None and product.supplier_id == supplier.id else None
+
+
+def active_products(supplier: Supplier) -> list[Product]:
+    """The supplier's products a new round may offer (active ones), by name."""
+    return list(db.session.scalars(
+        select(Product)
+        .where(Product.supplier_id == supplier.id, Product.active.is_(True))
+        .order_by(Product.name)
+    ))
+
+
 def create_supplier(group_id: int, name: str, contact: str | None, *, actor: User) -> Supplier:
     """Add a supplier to the group; names are unique within a group."""
     existing = db.session.scalar(

@@ -630,9 +630,11 @@ def pay_now(statement: Statement, *, config, now: datetime,
 
     Used by our "complete payment" page after the resident saved a card there
     (or to retry their saved card). The attempt is recorded and committed
-    before Stripe is asked, exactly as the sweep does. Returns the attempt;
-    its status says what happened ("requires_action": confirm with Stripe.js).
-    Raises ServiceError when nothing can be charged now.
+    before Stripe is asked (`commit`), exactly as the sweep does. Returns the
+    attempt; its status says what happened ("requires_action": confirm with
+    Stripe.js). Raises ServiceError when nothing can be charged now, having
+    written nothing (the caller rolls its transaction back), or when Stripe
+    refuses our key (the attempt is then undone and committed).
     """
     card = _card_of(statement.household_id)
     if card is None or not card.is_ready:
@@ -648,7 +650,6 @@ def pay_now(statement: Statement, *, config, now: datetime,
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
-        db.session.rollback()
         raise ServiceError("There is nothing to pay by card on this now.")
     db.session.refresh(statement)
     attempt = 1 + (db.session.scalar(
@@ -688,7 +689,9 @@ def pay_now(statement: Statement, *, config, now: datetime,
 
 def check_at_stripe(payment: CardPayment, *, config, now: datetime) -> str:
     """Ask Stripe for an attempt's PaymentIntent and apply its status (after our page's
-    Stripe.js step). The browser's word is never taken for it. Caller commits."""
+    Stripe.js step). The browser's word is never taken for it. Returns what
+    `card_payments.settle_attempt` did ("no change" when Stripe cannot be asked).
+    Commits nothing: the caller's transaction keeps it."""
     if payment.payment_intent_id is None:
         return "no change"
     try:

@@ -29,6 +29,21 @@ from bulkbuy.models.closing import WRITE_OFF_REASONS
 from bulkbuy.services import ServiceError, audit, card_payments, charging
 
 
+def statement_of_round(round_id: int, statement_id: int) -> Statement | None:
+    """The statement with this id if it is one of the round's, else None."""
+    statement = db.session.get(Statement, statement_id)
+    return statement if statement is not None and statement.round_id == round_id else None
+
+
+def cash_payment_of_round(group_id: int, round_id: int, cash_id: int) -> CashPayment | None:
+    """The cash payment with this id if the group took it for one of the round's
+    statements, else None."""
+    cash = db.session.get(CashPayment, cash_id)
+    if cash is None or cash.group_id != group_id or cash.statement.round_id != round_id:
+        return None
+    return cash
+
+
 def record_cash(
     statement: Statement,
     amount_pence: int,

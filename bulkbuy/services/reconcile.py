@@ -171,7 +171,7 @@ def _refund_differences(config, limit: int, taken: dict[str, int]) -> list[Diffe
     for key, infos in by_key.items():
         if len(infos) > 1:
             differences.append(Difference(infos[0].payment_intent_id, (
-                f"Stripe made {len(infos)} refunds ({', '.join(i.id for i in infos)}) for "
+                f"Stripe made {len(infos)} refunds ({', '.join(sorted(i.id for i in infos))}) for "
                 f"our one refund {key}")))
     for key, (refund, pi_id) in ours.items():
         if refund.status in statuses.UNANSWERED_REFUNDS:

@@ -54,6 +54,19 @@ def transition(round_id: int, from_statuses: Iterable[str], to_status: str, **va
     return result.rowcount == 1
 
 
+def round_of_group(group_id: int, round_id: int) -> Round | None:
+    """The round with this id if it is the group's, else None."""
+    rnd = db.session.get(Round, round_id)
+    return rnd if rnd is not None and rnd.group_id == group_id else None
+
+
+def rounds_of_group(group_id: int) -> list[Round]:
+    """Every round of the group, the latest deadline first."""
+    return list(db.session.scalars(
+        select(Round).where(Round.group_id == group_id).order_by(Round.closes_at.desc())
+    ))
+
+
 def create_round(
     group: Group,
     supplier: Supplier,
@@ -134,6 +147,15 @@ def open_round(rnd: Round, *, actor: User | None, now: datetime) -> None:
         for key, value in _snapshot(item.product).items():
             setattr(item, key, value)
     audit.record("round.opened", actor=actor, group_id=rnd.group_id, subject=rnd)
+
+
+def mark_ordered(rnd: Round, *, actor: User) -> None:
+    """Record that a closed round has been ordered from the supplier. Once only (a
+    guarded UPDATE from "closed"); raises ServiceError for a round in any other status.
+    Audited."""
+    if not transition(rnd.id, ("closed",), "ordered"):
+        raise ServiceError("This round is not waiting to be ordered.")
+    audit.record("round.ordered", actor=actor, group_id=rnd.group_id, subject=rnd)
 
 
 def submit_for_approval_or_open(rnd: Round, *, actor: User, now: datetime) -> str:

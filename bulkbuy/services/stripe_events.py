@@ -9,6 +9,7 @@ event arriving after a newer one changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -17,16 +18,50 @@ from sqlalchemy.exc import IntegrityError
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund, Household, SavedCard, StripeEvent
-from bulkbuy.services import audit, card_payments, cards, charging
+from bulkbuy.services import ServiceError, audit, card_payments, cards, charging
 
 log = logging.getLogger(__name__)
 
 
-def handle_event(event: gateway.WebhookEvent, now: datetime) -> str:
-    """Apply one checked event and commit; returns what was done ("duplicate" if seen).
+class RefusedEvent(ServiceError):
+    """A webhook whose signature or body did not check out (answer 400; nothing changed)."""
+
+
+def receive(payload: bytes, signature_header: str | None, *, config, now: datetime,
+            commit: Callable[[], None]) -> str:
+    """Check a webhook's signature on its raw body, then apply its event once (see
+    `handle_event`, which commits it through `commit`). Returns what was done.
+
+    Raises RefusedEvent for a forged, stale or unreadable event, or when no webhook
+    secret is configured; nothing is written then. Any other error means the event
+    was not handled: it is logged and raised, and the caller rolls back and answers
+    so that Stripe sends it again.
+    """
+    try:
+        event = gateway.parse_webhook(payload, signature_header,
+                                      config.get("STRIPE_WEBHOOK_SECRET") or "")
+    except gateway.WebhookError as exc:
+        log.warning("stripe webhook refused: %s", exc)
+        raise RefusedEvent(str(exc)) from exc
+    try:
+        outcome = handle_event(event, now, commit=commit)
+    except Exception:
+        log.exception("stripe webhook %s (%s) failed; Stripe will send it again",
+                      event.id, event.type)
+        raise
+    log.info("stripe webhook %s (%s): %s", event.id, event.type, outcome)
+    return outcome
+
+
+def handle_event(event: gateway.WebhookEvent, now: datetime, *,
+                 commit: Callable[[], None]) -> str:
+    """Apply one checked event and commit it (`commit`) with its id; returns what was
+    done ("duplicate" if seen).
 
     Never raises for an event about something we do not know: that is logged
-    and answered as handled.
+    and answered as handled. When the same event, delivered twice at once, was
+    committed by the other delivery first, this one's work is rolled back and it
+    answers "duplicate".
     """
     if db.session.get(StripeEvent, event.id) is not None:
         return "duplicate"
@@ -34,7 +69,7 @@ def handle_event(event: gateway.WebhookEvent, now: datetime) -> str:
     db.session.add(StripeEvent(id=event.id, type=event.type, outcome=outcome[:120],
                                received_at=now))
     try:
-        db.session.commit()
+        commit()
     except IntegrityError:
         # The same event, delivered twice at once: the other delivery applied it.
         db.session.rollback()

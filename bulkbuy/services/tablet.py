@@ -129,8 +129,9 @@ def check_pin(session: TabletSession, household: Household, pin: str, now: datet
     """Start the household's turn if the PIN is right; otherwise say why, plainly.
 
     A PIN that is not 4 numbers counts as no attempt. A wrong PIN counts;
-    the 5th wrong one locks the PIN for 15 minutes (logged). The caller
-    commits in every case, so failures are kept.
+    the 5th wrong one locks the PIN for 15 minutes (logged). A refusal is an
+    answer, not an error: the request commits it like a success, so failures
+    are kept (never run this inside `undone_on_error`).
     """
     if household.pin_locked_until is not None and household.pin_locked_until > now:
         minutes = max(1, math.ceil((household.pin_locked_until - now).total_seconds() / 60))
@@ -185,8 +186,9 @@ def helper_confirms(session: TabletSession, household: Household, password: str,
 
 
 def helper_password_refused(session: TabletSession, household: Household) -> None:
-    """Log a wrong helper's password given for a household (the caller commits), as
-    wrong PINs are: someone at the tablet may be guessing the worker's password."""
+    """Log a wrong helper's password given for a household, as wrong PINs are: someone
+    at the tablet may be guessing the worker's password. Called after the refused
+    `helper_confirms` was undone, so the entry stays when the request commits."""
     audit.record("tablet.helper_password_wrong", actor=session.worker,
                  group_id=household.group_id, household_id=household.id, subject=household,
                  tablet_session=session.id)

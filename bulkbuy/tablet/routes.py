@@ -1,9 +1,11 @@
 """The tablet's pages. Household ids and PINs travel only in POST bodies; no household
-label is ever in a URL or a page title (history keeps both)."""
+label is ever in a URL or a page title (history keeps both).
+
+Each page parses its form, calls one use case (services.dropin, or services.tablet for
+sessions, turns and PINs) and renders or redirects; the request is the transaction
+(bulkbuy.transactions), and a refused use case runs inside `undone_on_error`."""
 
 from __future__ import annotations
-
-import math
 
 from flask import (
     abort,
@@ -21,24 +23,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager, joinedload
 
-from bulkbuy import access, fragment_cache
-from bulkbuy.domain import statuses
-from bulkbuy.domain.money import format_pence, parse_pounds
-from bulkbuy.extensions import db, limiter
-from bulkbuy.models import Group, Membership, Round, RoundItem, Statement, utcnow
-from bulkbuy.services import (
-    ServiceError,
-    accounts,
-    audit,
-    payments,
-    pledges,
-    round_view,
-    tablet,
-)
+from bulkbuy import fragment_cache
+from bulkbuy.domain.money import format_pence
+from bulkbuy.extensions import limiter
+from bulkbuy.models import utcnow
+from bulkbuy.services import ServiceError, dropin, pledges, tablet
 from bulkbuy.tablet import bp
 from bulkbuy.tablet.state import (
     SESSION_KEY,
@@ -50,7 +40,7 @@ from bulkbuy.tablet.state import (
     set_cookie,
     tablet_session,
 )
-from bulkbuy.validation import clean_text
+from bulkbuy.transactions import undone_on_error
 
 
 def _password_limit():
@@ -97,12 +87,7 @@ def start():
     if tablet_session() is not None:
         return redirect(url_for("tablet.households"), 303)
     session.pop(SESSION_KEY, None)  # a session ended elsewhere: this browser is free again
-    groups = db.session.scalars(
-        select(Group).join(Membership, Membership.group_id == Group.id)
-        .where(Membership.user_id == current_user.id,
-               Membership.role.in_(access.STAFF_ROLES))
-        .order_by(Group.name)
-    ).all()
+    groups = dropin.staff_groups(current_user)
     if not groups:
         abort(403)  # only a group's workers and organisers start its tablet
     if request.method == "POST":
@@ -115,7 +100,6 @@ def start():
             flash(_("Choose one of your groups for this drop-in."), "error")
             return redirect(url_for("tablet.start"), 303)
         started, token = tablet.start_session(group, current_user, utcnow())
-        db.session.commit()
         session[SESSION_KEY] = started.id
         response = make_response(redirect(url_for("tablet.households"), 303))
         set_cookie(response, TABLET_COOKIE, token)
@@ -133,16 +117,17 @@ def leave():
         return away
     error = None
     if request.method == "POST":
-        password = request.form.get("password", "")
-        if accounts.authenticate(found.worker.email, password) is None:
-            error = _("That is not the helper's password.")
+        group_id, session_id = found.group_id, found.id
+        try:
+            with undone_on_error():
+                dropin.leave_tablet(found, request.form.get("password", ""), utcnow())
+        except ServiceError as refused:
+            error = refused.message
         else:
-            tablet.end_session(found, utcnow())
-            db.session.commit()
             session.pop(SESSION_KEY, None)
             response = make_response(redirect(
-                url_for("organiser.tablet_sheet", group_id=found.group_id,
-                        session_id=found.id), 303))
+                url_for("organiser.tablet_sheet", group_id=group_id, session_id=session_id),
+                303))
             for name in (TABLET_COOKIE, TURN_COOKIE):
                 delete_cookie(response, name)
             return response
@@ -168,7 +153,6 @@ def households():
     group_id = found.group_id
     ended = tablet.end_turns_for_next_person(found, utcnow(), idle_limit())
     if ended:
-        db.session.commit()
         _forget_the_resident()  # their turn was still open: nothing of it is shown
     session.pop(CHOSEN_KEY, None)
     html = _household_list(group_id)
@@ -222,7 +206,8 @@ def choose():
     if away:
         return away
     try:
-        household = tablet.household_in(found, request.form.get("household_id"))
+        with undone_on_error():
+            household = tablet.household_in(found, request.form.get("household_id"))
     except ServiceError as error:
         flash(error.message, "error")
         return redirect(url_for("tablet.households"), 303)
@@ -245,8 +230,9 @@ def pin():
     if away:
         return away
     try:
-        household = tablet.household_in(
-            found, request.form.get("household_id") or session.get(CHOSEN_KEY))
+        with undone_on_error():
+            household = tablet.household_in(
+                found, request.form.get("household_id") or session.get(CHOSEN_KEY))
     except ServiceError as error:
         if request.method == "POST":
             flash(error.message, "error")
@@ -257,22 +243,20 @@ def pin():
     now = utcnow()
     if request.form.get("helper") == "yes":
         try:
-            _visit, token = tablet.helper_confirms(found, household,
-                                                   request.form.get("password", ""), now)
+            with undone_on_error():
+                _visit, token = tablet.helper_confirms(found, household,
+                                                       request.form.get("password", ""), now)
         except ServiceError as error:
-            db.session.rollback()
-            tablet.helper_password_refused(found, household)
-            db.session.commit()
+            tablet.helper_password_refused(found, household)  # kept: the request commits
             return _page("tablet/pin.html", 400, household=household, error=None,
                          helper_error=error.message, title=_("Error: Enter your PIN"))
     else:
+        # Failures and lockouts are kept: the request commits, whatever the answer.
         result = tablet.check_pin(found, household, request.form.get("pin", ""), now)
-        db.session.commit()  # failures and lockouts are kept
         if result.visit is None:
             return _page("tablet/pin.html", 400, household=household, error=_(result.message),
                          title=_("Error: Enter your PIN"))
         token = result.token
-    db.session.commit()
     session.pop(CHOSEN_KEY, None)
     response = make_response(redirect(url_for("tablet.order"), 303))
     set_cookie(response, TURN_COOKIE, token)
@@ -284,8 +268,7 @@ def pin():
 
 def _turn_or_list():
     turn = current_turn()
-    if turn is None:
-        db.session.commit()  # an idle turn was just ended
+    if turn is None:  # ended (an idle one just now: the request commits that)
         _forget_the_resident()
         flash(_(ENDED), "error")
         response = make_response(redirect(url_for("tablet.households"), 303))
@@ -294,51 +277,14 @@ def _turn_or_list():
     return turn, None
 
 
-# Built once (asked on every load of the pledge screen); the group comes along for its
-# time zone.
-_OPEN_ROUNDS = (
-    select(Round).options(joinedload(Round.group))
-    .where(Round.group_id == bindparam("group_id"), Round.status == "open",
-           Round.closes_at > bindparam("now"))
-    .order_by(Round.closes_at))
-_OWED = (
-    select(Statement).options(contains_eager(Statement.round))
-    .join(Round, Statement.round_id == Round.id)
-    .where(Statement.household_id == bindparam("household_id"),
-           Statement.payment_status.in_(statuses.OWED),
-           Round.status.in_(statuses.FINISHED_ROUNDS))
-    .order_by(Statement.id))
-
-
-def _open_rounds(group_id: int) -> list[Round]:
-    return list(db.session.scalars(_OPEN_ROUNDS, {"group_id": group_id, "now": utcnow()}))
-
-
 @bp.route("/order")
 @login_required
 def order():
     turn, away = _turn_or_list()
     if away:
         return away
-    household = turn.household
-    now = utcnow()
-    if tablet.touch(turn, now):
-        db.session.commit()
-    # The server counts idleness from its last write (touch writes at most every few
-    # seconds); the page counts from the same moment, so neither ends the turn first.
-    seen_ago = max(0, math.ceil((now - turn.last_seen_at).total_seconds()))
-    open_rounds = _open_rounds(household.group_id)
-    pledged = round_view.household_pledges(household.id, [r.id for r in open_rounds])
-    rounds_ = []
-    for rnd in open_rounds:
-        board = round_view.round_board(rnd)
-        mine = pledged.by_round[rnd.id]
-        rounds_.append((rnd, round_view.board_views(board, mine),
-                        round_view.board_maximum(rnd, board, mine)))
-    owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
-    items = sum(1 for _r, views, _m in rounds_ for v in views if v.my_quantity)
-    most = sum(m for _r, _v, m in rounds_)
-    helpers = pledged.helpers
+    screen = dropin.pledge_screen(turn, utcnow())
+    helpers = screen.helpers
     locale = str(get_locale())
 
     def product_card(view) -> Markup:
@@ -346,8 +292,9 @@ def order():
         return Markup(_product_card(  # noqa: S704
             view, tuple(helpers.get(view.item.id, ())), locale))
 
-    html, status = _page("tablet/order.html", household=household, rounds=rounds_,
-                         owed=owed, item_count=items, most_pence=most, seen_ago=seen_ago,
+    html, status = _page("tablet/order.html", household=screen.household,
+                         rounds=screen.rounds, owed=screen.owed, item_count=screen.item_count,
+                         most_pence=screen.most_pence, seen_ago=screen.seen_ago,
                          product_card=product_card, title=_("Your order"))
     # Once for the whole page, not once a card (the token is URL-safe).
     return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf()), status
@@ -376,35 +323,23 @@ def pledge():
     turn, away = _turn_or_list()
     if away:
         return away
-    item = db.session.get(RoundItem, request.form.get("item_id", type=int) or 0)
-    household = turn.household
-    if item is None or item.round.group_id != household.group_id:
-        flash(_("We could not find that product."), "error")
-        return redirect(url_for("tablet.order"), 303)
-    max_units = current_app.config["MAX_UNITS_PER_PLEDGE"]
+    item_id = request.form.get("item_id", type=int) or 0
     quantity = request.form.get("quantity", type=int)
-    if quantity is None or not 0 <= quantity <= max_units:
-        flash(_("You can have from 0 to %(n)s.", n=max_units), "error")
-        return redirect(url_for("tablet.order") + f"#item-{item.id}", 303)
-    tolerance = round_view.household_tolerance(item, household.id)
-    now = utcnow()
     try:
-        with audit.context(tablet_session_id=turn.tablet_session_id):
-            pledges.set_pledge(item, household, quantity, tolerance,
-                               entered_by=turn.tablet_session.worker, now=now,
-                               max_units=max_units)
-        tablet.touch(turn, now)
-        db.session.commit()
+        with undone_on_error():
+            item = dropin.pledge_at_tablet(
+                turn, item_id, quantity, max_units=current_app.config["MAX_UNITS_PER_PLEDGE"],
+                now=utcnow())
     except pledges.RoundNotOpenError:
-        db.session.rollback()
         flash(_("Orders for this round have closed, so nothing was changed."), "error")
         return redirect(url_for("tablet.order"), 303)
     except ServiceError as error:
-        db.session.rollback()
         flash(error.message, "error")
-        return redirect(url_for("tablet.order") + f"#item-{item.id}", 303)
+        if error.field == "item_id":  # no such product here: no card to go back to
+            return redirect(url_for("tablet.order"), 303)
+        return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
     flash(_("You want %(n)s of %(name)s. Saved.", n=quantity, name=item.name), "success")
-    return redirect(url_for("tablet.order") + f"#item-{item.id}", 303)
+    return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
 
 
 @bp.route("/cash", methods=["POST"])
@@ -415,30 +350,20 @@ def cash():
     turn, away = _turn_or_list()
     if away:
         return away
-    statement = db.session.get(Statement, request.form.get("statement_id", type=int) or 0)
-    if statement is None or statement.household_id != turn.household_id:
-        flash(_("We could not find that bill."), "error")
-        return redirect(url_for("tablet.order"), 303)
-    worker = turn.tablet_session.worker
+    statement_id = request.form.get("statement_id", type=int) or 0
     try:
-        if accounts.authenticate(worker.email, request.form.get("password", "")) is None:
-            raise ServiceError(_("That is not the helper's password."))
-        amount = parse_pounds(request.form.get("amount", ""))
-        receipt = clean_text(request.form.get("receipt", ""), "Receipt number", max_length=40)
-        with audit.context(tablet_session_id=turn.tablet_session_id):
-            payments.record_cash(statement, amount, receipt, actor=worker, now=utcnow())
-        tablet.touch(turn, utcnow())
-        db.session.commit()
-    except (ServiceError, ValueError) as error:
-        db.session.rollback()
-        flash(getattr(error, "message", None) or str(error), "error")
-        return redirect(url_for("tablet.order") + f"#bill-{statement.id}", 303)
-    except IntegrityError:  # the same receipt recorded at the same moment elsewhere
-        db.session.rollback()
-        flash(_("That receipt number is already recorded."), "error")
-        return redirect(url_for("tablet.order") + f"#bill-{statement.id}", 303)
-    flash(_("Cash recorded: %(amount)s.", amount=format_pence(amount)), "success")
-    return redirect(url_for("tablet.order") + f"#bill-{statement.id}", 303)
+        with undone_on_error():
+            payment = dropin.cash_at_tablet(
+                turn, statement_id, request.form.get("password", ""),
+                request.form.get("amount", ""), request.form.get("receipt", ""), utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+        if error.field == "statement_id":  # not one of this household's bills
+            return redirect(url_for("tablet.order"), 303)
+        return redirect(url_for("tablet.order") + f"#bill-{statement_id}", 303)
+    flash(_("Cash recorded: %(amount)s.", amount=format_pence(payment.amount_pence)),
+          "success")
+    return redirect(url_for("tablet.order") + f"#bill-{statement_id}", 303)
 
 
 @bp.route("/still-here", methods=["POST"])
@@ -446,11 +371,9 @@ def cash():
 def still_here():
     """"Yes, keep going": the idle timer starts again (on the server too)."""
     turn = current_turn()
-    if turn is None:
-        db.session.commit()
+    if turn is None:  # ended (an idle one just now: the request commits that)
         return {"turn": "ended"}, 409
     tablet.touch(turn, utcnow(), always=True)  # the page restarts its count now too
-    db.session.commit()
     return {"turn": "open"}, 200
 
 
@@ -468,13 +391,11 @@ def done():
     _forget_the_resident()
     reason = "idle" if request.form.get("reason") == "idle" else "done"
     if turn is None:
-        db.session.commit()
         target = url_for("tablet.households")
         if reason == "done":
             flash(_("That turn had already ended. Nothing was changed."), "error")
     else:
         tablet.end_visit(turn, reason, utcnow())
-        db.session.commit()
         target = url_for("tablet.thanks")
     response = make_response(redirect(target, 303))
     delete_cookie(response, TURN_COOKIE)

@@ -1,0 +1,154 @@
+"""A resident's own overview pages: the home page's rounds, and My orders.
+
+Each costs a fixed number of queries, however many rounds and pledges (My orders
+reads every pledge line of the open rounds it covers: see round_view).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from bulkbuy.access import STAFF_ROLES
+from bulkbuy.domain import statuses
+from bulkbuy.extensions import db
+from bulkbuy.models import Group, Membership, PledgeLine, Round, Statement, User
+from bulkbuy.services import cards, round_view
+
+
+def memberships_of(user_id: int) -> list[Membership]:
+    """The user's memberships, each with its group loaded."""
+    return list(db.session.scalars(
+        select(Membership)
+        .options(joinedload(Membership.group))
+        .where(Membership.user_id == user_id)
+    ).all())
+
+
+def owed_statements(household_ids: list[int]) -> list[Statement]:
+    """The households' statements still owed for finished rounds, for the "Pay now" links,
+    earliest deadline first (each with its round loaded)."""
+    if not household_ids:
+        return []
+    return list(db.session.scalars(
+        select(Statement)
+        .options(joinedload(Statement.round))
+        .join(Round, Statement.round_id == Round.id)
+        .where(Statement.household_id.in_(household_ids),
+               Statement.payment_status.in_(statuses.OWED),
+               Round.status.in_(statuses.FINISHED_ROUNDS))
+        .order_by(Round.closes_at)
+    ))
+
+
+@dataclass(frozen=True)
+class HomeOverview:
+    """What the home page lists for a user."""
+
+    memberships: list[Membership]
+    #: Open rounds of the user's groups, earliest deadline first.
+    open_rounds: list[Round]
+    #: The other rounds the user may see: listed ones, their own, and any their
+    #: household ordered in (failed, cancelled and finished ones included).
+    other_rounds: list[Round]
+    #: Closed rounds taking payment, in the groups where the user is staff.
+    payment_rounds: list[Round]
+    #: The memberships in which the user is staff (organiser or worker).
+    staff_groups: list[Membership]
+    #: Statements the user's households still owe.
+    to_pay: list[Statement]
+
+
+def home_overview(user: User) -> HomeOverview:
+    """The home page for `user`: their groups' rounds, the rounds staff take payment for,
+    and what their households owe."""
+    memberships = memberships_of(user.id)
+    group_ids = [m.group_id for m in memberships]
+    household_ids = [m.household_id for m in memberships if m.household_id is not None]
+    # Failed, cancelled and finished rounds stay listed for households that ordered
+    # in them: that is how a household without e-mail learns what happened.
+    ordered_in = select(PledgeLine.round_id).where(PledgeLine.household_id.in_(household_ids))
+    visible = db.session.scalars(
+        select(Round)
+        .options(joinedload(Round.group))
+        .where(
+            Round.group_id.in_(group_ids),
+            (Round.status.in_(statuses.LISTED_ROUNDS))
+            | (Round.created_by_id == user.id)
+            | Round.id.in_(ordered_in),
+        )
+        .order_by(Round.closes_at)
+    ).all()
+    staff_groups = [m.group_id for m in memberships if m.role in STAFF_ROLES]
+    payment_rounds: list[Round] = []
+    if staff_groups:
+        # Workers and organisers take cash for closed rounds: one tap from here.
+        payment_rounds = list(db.session.scalars(
+            select(Round)
+            .where(Round.group_id.in_(staff_groups),
+                   Round.status.in_(statuses.COLLECTING_ROUNDS))
+            .order_by(Round.closes_at.desc())
+        ).all())
+    return HomeOverview(
+        memberships=memberships,
+        open_rounds=[r for r in visible if r.status == "open"],
+        other_rounds=[r for r in visible if r.status != "open"],
+        payment_rounds=payment_rounds,
+        staff_groups=[m for m in memberships if m.role in STAFF_ROLES],
+        to_pay=owed_statements(household_ids),
+    )
+
+
+@dataclass(frozen=True)
+class MyOrders:
+    """What My orders shows: each household's pledges in open rounds, and what is owed."""
+
+    #: Per open round the household ordered in: the most it can be asked and the likely sum.
+    estimates: list[round_view.HouseholdEstimate]
+    #: round id: paying by card for that round (cards.card_choice's answer).
+    choices: dict[int, dict]
+    #: (household id, item id): names of helpers who entered any of that order.
+    helpers: dict[tuple[int, int], list[str]]
+    #: group id: the user's household in that group.
+    household_of: dict[int, int]
+    #: The latest changes helpers made to the households' orders.
+    helper_changes: list[round_view.HelperChange]
+    #: The groups in which the user has a household (each may set its drop-in PIN).
+    pin_groups: list[Group]
+    #: Statements the households still owe.
+    to_pay: list[Statement]
+
+
+def my_orders(user: User, config: Mapping) -> MyOrders:
+    """My orders for `user`, over every group where they have a household."""
+    memberships = [m for m in memberships_of(user.id) if m.household_id is not None]
+    estimates: list[round_view.HouseholdEstimate] = []
+    for member in memberships:
+        open_rounds = db.session.scalars(
+            select(Round).where(Round.group_id == member.group_id, Round.status == "open")
+        ).all()
+        estimates += round_view.household_estimates(list(open_rounds), member.household_id)
+    household_of = {m.group_id: m.household_id for m in memberships}
+    helpers: dict[tuple[int, int], list[str]] = {}
+    for member in memberships:
+        helpers.update({(member.household_id, item_id): names for item_id, names in
+                        round_view.entered_by_helpers(
+                            member.household_id,
+                            [e.round.id for e in estimates
+                             if e.round.group_id == member.group_id]).items()})
+    choices = {e.round.id: cards.card_choice(config, e.round, household_of[e.round.group_id])
+               for e in estimates}
+    helper_changes = [change for member in memberships
+                      for change in round_view.helper_changes(member.household_id)]
+    return MyOrders(
+        estimates=estimates,
+        choices=choices,
+        helpers=helpers,
+        household_of=household_of,
+        helper_changes=helper_changes,
+        pin_groups=[m.group for m in memberships],
+        to_pay=owed_statements([m.household_id for m in memberships]),
+    )

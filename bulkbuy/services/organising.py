@@ -1,0 +1,90 @@
+"""What the organiser area reads and changes that belongs to no narrower service: the
+groups a person organises, a group's dashboard and settings, its households and its
+drop-in (tablet) sessions as staff see them.
+
+Like every service, nothing here commits: the request does (bulkbuy.transactions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bulkbuy.extensions import db
+from bulkbuy.models import Group, Household, Membership, Round, Supplier, TabletSession, User
+from bulkbuy.services import audit, catalogue, rounds
+
+#: How many drop-in sessions the sessions page lists (newest first).
+RECENT_TABLET_SESSIONS = 50
+
+
+def organised_groups(user: User) -> list[Group]:
+    """The groups `user` may organise, by name: every group for a site admin, else those
+    where they are an organiser (empty when none)."""
+    query = select(Group).order_by(Group.name)
+    if not user.is_site_admin:
+        query = query.join(Membership, Membership.group_id == Group.id).where(
+            Membership.user_id == user.id, Membership.role == "organiser"
+        )
+    return list(db.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What an organiser's dashboard lists for a group."""
+
+    #: The group's rounds, the latest deadline first.
+    rounds: list[Round]
+    #: The group's suppliers, by name.
+    suppliers: list[Supplier]
+
+
+def dashboard(group: Group) -> Dashboard:
+    """The group's rounds and suppliers for its dashboard (two reads, no writes)."""
+    return Dashboard(rounds=rounds.rounds_of_group(group.id),
+                     suppliers=catalogue.suppliers_of(group.id))
+
+
+def update_group_settings(group: Group, *, require_round_approval: bool, actor: User) -> bool:
+    """Save the group's settings (today: whether residents' rounds need an organiser's
+    approval before they open). Returns whether anything changed; a change is audited
+    ("group.settings_changed", with the values before and after), saving the same
+    values again writes nothing."""
+    before = bool(group.require_round_approval)
+    after = bool(require_round_approval)
+    if before == after:
+        return False
+    group.require_round_approval = after
+    audit.record(
+        "group.settings_changed", actor=actor, group_id=group.id, subject=group,
+        setting="require_round_approval", before=before, after=after,
+    )
+    return True
+
+
+def households_of(group: Group) -> list[Household]:
+    """The group's households by label (the organiser's households page)."""
+    return list(db.session.scalars(
+        select(Household).where(Household.group_id == group.id).order_by(Household.label)
+    ))
+
+
+def household_of_group(group: Group, household_id: int) -> Household | None:
+    """The household with this id if it is in `group`, else None."""
+    household = db.session.get(Household, household_id)
+    return household if household is not None and household.group_id == group.id else None
+
+
+def recent_tablet_sessions(group: Group) -> list[TabletSession]:
+    """The group's latest drop-in sessions, newest first (at most RECENT_TABLET_SESSIONS)."""
+    return list(db.session.scalars(
+        select(TabletSession).where(TabletSession.group_id == group.id)
+        .order_by(TabletSession.started_at.desc()).limit(RECENT_TABLET_SESSIONS)
+    ))
+
+
+def tablet_session_of_group(group: Group, session_id: int) -> TabletSession | None:
+    """The drop-in session with this id if it was the group's, else None."""
+    found = db.session.get(TabletSession, session_id)
+    return found if found is not None and found.group_id == group.id else None

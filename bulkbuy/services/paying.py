@@ -1,0 +1,167 @@
+"""Residents paying by card on our pages: the use cases behind `bulkbuy.payments.routes`.
+
+Each function loads what it needs, applies the rules (in `cards` and `charging`)
+and writes through the session; none commits, except through a `commit`
+callable it is given where a record must be durable before Stripe is asked.
+Stripe is only reached through `cards`, `charging` and the gateway here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.domain import statuses
+from bulkbuy.extensions import db
+from bulkbuy.models import CardConsent, CardPayment, Household, Round, SavedCard, Statement, User
+from bulkbuy.services import cards, charging
+
+
+def round_or_none(round_id: int) -> Round | None:
+    """The round with this id, or None."""
+    return db.session.get(Round, round_id)
+
+
+def statement_or_none(statement_id: int) -> Statement | None:
+    """The statement with this id, or None (the caller checks it is the resident's own)."""
+    return db.session.get(Statement, statement_id)
+
+
+def latest_attempt(statement: Statement) -> CardPayment | None:
+    """The statement's card attempt with the highest number, or None if it has none."""
+    return db.session.scalar(
+        select(CardPayment).where(CardPayment.statement_id == statement.id)
+        .order_by(CardPayment.attempt.desc()).limit(1))
+
+
+# --- agreeing to pay by card, and saving a card -------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardAgreement:
+    """What agreeing to pay by card did: the consent given and, either the household's
+    ready card (nothing more to do) or the client secret of a SetupIntent for Stripe.js
+    to save a card with."""
+
+    consent: CardConsent
+    card: SavedCard | None
+    client_secret: str | None
+
+
+def agree_to_pay_by_card(config, rnd: Round, household_id: int, *, user: User,
+                         now: datetime) -> CardAgreement:
+    """Record the household's consent to be charged up to its maximum for this open round
+    and, when it has no ready card, start saving one (a Stripe Customer and SetupIntent).
+
+    Raises ServiceError (the round is not open, nothing is ordered, Stripe cannot be
+    reached); the caller then keeps nothing of it.
+    """
+    household = db.session.get(Household, household_id)
+    consent = cards.give_consent(rnd, household, user=user, now=now)
+    card = cards.card_of(household.id)
+    if card is not None and card.is_ready:
+        return CardAgreement(consent=consent, card=card, client_secret=None)
+    secret = cards.start_saving_card(config, household, user=user, now=now)
+    return CardAgreement(consent=consent, card=None, client_secret=secret)
+
+
+def household_saving_card(setup_intent_id: str) -> Household | None:
+    """The household whose card is being saved with this SetupIntent, or None (no id, or
+    not one of ours). The caller checks that it is the signed-in resident's household."""
+    if not setup_intent_id:
+        return None
+    card = db.session.scalar(select(SavedCard).where(
+        SavedCard.setup_intent_id == setup_intent_id))
+    return None if card is None else db.session.get(Household, card.household_id)
+
+
+# --- our "complete payment" page ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayPage:
+    """What our "complete payment" page shows for one statement."""
+
+    attempt: CardPayment | None
+    card: SavedCard | None
+    #: The PaymentIntent's client secret when the bank wants the resident to confirm.
+    confirm_secret: str | None
+    owed_pence: int
+    cards_on: bool
+    minimum_pence: int
+    chargeable: bool
+    will_charge: bool
+
+
+def pay_page(config, statement: Statement) -> PayPage:
+    """Everything the pay page shows. Writes nothing.
+
+    Asks Stripe for the latest attempt's client secret only when that attempt waits
+    for the resident's bank (and the statement needs action); if Stripe cannot be
+    reached the page is shown without the "confirm with my bank" step.
+    """
+    attempt = latest_attempt(statement)
+    on = cards.cards_on(config)
+    confirm_secret = None
+    if (on and attempt is not None and attempt.status == "requires_action"
+            and attempt.payment_intent_id and statement.payment_status == "needs_action"):
+        try:
+            confirm_secret = gateway.payment_intent_client_secret(
+                config, attempt.payment_intent_id)
+        except gateway.GatewayError:
+            confirm_secret = None
+    return PayPage(
+        attempt=attempt, card=cards.card_of(statement.household_id),
+        confirm_secret=confirm_secret, owed_pence=statement.total_pence - statement.paid_pence,
+        cards_on=on, minimum_pence=cards.MINIMUM_CHARGE_PENCE,
+        chargeable=statement.round.status in statuses.CHARGEABLE_ROUNDS,
+        will_charge=charging.sweep_will_charge(statement),
+    )
+
+
+def open_to_card_payment(config, statement: Statement) -> bool:
+    """Cards are on and the statement may be paid now (due or needing action)."""
+    return cards.cards_on(config) and statement.payment_status in statuses.OPEN_TO_PAYMENT
+
+
+def start_new_card(config, statement: Statement, *, user: User, now: datetime) -> str:
+    """Start saving a card typed in now to pay this statement with (a new SetupIntent;
+    the card is kept for later too). Returns its client secret for Stripe.js.
+    Raises ServiceError when Stripe cannot be reached."""
+    household = db.session.get(Household, statement.household_id)
+    return cards.start_saving_card(config, household, user=user, now=now)
+
+
+def pay_with_card_now(config, statement: Statement, setup_intent_id: str | None, *,
+                      user: User, now: datetime, commit: Callable[[], None]) -> CardPayment:
+    """Charge what the statement still owes to the household's card, with the resident
+    present; first keep the card just saved on our page when `setup_intent_id` names one.
+
+    The card just saved is made durable (`commit`) before the charge is tried, so it
+    stays saved whatever the charge does; the attempt is committed before Stripe is
+    asked (`charging.pay_now`). Returns the attempt; its status says what happened.
+    Raises ServiceError when the card was not saved or nothing can be charged now.
+    """
+    if setup_intent_id:
+        household = db.session.get(Household, statement.household_id)
+        cards.finish_saving_card(config, household, setup_intent_id, user=user, now=now)
+        commit()
+    return charging.pay_now(statement, config=config, now=now, commit=commit)
+
+
+def check_latest_attempt(config, statement: Statement, *, now: datetime) -> CardPayment | None:
+    """After Stripe.js asked the bank: read the latest attempt's PaymentIntent from Stripe
+    itself and record its status (never the browser's word).
+
+    Returns the attempt when this paid it, else None. Does nothing when cards are off
+    or there is no attempt.
+    """
+    attempt = latest_attempt(statement)
+    if attempt is None or not cards.cards_on(config):
+        return None
+    word = charging.check_at_stripe(attempt, config=config, now=now)
+    return attempt if word == "paid" else None
