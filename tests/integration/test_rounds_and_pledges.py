@@ -320,6 +320,23 @@ def test_a_resident_opens_a_round_from_the_catalogue_and_it_opens_at_once(client
     assert response.status_code == 303
 
 
+def test_changing_the_groups_settings_is_audited_once_per_change(client, auth):
+    w = factories.world(open_round=False)
+    auth.login("org@oak.test")
+
+    for _ in range(2):  # the same value saved twice is one change
+        client.post(f"/organise/{w.group.id}/settings", data={"require_round_approval": "y"})
+    client.post(f"/organise/{w.group.id}/settings", data={})
+
+    changes = db.session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "group.settings_changed").order_by(AuditEntry.id)).all()
+    assert [(e.actor_id, e.group_id) for e in changes] == [(w.organiser.id, w.group.id)] * 2
+    assert [(json.loads(e.details)["before"], json.loads(e.details)["after"])
+            for e in changes] == [
+        (False, True), (True, False)]
+    assert fresh(Group, w.group.id).require_round_approval is False
+
+
 def test_a_residents_round_waits_for_approval_when_the_group_asks_for_it(client, auth):
     w = factories.world(open_round=False)
     auth.login("org@oak.test")
