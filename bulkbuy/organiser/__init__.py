@@ -4,4 +4,11 @@ from flask import Blueprint
 
 bp = Blueprint("organiser", __name__)
 
-from bulkbuy.organiser import routes  # noqa: E402,F401
+from bulkbuy.organiser import (  # noqa: E402,F401  (each registers its views on bp)
+    catalogue,
+    dropins,
+    groups,
+    households,
+    money,
+    rounds,
+)

@@ -236,9 +236,9 @@ def start_round(group_id: int):
         chosen = [p for p in products if p.id in set(form.products.data)]
         try:
             with undone_on_error():
-                rnd, status = residents.start_round(
-                    group, supplier, chosen, form.details(), user=current_user, now=utcnow()
-                )
+                rnd, status = rounds.start_round(
+                    group, supplier, chosen, form.details(),
+                    started_by=rounds.STARTED_BY_RESIDENT, user=current_user, now=utcnow())
         except ServiceError as error:
             form.closes_at.errors.append(error.message)
         else:

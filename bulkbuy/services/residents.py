@@ -1,6 +1,6 @@
 """A resident's round pages: the round page (and what its kept copy is checked against),
-starting, extending and cancelling a round of their own, their drop-in PIN; and whether
-a user sees the Organise link.
+the choices for starting a round (rounds.start_round starts it), their drop-in PIN; and
+whether a user sees the Organise link.
 
 None of these commit: the request does (see bulkbuy/transactions.py).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
@@ -27,7 +27,7 @@ from bulkbuy.models import (
     Supplier,
     User,
 )
-from bulkbuy.services import accounts, round_view, rounds, statements, tablet
+from bulkbuy.services import accounts, round_view, statements, tablet
 
 # --- the round page and its kept copy -------------------------------------------------------
 
@@ -161,21 +161,6 @@ def new_round_choices(group_id: int, supplier_id: int | None) -> NewRoundChoices
             .order_by(Product.name)
         ))
     return NewRoundChoices(suppliers=suppliers, supplier=supplier, products=products)
-
-
-def start_round(group: Group, supplier: Supplier, products: list[Product],
-                details: rounds.RoundDetails, *, user: User, now: datetime) -> tuple[Round, str]:
-    """A resident's new round: created with the usual money settings and no schedule
-    (those are organisers' choices, whatever `details` carries), then opened, or sent
-    for approval if the group asks. Returns the round and its status ("open" or
-    "pending_approval"). Raises ServiceError when the rules refuse it."""
-    details = replace(
-        details, delivery_fee_pence=0, min_order_pence=None, fee_split="by_value",
-        allocation_mode="first_come", opens_at=None, payment_days=3,
-    )
-    rnd = rounds.create_round(group, supplier, products, details, created_by=user, now=now)
-    status = rounds.submit_for_approval_or_open(rnd, actor=user, now=now)
-    return rnd, status
 
 
 # --- the drop-in PIN ------------------------------------------------------------------------

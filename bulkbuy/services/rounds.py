@@ -7,7 +7,7 @@ so two requests or processes can never make the same change twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -156,6 +156,38 @@ def mark_ordered(rnd: Round, *, actor: User) -> None:
     if not transition(rnd.id, ("closed",), "ordered"):
         raise ServiceError("This round is not waiting to be ordered.")
     audit.record("round.ordered", actor=actor, group_id=rnd.group_id, subject=rnd)
+
+
+#: Who starts a round decides its settings: an organiser's details are kept as given; a
+#: resident's round takes the group's usual money settings and no schedule.
+STARTED_BY_ORGANISER = "organiser"
+STARTED_BY_RESIDENT = "resident"
+
+
+def start_round(group: Group, supplier: Supplier, products: Sequence[Product],
+                details: RoundDetails, *, started_by: str, user: User,
+                now: datetime) -> tuple[Round, str]:
+    """A new round of `group`, the one use case for organisers and residents.
+
+    An organiser's (`started_by=STARTED_BY_ORGANISER`) is saved as a draft with the
+    details as given; they open it when ready. A resident's takes no delivery fee,
+    no minimum, fees by value, first come, no schedule and 3 days to pay (those are
+    organisers' choices, whatever `details` carries), and is opened at once, or
+    sent for approval when the group asks. Returns the round and its status.
+    Raises ServiceError when the rules refuse it.
+    """
+    if started_by == STARTED_BY_ORGANISER:
+        rnd = create_round(group, supplier, products, details, created_by=user, now=now)
+        return rnd, rnd.status
+    if started_by != STARTED_BY_RESIDENT:
+        raise ValueError(f"started_by must be {STARTED_BY_ORGANISER!r} or "
+                         f"{STARTED_BY_RESIDENT!r}")
+    details = replace(
+        details, delivery_fee_pence=0, min_order_pence=None, fee_split="by_value",
+        allocation_mode="first_come", opens_at=None, payment_days=3,
+    )
+    rnd = create_round(group, supplier, products, details, created_by=user, now=now)
+    return rnd, submit_for_approval_or_open(rnd, actor=user, now=now)
 
 
 def submit_for_approval_or_open(rnd: Round, *, actor: User, now: datetime) -> str:

@@ -1,0 +1,66 @@
+"""The organiser's groups: the list, a group's dashboard, its settings and invite code."""
+
+from __future__ import annotations
+
+from flask import (
+    abort,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from bulkbuy.organiser import bp
+from bulkbuy.organiser.common import (
+    _organiser,
+)
+from bulkbuy.organiser.forms import GroupSettingsForm
+from bulkbuy.services import (
+    accounts,
+    organising,
+)
+
+
+@bp.route("/")
+@login_required
+def index():
+    groups = organising.organised_groups(current_user)
+    if not groups:
+        abort(403)
+    if len(groups) == 1:
+        return redirect(url_for("organiser.dashboard", group_id=groups[0].id))
+    return render_template("organiser/index.html", groups=groups, title=_("Your groups"))
+
+
+@bp.route("/<int:group_id>")
+@login_required
+def dashboard(group_id: int):
+    group = _organiser(group_id)
+    board = organising.dashboard(group)
+    return render_template(
+        "organiser/dashboard.html", group=group, rounds=board.rounds, suppliers=board.suppliers,
+        settings_form=GroupSettingsForm(obj=group), title=group.name,
+    )
+
+
+@bp.route("/<int:group_id>/settings", methods=["POST"])
+@login_required
+def settings(group_id: int):
+    group = _organiser(group_id)
+    form = GroupSettingsForm()
+    if form.validate_on_submit():
+        organising.update_group_settings(
+            group, require_round_approval=form.require_round_approval.data, actor=current_user)
+        flash(_("Settings saved."), "success")
+    return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
+
+
+@bp.route("/<int:group_id>/invite/reset", methods=["POST"])
+@login_required
+def reset_invite(group_id: int):
+    group = _organiser(group_id)
+    accounts.regenerate_invite_code(group, actor=current_user)
+    flash(_("New invite code made. The old one no longer works."), "success")
+    return redirect(url_for("organiser.dashboard", group_id=group.id), 303)

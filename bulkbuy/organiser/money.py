@@ -1,0 +1,178 @@
+"""A closed round's money: payments, cash taken and handed back, write-offs, refunds."""
+
+from __future__ import annotations
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from bulkbuy import access
+from bulkbuy.domain.money import format_pence, parse_pounds
+from bulkbuy.models import utcnow
+from bulkbuy.organiser import bp
+from bulkbuy.organiser.common import (
+    CLOSED_STATUSES,
+    _closed_round,
+    _organiser,
+    _round,
+    _staff,
+)
+from bulkbuy.services import (
+    ServiceError,
+    card_payments,
+    cards,
+    payments,
+    statements,
+)
+from bulkbuy.transactions import undone_on_error
+from bulkbuy.validation import clean_text
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/payments")
+@login_required
+def round_payments(group_id: int, round_id: int):
+    group, _member = _staff(group_id)
+    rnd = _round(group, round_id)
+    if rnd.status not in CLOSED_STATUSES and not (
+        rnd.status == "cancelled" and rnd.goods_total_pence is not None
+    ):
+        abort(404)
+    return _render_payments(group, rnd)
+
+
+def _render_payments(group, rnd, errors=None, typed=None, status=200):
+    return render_template(
+        "organiser/payments.html", group=group, round=rnd,
+        payments=payments.round_payments(rnd.id), sheet=statements.order_sheet(rnd),
+        cards_on=cards.cards_configured(current_app.config),
+        is_organiser=access.membership(group.id).role == "organiser",
+        minimum_pence=cards.MINIMUM_CHARGE_PENCE,
+        overdue=rnd.pay_by is not None and utcnow() > rnd.pay_by
+        and rnd.status != "cancelled",
+        errors=errors or {}, typed=typed or {}, title=_("Payments: %(round)s", round=rnd.title),
+    ), status
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/<int:statement_id>/write-off",
+    methods=["POST"],
+)
+@login_required
+def write_off(group_id: int, round_id: int, statement_id: int):
+    """The group covers what a household still owes (or waives an amount too small for
+    a card): an organiser's decision, recorded as the round's deficit."""
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    statement = payments.statement_of_round(rnd.id, statement_id)
+    if statement is None:
+        abort(404)
+    try:
+        with undone_on_error():
+            written = payments.write_off(statement, request.form.get("reason", ""),
+                                         actor=current_user, now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(_("Written off: %(amount)s for %(household)s.",
+                amount=format_pence(written.amount_pence), household=statement.household.label),
+              "success")
+    return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
+                    + f"#statement-{statement.id}", 303)
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/card/<int:payment_id>/refund-again",
+    methods=["POST"],
+)
+@login_required
+def refund_again(group_id: int, round_id: int, payment_id: int):
+    """Ask Stripe again for a refund it refused (an organiser's decision)."""
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    payment = card_payments.card_payment_of_round(rnd.id, payment_id)
+    if payment is None:
+        abort(404)
+    try:
+        with undone_on_error():
+            refund = card_payments.retry_failed_refund(payment, actor=current_user,
+                                                       now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        # A card payment's household is its statement's.
+        flash(_("Asked again: %(amount)s goes back to the card of %(household)s.",
+                amount=format_pence(refund.amount_pence),
+                household=payment.statement.household.label),
+              "success")
+    return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id),
+                    303)
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/cash/<int:cash_id>/returned",
+    methods=["POST"],
+)
+@login_required
+def cash_returned(group_id: int, round_id: int, cash_id: int):
+    group, _member = _staff(group_id)
+    rnd = _round(group, round_id)
+    cash = payments.cash_payment_of_round(group.id, rnd.id, cash_id)
+    if cash is None:
+        abort(404)
+    try:
+        with undone_on_error():
+            payments.record_cash_returned(cash, actor=current_user, now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(_("Recorded: %(amount)s handed back.", amount=format_pence(cash.amount_pence)),
+              "success")
+    return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id),
+                    303)
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/<int:statement_id>/cash", methods=["POST"]
+)
+@login_required
+def record_cash(group_id: int, round_id: int, statement_id: int):
+    group, _member = _staff(group_id)
+    rnd = _closed_round(group, round_id)
+    statement = payments.statement_of_round(rnd.id, statement_id)
+    if statement is None:
+        abort(404)
+    errors: dict[str, str] = {}
+    amount_text = request.form.get("amount", "")
+    receipt_text = request.form.get("receipt", "")
+    try:
+        amount = parse_pounds(amount_text)
+    except ValueError as error:
+        errors["amount"] = str(error)
+    try:
+        receipt = clean_text(receipt_text, "Receipt number", max_length=40)
+    except ValueError as error:
+        errors["receipt"] = str(error)
+    if not errors:
+        try:
+            with undone_on_error():
+                payments.record_cash(statement, amount, receipt, actor=current_user,
+                                     now=utcnow())
+        except ServiceError as error:
+            errors[error.field or "amount"] = error.message
+    if errors:
+        typed = {"amount": amount_text, "receipt": receipt_text}
+        return _render_payments(group, rnd, {statement_id: errors}, {statement_id: typed}, 400)
+    flash(_("Cash recorded: %(amount)s from %(household)s.", amount=format_pence(amount),
+            household=statement.household.label), "success")
+    return redirect(
+        url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
+        + f"#statement-{statement.id}", 303,
+    )

@@ -1,0 +1,193 @@
+"""Rounds from products: creating, opening, the order sheet, statements, ordered, cancel."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import (
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from bulkbuy.domain import statuses
+from bulkbuy.models import utcnow
+from bulkbuy.organiser import bp
+from bulkbuy.organiser.common import (
+    CLOSED_STATUSES,
+    _closed_round,
+    _organiser,
+    _round,
+    pounds_text,
+)
+from bulkbuy.round_form import RoundForm
+from bulkbuy.services import (
+    ServiceError,
+    card_payments,
+    catalogue,
+    payments,
+    rounds,
+    statements,
+)
+from bulkbuy.transactions import undone_on_error
+
+
+@bp.route("/<int:group_id>/rounds/new", methods=["GET", "POST"])
+@login_required
+def new_round(group_id: int):
+    group = _organiser(group_id)
+    suppliers = catalogue.suppliers_of(group.id)
+    supplier_id = request.args.get("supplier", type=int)
+    chosen_supplier = next((s for s in suppliers if s.id == supplier_id), None)
+    if chosen_supplier is None:
+        return render_template(
+            "rounds/choose_supplier.html", group=group, suppliers=suppliers,
+            endpoint="organiser.new_round", title=_("New round: choose a supplier"),
+        )
+    products = catalogue.active_products(chosen_supplier)
+    form = RoundForm(products, group.timezone)
+    if form.validate_on_submit():
+        chosen = [p for p in products if p.id in set(form.products.data)]
+        try:
+            with undone_on_error():
+                rounds.start_round(
+                    group, chosen_supplier, chosen, form.details(),
+                    started_by=rounds.STARTED_BY_ORGANISER, user=current_user, now=utcnow())
+        except ServiceError as error:
+            form.closes_at.errors.append(error.message)
+        else:
+            flash(_("Round saved as a draft. Open it when you are ready."), "success")
+            return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
+    return render_template(
+        "rounds/form.html", form=form, group=group, supplier=chosen_supplier, organiser=True,
+        title=_("New round with %(supplier)s", supplier=chosen_supplier.name),
+    )
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/open", methods=["POST"])
+@login_required
+def open_round(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    try:
+        with undone_on_error():
+            rounds.open_round(rnd, actor=current_user, now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(_("The round is open."), "success")
+    return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>")
+@login_required
+def round_detail(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    sheet = statements.order_sheet(rnd) if rnd.status in CLOSED_STATUSES else None
+    return render_template(
+        "organiser/round.html", group=group, round=rnd, sheet=sheet, now=utcnow(),
+        title=rnd.title,
+    )
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/order-sheet")
+@login_required
+def order_sheet(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    return render_template(
+        "organiser/order_sheet.html", group=group, round=rnd, sheet=statements.order_sheet(rnd),
+        households=statements.statements_for(rnd), now=utcnow(),
+        title=_("Order sheet: %(round)s", round=rnd.title),
+    )
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/order-sheet.csv")
+@login_required
+def order_sheet_csv(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    sheet = statements.order_sheet(rnd)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["product", "supplier_code", "unit", "case_size", "cases",
+                     "case_price", "line_total"])
+    for line in sheet.lines:
+        writer.writerow([
+            _csv_safe(line.item.name), _csv_safe(line.item.supplier_code or ""),
+            _csv_safe(line.item.unit_description), line.item.case_size, line.cases,
+            pounds_text(line.item.case_price_pence), pounds_text(line.line_total_pence),
+        ])
+    writer.writerow(["goods total", "", "", "", "", "", pounds_text(sheet.goods_total_pence)])
+    writer.writerow(["delivery fee", "", "", "", "", "", pounds_text(sheet.fee_pence)])
+    writer.writerow(["grand total", "", "", "", "", "", pounds_text(sheet.grand_total_pence)])
+    return Response(
+        out.getvalue(), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="order-round-{rnd.id}.csv"'},
+    )
+
+
+def _csv_safe(text: str) -> str:
+    """Stop a spreadsheet from running a cell as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/statements")
+@login_required
+def round_statements(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    return render_template(
+        "organiser/statements.html", group=group, round=rnd,
+        statements=statements.statements_for(rnd), sheet=statements.order_sheet(rnd),
+        title=_("Statements: %(round)s", round=rnd.title),
+    )
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/ordered", methods=["POST"])
+@login_required
+def mark_ordered(group_id: int, round_id: int):
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    try:
+        with undone_on_error():
+            rounds.mark_ordered(rnd, actor=current_user)
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(_("Marked as ordered from the supplier."), "success")
+    return redirect(url_for("organiser.round_detail", group_id=group.id, round_id=rnd.id), 303)
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/cancel-after-close", methods=["GET", "POST"])
+@login_required
+def cancel_after_close(group_id: int, round_id: int):
+    """Cancel a closed (or ordered) round: card payments are refunded, cash handed back."""
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    if rnd.status not in statuses.CANCELLABLE_AFTER_CLOSE:
+        abort(404)
+    if request.method == "POST":
+        try:
+            with undone_on_error():
+                queued = card_payments.cancel_closed_round(rnd, actor=current_user,
+                                                           now=utcnow())
+        except ServiceError as error:
+            flash(error.message, "error")
+            return redirect(url_for("organiser.round_detail", group_id=group.id,
+                                    round_id=rnd.id), 303)
+        flash(_("The round is cancelled. %(n)s card payment(s) are being refunded. "
+                "Hand back any cash below.", n=queued), "success")
+        return redirect(url_for("organiser.round_payments", group_id=group.id,
+                                round_id=rnd.id), 303)
+    return render_template("organiser/cancel_after_close.html", group=group, round=rnd,
+                           payments=payments.round_payments(rnd.id),
+                           title=_("Cancel %(round)s?", round=rnd.title))
