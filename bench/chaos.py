@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from bulkbuy.extensions import db  # noqa: E402 - after the path is set
 from bulkbuy.services import accounts  # noqa: E402
+from devtools.localstripe_server import LocalstripeServer, is_installed  # noqa: E402
 from tests.chaos import run_chaos  # noqa: E402
 from tests.conftest import make_app  # noqa: E402
-from tests.localstripe_server import LocalstripeServer, is_installed  # noqa: E402
 from tests.stripe_helpers import app_settings  # noqa: E402
 
 

@@ -9,7 +9,7 @@
     python bench/charge.py --profile          # cProfile the first app sweep
     python bench/charge.py --localstripe-dir DIR   # localstripe's state files there
 
-localstripe (tests/localstripe_server.py) pickles its whole store after every write, so
+localstripe (devtools/localstripe_server.py) pickles its whole store after every write, so
 it slows as its state grows. So every timed run gets a localstripe of its own, started
 from one snapshot: each starts with exactly the same state (the same N customers and
 cards, no payment yet) and writes the same N PaymentIntents. The snapshot is made once,
@@ -92,7 +92,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.localstripe_server import (  # noqa: E402 - after the path is set
+from devtools.localstripe_server import (  # noqa: E402 - after the path is set
     TEST_KEY,
     LocalstripeServer,
     free_port,
@@ -106,7 +106,7 @@ SEED = 20260315
 CARD_OK = "4242424242424242"
 TARGET_RATIO = 0.9
 
-#: A localstripe for making the snapshot: as tests/localstripe_server.py runs it, but
+#: A localstripe for making the snapshot: as devtools/localstripe_server.py runs it, but
 #: writes are not saved one by one; POST /_config/bench_dump saves the whole store to
 #: argv[2], as a plain dict: unpickling localstripe's own Store calls its __setitem__,
 #: which saves the store to the very file being loaded, truncating it (a state of

@@ -12,7 +12,7 @@ LOCALSTRIPE_PORT=${LOCALSTRIPE_PORT:-8420}
 
 if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
   mkdir -p instance
-  "$BIN/python" -m tests.localstripe_server --port "$LOCALSTRIPE_PORT" \
+  "$BIN/python" -m devtools.localstripe_server --port "$LOCALSTRIPE_PORT" \
     --state instance/localstripe.pickle \
     --webhook "http://127.0.0.1:$PORT/stripe/webhook" --secret whsec_bulkbuy_demo &
   localstripe_pid=$!

@@ -64,7 +64,8 @@ from bulkbuy.models import (
     utcnow,
 )
 from bulkbuy.services import card_payments, cards, charging, payments, pledges
-from tests import factories, localstripe_server
+from devtools import localstripe_server
+from tests import factories
 from tests.conftest import empty_tables
 from tests.integration.helpers.closing_checks import (
     assert_statements_consistent,

@@ -33,7 +33,7 @@ WEBHOOK_SECRET = "whsec_bulkbuy_test"  # noqa: S105 - a test secret
 
 def app_settings(base_url: str, **extra) -> dict:
     """App settings that point Stripe at a localstripe on `base_url`."""
-    from tests.localstripe_server import TEST_KEY
+    from devtools.localstripe_server import TEST_KEY
 
     return {
         "STRIPE_SECRET_KEY": TEST_KEY,

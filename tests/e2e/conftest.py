@@ -287,7 +287,7 @@ def e2e_localstripe() -> Iterator[str]:
 
     Skipped loudly without localstripe; fails when CI=true.
     """
-    from tests import localstripe_server
+    from devtools import localstripe_server
 
     if not localstripe_server.is_installed():
         if os.environ.get("CI") == "true":
@@ -303,7 +303,7 @@ def e2e_localstripe() -> Iterator[str]:
 def card_live_server(tmp_path_factory, e2e_localstripe) -> Iterator[LiveServer]:
     """Like `live_server` (CSRF on, its own SQLite file), with Stripe settings pointing at
     `e2e_localstripe`, whose signed webhooks go to this server's /stripe/webhook."""
-    from tests.localstripe_server import register_webhook
+    from devtools.localstripe_server import register_webhook
     from tests.stripe_helpers import WEBHOOK_SECRET, app_settings
 
     url = f"sqlite:///{tmp_path_factory.mktemp('e2e-card') / 'e2e-card.sqlite'}"
@@ -321,7 +321,7 @@ def card_live_server(tmp_path_factory, e2e_localstripe) -> Iterator[LiveServer]:
 def card_live_app(card_live_server, e2e_localstripe):
     """The card server's app, with empty tables and an emptied localstripe."""
     from bulkbuy import web
-    from tests.localstripe_server import wipe
+    from devtools.localstripe_server import wipe
 
     wipe(e2e_localstripe)
     web.clear_caches()  # ids repeat between tests on emptied tables

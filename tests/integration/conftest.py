@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests import localstripe_server
+from devtools import localstripe_server
 
 _NOT_INSTALLED = (
     "LOCALSTRIPE NOT INSTALLED: Stripe payment tests did NOT run. "

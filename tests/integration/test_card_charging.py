@@ -41,8 +41,8 @@ from bulkbuy.services import (
     pledges,
     rounds,
 )
+from devtools.localstripe_server import TEST_KEY
 from tests import factories
-from tests.localstripe_server import TEST_KEY
 from tests.stripe_helpers import (
     CARD_DECLINED_ON_CHARGE,
     CARD_NEEDS_AUTH,

@@ -25,6 +25,7 @@ from bulkbuy.adapters import stripe_gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, CardPayment, OutboxMessage, Statement, utcnow
 from bulkbuy.services import card_payments, cards, charging
+from devtools.localstripe_server import TEST_KEY
 from tests import factories
 from tests.fault_proxy import FaultProxy, closed_port_url
 from tests.integration.test_card_charging import (
@@ -35,7 +36,6 @@ from tests.integration.test_card_charging import (
     succeeded_per_household,
     sweep,
 )
-from tests.localstripe_server import TEST_KEY
 from tests.stripe_helpers import closed_card_round
 
 LATER = timedelta(minutes=10)

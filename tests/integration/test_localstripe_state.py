@@ -10,8 +10,8 @@ import pytest
 import requests
 import stripe
 
-from tests import localstripe_server
-from tests.localstripe_server import TEST_KEY, LocalstripeServer
+from devtools import localstripe_server
+from devtools.localstripe_server import TEST_KEY, LocalstripeServer
 
 pytestmark = pytest.mark.skipif(not localstripe_server.is_installed(),
                                 reason="localstripe is not installed")

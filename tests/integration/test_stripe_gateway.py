@@ -19,7 +19,7 @@ import requests
 import stripe
 
 from bulkbuy.adapters import stripe_gateway as gw
-from tests.localstripe_server import free_port
+from devtools.localstripe_server import free_port
 
 CARD_OK = "4242424242424242"
 CARD_SCA_ALWAYS = "4000002760003184"  # needs authentication on every payment

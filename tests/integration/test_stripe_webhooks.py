@@ -44,6 +44,7 @@ from bulkbuy.services import (
     payments,
     pledges,
 )
+from devtools.localstripe_server import register_webhook
 from tests import factories, stripe_helpers
 from tests.integration.helpers.live_server import (
     LiveServer,
@@ -55,7 +56,6 @@ from tests.integration.helpers.live_server import (
     stripe_event,
     switch_off_webhooks,
 )
-from tests.localstripe_server import register_webhook
 from tests.stripe_helpers import WEBHOOK_SECRET, closed_card_round, save_card
 
 PI = "pi_webhooktest0001"

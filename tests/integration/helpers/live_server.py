@@ -35,8 +35,8 @@ from sqlalchemy import text
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from bulkbuy.extensions import db
+from devtools.localstripe_server import TEST_KEY
 from tests.conftest import make_app
-from tests.localstripe_server import TEST_KEY
 from tests.stripe_helpers import WEBHOOK_SECRET, app_settings
 
 WEBHOOK_PATH = "/stripe/webhook"

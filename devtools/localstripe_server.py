@@ -9,7 +9,7 @@ grows just as localstripe does): several test runs may run at once. Wipe its
 data between tests with `wipe(base_url)`. `register_webhook` points its
 signed webhooks at an app.
 
-Also used by `make run` (python -m tests.localstripe_server --port 8420 ...).
+Also used by `make run` (python -m devtools.localstripe_server --port 8420 ...).
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class LocalstripeServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m tests.localstripe_server [--port N] [--webhook URL --secret S]`."""
+    """`python -m devtools.localstripe_server [--port N] [--webhook URL --secret S]`."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Run localstripe on 127.0.0.1.")

@@ -1,0 +1,1 @@
+"""Tools for development and tests that are not part of the app (never imported by it)."""
