@@ -142,6 +142,7 @@ def _refund_differences(config, limit: int, taken: dict[str, int]) -> list[Diffe
             pi_id for key, (refund, pi_id) in ours.items()
             if refund.status == "succeeded" and key not in listed_keys))
         listed_ids = {r.id for r in at_stripe}
+        unchecked: set[str] = set()
         for pi_id in beyond[:FETCH_LIMIT]:
             try:
                 at_stripe += [r for r in gateway.refunds_of(config, pi_id)
@@ -149,11 +150,12 @@ def _refund_differences(config, limit: int, taken: dict[str, int]) -> list[Diffe
             except gateway.GatewayError as exc:
                 differences.append(Difference(pi_id, f"its refunds could not be checked at "
                                               f"Stripe: {exc}"))
-                ours = {k: v for k, v in ours.items() if v[1] != pi_id}
+                unchecked.add(pi_id)
         for pi_id in beyond[FETCH_LIMIT:]:
             differences.append(Difference(pi_id, "its refunds were not compared (run again "
                                           "with a larger limit)"))
-            ours = {k: v for k, v in ours.items() if v[1] != pi_id}
+            unchecked.add(pi_id)
+        ours = {key: found for key, found in ours.items() if found[1] not in unchecked}
 
     by_key: dict[str, list[gateway.RefundInfo]] = defaultdict(list)
     refunded: dict[str, int] = defaultdict(int)
