@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 FLASK := BULKBUY_ENV=development $(BIN)/flask --app bulkbuy
 
-.PHONY: run test lint bench screenshots clean
+.PHONY: run test lint bench screenshots translations clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(INSTALLED)
 screenshots: $(INSTALLED)
 	bash scripts/ensure_chromium.sh >/dev/null
 	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_tablet_journeys.py
+
+## make translations: every word to translate, from the code and templates (babel.cfg), into
+## bulkbuy/translations/messages.pot
+translations: $(INSTALLED)
+	mkdir -p bulkbuy/translations
+	$(BIN)/pybabel extract -F babel.cfg -o bulkbuy/translations/messages.pot .
 
 bench: $(INSTALLED)
 	PYTHON=$(BIN)/python bash scripts/bench.sh

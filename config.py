@@ -52,6 +52,9 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
 
+    #: Events of this level and above go to standard error, one line each.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
     BABEL_DEFAULT_LOCALE = "en"
     DEFAULT_TIMEZONE = "Europe/London"
 
@@ -92,6 +95,11 @@ class Config:
 
     #: Upper bounds for what a person may type, so absurd input gets a clear message.
     MAX_UNITS_PER_PLEDGE = 999
+
+    #: Keep rendered pages (the round page, the tablet's list and pledge screen) and each
+    #: round's products and totals in the worker's memory, keyed by the database's version
+    #: numbers (bulkbuy/fragment_cache.py). False renders everything on every request.
+    FRAGMENT_CACHE = _bool("FRAGMENT_CACHE", True)
     MAX_CSV_BYTES = 1_000_000
     MAX_CONTENT_LENGTH = 2_000_000
 
@@ -104,6 +112,7 @@ class TestConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_SERVER = None
+    LOG_LEVEL = "WARNING"
     STRIPE_SECRET_KEY = None  # a key in the environment never reaches app tests
     STRIPE_PUBLISHABLE_KEY = None
     STRIPE_WEBHOOK_SECRET = None

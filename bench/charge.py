@@ -1,4 +1,4 @@
-"""Benchmark: the card charge sweep (services.charging.sweep_payments), against a bare SDK loop.
+"""Benchmark: the card charge sweep (sweeps.sweep_payments), against a bare SDK loop.
 
     python bench/charge.py                    # 500 households, SQLite
     python bench/charge.py --households 50    # a quick smoke run
@@ -33,7 +33,7 @@ STRIPE_REQUESTS_PER_SECOND=100; one group, one open round of one product (1 a ca
 the snapshot's customer and card) and consent (CardConsent row) per household, bulk
 inserted; then services.closing.close_round and a commit, so there are N statements due
 (137p to 822p, all at least Stripe's 30p minimum). Timed: one call of
-charging.sweep_payments(now, config=app.config, commit=db.session.commit,
+sweeps.sweep_payments(now, config=app.config,
 throttle=Throttle(100), batch=N) (so it charges all N), from a fresh session to its
 return. Checked: N charged, no errors, N statements paid, and exactly N PaymentIntents
 at localstripe, all succeeded.
@@ -163,15 +163,15 @@ class AppRun:
 
 
 #: The parts of the sweep timed in each app run, by wrapping them for the run:
-#: (name, module attribute). "commit" is the commit callable the sweep is given and
+#: (name, module attribute). "commit" is the session's commit (each unit of work) and
 #: "throttle sleep" the Throttle's sleep; the rest of the sweep is reported as "other".
 PHASES = (
-    ("start_attempt", "bulkbuy.services.charging:start_attempt"),
+    ("start_attempt", "bulkbuy.services.payments.charge_sweep:start_attempt"),
     ("commit", None),
-    ("_card_of", "bulkbuy.services.charging:_card_of"),
+    ("_card_of", "bulkbuy.services.payments.charge_sweep:card_of"),
     ("throttle sleep", None),
     ("charge_off_session", "bulkbuy.adapters.stripe_gateway:charge_off_session"),
-    ("_apply", "bulkbuy.services.charging:_apply"),
+    ("_apply", "bulkbuy.services.payments.charge_sweep:record_answer"),
 )
 #: Phases that run in the sweep's worker threads (overlapping the others).
 IN_WORKERS = ("charge_off_session",)
@@ -296,21 +296,10 @@ def payment_intents_at(base_url: str) -> list:
 
 
 def wipe_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, make_url, text
+    """The bench database's schema dropped and rebuilt (bench/harness.py)."""
+    import harness  # bench/, beside this file
 
-    from config import database_url
-
-    url = database_url(url)
-    name = make_url(url).database or ""
-    if "bench" not in name:
-        raise SystemExit(f"refusing to wipe database {name!r}: use one whose name has 'bench'")
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
+    harness.wipe_bench_database(url)
 
 
 def make_app(url: str, base_url: str, concurrency: int | None = None):
@@ -428,9 +417,10 @@ def app_run(db_url, base_url: str, cards, expected: list[Charge] | None,
             profile: bool, concurrency: int | None = None) -> tuple[AppRun, list[Charge]]:
     from sqlalchemy import event, func, select
 
+    from bulkbuy import sweeps
     from bulkbuy.extensions import db
     from bulkbuy.models import Statement
-    from bulkbuy.services import charging
+    from bulkbuy.services.payments.throttle import Throttle
 
     app = make_app(db_url(), base_url, concurrency)
     with app.app_context():
@@ -439,9 +429,9 @@ def app_run(db_url, base_url: str, cards, expected: list[Charge] | None,
             raise SystemExit("the rebuilt round differs from the first one")
 
         timer = PhaseTimer()
-        throttle = charging.Throttle(float(app.config["STRIPE_REQUESTS_PER_SECOND"]),
+        throttle = Throttle(float(app.config["STRIPE_REQUESTS_PER_SECOND"]),
                                      sleep=timer.wrap("throttle sleep", time.sleep))
-        commit = timer.wrap("commit", db.session.commit)
+        db.session.commit = timer.wrap("commit", db.session.commit)
         statements: Counter[str] = Counter()
 
         def count(conn, cursor, statement, parameters, context, executemany) -> None:
@@ -453,12 +443,13 @@ def app_run(db_url, base_url: str, cards, expected: list[Charge] | None,
             started = time.perf_counter()
             if profiler:
                 profiler.enable()
-            result = charging.sweep_payments(now, config=app.config, commit=commit,
+            result = sweeps.sweep_payments(now, config=app.config,
                                              throttle=throttle, batch=len(charges))
             if profiler:
                 profiler.disable()
             seconds = time.perf_counter() - started
         event.remove(db.engine, "before_cursor_execute", count)
+        del db.session.commit  # the session's own again
         db.session.remove()
 
         paid = db.session.scalar(select(func.count()).select_from(Statement).where(

@@ -104,21 +104,10 @@ def postgres_url(explicit: str | None) -> str | None:
 
 
 def wipe_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, make_url, text
+    """The bench database's schema dropped and rebuilt (bench/harness.py)."""
+    import harness  # bench/, beside this file
 
-    from config import database_url
-
-    url = database_url(url)
-    name = make_url(url).database or ""
-    if "bench" not in name:
-        raise SystemExit(f"refusing to wipe database {name!r}: use one whose name has 'bench'")
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
+    harness.wipe_bench_database(url)
 
 
 def make_app(url: str):

@@ -31,8 +31,10 @@ anything else is counted and printed, and the run exits 1.
 The last lines printed are always
 
     tablet_list_bytes=N tablet_order_bytes=N
-    tablet_order_rps=... hello_rps=... ratio=...
     tablet_list_rps=... hello_rps=... ratio=...
+    tablet_order_rps=... hello_rps=... ratio=...
+
+(the pledge screen's last: what a resident waits on after every tap).
 
 PostgreSQL: the database's public schema is DROPPED and rebuilt. That happens
 only when the database is empty, its name contains "bench", or --wipe is given.
@@ -41,13 +43,10 @@ only when the database is empty, its name contains "bench", or --wipe is given.
 from __future__ import annotations
 
 import argparse
-import atexit
 import gzip
 import http.client
 import http.cookiejar
-import os
 import re
-import signal
 import sys
 import tempfile
 import urllib.parse
@@ -62,7 +61,7 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-import round_page as harness  # noqa: E402 - servers, load and checks shared with it
+import harness  # noqa: E402 - servers, sign-in, load and the lines printed (bench/harness.py)
 
 HOST = harness.HOST
 USER_AGENT = harness.USER_AGENT  # "strong" session protection: keep it constant
@@ -394,7 +393,7 @@ def weigh(port: int, path: str, cookie: str, marker: str) -> Weight:
     """The page and every file it loads (and the CSS's own url()s), each once."""
     page, html = fetch_raw(port, path, cookie)
     if page.status != 200 or marker.encode() not in html:
-        harness._failures.append(f"weighing {path}: {page.status} without the full page")
+        harness.fail(f"weighing {path}: {page.status} without the full page")
     weight = Weight(page)
     base = f"http://{HOST}:{port}{path}"
     parser = _Resources()
@@ -417,7 +416,7 @@ def weigh(port: int, path: str, cookie: str, marker: str) -> Weight:
         fetched, body = fetch_raw(port, wanted, cookie)
         weight.files.append(fetched)
         if fetched.status != 200:
-            harness._failures.append(f"{path} loads {wanted}, which answered {fetched.status}")
+            harness.fail(f"{path} loads {wanted}, which answered {fetched.status}")
         if wanted.split("?")[0].endswith(".css"):
             for match in CSS_URL.finditer(body.decode(errors="replace")):
                 queue.append((absolute, match.group(1) or match.group(2)))
@@ -462,43 +461,24 @@ def describe(name: str, weight: Weight) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", metavar="URL",
-                        default=os.environ.get("BENCH_DATABASE_URL") or None,
-                        help="PostgreSQL URL (default: $BENCH_DATABASE_URL, else SQLite)")
+    harness.add_database_arguments(parser)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per page")
     parser.add_argument("--products", type=int, default=40, help="products in the open round")
-    parser.add_argument("--wipe", action="store_true",
-                        help="allow wiping a PostgreSQL database that has tables")
     args = parser.parse_args()
     if not 1 <= args.duration <= 300:
         parser.error("--duration must be between 1 and 300 seconds")
     if not 1 <= args.products <= 200:
         parser.error("--products must be between 1 and 200")
 
-    atexit.register(harness.stop_servers)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    harness.stop_on_signals()
 
     with tempfile.TemporaryDirectory(prefix="bulkbuy-bench-tablet-") as tmp:
         workdir = Path(tmp)
         try:
-            if args.postgres:
-                url = args.postgres
-                harness.prepare_postgres(url, args.wipe)
-                say(f"database: PostgreSQL {url.rsplit('@', 1)[-1]}")
-            else:
-                url = f"sqlite:///{workdir / 'bench.sqlite'}"
-                say("database: SQLite file in a temporary directory")
+            url = harness.database_url(args, workdir)
             data = build_database(url, args.products)
 
-            env = {
-                **os.environ,
-                "DATABASE_URL": url,
-                "SECRET_KEY": "bench-" + os.urandom(16).hex(),
-                "BULKBUY_ENV": "development",  # plain http on 127.0.0.1: no Secure cookies
-                "TABLET_IDLE_SECONDS": IDLE_SECONDS,
-                "PYTHONDONTWRITEBYTECODE": "1",
-            }
+            env = harness.app_environment(url, TABLET_IDLE_SECONDS=IDLE_SECONDS)
             list_marker = f">{data.last_tile_label}<"  # the last tile: the list is all there
             order_marker = f'id="item-{data.last_item_id}"'  # the last product
             port = harness.start_gunicorn("wsgi:app", env, workdir / "app.log",
@@ -540,17 +520,13 @@ def main() -> int:
                 say(f"app log:\n{harness.tail(workdir / 'app.log')}")
             harness.stop_servers()
 
-            port = harness.start_gunicorn("hello_app:app", env, workdir / "hello.log",
-                                          pythonpath=BENCH)
-            hello_rps = harness.measure("hello world", port, "/", {"User-Agent": USER_AGENT},
-                                        "Hello, World!", args.duration, workdir)
+            hello_rps = harness.hello_rps(env, workdir, args.duration)
         finally:
             harness.stop_servers()
 
-    list_ratio = list_rps / hello_rps if hello_rps else 0.0
-    order_ratio = order_rps / hello_rps if hello_rps else 0.0
-    for failure in harness._failures:
-        say(f"ERROR {failure}")
+    list_ratio = harness.ratio(list_rps, hello_rps)
+    order_ratio = harness.ratio(order_rps, hello_rps)
+    status = harness.report_failures()
     met = {True: "met", False: "NOT met"}
     say(f"target ratio >= {TARGET_RATIO:.2f}: list {met[list_ratio >= TARGET_RATIO]}, "
         f"pledge screen {met[order_ratio >= TARGET_RATIO]}")
@@ -558,14 +534,10 @@ def main() -> int:
         f"list {met[list_weight.sent < TARGET_BYTES]}, "
         f"pledge screen {met[order_weight.sent < TARGET_BYTES]}")
     say(f"tablet_list_bytes={list_weight.sent} tablet_order_bytes={order_weight.sent}")
-    say(f"tablet_order_rps={order_rps:.1f} hello_rps={hello_rps:.1f} ratio={order_ratio:.3f}")
-    say(f"tablet_list_rps={list_rps:.1f} hello_rps={hello_rps:.1f} ratio={list_ratio:.3f}")
-    return 1 if harness._failures else 0
+    say(harness.ratio_line("tablet_list", list_rps, hello_rps))
+    say(harness.ratio_line("tablet_order", order_rps, hello_rps))  # last: see the docstring
+    return status
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: servers stopped", file=sys.stderr)
-        sys.exit(130)
+    harness.run_main(main)

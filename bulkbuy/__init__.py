@@ -28,8 +28,9 @@ def create_app(config: type | None = None, overrides: dict | None = None) -> Fla
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
 
-    from bulkbuy import cli, extensions, transactions, web
+    from bulkbuy import app_logging, cli, extensions, transactions, web
 
+    app_logging.configure(app)
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db)
     extensions.csrf.init_app(app)

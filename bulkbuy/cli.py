@@ -76,7 +76,7 @@ def reconcile_payments() -> None:
     Exits with status 1 when there is any difference, 2 when Stripe cannot be asked.
     """
     from bulkbuy.adapters import stripe_gateway
-    from bulkbuy.services import reconcile
+    from bulkbuy.services.payments import reconcile
 
     if not stripe_gateway.is_configured(current_app.config):
         click.echo("Stripe is not set up (no STRIPE_SECRET_KEY): nothing to compare.", err=True)

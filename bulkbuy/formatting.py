@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 from bulkbuy.domain.money import format_pence
 
 
@@ -40,15 +42,15 @@ def parse_local(text: str | None, timezone: str) -> datetime:
     """
     value = (text or "").strip()
     if not value:
-        raise ValueError("Enter a date and time")
+        raise ValueError(_("Enter a date and time"))
     try:
         naive = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError("Enter a date and time, like 2026-03-14 18:00") from None
+        raise ValueError(_("Enter a date and time, like 2026-03-14 18:00")) from None
     if naive.tzinfo is not None:
-        raise ValueError("Enter a date and time, like 2026-03-14 18:00") from None
+        raise ValueError(_("Enter a date and time, like 2026-03-14 18:00")) from None
     if not 2000 <= naive.year <= 2100:
-        raise ValueError("Enter a date in the next year")
+        raise ValueError(_("Enter a date in the next year"))
     return naive.replace(tzinfo=ZoneInfo(timezone))
 
 

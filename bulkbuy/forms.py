@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms.validators import StopValidation
 
-from bulkbuy.domain.money import parse_pounds
-from bulkbuy.validation import clean_text, whole_number
+from bulkbuy.validation import clean_text, email_address, parse_pounds, whole_number
 
 
 class Text:
@@ -24,6 +23,16 @@ class Text:
                 field.data, self.label, max_length=self.max_length, required=self.required,
                 multiline=self.multiline,
             )
+        except ValueError as error:
+            raise StopValidation(str(error)) from None
+
+
+class EmailAddress:
+    """One e-mail address (validation.email_address), normalised as it is stored."""
+
+    def __call__(self, form, field):
+        try:
+            field.data = email_address(field.data)
         except ValueError as error:
             raise StopValidation(str(error)) from None
 

@@ -1,11 +1,23 @@
 """A small in-process cache for rendered pages (and what they are made from).
 
-Keys must contain everything the page depends on (for the round page, see
-resident.routes._page_key: the round's pledge_version, which every pledge
-change bumps, its other fields, the user and the locale), so a stale entry
-can never be served; old
-entries simply stop being asked for and fall out of the LRU. Each worker
-process has its own cache.
+Keys are the version numbers the database bumps whenever what a page shows changes
+(migration 0008's triggers and pledges.lock_open_round), plus who and what is asked
+for (the round, group, household, user, locale), and nothing else:
+
+- round page: rounds.version, rounds.pledge_version, groups.settings_version, with the
+  round, the member (role, household), the viewer and the locale;
+- tablet household list: groups.households_version, with the group and the locale;
+- tablet pledge screen (its open rounds): each open round's version and
+  pledge_version, groups.settings_version and groups.households_version, with the
+  household and the locale;
+- a round's products and totals (round_view.round_board): rounds.version and
+  rounds.pledge_version.
+
+A version is read before (or with) what is rendered under it, so an entry is never
+older than its key, and a stale entry can never be served; old entries simply stop
+being asked for and fall out of the LRU. Each worker process has its own cache.
+`FRAGMENT_CACHE = False` in the settings turns every cache off (pages are then rendered
+the same way, just every time).
 """
 
 from __future__ import annotations
@@ -13,6 +25,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+
+from flask import current_app, has_app_context
 
 #: Stands in for the CSRF token in cached HTML; replaced on every response.
 CSRF_PLACEHOLDER = "\x00csrf-token\x00"
@@ -28,6 +42,11 @@ def without_indentation(html: str) -> str:
     return "\n".join(line for line in (raw.lstrip() for raw in html.splitlines()) if line)
 
 
+def enabled() -> bool:
+    """Whether kept pages are used (the FRAGMENT_CACHE setting, on unless set false)."""
+    return not has_app_context() or current_app.config.get("FRAGMENT_CACHE", True) is not False
+
+
 class FragmentCache:
     def __init__(self, max_entries: int = 512):
         self._entries: OrderedDict[Hashable, object] = OrderedDict()
@@ -35,6 +54,8 @@ class FragmentCache:
         self._lock = threading.Lock()
 
     def get(self, key: Hashable):
+        if not enabled():
+            return None
         with self._lock:
             value = self._entries.get(key)
             if value is not None:
@@ -42,6 +63,8 @@ class FragmentCache:
             return value
 
     def put(self, key: Hashable, value) -> None:
+        if not enabled():
+            return
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)
@@ -56,8 +79,8 @@ class FragmentCache:
 round_pages = FragmentCache(max_entries=256)
 #: The tablet's household list, per group (see tablet.routes.households).
 tablet_lists = FragmentCache(max_entries=64)
-#: One product on the tablet's pledge screen, per what it shows (tablet.routes._product_card):
-#: a tap re-renders only the product tapped.
-tablet_products = FragmentCache(max_entries=4096)
-#: An open round's products and totals, per pledge_version (round_view.round_board).
+#: The open rounds' part of the tablet's pledge screen, per household and versions
+#: (tablet.routes.order).
+tablet_orders = FragmentCache(max_entries=512)
+#: A round's products and totals, per version and pledge_version (round_view.round_board).
 round_boards = FragmentCache(max_entries=64)

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -35,7 +44,11 @@ class LocalTime:
 
 
 class RoundForm(BaseForm):
-    title = StringField(_l("Name of the round"), validators=[Text("Name of the round", 120)])
+    #: A one-time token drawn when the form is shown and sent back with it: the same
+    #: form sent twice makes one round (rounds.start_round).
+    submission = HiddenField(default=lambda: secrets.token_urlsafe(24),
+                             validators=[Text("submission", 64, required=False)])
+    title = StringField(_l("Name of the round"), validators=[Text(_l("Name of the round"), 120)])
     products = CheckboxList(_l("Products"), coerce=int)
     opens_at = StringField(_l("Open it later at (optional)"), validators=[LocalTime(False)])
     closes_at = StringField(_l("Orders close at"), validators=[LocalTime()])
@@ -60,13 +73,13 @@ class RoundForm(BaseForm):
         default="first_come",
     )
     collection_place = StringField(
-        _l("Where to collect"), validators=[Text("Where to collect", 200, required=False)]
+        _l("Where to collect"), validators=[Text(_l("Where to collect"), 200, required=False)]
     )
     collection_time = StringField(
-        _l("When to collect"), validators=[Text("When to collect", 200, required=False)]
+        _l("When to collect"), validators=[Text(_l("When to collect"), 200, required=False)]
     )
     notes = TextAreaField(
-        _l("Notes (optional)"), validators=[Text("Notes", 2000, False, multiline=True)]
+        _l("Notes (optional)"), validators=[Text(_l("Notes"), 2000, False, multiline=True)]
     )
     payment_days = StringField(_l("Days to pay after orders close"), default="3")
 
@@ -103,4 +116,5 @@ class RoundForm(BaseForm):
             collection_time=self.collection_time.data,
             notes=self.notes.data,
             payment_days=int(self.payment_days.data or 3),
+            submission=self.submission.data or None,
         )

@@ -16,8 +16,11 @@ from datetime import datetime
 
 from flask import current_app
 
-from bulkbuy.services import charging, closing, notifications, rounds
-from bulkbuy.transactions import commit_now, unit_of_work
+from bulkbuy import payment_sweep
+from bulkbuy.services import closing, notifications, rounds
+from bulkbuy.services.payments.charge_sweep import PaymentSweep
+from bulkbuy.services.payments.throttle import Throttle
+from bulkbuy.transactions import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,11 @@ def send_outbox(now: datetime, batch: int = 20) -> int:
         sent += done
 
 
-def sweep_payments(now: datetime) -> charging.PaymentSweep:
+def sweep_payments(now: datetime, *, config=None, throttle: Throttle | None = None,
+                   batch: int | None = None) -> PaymentSweep:
     """Charge saved cards for closed rounds, settle lost answers, send refunds (cards only).
-    The payment sweep commits around every request to Stripe (see charging)."""
-    return charging.sweep_payments(now, config=current_app.config, commit=commit_now)
+    Each step is its own unit of work: every request to Stripe is committed before it
+    is sent and its answer after (see `payment_sweep`). `config` defaults to the app's."""
+    extra = {} if batch is None else {"batch": batch}
+    config = current_app.config if config is None else config
+    return payment_sweep.sweep_payments(now, config=config, throttle=throttle, **extra)

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import re
 
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+
+from bulkbuy.domain import money
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAKS = re.compile(r"[\t\r\n\u2028\u2029]")
 _DIGITS = re.compile(r"[0-9]{1,12}", re.ASCII)
+_ID = re.compile(r"[0-9]{1,10}", re.ASCII)
+
+#: Row ids are 32-bit integer columns on every database we run on: a larger
+#: number names no row, and must not reach the database (SQLite raises
+#: OverflowError beyond 64 bits, PostgreSQL a DataError beyond 32).
+MAX_ID = 2**31 - 1
 
 
 def clean_text(
@@ -30,12 +41,13 @@ def clean_text(
     text = (value or "").strip()
     if not text:
         if required:
-            raise ValueError(f"Enter {label.lower()}")
+            raise ValueError(_("Enter %(label)s", label=label.lower()))
         return None
     if len(text) > max_length:
-        raise ValueError(f"{label} must be {max_length} characters or fewer")
+        raise ValueError(_("%(label)s must be %(n)s characters or fewer", label=label,
+                           n=max_length))
     if _CONTROL.search(text) or (not multiline and _LINE_BREAKS.search(text)):
-        raise ValueError(f"{label} has characters we cannot use")
+        raise ValueError(_("%(label)s has characters we cannot use", label=label))
     return text
 
 
@@ -48,16 +60,52 @@ def whole_number(value: str | None, label: str, *, minimum: int = 0, maximum: in
     """
     text = (value or "").strip()
     if not text:
-        raise ValueError(f"Enter {label.lower()}")
+        raise ValueError(_("Enter %(label)s", label=label.lower()))
     if text.startswith("-") and _DIGITS.fullmatch(text[1:]):
-        raise ValueError(f"{label} cannot be less than {minimum}")
+        raise ValueError(_("%(label)s cannot be less than %(n)s", label=label, n=minimum))
     if not _DIGITS.fullmatch(text):
         if len(text) > 12 and text.isdigit():
-            raise ValueError(f"{label} must be {maximum} or less")
-        raise ValueError(f"{label} must be a whole number, like 2")
+            raise ValueError(_("%(label)s must be %(n)s or less", label=label, n=maximum))
+        raise ValueError(_("%(label)s must be a whole number, like 2", label=label))
     number = int(text)
     if number < minimum:
-        raise ValueError(f"{label} must be at least {minimum}")
+        raise ValueError(_("%(label)s must be at least %(n)s", label=label, n=minimum))
     if number > maximum:
-        raise ValueError(f"{label} must be {maximum} or less")
+        raise ValueError(_("%(label)s must be %(n)s or less", label=label, n=maximum))
     return number
+
+
+def record_id(value) -> int | None:
+    """The row id written in `value` (ASCII digits, 1 to MAX_ID), or None when
+    `value` is missing, not such a number, or too large to name any row."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 1 <= value <= MAX_ID else None
+    text = (value or "").strip() if isinstance(value, str) else ""
+    if not _ID.fullmatch(text):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
+
+def parse_pounds(text: str) -> int:
+    """An amount typed in pounds, as pence (`domain.money.parse_pounds`), refused with a
+    ValueError in the words of the person's language."""
+    return money.parse_pounds(text, gettext=_)
+
+
+def email_address(value: str | None) -> str:
+    """One e-mail address, as we store it (trimmed, lower-cased, its domain in
+    the form mail servers use), or ValueError in plain words.
+
+    Several addresses ("a@x.org,b@y.org"), a name with the address, spaces
+    and missing parts are all refused; nothing is looked up on the network.
+    """
+    text = (value or "").strip()
+    if not text:
+        raise ValueError(_("Enter your email address"))
+    try:
+        # test_environment: also allow the reserved ".test" domain (ours in tests).
+        checked = validate_email(text, check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        raise ValueError(_("Enter one email address, like name@example.com")) from None
+    return checked.normalized.lower()

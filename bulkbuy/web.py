@@ -8,17 +8,28 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.routing import IntegerConverter
 
 from bulkbuy import formatting
 from bulkbuy.domain.progress import describe_fill
 from bulkbuy.extensions import db, limiter, login_manager
 from bulkbuy.models import User
 from bulkbuy.services import accounts, residents
+from bulkbuy.validation import MAX_ID
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in our routes: a number too large to be a row id does not match
+    (404), instead of reaching the database and failing there."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def init_app(app: Flask) -> None:
@@ -30,6 +41,7 @@ def init_app(app: Flask) -> None:
     from bulkbuy.resident import bp as resident_bp
     from bulkbuy.tablet import bp as tablet_bp
 
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     app.register_blueprint(auth_bp)
     app.register_blueprint(resident_bp)
     app.register_blueprint(organiser_bp, url_prefix="/organise")
@@ -44,7 +56,9 @@ def init_app(app: Flask) -> None:
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = _("Sign in to see this page.")
+    # Translated when it is flashed (in the request's language), and flashed as plain text.
+    login_manager.login_message = _l("Sign in to see this page.")
+    login_manager.localize_callback = str
     login_manager.session_protection = "strong"
 
     app.after_request(_security_headers)
@@ -96,10 +110,12 @@ def _install_request_cached_gettext(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    return accounts.user_by_id(int(user_id))
+def _load_user(session_id: str) -> User | None:
+    """The signed-in user, while their session's generation is still the account's."""
+    user_id, _dot, generation = session_id.partition(".")
+    if not (user_id.isdigit() and generation.isdigit()):
+        return None  # a session from before generations, or a forged id: signed out
+    return accounts.user_for_session(int(user_id), int(generation))
 
 
 def status_words() -> dict[str, str]:
@@ -124,7 +140,7 @@ def clear_caches() -> None:
     residents.forget_organiser_links()
     fragment_cache.round_pages.clear()
     fragment_cache.tablet_lists.clear()
-    fragment_cache.tablet_products.clear()
+    fragment_cache.tablet_orders.clear()
     fragment_cache.round_boards.clear()
 
 

@@ -63,7 +63,10 @@ from bulkbuy.models import (
     Statement,
     utcnow,
 )
-from bulkbuy.services import card_payments, cards, charging, payments, pledges
+from bulkbuy.services import pledges
+from bulkbuy.services.payments import attempts, charge_sweep, pay_now, refunds
+from bulkbuy.services.payments import cash as cash_service
+from bulkbuy.services.payments import saved_cards as cards
 from devtools import localstripe_server
 from tests import factories
 from tests.conftest import empty_tables
@@ -84,7 +87,7 @@ PRODUCTS = (("Tinned tomatoes", 12, 1000), ("Rice", 25, 3150), ("Oil", 6, 1194))
 #: or cancelled while its charges are being killed.
 ENDINGS = ("paid", "cancelled_after", "cancelled_during")  # run 1 is cancelled_after
 #: More than a lease and the wait before an unanswered refund is looked up again.
-CLOCK_STEP = max(charging.LEASE, card_payments.RECHECK_AFTER) + timedelta(seconds=1)
+CLOCK_STEP = max(attempts.LEASE, attempts.RECHECK_AFTER) + timedelta(seconds=1)
 
 
 @dataclass
@@ -119,7 +122,7 @@ class Launch:
 _FORK_SERVER = """
 import json, os, signal, sys, traceback
 import flask.cli, bulkbuy, bulkbuy.cli, bulkbuy.adapters.scheduler
-import bulkbuy.services.reconcile, bulkbuy.sweeps
+import bulkbuy.services.payments.reconcile, bulkbuy.sweeps
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 for line in sys.stdin:
     request = json.loads(line)
@@ -411,7 +414,7 @@ class ChaosRun:
             or db.session.scalar(select(func.count(Statement.id)).where(
                 Statement.payment_status == "charging"))
             # A card statement still due: the next sweep charges it.
-            or any(charging.sweep_will_charge(s) for s in self._statements()
+            or any(charge_sweep.sweep_will_charge(s) for s in self._statements()
                    if s.payment_status == "due"))
 
     def _statements(self) -> list[Statement]:
@@ -424,7 +427,7 @@ class ChaosRun:
         db.session.remove()
         rnd = db.session.get(Round, self.round_id)
         organiser = db.session.merge(self.world.organiser)
-        card_payments.cancel_closed_round(rnd, actor=organiser, now=utcnow())
+        refunds.cancel_closed_round(rnd, actor=organiser, now=utcnow())
         db.session.commit()
 
     def _residents_pay(self) -> None:
@@ -440,12 +443,12 @@ class ChaosRun:
                     CardPayment.status == "requires_action"))
                 if waiting is not None and waiting.payment_intent_id:
                     self._authenticate(config, waiting.payment_intent_id)
-                    charging.check_at_stripe(waiting, config=config, now=utcnow())
+                    pay_now.check_at_stripe(waiting, config=config, now=utcnow())
                     db.session.commit()
                     db.session.refresh(statement)
             owed = statement.total_pence - statement.paid_pence
             if statement.payment_status in ("due", "needs_action") and owed > 0:
-                payments.record_cash(statement, owed, f"R{statement.id}", actor=worker,
+                cash_service.record_cash(statement, owed, f"R{statement.id}", actor=worker,
                                      now=utcnow())
                 db.session.commit()
 
@@ -464,7 +467,7 @@ class ChaosRun:
         worker = db.session.merge(self.world.worker)
         for cash in db.session.scalars(select(CashPayment).where(
                 CashPayment.returned_at.is_(None))).all():
-            payments.record_cash_returned(cash, actor=worker, now=utcnow())
+            cash_service.record_cash_returned(cash, actor=worker, now=utcnow())
         db.session.commit()
 
     # --- checks ------------------------------------------------------------------------------

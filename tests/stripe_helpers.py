@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, SavedCard, Statement, User, utcnow
-from bulkbuy.services import cards, closing, pledges
+from bulkbuy.services import closing, pledges
+from bulkbuy.services.payments import saved_cards as cards
 from tests import factories
 
 #: Stripe's test cards, as localstripe knows them.

@@ -50,7 +50,7 @@ ATTEMPT_METADATA_KEYS = ("round_id", "household_id", "attempt")
 #: `find_payment_intent` looks through at least this many of the latest PaymentIntents,
 LOOKUP_LIMIT = 500
 #: and, to reach back to the attempt's own time, at most this many, for at most this long
-#: (well inside the sweep's lease on the attempt: charging.LEASE).
+#: (well inside the sweep's lease on the attempt: services.payments.attempts.LEASE).
 LOOKUP_HARD_LIMIT = 20_000
 LOOKUP_SECONDS = 60.0
 #: PaymentIntents asked for a page while looking through them (Stripe's most).
@@ -616,7 +616,10 @@ def parse_webhook(payload: bytes, signature_header: str | None, secret: str,
     """Check a webhook's signature on its raw body and return the event.
 
     Uses `stripe.Webhook.construct_event`: the signature must be made with
-    `secret` and be at most `tolerance_seconds` old. Raises WebhookError.
+    `secret` and be at most `tolerance_seconds` old, nor dated more than that
+    ahead (the SDK checks the past only). The event must have an id, a type and
+    an object (`data.object`) with an id of its own: nothing is ever matched on
+    a missing id. Raises WebhookError.
     """
     if not secret:
         raise WebhookError("no webhook secret is configured")
@@ -632,9 +635,22 @@ def parse_webhook(payload: bytes, signature_header: str | None, secret: str,
         failure = WebhookError("the body is not a Stripe event")
     if failure is not None:
         raise failure
+    if _signed_at(signature_header) > time.time() + tolerance_seconds:
+        raise WebhookError("signature dated in the future")
     data = event.to_dict()
-    obj = (data.get("data") or {}).get("object") or {}
+    obj = (data.get("data") or {}).get("object")
     if not isinstance(obj, dict) or not data.get("id") or not data.get("type"):
         raise WebhookError("the event has no id, type or object")
+    if not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise WebhookError("the event's object has no id")
     return WebhookEvent(id=str(data["id"]), type=str(data["type"]), object=obj,
                         created=data.get("created"))
+
+
+def _signed_at(signature_header: str) -> int:
+    """The `t=` timestamp of a Stripe-Signature header the SDK has just accepted."""
+    for part in signature_header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return 0

@@ -8,22 +8,23 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from bulkbuy.admin import bp
-from bulkbuy.forms import BaseForm, Text
+from bulkbuy.forms import BaseForm, EmailAddress, Text
 from bulkbuy.services import ServiceError, accounts
 from bulkbuy.transactions import undone_on_error
 
 
 class GroupForm(BaseForm):
-    name = StringField(_l("Group name"), validators=[Text("Group name", 100)])
+    name = StringField(_l("Group name"), validators=[Text(_l("Group name"), 100)])
     timezone = StringField(_l("Time zone"), default="Europe/London",
-                           validators=[Text("Time zone", 64)])
+                           validators=[Text(_l("Time zone"), 64)])
     organiser_email = EmailField(_l("Organiser's email"),
-                                 validators=[Text("Organiser's email", 254)])
+                                 validators=[Text(_l("Organiser's email"), 254),
+                                             EmailAddress()])
     organiser_name = StringField(_l("Organiser's name (new accounts only)"),
-                                 validators=[Text("Organiser's name", 100, required=False)])
+                                 validators=[Text(_l("Organiser's name"), 100, required=False)])
     organiser_password = PasswordField(
         _l("Organiser's first password (new accounts only)"),
-        validators=[Text("Password", 200, required=False)],
+        validators=[Text(_l("Password"), 200, required=False)],
     )
 
     def validate_timezone(self, field):

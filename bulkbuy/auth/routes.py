@@ -35,6 +35,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """Sign out here and everywhere: a copy of this session's cookie stops working."""
+    if current_user.is_authenticated:
+        accounts.end_sessions(current_user, reason="signed_out")
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")

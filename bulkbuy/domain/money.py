@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from fractions import Fraction
 from typing import TypeVar
 
@@ -153,10 +153,13 @@ _AMOUNT = re.compile(
     """,
     re.VERBOSE | re.ASCII,
 )
-_LIKE = "Enter an amount in pounds, like 12.50"
 
 
-def parse_pounds(text: str) -> int:
+def _plain(text: str, **values: object) -> str:
+    return text % values
+
+
+def parse_pounds(text: str, gettext: Callable[..., str] = _plain) -> int:
     """Turn what someone typed as an amount of pounds into pence.
 
     Accepts "12", "12.5", "12.50", "£12.50", ".50", "12." and thousands
@@ -165,13 +168,15 @@ def parse_pounds(text: str) -> int:
     whose message can be shown as it is: for empty text, non-numbers
     (including "NaN" and "inf"), negatives, more than 2 digits of pence,
     a comma used as a decimal point, and amounts over £1,000,000.
-    Never goes through a float.
+    Never goes through a float. The message is in English, or in the words
+    `gettext` gives (flask_babel's: `bulkbuy.validation.parse_pounds` passes it).
     """
+    _ = gettext
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
     cleaned = text.strip()
     if not cleaned:
-        raise ValueError(_LIKE)
+        raise ValueError(_("Enter an amount in pounds, like 12.50"))
     negative = False
     if cleaned[0] in "-\u2212":
         negative, cleaned = True, cleaned[1:].lstrip()
@@ -184,18 +189,18 @@ def parse_pounds(text: str) -> int:
     match = _AMOUNT.fullmatch(cleaned)
     if match is None or (match["pounds"] is None and not match["pence"]):
         if re.fullmatch(r"[0-9]+,[0-9]{1,2}", cleaned, re.ASCII):
-            raise ValueError("Use a full stop for pence, like 12.50")
-        raise ValueError(_LIKE)
+            raise ValueError(_("Use a full stop for pence, like 12.50"))
+        raise ValueError(_("Enter an amount in pounds, like 12.50"))
     if negative:
-        raise ValueError("The amount cannot be less than £0")
+        raise ValueError(_("The amount cannot be less than £0"))
     pence_digits = match["pence"] or ""
     if len(pence_digits) > 2:
-        raise ValueError("Enter pence with no more than 2 digits, like 12.50")
+        raise ValueError(_("Enter pence with no more than 2 digits, like 12.50"))
     pound_digits = (match["pounds"] or "0").replace(",", "").lstrip("0") or "0"
     if len(pound_digits) > 7:  # checked before int(): no huge conversions
-        raise ValueError("The amount must be £1,000,000 or less")
+        raise ValueError(_("The amount must be £1,000,000 or less"))
     pounds = int(pound_digits)
     pence = pounds * 100 + int(pence_digits.ljust(2, "0"))
     if pence > MAX_PARSED_PENCE:
-        raise ValueError("The amount must be £1,000,000 or less")
+        raise ValueError(_("The amount must be £1,000,000 or less"))
     return pence

@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from bulkbuy.domain import labels
 from bulkbuy.extensions import db
 from bulkbuy.models.types import UTCDateTime, utcnow
 
@@ -24,8 +33,15 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(100))
     is_site_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Part of every session's user id (see get_id): raising it ends every session
+    #: signed in before, copies of the cookie included.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session: "<user id>.<session generation>"."""
+        return f"{self.id}.{self.session_generation or 0}"
 
 
 class Group(db.Model):
@@ -41,6 +57,11 @@ class Group(db.Model):
     invite_code: Mapped[str] = mapped_column(String(32), unique=True)
     #: When true, rounds that residents open wait for an organiser's approval.
     require_round_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Bumped by the database (triggers, migration 0008): on any change to this row, and
+    #: when a household of the group is added, removed, renamed or moved. Kept pages are
+    #: keyed by them (bulkbuy/fragment_cache.py).
+    settings_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    households_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="group")
@@ -52,6 +73,7 @@ class Household(db.Model):
     __tablename__ = "households"
     __table_args__ = (
         UniqueConstraint("group_id", "label"),
+        Index("uq_households_group_id_label_key", "group_id", "label_key", unique=True),
         CheckConstraint("pin_failed_attempts >= 0", name="pin_attempts_non_negative"),
     )
 
@@ -59,6 +81,11 @@ class Household(db.Model):
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
     #: What the household chose to be called on lists ("Flat 12"); nothing more.
     label: Mapped[str] = mapped_column(String(60))
+    #: domain.labels.label_key(label), set whenever label is (see _keep_label_key):
+    #: unique per group, so names that only look different cannot both exist.
+    #: Nullable in the schema only because making it NOT NULL would rebuild the
+    #: table on SQLite and drop the cache-version triggers of migration 0008.
+    label_key: Mapped[str | None] = mapped_column(String(120))
     #: Block or street, for grouping tiles on the tablet.
     block: Mapped[str | None] = mapped_column(String(60))
     #: True for a household a worker set up: no e-mail, no card, a PIN only.
@@ -69,6 +96,11 @@ class Household(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     group: Mapped[Group] = relationship()
+
+    @validates("label")
+    def _keep_label_key(self, _key: str, label: str) -> str:
+        self.label_key = labels.label_key(label)
+        return label
 
 
 class Membership(db.Model):

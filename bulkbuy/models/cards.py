@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bulkbuy.domain.statuses import FINAL_ATTEMPTS, AttemptStatus, RefundStatus
@@ -92,6 +100,7 @@ class CardPayment(db.Model):
         CheckConstraint(
             "refunded_pence >= 0 AND refunded_pence <= amount_pence", name="refunded_within"
         ),
+        CheckConstraint("empty_lookups >= 0", name="empty_lookups_non_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -113,6 +122,11 @@ class CardPayment(db.Model):
     #: Not before this time may a sweep look this attempt up or retry it (a lease).
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     checks: Mapped[int] = mapped_column(Integer, default=0)
+    #: Stripe answered this attempt with HTTP 5xx, which it replays for the same key: the
+    #: key can never pay, so once look-ups prove nothing was charged a new attempt is made.
+    answered_5xx: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Look-ups since that answer that found no PaymentIntent (two prove there is none).
+    empty_lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

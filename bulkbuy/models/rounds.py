@@ -66,6 +66,13 @@ class Round(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: Bumped by every pledge change; the UPDATE that bumps it is the round lock.
     pledge_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: Bumped by the database (a trigger, migration 0008) on any other change to the round,
+    #: to its products as pages show them, or to its supplier's name: with pledge_version,
+    #: what kept pages of the round are keyed by (bulkbuy/fragment_cache.py).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The one-time token of the form that created the round: the same form sent again
+    #: (a double click) finds this round instead of making a second one.
+    submission_token: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     #: When the round was closed (or failed); None while open.
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Pence of goods ordered from the supplier (sum of cases × case price), set at close.

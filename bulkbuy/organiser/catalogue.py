@@ -14,6 +14,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from bulkbuy import validation
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import (
     _organiser,
@@ -56,8 +57,11 @@ def new_supplier(group_id: int):
 def supplier(group_id: int, supplier_id: int):
     group = _organiser(group_id)
     found = _supplier(group, supplier_id)
+    listed = catalogue.product_list(found, search=request.args.get("q"),
+                                    page=validation.record_id(request.args.get("page")) or 1)
     return render_template(
-        "organiser/supplier.html", group=group, supplier=found, title=found.name
+        "organiser/supplier.html", group=group, supplier=found, listed=listed,
+        title=found.name,
     )
 
 

@@ -49,11 +49,11 @@ def add_assisted_household(group_id: int):
     typed = {k: request.form.get(k, "") for k in ("label", "block", "pin")}
     errors: dict[str, str] = {}
     try:
-        label = clean_text(typed["label"], "Name", max_length=60)
+        label = clean_text(typed["label"], _("Name"), max_length=60)
     except ValueError as error:
         errors["label"] = str(error)
     try:
-        block = clean_text(typed["block"], "Block", max_length=60, required=False)
+        block = clean_text(typed["block"], _("Block"), max_length=60, required=False)
     except ValueError as error:
         errors["block"] = str(error)
     if not errors:

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from bulkbuy import access
-from bulkbuy.domain.money import format_pence, parse_pounds
+from bulkbuy.domain.money import format_pence
 from bulkbuy.models import utcnow
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import (
@@ -27,13 +27,13 @@ from bulkbuy.organiser.common import (
 )
 from bulkbuy.services import (
     ServiceError,
-    card_payments,
-    cards,
-    payments,
     statements,
 )
+from bulkbuy.services.payments import attempts, overview, refunds
+from bulkbuy.services.payments import cash as cash_service
+from bulkbuy.services.payments import saved_cards as cards
 from bulkbuy.transactions import undone_on_error
-from bulkbuy.validation import clean_text
+from bulkbuy.validation import clean_text, parse_pounds
 
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/payments")
@@ -51,7 +51,7 @@ def round_payments(group_id: int, round_id: int):
 def _render_payments(group, rnd, errors=None, typed=None, status=200):
     return render_template(
         "organiser/payments.html", group=group, round=rnd,
-        payments=payments.round_payments(rnd.id), sheet=statements.order_sheet(rnd),
+        payments=overview.round_payments(rnd.id), sheet=statements.order_sheet(rnd),
         cards_on=cards.cards_configured(current_app.config),
         is_organiser=access.membership(group.id).role == "organiser",
         minimum_pence=cards.MINIMUM_CHARGE_PENCE,
@@ -71,12 +71,12 @@ def write_off(group_id: int, round_id: int, statement_id: int):
     a card): an organiser's decision, recorded as the round's deficit."""
     group = _organiser(group_id)
     rnd = _closed_round(group, round_id)
-    statement = payments.statement_of_round(rnd.id, statement_id)
+    statement = cash_service.statement_of_round(rnd.id, statement_id)
     if statement is None:
         abort(404)
     try:
         with undone_on_error():
-            written = payments.write_off(statement, request.form.get("reason", ""),
+            written = cash_service.write_off(statement, request.form.get("reason", ""),
                                          actor=current_user, now=utcnow())
     except ServiceError as error:
         flash(error.message, "error")
@@ -97,12 +97,12 @@ def refund_again(group_id: int, round_id: int, payment_id: int):
     """Ask Stripe again for a refund it refused (an organiser's decision)."""
     group = _organiser(group_id)
     rnd = _round(group, round_id)
-    payment = card_payments.card_payment_of_round(rnd.id, payment_id)
+    payment = attempts.card_payment_of_round(rnd.id, payment_id)
     if payment is None:
         abort(404)
     try:
         with undone_on_error():
-            refund = card_payments.retry_failed_refund(payment, actor=current_user,
+            refund = refunds.retry_failed_refund(payment, actor=current_user,
                                                        now=utcnow())
     except ServiceError as error:
         flash(error.message, "error")
@@ -124,12 +124,12 @@ def refund_again(group_id: int, round_id: int, payment_id: int):
 def cash_returned(group_id: int, round_id: int, cash_id: int):
     group, _member = _staff(group_id)
     rnd = _round(group, round_id)
-    cash = payments.cash_payment_of_round(group.id, rnd.id, cash_id)
+    cash = cash_service.cash_payment_of_round(group.id, rnd.id, cash_id)
     if cash is None:
         abort(404)
     try:
         with undone_on_error():
-            payments.record_cash_returned(cash, actor=current_user, now=utcnow())
+            cash_service.record_cash_returned(cash, actor=current_user, now=utcnow())
     except ServiceError as error:
         flash(error.message, "error")
     else:
@@ -146,7 +146,7 @@ def cash_returned(group_id: int, round_id: int, cash_id: int):
 def record_cash(group_id: int, round_id: int, statement_id: int):
     group, _member = _staff(group_id)
     rnd = _closed_round(group, round_id)
-    statement = payments.statement_of_round(rnd.id, statement_id)
+    statement = cash_service.statement_of_round(rnd.id, statement_id)
     if statement is None:
         abort(404)
     errors: dict[str, str] = {}
@@ -157,13 +157,13 @@ def record_cash(group_id: int, round_id: int, statement_id: int):
     except ValueError as error:
         errors["amount"] = str(error)
     try:
-        receipt = clean_text(receipt_text, "Receipt number", max_length=40)
+        receipt = clean_text(receipt_text, _("Receipt number"), max_length=40)
     except ValueError as error:
         errors["receipt"] = str(error)
     if not errors:
         try:
             with undone_on_error():
-                payments.record_cash(statement, amount, receipt, actor=current_user,
+                cash_service.record_cash(statement, amount, receipt, actor=current_user,
                                      now=utcnow())
         except ServiceError as error:
             errors[error.field or "amount"] = error.message

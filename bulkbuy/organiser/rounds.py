@@ -17,6 +17,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from bulkbuy import validation
 from bulkbuy.domain import statuses
 from bulkbuy.models import utcnow
 from bulkbuy.organiser import bp
@@ -30,12 +31,11 @@ from bulkbuy.organiser.common import (
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import (
     ServiceError,
-    card_payments,
     catalogue,
-    payments,
     rounds,
     statements,
 )
+from bulkbuy.services.payments import overview, refunds
 from bulkbuy.transactions import undone_on_error
 
 
@@ -44,14 +44,16 @@ from bulkbuy.transactions import undone_on_error
 def new_round(group_id: int):
     group = _organiser(group_id)
     suppliers = catalogue.suppliers_of(group.id)
-    supplier_id = request.args.get("supplier", type=int)
+    supplier_id = validation.record_id(request.args.get("supplier"))
     chosen_supplier = next((s for s in suppliers if s.id == supplier_id), None)
     if chosen_supplier is None:
         return render_template(
             "rounds/choose_supplier.html", group=group, suppliers=suppliers,
             endpoint="organiser.new_round", title=_("New round: choose a supplier"),
         )
-    products = catalogue.active_products(chosen_supplier)
+    listed = catalogue.product_list(chosen_supplier, search=request.args.get("q"),
+                                    per_page=catalogue.MAX_PRODUCTS_ON_FORM, active_only=True)
+    products = listed.products
     form = RoundForm(products, group.timezone)
     if form.validate_on_submit():
         chosen = [p for p in products if p.id in set(form.products.data)]
@@ -67,6 +69,7 @@ def new_round(group_id: int):
             return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
     return render_template(
         "rounds/form.html", form=form, group=group, supplier=chosen_supplier, organiser=True,
+        listed=listed, endpoint="organiser.new_round",
         title=_("New round with %(supplier)s", supplier=chosen_supplier.name),
     )
 
@@ -178,7 +181,7 @@ def cancel_after_close(group_id: int, round_id: int):
     if request.method == "POST":
         try:
             with undone_on_error():
-                queued = card_payments.cancel_closed_round(rnd, actor=current_user,
+                queued = refunds.cancel_closed_round(rnd, actor=current_user,
                                                            now=utcnow())
         except ServiceError as error:
             flash(error.message, "error")
@@ -189,5 +192,5 @@ def cancel_after_close(group_id: int, round_id: int):
         return redirect(url_for("organiser.round_payments", group_id=group.id,
                                 round_id=rnd.id), 303)
     return render_template("organiser/cancel_after_close.html", group=group, round=rnd,
-                           payments=payments.round_payments(rnd.id),
+                           payments=overview.round_payments(rnd.id),
                            title=_("Cancel %(round)s?", round=rnd.title))

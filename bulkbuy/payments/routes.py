@@ -17,7 +17,9 @@ from bulkbuy.domain.money import format_pence
 from bulkbuy.models import Membership, Statement, utcnow
 from bulkbuy.payments import bp
 from bulkbuy.redirects import same_site_path
-from bulkbuy.services import ServiceError, cards, paying
+from bulkbuy.services import ServiceError
+from bulkbuy.services.payments import pay_now as paying
+from bulkbuy.services.payments import saved_cards as cards
 from bulkbuy.transactions import commit_now, undone_on_error
 
 
@@ -107,11 +109,11 @@ def card_saved():
     back = same_site_path(request.form.get("next"), url_for("resident.my_orders"))
     household = paying.household_saving_card(setup_intent_id)
     if household is None:
-        flash(_(cards.NOT_SAVED), "error")
+        flash(str(cards.NOT_SAVED), "error")
         return redirect(back, 303)
     member = _member_with_household(household.group_id)
     if member.household_id != household.id:  # only a household saves its own card
-        flash(_(cards.NOT_SAVED), "error")
+        flash(str(cards.NOT_SAVED), "error")
         return redirect(back, 303)
     try:
         with undone_on_error():

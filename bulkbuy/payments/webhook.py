@@ -7,7 +7,7 @@ from flask import current_app, request
 from bulkbuy.extensions import csrf, limiter
 from bulkbuy.models import utcnow
 from bulkbuy.payments import bp
-from bulkbuy.services import stripe_events
+from bulkbuy.services.payments import stripe_events
 from bulkbuy.transactions import commit_now, undone_on_error
 
 

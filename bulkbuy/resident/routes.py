@@ -16,13 +16,14 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from bulkbuy import access, fragment_cache
+from bulkbuy import access, fragment_cache, validation
 from bulkbuy.extensions import limiter
 from bulkbuy.models import utcnow
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
-from bulkbuy.services import ServiceError, cards, pledges, residents, rounds, tablet
+from bulkbuy.services import ServiceError, pledges, residents, rounds, tablet
 from bulkbuy.services import home as home_service
+from bulkbuy.services.payments import saved_cards as cards
 from bulkbuy.transactions import undone_on_error
 from bulkbuy.validation import whole_number
 
@@ -87,18 +88,16 @@ def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
 
 
 def _page_key(values: tuple) -> tuple:
-    """Everything the round page shows, as a cache key (see bulkbuy/fragment_cache.py).
-
-    `values` are residents.PAGE_FIELDS. pledge_version changes with every pledge;
-    the other fields are in the key themselves, so a change to any is a new key.
-    """
+    """The round page's cache key (see bulkbuy/fragment_cache.py): `values` are
+    residents.PAGE_KEY_FIELDS (the database's version numbers of the round, its pledges
+    and its group, and the member looking), then who the viewer is and the locale."""
     return (*values, current_user.id, current_user.is_site_admin,
             residents.organises_a_group(current_user), str(get_locale()))
 
 
 def _cached_page(round_id: int) -> str | None:
     """The kept copy of the round page, checked fresh with one plain query; else None."""
-    if session.get("_flashes"):
+    if session.get("_flashes") or not fragment_cache.enabled():
         return None
     values = residents.kept_page_values(round_id, current_user.id)
     if values is None:
@@ -188,7 +187,7 @@ def pledge(round_id: int, item_id: int):
 def _count(text: str, max_units: int, blank_message: str) -> int:
     """A number of units typed on the round page, with the round page's own words."""
     try:
-        return whole_number(text, "Number", maximum=max_units)
+        return whole_number(text, _("Number"), maximum=max_units)
     except ValueError:
         stripped = (text or "").strip()
         if not stripped:
@@ -223,7 +222,8 @@ def my_orders():
 def start_round(group_id: int):
     member = access.membership(group_id)
     group = member.group if member.id else access.group_or_404(group_id)
-    choices = residents.new_round_choices(group_id, request.args.get("supplier", type=int))
+    supplier_id = validation.record_id(request.args.get("supplier"))
+    choices = residents.new_round_choices(group_id, supplier_id, request.args.get("q"))
     supplier = choices.supplier
     if supplier is None:
         return render_template(
@@ -249,6 +249,7 @@ def start_round(group_id: int):
             return redirect(url_for("resident.round_page", round_id=rnd.id), 303)
     return render_template(
         "rounds/form.html", form=form, group=group, supplier=supplier, organiser=False,
+        listed=choices.listed, endpoint="resident.start_round",
         title=_("Start a round with %(supplier)s", supplier=supplier.name),
     )
 

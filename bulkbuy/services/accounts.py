@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import func, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from bulkbuy import validation
+from bulkbuy.domain import labels
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, Membership, User
-from bulkbuy.services import ServiceError, audit
+from bulkbuy.services import ServiceError, audit, writes
+from bulkbuy.validation import MAX_ID
 
 MIN_PASSWORD_LENGTH = 8
 # Compared against when the e-mail is unknown, so a miss costs as long as a hit.
@@ -48,18 +52,23 @@ def create_user(email: str, name: str, password: str, *, is_site_admin: bool = F
     """Add a user. Refuses an e-mail already in use and a short password."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ServiceError(
-            f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.", field="password"
+            _l("Use a password of at least %(n)s characters.", n=MIN_PASSWORD_LENGTH),
+            field="password",
         )
+    try:
+        email = validation.email_address(email)
+    except ValueError as error:
+        raise ServiceError(str(error), field="email") from None
+    taken = _l("There is already an account with that e-mail address.")
     if find_user(email) is not None:
-        raise ServiceError("There is already an account with that e-mail address.", field="email")
+        raise ServiceError(taken, field="email")
     user = User(
-        email=normalise_email(email),
+        email=email,
         name=name,
         password_hash=hash_secret(password),
         is_site_admin=is_site_admin,
     )
-    db.session.add(user)
-    db.session.flush()
+    writes.add_or_refuse(user, taken, field="email")
     return user
 
 
@@ -70,11 +79,11 @@ def new_invite_code() -> str:
 
 def create_group(name: str, timezone: str, organiser: User, *, actor: User | None) -> Group:
     """Add a group with `organiser` as its first organiser."""
+    taken = _l("There is already a group with that name.")
     if db.session.scalar(select(Group).where(func.lower(Group.name) == name.lower())):
-        raise ServiceError("There is already a group with that name.")
+        raise ServiceError(taken)
     group = Group(name=name, timezone=timezone, invite_code=new_invite_code())
-    db.session.add(group)
-    db.session.flush()
+    writes.add_or_refuse(group, taken)
     db.session.add(Membership(user_id=organiser.id, group_id=group.id, role="organiser"))
     audit.record(
         "group.created", actor=actor, group_id=group.id, subject=group, organiser=organiser.email
@@ -91,7 +100,7 @@ def create_group_with_organiser(name: str, timezone: str, organiser_email: str,
     organiser = find_user(organiser_email)
     if organiser is None:
         if not organiser_name:
-            raise ServiceError("Enter the organiser's name", field="organiser_name")
+            raise ServiceError(_l("Enter the organiser's name"), field="organiser_name")
         organiser = create_user(organiser_email, organiser_name, organiser_password or "")
     return create_group(name, timezone, organiser, actor=actor)
 
@@ -121,11 +130,32 @@ def group_for_invite(code: str) -> Group | None:
 
 
 def find_household(group: Group, label: str) -> Household | None:
+    """The group's household whose name is `label` or only looks different from it
+    (case, spaces, invisible characters, look-alike letters: domain.labels)."""
     return db.session.scalar(
         select(Household).where(
-            Household.group_id == group.id, func.lower(Household.label) == label.lower()
+            Household.group_id == group.id, Household.label_key == labels.label_key(label)
         )
     )
+
+
+def clean_household_label(text: str, *, field: str) -> str:
+    """A household's name as it will be kept (domain.labels.clean_label); refuses an
+    empty name and one too long once cleaned."""
+    label = labels.clean_label(text)
+    if not label:
+        raise ServiceError(_l("Enter the name of the flat or house."), field=field)
+    if len(label) > 60:
+        raise ServiceError(_l("The name must be 60 characters or fewer."), field=field)
+    return label
+
+
+def refuse_mixed_alphabets(label: str, *, field: str) -> None:
+    """Refuse a name with a word mixing alphabets, as a disguised name would have
+    (checked after the look-alike comparison, which gives the plainer answer)."""
+    if labels.mixed_alphabet_word(label) is not None:
+        raise ServiceError(_l("Write each word of the name in one alphabet, like Flat 12."),
+                           field=field)
 
 
 def join_group(group: Group, user: User, household_label: str) -> Membership:
@@ -139,19 +169,18 @@ def join_group(group: Group, user: User, household_label: str) -> Membership:
     )
     if existing is not None:
         return existing
+    household_label = clean_household_label(household_label, field="household")
+    taken = _l("That name is already on the list. Add your name, like 'Flat 12 (Amina)', "
+               "or ask an organiser to add you to it.")
     if find_household(group, household_label) is not None:
-        raise ServiceError(
-            "That name is already on the list. Add your name, like 'Flat 12 (Amina)', "
-            "or ask an organiser to add you to it.",
-            field="household",
-        )
+        raise ServiceError(taken, field="household")
+    refuse_mixed_alphabets(household_label, field="household")
     household = Household(group_id=group.id, label=household_label)
-    db.session.add(household)
-    db.session.flush()
+    writes.add_or_refuse(household, taken, field="household")
     membership = Membership(
         user_id=user.id, group_id=group.id, role="member", household_id=household.id
     )
-    db.session.add(membership)
+    writes.add_or_refuse(membership, _l("You are already in this group."))
     audit.record("group.joined", actor=user, group_id=group.id, household_id=household.id)
     db.session.flush()
     return membership
@@ -162,6 +191,26 @@ def regenerate_invite_code(group: Group, *, actor: User) -> str:
     group.invite_code = new_invite_code()
     audit.record("group.invite_reset", actor=actor, group_id=group.id, subject=group)
     return group.invite_code
+
+
+def user_for_session(user_id: int, generation: int) -> User | None:
+    """The user whose session this is, or None once that session was ended (see
+    `end_sessions`): its generation is no longer the account's."""
+    user = user_by_id(user_id) if user_id <= MAX_ID else None
+    if user is None or user.session_generation != generation:
+        return None
+    return user
+
+
+def end_sessions(user: User, *, reason: str) -> None:
+    """End every session of this account, on every device, copies of the cookie
+    included (signing out; later also a password change and a role removed)."""
+    db.session.execute(
+        update(User).where(User.id == user.id)
+        .values(session_generation=User.session_generation + 1))
+    db.session.refresh(user, ["session_generation"])
+    audit.record("account.sessions_ended", actor=user, group_id=None, subject=user,
+                 reason=reason)
 
 
 def user_by_id(user_id: int) -> User | None:

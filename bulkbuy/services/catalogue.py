@@ -6,13 +6,14 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
 
-from bulkbuy.domain.money import parse_pounds
 from bulkbuy.extensions import db
 from bulkbuy.models import Product, Supplier, User
-from bulkbuy.services import ServiceError, audit
-from bulkbuy.validation import clean_text, whole_number
+from bulkbuy.services import ServiceError, audit, writes
+from bulkbuy.validation import clean_text, parse_pounds, whole_number
 
 MAX_CASE_SIZE = 10_000
 NAME_LENGTH = 100
@@ -48,11 +49,11 @@ def check_product_fields(
         except ValueError as error:
             errors[key] = str(error)
 
-    take("name", lambda: clean_text(name, "Name", max_length=NAME_LENGTH))
-    take("unit_description", lambda: clean_text(unit_description, "Unit", max_length=100))
+    take("name", lambda: clean_text(name, _l("Name"), max_length=NAME_LENGTH))
+    take("unit_description", lambda: clean_text(unit_description, _l("Unit"), max_length=100))
     take(
         "case_size",
-        lambda: whole_number(case_size, "Case size", minimum=1, maximum=MAX_CASE_SIZE),
+        lambda: whole_number(case_size, _l("Case size"), minimum=1, maximum=MAX_CASE_SIZE),
     )
     take("case_price_pence", lambda: parse_pounds(case_price or ""))
     take(
@@ -61,7 +62,7 @@ def check_product_fields(
     )
     take(
         "supplier_code",
-        lambda: clean_text(supplier_code, "Code", max_length=40, required=False),
+        lambda: clean_text(supplier_code, _l("Code"), max_length=40, required=False),
     )
     if errors:
         return None, errors
@@ -87,13 +88,43 @@ def product_of_supplier(supplier: Supplier, product_id: int) -> Product | None:
     return product if product is not None and product.supplier_id == supplier.id else None
 
 
-def active_products(supplier: Supplier) -> list[Product]:
-    """The supplier's products a new round may offer (active ones), by name."""
-    return list(db.session.scalars(
-        select(Product)
-        .where(Product.supplier_id == supplier.id, Product.active.is_(True))
-        .order_by(Product.name)
-    ))
+@dataclass(frozen=True)
+class ProductList:
+    """One page of a supplier's products (by name), and how many match in all."""
+
+    products: list[Product]
+    total: int
+    page: int
+    pages: int
+    search: str
+
+
+#: Products on one page of a supplier's list, and at most on the new-round form (a
+#: supplier with thousands is searched, not scrolled).
+PRODUCTS_PER_PAGE = 100
+MAX_PRODUCTS_ON_FORM = 200
+
+
+def product_list(supplier: Supplier, *, search: str | None = None, page: int = 1,
+                 per_page: int = PRODUCTS_PER_PAGE, active_only: bool = False) -> ProductList:
+    """Page `page` (from 1; past the end gives the last) of the supplier's products
+    whose name or code contains `search` (any case), by name."""
+    search = " ".join((search or "").split())[:100]
+    where = [Product.supplier_id == supplier.id]
+    if active_only:
+        where.append(Product.active.is_(True))
+    if search:
+        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_") + "%"
+        where.append(or_(func.lower(Product.name).like(pattern, escape="\\"),
+                         func.lower(Product.supplier_code).like(pattern, escape="\\")))
+    total = db.session.scalar(select(func.count()).select_from(Product).where(*where))
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    products = list(db.session.scalars(
+        select(Product).where(*where).order_by(Product.name, Product.id)
+        .limit(per_page).offset((page - 1) * per_page)))
+    return ProductList(products, total, page, pages, search)
 
 
 def create_supplier(group_id: int, name: str, contact: str | None, *, actor: User) -> Supplier:
@@ -101,11 +132,11 @@ def create_supplier(group_id: int, name: str, contact: str | None, *, actor: Use
     existing = db.session.scalar(
         select(Supplier).where(Supplier.group_id == group_id, Supplier.name == name)
     )
+    taken = _l("There is already a supplier with that name.")
     if existing is not None:
-        raise ServiceError("There is already a supplier with that name.")
+        raise ServiceError(taken)
     supplier = Supplier(group_id=group_id, name=name, contact=contact)
-    db.session.add(supplier)
-    db.session.flush()
+    writes.add_or_refuse(supplier, taken)
     audit.record("supplier.created", actor=actor, group_id=group_id, subject=supplier)
     return supplier
 
@@ -121,14 +152,14 @@ def save_product(
             Product.id != (product.id if product else -1),
         )
     )
+    taken = _l("This supplier already has a product with that name.")
     if clash is not None:
-        raise ServiceError("This supplier already has a product with that name.")
+        raise ServiceError(taken)
     if product is None:
         product = Product(supplier_id=supplier.id)
-        db.session.add(product)
     for key, value in fields.__dict__.items():
         setattr(product, key, value)
-    db.session.flush()
+    writes.add_or_refuse(product, taken)
     audit.record(
         "product.saved", actor=actor, group_id=supplier.group_id, subject=product,
         case_size=fields.case_size, case_price_pence=fields.case_price_pence,
@@ -138,15 +169,39 @@ def save_product(
 
 REQUIRED_COLUMNS = ("name", "unit", "case_size", "case_price")
 OPTIONAL_COLUMNS = ("retail_price", "code")
+#: Products one file may hold: a supplier's whole list fits, and a mistaken or hostile
+#: file of 100,000 rows is refused before any row is checked.
+MAX_IMPORT_ROWS = 5_000
+#: Problems listed one by one; the rest are counted ("and 950 more").
+MAX_LISTED_ERRORS = 50
 
 
 @dataclass
 class ImportReport:
-    """What a price-list import did, or (when `errors`) why it did nothing."""
+    """What a price-list import did, or (when `errors`) why it did nothing.
+
+    `errors` lists the first MAX_LISTED_ERRORS problems; `more_errors` counts the
+    rest."""
 
     errors: list[tuple[int, str]] = field(default_factory=list)
     created: int = 0
     updated: int = 0
+    more_errors: int = 0
+
+    def add_error(self, line: int, message) -> None:
+        if len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append((line, message))
+        else:
+            self.more_errors += 1
+
+
+def _more_rows_than(text: str, limit: int) -> bool:
+    """Whether the CSV text has more than `limit` records (quoted line breaks count
+    as one record), read no further than needed."""
+    for count, _row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if count > limit:
+            return True
+    return False
 
 
 def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportReport:
@@ -155,20 +210,26 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
     Columns: name, unit, case_size, case_price (pounds, e.g. 12.50), and
     optionally retail_price (pounds per unit) and code. A row matches an
     existing product by code when it has one, else by name. Every bad row
-    is reported with its line number; if any row is bad, nothing changes.
+    is reported with its line number (the first MAX_LISTED_ERRORS, then a count);
+    if any row is bad, nothing changes. A file of more than MAX_IMPORT_ROWS
+    products is refused before any row is checked.
     """
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        report.errors.append((1, "Missing columns: " + ", ".join(missing)))
+        report.add_error(1, _("Missing columns: %(columns)s", columns=", ".join(missing)))
         return report
     unknown = [h for h in header if h not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
-        report.errors.append((1, "Unknown columns: " + ", ".join(unknown)))
+        report.add_error(1, _("Unknown columns: %(columns)s", columns=", ".join(unknown)))
         return report
     reader.fieldnames = header
+    if _more_rows_than(text, MAX_IMPORT_ROWS + 1):  # + 1: the header
+        report.add_error(1, _("This file has more than %(n)s products. Split it into files "
+                              "of %(n)s or fewer and import each.", n=f"{MAX_IMPORT_ROWS:,}"))
+        return report
 
     rows: list[tuple[int, ProductFields]] = []
     seen_names: dict[str, int] = {}
@@ -177,7 +238,7 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
         for row in reader:
             line = reader.line_num
             if None in row:
-                report.errors.append((line, "This row has more cells than the header"))
+                report.add_error(line, _("This row has more cells than the header"))
                 continue
             if not any((v or "").strip() for v in row.values()):
                 continue
@@ -186,27 +247,28 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
                 row.get("retail_price"), row.get("code"),
             )
             if errors:
-                report.errors.extend((line, message) for message in errors.values())
+                for message in errors.values():
+                    report.add_error(line, message)
                 continue
             name_key = fields.name.lower()
             if name_key in seen_names:
-                report.errors.append((line, f"Same name as line {seen_names[name_key]}"))
+                report.add_error(line, _("Same name as line %(line)s", line=seen_names[name_key]))
                 continue
             seen_names[name_key] = line
             if fields.supplier_code:
                 if fields.supplier_code in seen_codes:
-                    report.errors.append(
-                        (line, f"Same code as line {seen_codes[fields.supplier_code]}")
-                    )
+                    report.add_error(line, _("Same code as line %(line)s",
+                                             line=seen_codes[fields.supplier_code]))
                     continue
                 seen_codes[fields.supplier_code] = line
             rows.append((line, fields))
     except csv.Error as error:
-        report.errors.append((reader.line_num, f"This is not a CSV file we can read ({error})"))
+        report.add_error(reader.line_num,
+                         _("This is not a CSV file we can read (%(error)s)", error=error))
     if report.errors:
         return report
     if not rows:
-        report.errors.append((1, "The file has no products in it"))
+        report.add_error(1, _("The file has no products in it"))
         return report
 
     existing = db.session.scalars(select(Product).where(Product.supplier_id == supplier.id)).all()
@@ -218,15 +280,15 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
         by_this_code = by_code.get(fields.supplier_code) if fields.supplier_code else None
         by_this_name = by_name.get(fields.name.lower())
         if by_this_code and by_this_name and by_this_code is not by_this_name:
-            report.errors.append((line, (
-                f"Code {fields.supplier_code} belongs to {by_this_code.name}, but "
-                f"{by_this_name.name} already has this name"
-            )))
+            report.add_error(line, _(
+                "Code %(code)s belongs to %(owner)s, but %(other)s already has this name",
+                code=fields.supplier_code, owner=by_this_code.name, other=by_this_name.name,
+            ))
             continue
         product = by_this_code or by_this_name
         if product is not None:
             if product.id in taken:
-                report.errors.append((line, f"Same product as line {taken[product.id]}"))
+                report.add_error(line, _("Same product as line %(line)s", line=taken[product.id]))
                 continue
             taken[product.id] = line
         matches.append((fields, product))

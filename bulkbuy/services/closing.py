@@ -19,6 +19,7 @@ from sqlalchemy import Row, insert, select, update
 
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
 from bulkbuy.domain.outcome import ItemInput, RoundOutcome, work_out_round
+from bulkbuy.domain.payment_states import STATEMENT
 from bulkbuy.extensions import db
 from bulkbuy.models import PledgeLine, Round, RoundItem, Statement, StatementLine
 from bulkbuy.services import audit, notifications
@@ -162,7 +163,7 @@ def _write_statements(
             "fee_pence": fee, "total_pence": goods + fee, "position": position[household_id],
             "created_at": now, "paid_pence": 0,
             # A 0p statement is settled at once: there is nothing to pay.
-            "payment_status": "settled" if goods + fee == 0 else "due",
+            "payment_status": STATEMENT.start("settled" if goods + fee == 0 else "due"),
         })
     if not statement_rows:
         return

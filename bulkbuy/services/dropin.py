@@ -12,12 +12,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from bulkbuy.access import STAFF_ROLES
 from bulkbuy.domain import statuses
-from bulkbuy.domain.money import parse_pounds
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     CashPayment,
@@ -31,11 +31,12 @@ from bulkbuy.models import (
     TabletVisit,
     User,
 )
-from bulkbuy.services import ServiceError, accounts, audit, payments, pledges, round_view, tablet
+from bulkbuy.services import ServiceError, accounts, audit, pledges, round_view, tablet
+from bulkbuy.services.payments import cash
 from bulkbuy.services.round_view import ItemView
-from bulkbuy.validation import clean_text
+from bulkbuy.validation import clean_text, parse_pounds
 
-NOT_THE_HELPER = "That is not the helper's password."
+NOT_THE_HELPER = _l("That is not the helper's password.")
 
 
 # --- the worker starts and leaves ----------------------------------------------------------
@@ -63,12 +64,30 @@ def leave_tablet(session: TabletSession, password: str, now: datetime) -> None:
 
 
 # Built once (asked on every load of the pledge screen: building a statement costs about as
-# much as SQLite takes to answer it); the group comes along for its time zone.
+# much as SQLite takes to answer it).
+#: The versions the open rounds' part of the pledge screen is kept by: the group's, and
+#: each open round's (one row with NULLs when none is open).
+_FINISHED = aliased(Round)
+_OWES = (
+    select(Statement.id).join(_FINISHED, Statement.round_id == _FINISHED.id)
+    .where(Statement.household_id == bindparam("household_id"),
+           Statement.payment_status.in_(statuses.OWED),
+           _FINISHED.status.in_(statuses.FINISHED_ROUNDS))
+    .exists())
+_SCREEN_VERSIONS = (
+    select(Group.settings_version, Group.households_version, Round.id, Round.version,
+           Round.pledge_version, _OWES)
+    .select_from(Group)
+    .outerjoin(Round, (Round.group_id == Group.id) & (Round.status == "open")
+               & (Round.closes_at > bindparam("now")))
+    .where(Group.id == bindparam("group_id"))
+    .order_by(Round.closes_at, Round.id))
+# The group comes along for its time zone.
 _OPEN_ROUNDS = (
     select(Round).options(joinedload(Round.group))
     .where(Round.group_id == bindparam("group_id"), Round.status == "open",
            Round.closes_at > bindparam("now"))
-    .order_by(Round.closes_at))
+    .order_by(Round.closes_at, Round.id))
 _OWED = (
     select(Statement).options(contains_eager(Statement.round))
     .join(Round, Statement.round_id == Round.id)
@@ -79,59 +98,77 @@ _OWED = (
 
 
 @dataclass(frozen=True)
+class OpenRounds:
+    """The open rounds of the pledge screen, as one household sees them."""
+
+    #: Each open round of the group, soonest deadline first, with its products as this
+    #: household sees them (round_view.household_board).
+    rounds: list[tuple[Round, list[ItemView]]]
+    #: Item id: names of the helpers (people outside the household) who entered any of it.
+    helpers: dict[int, list[str]]
+    #: How many products the household wants some of.
+    item_count: int
+    #: The most the household can be asked to pay, over all the open rounds.
+    most_pence: int
+
+
+@dataclass(frozen=True)
 class PledgeScreen:
     """What the pledge screen shows a resident during their turn."""
 
     household: Household
-    #: Each open round of the group, soonest deadline first: the round, its products as
-    #: this household sees them, and the most the household can be asked to pay for it.
-    rounds: list[tuple[Round, list[ItemView], int]]
+    #: What the open rounds' part is kept by: the household, the group's versions, and each
+    #: open round's (id, version, pledge_version); all bumped by the database on change.
+    key: tuple
     #: The household's bills still owed, of rounds that have finished.
     owed: list[Statement]
-    #: Item id: names of the helpers (people outside the household) who entered any of it.
-    helpers: dict[int, list[str]]
     #: Whole seconds since the server last noted the resident there (the page's idle
     #: count starts from the same moment).
     seen_ago: int
+    now: datetime
 
-    @property
-    def item_count(self) -> int:
-        """How many products the household wants some of."""
-        return sum(1 for _r, views, _m in self.rounds for v in views if v.my_quantity)
-
-    @property
-    def most_pence(self) -> int:
-        """The most the household can be asked to pay, over all the open rounds."""
-        return sum(most for _r, _v, most in self.rounds)
+    def open_rounds(self) -> OpenRounds:
+        """The open rounds' part, worked out afresh (when no copy is kept under `key`):
+        the rounds, this household's pledges and who helped enter them (one query each),
+        and each round's products and totals (round_view.round_board: kept per version)."""
+        household = self.household
+        rounds = list(db.session.scalars(
+            _OPEN_ROUNDS, {"group_id": household.group_id, "now": self.now}))
+        pledged = round_view.household_pledges(household.id, [r.id for r in rounds])
+        shown = []
+        item_count = most = 0
+        for rnd in rounds:
+            board = round_view.household_board(rnd, pledged.by_round[rnd.id])
+            shown.append((rnd, board.views))
+            item_count += sum(1 for v in board.views if v.my_quantity)
+            most += board.most_pence
+        return OpenRounds(rounds=shown, helpers=pledged.helpers, item_count=item_count,
+                          most_pence=most)
 
 
 def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
-    """The turn's household's pledge screen: every open round of its group with its
-    products (kept per round and pledge_version, see round_view.round_board), this
-    household's quantities and who helped enter them, and its bills still owed.
+    """The turn's household's pledge screen: the versions its open rounds' part is kept by
+    (that part itself is PledgeScreen.open_rounds), and its bills still owed.
 
     Notes the resident is still there (tablet.touch: a write at most every few seconds,
-    left to the end so the row is held only for the commit). A fixed number of
-    statements whatever the number of pledges: the open rounds, the household's
-    pledges, its bills, and a round's products and totals when its version is new.
+    left to the end so the row is held only for the commit). One statement whatever the
+    number of pledges (the versions, and whether any bill is owed), and one more for the
+    bills when there are some.
     """
     household = turn.household
-    open_rounds = list(db.session.scalars(
-        _OPEN_ROUNDS, {"group_id": household.group_id, "now": now}))
-    pledged = round_view.household_pledges(household.id, [r.id for r in open_rounds])
-    rounds = []
-    for rnd in open_rounds:
-        board = round_view.round_board(rnd)
-        mine = pledged.by_round[rnd.id]
-        rounds.append((rnd, round_view.board_views(board, mine),
-                       round_view.board_maximum(rnd, board, mine)))
-    owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
+    rows = db.session.execute(
+        _SCREEN_VERSIONS, {"group_id": household.group_id, "household_id": household.id,
+                           "now": now}).all()
+    key = (household.id, rows[0][0], rows[0][1],
+           tuple((r[2], r[3], r[4]) for r in rows if r[2] is not None))
+    owed = []
+    if rows[0][5]:  # the bills themselves only when there are some (seldom)
+        owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
     tablet.touch(turn, now)
     # The server counts idleness from its last write (touch writes at most every few
     # seconds); the page counts from the same moment, so neither ends the turn first.
     seen_ago = max(0, math.ceil((now - turn.last_seen_at).total_seconds()))
-    return PledgeScreen(household=household, rounds=rounds, owed=owed,
-                        helpers=pledged.helpers, seen_ago=seen_ago)
+    return PledgeScreen(household=household, key=key, owed=owed, seen_ago=seen_ago, now=now)
 
 
 def pledge_at_tablet(turn: TabletVisit, item_id: int, quantity: int | None, *,
@@ -147,9 +184,9 @@ def pledge_at_tablet(turn: TabletVisit, item_id: int, quantity: int | None, *,
     household = turn.household
     item = db.session.get(RoundItem, item_id)
     if item is None or item.round.group_id != household.group_id:
-        raise ServiceError("We could not find that product.", field="item_id")
+        raise ServiceError(_l("We could not find that product."), field="item_id")
     if quantity is None or not 0 <= quantity <= max_units:
-        raise ServiceError(f"You can have from 0 to {max_units}.", field="quantity")
+        raise ServiceError(_l("You can have from 0 to %(n)s.", n=max_units), field="quantity")
     tolerance = round_view.household_tolerance(item, household.id)
     with audit.context(tablet_session_id=turn.tablet_session_id):
         pledges.set_pledge(item, household, quantity, tolerance,
@@ -163,7 +200,7 @@ def cash_at_tablet(turn: TabletVisit, statement_id: int, password: str, amount: 
                    receipt: str, now: datetime) -> CashPayment:
     """The worker takes cash from the turn's household for one of its bills, confirming
     with the worker's own password: recorded as taken by the worker at this tablet
-    (payments.record_cash, audited with the tablet session), and the resident noted as
+    (cash.record_cash, audited with the tablet session), and the resident noted as
     still there. `amount` and `receipt` are as typed. Returns the payment.
 
     Refuses with ServiceError, in this order: a bill not the household's (field
@@ -173,7 +210,7 @@ def cash_at_tablet(turn: TabletVisit, statement_id: int, password: str, amount: 
     """
     statement = db.session.get(Statement, statement_id)
     if statement is None or statement.household_id != turn.household_id:
-        raise ServiceError("We could not find that bill.", field="statement_id")
+        raise ServiceError(_l("We could not find that bill."), field="statement_id")
     worker = turn.tablet_session.worker
     if accounts.authenticate(worker.email, password or "") is None:
         raise ServiceError(NOT_THE_HELPER, field="password")
@@ -182,11 +219,11 @@ def cash_at_tablet(turn: TabletVisit, statement_id: int, password: str, amount: 
     except ValueError as error:
         raise ServiceError(str(error), field="amount") from None
     try:
-        receipt_number = clean_text(receipt, "Receipt number", max_length=40)
+        receipt_number = clean_text(receipt, _l("Receipt number"), max_length=40)
     except ValueError as error:
         raise ServiceError(str(error), field="receipt") from None
     with audit.context(tablet_session_id=turn.tablet_session_id):
-        payment = payments.record_cash(statement, amount_pence, receipt_number, actor=worker,
+        payment = cash.record_cash(statement, amount_pence, receipt_number, actor=worker,
                                        now=now)
     tablet.touch(turn, now)
     return payment

@@ -16,7 +16,8 @@ from bulkbuy.access import STAFF_ROLES
 from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Membership, PledgeLine, Round, Statement, User
-from bulkbuy.services import cards, round_view
+from bulkbuy.services import round_view
+from bulkbuy.services.payments import saved_cards as cards
 
 
 def memberships_of(user_id: int) -> list[Membership]:

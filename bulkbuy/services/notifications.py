@@ -1,7 +1,8 @@
 """Messages to households, written to the outbox in the same transaction as their cause.
 
 The mail sweep sends them after the commit (`sweeps.send_outbox`). Every message has
-a unique key, so queueing the same news twice is harmless.
+a unique key, so queueing the same news twice is harmless. Their words are templates
+under bulkbuy/templates/email/, rendered by `emails` (see there).
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import and_, exists, insert, select, update
 
 from bulkbuy.adapters import mail
-from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import db
-from bulkbuy.formatting import when
 from bulkbuy.models import (
     Household,
     Membership,
@@ -28,6 +26,7 @@ from bulkbuy.models import (
     StatementLine,
     User,
 )
+from bulkbuy.services import emails
 
 log = logging.getLogger(__name__)
 REMINDER_BEFORE = timedelta(hours=24)
@@ -64,9 +63,10 @@ def _people(household_ids) -> list[tuple[int, User]]:
 def queue_round_results(rnd: Round) -> None:
     """Tell each pledging household with an e-mail what it gets and what it owes.
 
-    Written for big rounds: plain rows rather than ORM objects, each template
-    translated once, and the messages added with one bulk INSERT (keys already
-    in the outbox are skipped, as `_queue` does).
+    Written for big rounds: plain rows rather than ORM objects, the e-mail template
+    (email/round_results.txt) compiled once and its body rendered per household, and
+    the messages added with one bulk INSERT (keys already in the outbox are skipped,
+    as `_queue` does).
     """
     statements = {
         household_id: (fee_pence, total_pence)
@@ -96,14 +96,10 @@ def queue_round_results(rnd: Round) -> None:
     taken = set(db.session.scalars(
         select(OutboxMessage.key).where(OutboxMessage.key.startswith(prefix, autoescape=True))
     ))
-    # gettext() without variables returns the translated template, unformatted.
-    hello = _("Hello %(name)s,")
-    closed = _("Orders for %(round)s are closed. This is what you get:") % {"round": rnd.title}
-    line_text = _("%(item)s: you asked for %(asked)s, you get %(units)s, %(amount)s")
-    fee_text = _("Your share of delivery: %(fee)s")
-    owe_text = _("You owe %(total)s.")
-    details = _("See the details: %(url)s") % {"url": _round_url(rnd)}
-    subject = _("What you get from %(round)s") % {"round": rnd.title}
+    # The template is compiled once and its body rendered per household.
+    results = emails.template("round_results")
+    shared = {"round_title": rnd.title, "url": _round_url(rnd)}
+    subject = results.subject(**shared)
     messages = []
     for household_id, user_id, user_name, email in people:
         key = f"{prefix}{user_id}"
@@ -111,31 +107,22 @@ def queue_round_results(rnd: Round) -> None:
             continue
         taken.add(key)
         fee_pence, total_pence = statements[household_id]
-        body = [hello % {"name": user_name}, "", closed, ""]
-        for item_name, quantity, units, amount_pence in lines.get(household_id, []):
-            body.append(line_text % {"item": item_name, "asked": quantity, "units": units,
-                                     "amount": format_pence(amount_pence)})
-        if fee_pence:
-            body.append(fee_text % {"fee": format_pence(fee_pence)})
-        body += ["", owe_text % {"total": format_pence(total_pence)}, "", details]
+        body = results.body(name=user_name, lines=lines.get(household_id, ()),
+                            fee_pence=fee_pence, total_pence=total_pence, **shared)
         messages.append({"key": key, "to_address": email, "subject": subject,
-                         "body": "\n".join(body), "created_at": rnd.closed_at, "attempts": 0})
+                         "body": body, "created_at": rnd.closed_at, "attempts": 0})
     if messages:
         db.session.execute(insert(OutboxMessage.__table__), messages)
 
 
 def queue_round_failed(rnd: Round, household_ids) -> None:
     """Tell every pledging household with an e-mail that the round did not go ahead."""
+    failed = emails.template("round_failed")
     for _household_id, user in _people(household_ids):
-        body = "\n".join([
-            _("Hello %(name)s,", name=user.name), "",
-            _("%(round)s did not go ahead. The orders did not reach %(min)s.",
-              round=rnd.title, min=format_pence(rnd.min_order_pence or 0)),
-            _("Nobody pays anything, and nothing will be delivered."), "",
-            _round_url(rnd),
-        ])
-        _queue(f"round-failed:{rnd.id}:{user.id}", user.email,
-               _("%(round)s did not go ahead", round=rnd.title), body, rnd.closed_at)
+        subject, body = failed.render(name=user.name, round_title=rnd.title,
+                                      min_order_pence=rnd.min_order_pence or 0,
+                                      url=_round_url(rnd))
+        _queue(f"round-failed:{rnd.id}:{user.id}", user.email, subject, body, rnd.closed_at)
 
 
 def queue_round_cancelled(rnd: Round, now: datetime) -> None:
@@ -143,17 +130,11 @@ def queue_round_cancelled(rnd: Round, now: datetime) -> None:
     pledgers = db.session.scalars(
         select(PledgeLine.household_id).where(PledgeLine.round_id == rnd.id).distinct()
     ).all()
+    cancelled = emails.template("round_cancelled")
     for _household_id, user in _people(pledgers):
-        body = "\n".join([
-            _("Hello %(name)s,", name=user.name), "",
-            _("%(round)s was cancelled. Nobody pays anything, and nothing will be delivered.",
-              round=rnd.title),
-            _("If you already paid, you get all of it back: to your card, or in cash at a "
-              "drop-in session."), "",
-            _round_url(rnd),
-        ])
-        _queue(f"round-cancelled:{rnd.id}:{user.id}", user.email,
-               _("%(round)s was cancelled", round=rnd.title), body, now)
+        subject, body = cancelled.render(name=user.name, round_title=rnd.title,
+                                         url=_round_url(rnd))
+        _queue(f"round-cancelled:{rnd.id}:{user.id}", user.email, subject, body, now)
 
 
 def queue_reminders(now: datetime) -> int:
@@ -185,15 +166,12 @@ def queue_reminders(now: datetime) -> int:
                 ),
             )
         ).all()
+        reminder = emails.template("reminder")
         for _household_id, user in _people(quiet):
-            body = "\n".join([
-                _("Hello %(name)s,", name=user.name), "",
-                _("%(round)s closes %(when)s. You have not ordered anything yet.",
-                  round=rnd.title, when=when(rnd.closes_at, rnd.group.timezone)),
-                _("Order here: %(url)s", url=_round_url(rnd)),
-            ])
-            _queue(f"reminder:{rnd.id}:{user.id}", user.email,
-                   _("Last day to order: %(round)s", round=rnd.title), body, now)
+            subject, body = reminder.render(name=user.name, round_title=rnd.title,
+                                            closes_at=rnd.closes_at,
+                                            timezone=rnd.group.timezone, url=_round_url(rnd))
+            _queue(f"reminder:{rnd.id}:{user.id}", user.email, subject, body, now)
         handled += 1
     return handled
 
@@ -223,6 +201,11 @@ def send_batch(now: datetime, tried: set[int], batch: int = 20) -> int | None:
     messages = db.session.scalars(query).all()
     if not messages:
         return None
+    if not mail.can_send(current_app.config):
+        # Not one attempt used up: each message goes once MAIL_SERVER is set.
+        log.warning("%d or more e-mails wait in the outbox: MAIL_SERVER is not set",
+                    len(messages))
+        return None
     sent = 0
     for message in messages:
         tried.add(message.id)
@@ -249,20 +232,10 @@ def queue_payment_needs_action(statement: Statement, reason: str, now: datetime)
     Keyed by statement and reason, so a repeat of the same news is not sent twice.
     """
     rnd = statement.round
-    owed = format_pence(statement.total_pence - statement.paid_pence)
-    why = {
-        "authentication": _("Your bank wants you to confirm the payment."),
-        "declined": _("Your card did not work."),
-        "over_consent": _("It is more than you agreed we could take from your card."),
-    }.get(reason, _("We could not take the payment from your card."))
+    needs_action = emails.template("payment_needs_action")
     for _household_id, user in _people([statement.household_id]):
-        body = "\n".join([
-            _("Hello %(name)s,", name=user.name), "",
-            _("You owe %(owed)s for %(round)s.", owed=owed, round=rnd.title),
-            why,
-            _("Please pay on this page. You can use another card there:"), "",
-            _pay_url(statement), "",
-            _("Or pay in cash at a drop-in session."),
-        ])
+        subject, body = needs_action.render(
+            name=user.name, round_title=rnd.title, reason=reason, url=_pay_url(statement),
+            owed_pence=statement.total_pence - statement.paid_pence)
         _queue(f"payment-needs-action:{statement.id}:{reason}:{user.id}", user.email,
-               _("Please pay for %(round)s", round=rnd.title), body, now)
+               subject, body, now)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from bulkbuy.domain.pledge_queue import QueueLine, plan_pledge_change
@@ -30,16 +32,23 @@ def lock_open_round(round_id: int, now: datetime) -> None:
     The guarded UPDATE takes PostgreSQL's row lock (as SELECT ... FOR UPDATE
     would) and SQLite's database write lock, so pledge changes to one round
     queue behind each other and behind a close, which updates the same row.
-    Raises RoundNotOpenError (and changes nothing) when the round is not open.
+    The deadline is judged again once the lock is held, at `now` plus the time
+    spent waiting for it: a change that queued behind others past the deadline
+    is refused, even by a millisecond. Raises RoundNotOpenError when the round
+    is not open; the caller's transaction is then undone (undone_on_error).
     """
-    result = db.session.execute(
+    asked = time.monotonic()
+    closes_at = db.session.execute(
         update(Round)
         .where(Round.id == round_id, Round.status == "open", Round.closes_at > now)
         .values(pledge_version=Round.pledge_version + 1)
+        .returning(Round.closes_at)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise RoundNotOpenError("Orders for this round are closed. We did not change your order.")
+    ).scalar()
+    waited = timedelta(seconds=time.monotonic() - asked)
+    if closes_at is None or closes_at <= now + waited:
+        raise RoundNotOpenError(
+            _l("Orders for this round are closed. We did not change your order."))
 
 
 def next_queue_position() -> int:
@@ -73,7 +82,7 @@ def set_pledge(
     has checked the household and item belong to the same group.
     """
     if not (0 <= quantity <= max_units and 0 <= tolerance <= max_units):
-        raise ServiceError(f"You can have up to {max_units}.")
+        raise ServiceError(_l("You can have up to %(n)s.", n=max_units))
     lock_open_round(item.round_id, now)
 
     rows = db.session.scalars(

@@ -27,40 +27,36 @@ from bulkbuy.models import (
     Supplier,
     User,
 )
-from bulkbuy.services import accounts, round_view, statements, tablet
+from bulkbuy.services import accounts, catalogue, round_view, statements, tablet
 
 # --- the round page and its kept copy -------------------------------------------------------
 
 #: The round statuses whose page is kept rendered between changes (see fragment_cache).
 CACHEABLE_STATUSES = ("draft", "pending_approval", "open")
 
-#: What the round page shows of the round, its group, its supplier and the
-#: member: the cache key is these values plus the viewer's (resident.routes._page_key).
-PAGE_FIELDS = (
-    Round.id, Round.pledge_version, Round.status, Round.closes_at, Round.title, Supplier.name,
-    Round.collection_place, Round.collection_time, Round.delivery_fee_pence,
-    Round.min_order_pence, Round.notes, Round.created_by_id, Group.timezone,
-    Membership.role, Membership.household_id,
+#: What the round page's kept copy is keyed by (resident.routes._page_key): the version
+#: numbers the database bumps whenever anything the page shows changes (the round and its
+#: products and supplier, its pledges, its group), and who is looking (the round, the
+#: member and their role and household). The status only says whether a copy is kept.
+PAGE_KEY_FIELDS = (
+    Round.id, Round.status, Round.version, Round.pledge_version, Group.settings_version,
+    Membership.id, Membership.role, Membership.household_id,
 )
 
 
 def page_values(rnd: Round, member: Membership) -> tuple:
-    """PAGE_FIELDS read from loaded objects (the same values `kept_page_values` reads),
-    without a query: the round must have its group and supplier loaded."""
-    return (
-        rnd.id, rnd.pledge_version, rnd.status, rnd.closes_at, rnd.title, rnd.supplier.name,
-        rnd.collection_place, rnd.collection_time, rnd.delivery_fee_pence, rnd.min_order_pence,
-        rnd.notes, rnd.created_by_id, rnd.group.timezone, member.role, member.household_id,
-    )
+    """PAGE_KEY_FIELDS read from loaded objects (the same values `kept_page_values`
+    reads), without a query: the round must have its group loaded."""
+    return (rnd.id, rnd.status, rnd.version, rnd.pledge_version, rnd.group.settings_version,
+            member.id, member.role, member.household_id)
 
 
 @functools.cache
 def _page_values_query():
-    """PAGE_FIELDS of one round for one member, built once (it runs on every reload)."""
+    """PAGE_KEY_FIELDS of one round for one member, built once (it runs on every reload)."""
     return (
-        select(*PAGE_FIELDS)
+        select(*PAGE_KEY_FIELDS)
         .join(Group, Group.id == Round.group_id)
-        .join(Supplier, Supplier.id == Round.supplier_id)
         .join(
             Membership,
             (Membership.group_id == Round.group_id)
@@ -71,7 +67,7 @@ def _page_values_query():
 
 
 def kept_page_values(round_id: int, user_id: int) -> tuple | None:
-    """PAGE_FIELDS of the round for this user's membership of its group, with one
+    """PAGE_KEY_FIELDS of the round for this user's membership of its group, with one
     prebuilt query; None when the user is no member of its group, there is no such
     round, or its page is not kept (its status is not in CACHEABLE_STATUSES)."""
     values = db.session.execute(
@@ -122,7 +118,8 @@ def round_contents(rnd: Round, household_id: int | None) -> RoundContents:
         if household_id is not None:
             own_statement = next(iter(statements.statements_for(rnd, household_id)), None)
     else:
-        items = round_view.item_views(rnd, household_id)
+        mine = round_view.household_pledges(household_id, [rnd.id]).by_round[rnd.id]
+        items = round_view.household_board(rnd, mine).views
     return RoundContents(finished=finished, own_statement=own_statement, items=items)
 
 
@@ -145,22 +142,24 @@ class NewRoundChoices:
     supplier: Supplier | None
     #: That supplier's active products, by name (empty without a supplier).
     products: list[Product]
+    #: How many there are and what was searched for (None without a supplier).
+    listed: catalogue.ProductList | None = None
 
 
-def new_round_choices(group_id: int, supplier_id: int | None) -> NewRoundChoices:
-    """The group's suppliers and, when `supplier_id` is one of them, its active products."""
+def new_round_choices(group_id: int, supplier_id: int | None,
+                      search: str | None = None) -> NewRoundChoices:
+    """The group's suppliers and, when `supplier_id` is one of them, its active products
+    (those matching `search`, at most catalogue.MAX_PRODUCTS_ON_FORM: see `listed`)."""
     suppliers = list(db.session.scalars(
         select(Supplier).where(Supplier.group_id == group_id).order_by(Supplier.name)
     ))
     supplier = next((s for s in suppliers if s.id == supplier_id), None)
-    products: list[Product] = []
+    listed = None
     if supplier is not None:
-        products = list(db.session.scalars(
-            select(Product)
-            .where(Product.supplier_id == supplier.id, Product.active.is_(True))
-            .order_by(Product.name)
-        ))
-    return NewRoundChoices(suppliers=suppliers, supplier=supplier, products=products)
+        listed = catalogue.product_list(supplier, search=search, active_only=True,
+                                        per_page=catalogue.MAX_PRODUCTS_ON_FORM)
+    return NewRoundChoices(suppliers=suppliers, supplier=supplier,
+                           products=listed.products if listed else [], listed=listed)
 
 
 # --- the drop-in PIN ------------------------------------------------------------------------

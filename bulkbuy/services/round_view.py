@@ -26,69 +26,8 @@ from bulkbuy.services.closing import outcome_if_closed
 
 
 @dataclass(frozen=True)
-class ItemView:
-    item: RoundItem
-    unit_price: str
-    total_quantity: int
-    total_tolerance: int
-    fill: CaseFill
-    my_quantity: int
-    my_tolerance: int
-
-
-def round_totals(round_id: int) -> dict[int, tuple[int, int]]:
-    """Every household's pledges in a round, summed per product: (quantity, tolerance)."""
-    return {
-        item_id: (int(q), int(t))
-        for item_id, q, t in db.session.execute(
-            select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
-                   func.sum(PledgeLine.tolerance))
-            .where(PledgeLine.round_id == round_id)
-            .group_by(PledgeLine.round_item_id))
-    }
-
-
-def item_views(rnd: Round, household_id: int | None) -> list[ItemView]:
-    """Every product of the round with its case fill and this household's pledge."""
-    items = db.session.scalars(
-        select(RoundItem).where(RoundItem.round_id == rnd.id).order_by(RoundItem.name)
-    ).all()
-    totals = round_totals(rnd.id)
-    mine: dict[int, tuple[int, int]] = {}
-    if household_id is not None:
-        mine = {
-            item_id: (q, t)
-            for item_id, q, t in db.session.execute(
-                select(
-                    PledgeLine.round_item_id,
-                    func.sum(PledgeLine.quantity),
-                    func.sum(PledgeLine.tolerance),
-                )
-                .where(PledgeLine.round_id == rnd.id, PledgeLine.household_id == household_id)
-                .group_by(PledgeLine.round_item_id)
-            )
-        }
-    views = []
-    for item in items:
-        q, t = (int(v) for v in totals.get(item.id, (0, 0)))
-        my_q, my_t = (int(v) for v in mine.get(item.id, (0, 0)))
-        views.append(
-            ItemView(
-                item=item,
-                unit_price=format_unit_price(item.case_price_pence, item.case_size),
-                total_quantity=q,
-                total_tolerance=t,
-                fill=case_fill(item.case_size, q, t),
-                my_quantity=my_q,
-                my_tolerance=my_t,
-            )
-        )
-    return views
-
-
-@dataclass(frozen=True)
 class ItemFacts:
-    """A product of an open round, as plain values (fixed from the moment it opens)."""
+    """A product of a round, as plain values (what the pages show of it)."""
 
     id: int
     round_id: int
@@ -99,37 +38,105 @@ class ItemFacts:
 
 
 @dataclass(frozen=True)
+class ItemView:
+    """One product as a household sees it: the whole group's box fill and its own pledge."""
+
+    item: ItemFacts
+    unit_price: str
+    total_quantity: int
+    total_tolerance: int
+    fill: CaseFill
+    my_quantity: int
+    my_tolerance: int
+
+
+@dataclass(frozen=True)
 class RoundBoard:
-    """An open round's products, in name order, with the whole group's pledges summed."""
+    """A round's products, in name order, with the whole group's pledges summed."""
 
     items: tuple[ItemFacts, ...]
     unit_prices: tuple[str, ...]
     totals: dict[int, tuple[int, int]]  # item id: (quantity, tolerance)
 
 
-def round_board(rnd: Round) -> RoundBoard:
-    """The round's products and totals, kept in this process per (round, pledge_version).
+def round_totals(round_id: int) -> dict[int, tuple[int, int]]:
+    """Every household's pledges in a round, summed per product: (quantity, tolerance)."""
+    return {
+        item_id: (int(q), int(t))
+        for item_id, q, t in db.session.execute(_ROUND_TOTALS, {"round_id": round_id})
+    }
 
-    Only for an open round: its products no longer change, and every pledge bumps
-    pledge_version in the pledge's own transaction, so a board kept under a version is
-    never older than that version (it may be a moment newer: it is read after it).
-    """
-    key = (rnd.id, rnd.pledge_version, rnd.opens_at)
+
+# Built once (asked whenever a round's versions are new).
+_ROUND_ITEMS = (
+    select(RoundItem.id, RoundItem.round_id, RoundItem.name, RoundItem.unit_description,
+           RoundItem.case_size, RoundItem.case_price_pence)
+    .where(RoundItem.round_id == bindparam("round_id")).order_by(RoundItem.name))
+_ROUND_TOTALS = (
+    select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
+           func.sum(PledgeLine.tolerance))
+    .where(PledgeLine.round_id == bindparam("round_id"))
+    .group_by(PledgeLine.round_item_id))
+
+
+def round_board(rnd: Round) -> RoundBoard:
+    """The round's products and totals, kept in this process per (round, version,
+    pledge_version): every pledge bumps pledge_version, and the database bumps version on
+    any change to the round or its products (migration 0008), each in the writer's own
+    transaction, so a board kept under those numbers is never older than them (it may be
+    a moment newer: it is read after them)."""
+    key = (rnd.id, rnd.version, rnd.pledge_version)
     board = fragment_cache.round_boards.get(key)
     if board is not None:
         return board
-    items = tuple(
-        ItemFacts(*row) for row in db.session.execute(
-            select(RoundItem.id, RoundItem.round_id, RoundItem.name,
-                   RoundItem.unit_description, RoundItem.case_size,
-                   RoundItem.case_price_pence)
-            .where(RoundItem.round_id == rnd.id).order_by(RoundItem.name)))
-    board = RoundBoard(
-        items=items,
-        unit_prices=tuple(format_unit_price(i.case_price_pence, i.case_size) for i in items),
-        totals=round_totals(rnd.id))
+    items = tuple(ItemFacts(*row) for row in db.session.execute(
+        _ROUND_ITEMS, {"round_id": rnd.id}))
+    board = board_of(list(items), round_totals(rnd.id))
     fragment_cache.round_boards.put(key, board)
     return board
+
+
+@dataclass(frozen=True)
+class HouseholdBoard:
+    """A round as one household sees it: every product with the group's box fill and the
+    household's own pledge, and the most the household can be asked to pay."""
+
+    views: list[ItemView]
+    most_pence: int
+
+
+def board_of(items: list[ItemFacts], totals: dict[int, tuple[int, int]]) -> RoundBoard:
+    """A round's board from products and totals already read (My orders reads every
+    pledge line anyway)."""
+    return RoundBoard(
+        items=tuple(items),
+        unit_prices=tuple(format_unit_price(i.case_price_pence, i.case_size) for i in items),
+        totals=totals)
+
+
+def household_board(rnd: Round, mine: dict[int, tuple[int, int]],
+                    board: RoundBoard | None = None) -> HouseholdBoard:
+    """The one way a round's products, totals, box fill and a household's maximum are
+    worked out, for the round page, the tablet's pledge screen and My orders.
+
+    `mine` is the household's pledges in the round, {item id: (quantity, tolerance)}
+    (household_pledges' by_round); the products and totals are round_board's unless
+    `board` is given (board_of).
+    """
+    board = board or round_board(rnd)
+    views = []
+    wanted: dict[int, tuple[int, int, int]] = {}
+    for item, unit_price in zip(board.items, board.unit_prices, strict=True):
+        q, t = board.totals.get(item.id, (0, 0))
+        my_q, my_t = mine.get(item.id, (0, 0))
+        views.append(ItemView(item=item, unit_price=unit_price, total_quantity=q,
+                              total_tolerance=t, fill=case_fill(item.case_size, q, t),
+                              my_quantity=my_q, my_tolerance=my_t))
+        if item.id in mine:
+            wanted[item.id] = (my_q + my_t, item.case_size, item.case_price_pence)
+    most = consented_maximum(wanted, rnd.delivery_fee_pence, fee_mode=rnd.fee_split,
+                             min_order_pence=rnd.min_order_pence)
+    return HouseholdBoard(views=views, most_pence=most)
 
 
 # Built once: the tablet's pledge screen asks it on every load, and building a statement
@@ -146,7 +153,7 @@ _HOUSEHOLD_PLEDGES = (
 
 @dataclass(frozen=True)
 class HouseholdPledges:
-    """One household's pledges in some rounds, as the pledge screen shows them."""
+    """One household's pledges in some rounds, as the pages show them."""
 
     #: round id: {item id: (quantity, tolerance)}
     by_round: dict[int, dict[int, tuple[int, int]]]
@@ -154,12 +161,13 @@ class HouseholdPledges:
     helpers: dict[int, list[str]]
 
 
-def household_pledges(household_id: int, round_ids: list[int]) -> HouseholdPledges:
+def household_pledges(household_id: int | None, round_ids: list[int]) -> HouseholdPledges:
     """The household's pledges in these rounds, summed per product, and who outside the
-    household entered them (entered_by_helpers' answer): one query."""
+    household entered them (entered_by_helpers' answer): one query (none without a
+    household)."""
     by_round: dict[int, dict[int, tuple[int, int]]] = {r: {} for r in round_ids}
     helpers: dict[int, set[str]] = {}
-    if round_ids:
+    if round_ids and household_id is not None:
         for round_id, item_id, quantity, tolerance, name, member in db.session.execute(
                 _HOUSEHOLD_PLEDGES, {"household_id": household_id,
                                      "round_ids": list(round_ids)}):
@@ -171,32 +179,12 @@ def household_pledges(household_id: int, round_ids: list[int]) -> HouseholdPledg
                             helpers={i: sorted(names) for i, names in helpers.items()})
 
 
-def board_views(board: RoundBoard, mine: dict[int, tuple[int, int]]) -> list[ItemView]:
-    """item_views' answer from a board and one household's pledges (item: ItemFacts)."""
-    views = []
-    for item, unit_price in zip(board.items, board.unit_prices, strict=True):
-        q, t = board.totals.get(item.id, (0, 0))
-        my_q, my_t = mine.get(item.id, (0, 0))
-        views.append(ItemView(item=item, unit_price=unit_price, total_quantity=q,
-                              total_tolerance=t, fill=case_fill(item.case_size, q, t),
-                              my_quantity=my_q, my_tolerance=my_t))
-    return views
-
-
-def board_maximum(rnd: Round, board: RoundBoard, mine: dict[int, tuple[int, int]]) -> int:
-    """household_maximum's answer from a board and the household's pledges."""
-    wanted = {item.id: (sum(mine[item.id]), item.case_size, item.case_price_pence)
-              for item in board.items if item.id in mine}
-    return consented_maximum(wanted, rnd.delivery_fee_pence, fee_mode=rnd.fee_split,
-                             min_order_pence=rnd.min_order_pence)
-
-
 @dataclass(frozen=True)
 class HouseholdEstimate:
     """For one round: the most the household can be asked to pay and the likely amount."""
 
     round: Round
-    lines: list[tuple[RoundItem, int, int, int]]  # item, quantity, tolerance, likely units
+    lines: list[tuple[ItemFacts, int, int, int]]  # item, quantity, tolerance, likely units
     most_pence: int
     likely_pence: int
 
@@ -204,49 +192,56 @@ class HouseholdEstimate:
 def household_estimates(rounds: list[Round], household_id: int) -> list[HouseholdEstimate]:
     """Estimates for every given round in which the household has a pledge.
 
-    "Likely" is what the household would owe if the round closed now;
-    "most" is the consented maximum (all units incl. tolerance, and the
-    largest fee share it could bear).
+    "Likely" is what the household would owe if the round closed now (the whole
+    queue allocated); the products, the household's own pledges and "most" (the
+    consented maximum: all units incl. tolerance, and the largest fee share it could
+    bear) are household_board's, as on the round page and the tablet.
     """
     if not rounds:
         return []
     by_id = {r.id: r for r in rounds}
+    # One query: every product of the rounds with every pledge line (none for a product
+    # nobody wants), as the allocation needs the whole queue.
     rows = db.session.execute(
-        select(PledgeLine, RoundItem)
-        .join(RoundItem, PledgeLine.round_item_id == RoundItem.id)
-        .where(PledgeLine.round_id.in_(by_id))
+        select(RoundItem, PledgeLine)
+        .outerjoin(PledgeLine, PledgeLine.round_item_id == RoundItem.id)
+        .where(RoundItem.round_id.in_(by_id))
+        .order_by(RoundItem.name, RoundItem.id)
     ).all()
-    mine_rounds = {line.round_id for line, _ in rows if line.household_id == household_id}
-    lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
+    mine: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
     items: dict[int, RoundItem] = {}
-    for line, item in rows:
-        if line.round_id in mine_rounds:
-            items[item.id] = item
-            lines_by_item[item.id].append(
-                DomainLine(line.household_id, line.queue_pos, line.quantity, line.tolerance)
-            )
+    lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
+    totals: dict[int, tuple[int, int]] = {}
+    for item, line in rows:
+        items[item.id] = item
+        if line is None:
+            continue
+        lines_by_item[item.id].append(
+            DomainLine(line.household_id, line.queue_pos, line.quantity, line.tolerance))
+        q, t = totals.get(item.id, (0, 0))
+        totals[item.id] = (q + line.quantity, t + line.tolerance)
+        if line.household_id == household_id:
+            q, t = mine[line.round_id].get(item.id, (0, 0))
+            mine[line.round_id][item.id] = (q + line.quantity, t + line.tolerance)
     estimates = []
-    for round_id in sorted(mine_rounds, key=lambda rid: by_id[rid].closes_at):
+    for round_id in sorted(mine, key=lambda rid: by_id[rid].closes_at):
         rnd = by_id[round_id]
         round_items = [i for i in items.values() if i.round_id == round_id]
         outcome = outcome_if_closed(rnd, round_items, lines_by_item)
-        own_lines = []
-        wanted = {}
-        for item in sorted(round_items, key=lambda i: i.name):
-            q = sum(x.quantity for x in lines_by_item[item.id] if x.household_id == household_id)
-            t = sum(x.tolerance for x in lines_by_item[item.id] if x.household_id == household_id)
-            if q or t:
-                units = outcome.allocations[item.id].units.get(household_id, 0)
-                own_lines.append((item, q, t, units))
-                wanted[item.id] = (q + t, item.case_size, item.case_price_pence)
+        board = household_board(rnd, mine[round_id], board_of(
+            [ItemFacts(i.id, i.round_id, i.name, i.unit_description, i.case_size,
+                       i.case_price_pence) for i in round_items],
+            {i.id: totals[i.id] for i in round_items if i.id in totals}))
+        own_lines = sorted((
+            (v.item, v.my_quantity, v.my_tolerance,
+             outcome.allocations[v.item.id].units.get(household_id, 0))
+            for v in board.views if v.my_quantity or v.my_tolerance),
+            key=lambda line: line[0].name)  # by name in Python, as My orders always was
         estimates.append(
             HouseholdEstimate(
                 round=rnd,
                 lines=own_lines,
-                most_pence=consented_maximum(
-                    wanted, rnd.delivery_fee_pence, fee_mode=rnd.fee_split,
-                    min_order_pence=rnd.min_order_pence,
-                ),
+                most_pence=board.most_pence,
                 likely_pence=outcome.household_total(household_id),
             )
         )
@@ -254,22 +249,10 @@ def household_estimates(rounds: list[Round], household_id: int) -> list[Househol
 
 
 def household_maximum(rnd: Round, household_id: int) -> int:
-    """The most this household can be asked to pay for the round as its pledges stand now.
-
-    Reads only the household's own pledge lines (the consented maximum does not
-    depend on anyone else's).
-    """
-    wanted: dict[int, tuple[int, int, int]] = {}
-    for line, item in db.session.execute(
-        select(PledgeLine, RoundItem)
-        .join(RoundItem, PledgeLine.round_item_id == RoundItem.id)
-        .where(PledgeLine.round_id == rnd.id, PledgeLine.household_id == household_id)
-    ):
-        units, _, _ = wanted.get(item.id, (0, 0, 0))
-        wanted[item.id] = (units + line.quantity + line.tolerance, item.case_size,
-                           item.case_price_pence)
-    return consented_maximum(wanted, rnd.delivery_fee_pence, fee_mode=rnd.fee_split,
-                             min_order_pence=rnd.min_order_pence)
+    """The most this household can be asked to pay for the round as its pledges stand now
+    (household_board's answer)."""
+    mine = household_pledges(household_id, [rnd.id]).by_round[rnd.id]
+    return household_board(rnd, mine).most_pence
 
 
 def household_tolerance(item: RoundItem, household_id: int) -> int:

@@ -10,11 +10,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Product, Round, RoundItem, Supplier, User
-from bulkbuy.services import ServiceError, audit, notifications
+from bulkbuy.services import ServiceError, audit, notifications, writes
 
 #: The longest a round may stay open for orders.
 MAX_ROUND_LENGTH = timedelta(days=366)
@@ -36,6 +38,8 @@ class RoundDetails:
     opens_at: datetime | None = None
     #: Days households have to pay after the close (the payment window).
     payment_days: int = 3
+    #: The form's one-time token (see start_round); None when there is no form.
+    submission: str | None = None
 
 
 def transition(round_id: int, from_statuses: Iterable[str], to_status: str, **values) -> bool:
@@ -84,17 +88,17 @@ def create_round(
     supplier, an empty product list and a deadline that has passed.
     """
     if supplier.group_id != group.id:
-        raise ServiceError("That supplier is not in this group.")
+        raise ServiceError(_l("That supplier is not in this group."))
     if not products:
-        raise ServiceError("Choose at least one product.")
+        raise ServiceError(_l("Choose at least one product."))
     if any(p.supplier_id != supplier.id or not p.active for p in products):
-        raise ServiceError("Choose products from this supplier's list.")
+        raise ServiceError(_l("Choose products from this supplier's list."))
     if details.closes_at <= now:
-        raise ServiceError("Choose a closing time in the future.")
+        raise ServiceError(_l("Choose a closing time in the future."))
     if details.closes_at > now + MAX_ROUND_LENGTH:
-        raise ServiceError("Choose a closing time within the next year.")
+        raise ServiceError(_l("Choose a closing time within the next year."))
     if details.opens_at is not None and details.opens_at >= details.closes_at:
-        raise ServiceError("The round must open before it closes.")
+        raise ServiceError(_l("The round must open before it closes."))
 
     rnd = Round(
         group_id=group.id,
@@ -113,6 +117,7 @@ def create_round(
         collection_time=details.collection_time,
         notes=details.notes,
         payment_days=details.payment_days,
+        submission_token=details.submission,
     )
     db.session.add(rnd)
     db.session.flush()
@@ -139,10 +144,10 @@ def open_round(rnd: Round, *, actor: User | None, now: datetime) -> None:
     From here on the round's case sizes and prices no longer follow the catalogue.
     """
     if rnd.closes_at <= now:
-        raise ServiceError("The closing time has passed. Set a later one first.")
+        raise ServiceError(_l("The closing time has passed. Set a later one first."))
     items = db.session.scalars(select(RoundItem).where(RoundItem.round_id == rnd.id)).all()
     if not transition(rnd.id, ("draft", "pending_approval"), "open"):
-        raise ServiceError("This round cannot be opened now.")
+        raise ServiceError(_l("This round cannot be opened now."))
     for item in items:
         for key, value in _snapshot(item.product).items():
             setattr(item, key, value)
@@ -154,7 +159,7 @@ def mark_ordered(rnd: Round, *, actor: User) -> None:
     guarded UPDATE from "closed"); raises ServiceError for a round in any other status.
     Audited."""
     if not transition(rnd.id, ("closed",), "ordered"):
-        raise ServiceError("This round is not waiting to be ordered.")
+        raise ServiceError(_l("This round is not waiting to be ordered."))
     audit.record("round.ordered", actor=actor, group_id=rnd.group_id, subject=rnd)
 
 
@@ -175,26 +180,45 @@ def start_round(group: Group, supplier: Supplier, products: Sequence[Product],
     organisers' choices, whatever `details` carries), and is opened at once, or
     sent for approval when the group asks. Returns the round and its status.
     Raises ServiceError when the rules refuse it.
+
+    The same form sent again (`details.submission` already used, by a double click or
+    a retry, even at the same moment) makes nothing new and returns the round it made.
     """
-    if started_by == STARTED_BY_ORGANISER:
-        rnd = create_round(group, supplier, products, details, created_by=user, now=now)
-        return rnd, rnd.status
-    if started_by != STARTED_BY_RESIDENT:
+    if started_by not in (STARTED_BY_ORGANISER, STARTED_BY_RESIDENT):
         raise ValueError(f"started_by must be {STARTED_BY_ORGANISER!r} or "
                          f"{STARTED_BY_RESIDENT!r}")
-    details = replace(
-        details, delivery_fee_pence=0, min_order_pence=None, fee_split="by_value",
-        allocation_mode="first_come", opens_at=None, payment_days=3,
-    )
-    rnd = create_round(group, supplier, products, details, created_by=user, now=now)
+    made_before = _round_of_submission(details.submission)
+    if made_before is not None:
+        return made_before, made_before.status
+    if started_by == STARTED_BY_RESIDENT:
+        details = replace(
+            details, delivery_fee_pence=0, min_order_pence=None, fee_split="by_value",
+            allocation_mode="first_come", opens_at=None, payment_days=3,
+        )
+    try:
+        with writes.savepoint():
+            rnd = create_round(group, supplier, products, details, created_by=user, now=now)
+    except IntegrityError:
+        made_at_once = _round_of_submission(details.submission)
+        if made_at_once is None:
+            raise
+        return made_at_once, made_at_once.status
+    if started_by == STARTED_BY_ORGANISER:
+        return rnd, rnd.status
     return rnd, submit_for_approval_or_open(rnd, actor=user, now=now)
+
+
+def _round_of_submission(token: str | None) -> Round | None:
+    if not token:
+        return None
+    return db.session.scalar(select(Round).where(Round.submission_token == token))
 
 
 def submit_for_approval_or_open(rnd: Round, *, actor: User, now: datetime) -> str:
     """A resident's new round: open it, or wait for an organiser if the group asks."""
     if rnd.group.require_round_approval:
         if not transition(rnd.id, ("draft",), "pending_approval"):
-            raise ServiceError("This round cannot be sent for approval now.")
+            raise ServiceError(_l("This round cannot be sent for approval now."))
         audit.record("round.submitted", actor=actor, group_id=rnd.group_id, subject=rnd)
         return "pending_approval"
     open_round(rnd, actor=actor, now=now)
@@ -216,9 +240,9 @@ def extend_round(rnd: Round, new_closes_at: datetime, *, actor: User, now: datet
     its old one has passed; an open round only until its deadline.
     """
     if new_closes_at <= now or new_closes_at <= rnd.closes_at:
-        raise ServiceError("Choose a closing time later than the current one.")
+        raise ServiceError(_l("Choose a closing time later than the current one."))
     if new_closes_at > now + MAX_ROUND_LENGTH:
-        raise ServiceError("Choose a closing time within the next year.")
+        raise ServiceError(_l("Choose a closing time within the next year."))
     old = rnd.closes_at
     result = db.session.execute(
         update(Round)
@@ -228,7 +252,7 @@ def extend_round(rnd: Round, new_closes_at: datetime, *, actor: User, now: datet
     )
     db.session.expire_all()
     if result.rowcount != 1:
-        raise ServiceError("This round has closed, so its deadline cannot change.")
+        raise ServiceError(_l("This round has closed, so its deadline cannot change."))
     audit.record(
         "round.extended", actor=actor, group_id=rnd.group_id, subject=rnd,
         before=old.isoformat(), after=new_closes_at.isoformat(),
@@ -248,7 +272,7 @@ def cancel_round(rnd: Round, *, actor: User, now: datetime) -> None:
     )
     db.session.expire_all()
     if result.rowcount != 1:
-        raise ServiceError("This round has closed. Only an organiser can deal with it now.")
+        raise ServiceError(_l("This round has closed. Only an organiser can deal with it now."))
     audit.record("round.cancelled", actor=actor, group_id=rnd.group_id, subject=rnd)
     notifications.queue_round_cancelled(rnd, now)
 

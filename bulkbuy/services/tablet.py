@@ -16,13 +16,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from sqlalchemy import and_, bindparam, case, literal, null, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from bulkbuy import validation
 from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, TabletSession, TabletVisit, User
-from bulkbuy.services import ServiceError, accounts, audit
+from bulkbuy.models.types import UTCDateTime
+from bulkbuy.services import ServiceError, accounts, audit, writes
 
 PIN_PATTERN = re.compile(r"^[0-9]{4}$")
 MAX_PIN_ATTEMPTS = 5
@@ -39,12 +44,18 @@ _OPEN_VISIT = select(TabletVisit).options(joinedload(TabletVisit.household)).whe
     TabletVisit.tablet_session_id == bindparam("session_id"), TabletVisit.ended_at.is_(None))
 _OPEN_VISITS = select(TabletVisit).where(
     TabletVisit.tablet_session_id == bindparam("session_id"), TabletVisit.ended_at.is_(None))
-_SIGNATURE = select(
-    func.count(Household.id), func.max(Household.id),
-    func.coalesce(func.sum(func.length(Household.label)), 0),
-    func.coalesce(func.sum(func.length(func.coalesce(Household.block, ""))), 0),
-    func.coalesce(func.sum(Household.id * func.length(Household.label)), 0),
-).where(Household.group_id == bindparam("group_id"))
+# The session and its open turn in one query (the pledge screen asks both on every load).
+_OPEN_SESSION_AND_VISIT = (
+    select(TabletSession, TabletVisit)
+    .outerjoin(TabletVisit, (TabletVisit.tablet_session_id == TabletSession.id)
+               & (TabletVisit.token_hash == bindparam("turn_hash"))
+               & TabletVisit.ended_at.is_(None))
+    .options(joinedload(TabletVisit.household))
+    .where(TabletSession.token_hash == bindparam("token_hash"),
+           TabletSession.worker_id == bindparam("worker_id"),
+           TabletSession.ended_at.is_(None)))
+_HOUSEHOLDS_VERSION = select(Group.households_version).where(
+    Group.id == bindparam("group_id"))
 
 
 def _hash(token: str) -> str:
@@ -96,21 +107,18 @@ def households(group_id: int) -> list[Household]:
     ))
 
 
-def households_signature(group_id: int) -> tuple:
-    """Changes whenever a household is added, removed, renamed or moves block (for the
-    tablet list's kept copy): count, highest id, and the lengths and a checksum of names."""
-    return tuple(db.session.execute(_SIGNATURE, {"group_id": group_id}).one())
+def households_version(group_id: int) -> int:
+    """The group's households_version, which the database bumps whenever a household is
+    added, removed, renamed or moves block (for the tablet list's kept copy)."""
+    return db.session.scalar(_HOUSEHOLDS_VERSION, {"group_id": group_id}) or 0
 
 
 def household_in(session: TabletSession, household_id) -> Household:
     """The session's group's household with this id, or ServiceError (no other group's)."""
-    try:
-        wanted = int(household_id)
-    except (TypeError, ValueError):
-        wanted = None
+    wanted = validation.record_id(household_id)
     household = db.session.get(Household, wanted) if wanted is not None else None
     if household is None or household.group_id != session.group_id:
-        raise ServiceError("We could not find that household. Tap your flat on the list.")
+        raise ServiceError(_l("We could not find that household. Tap your flat on the list."))
     return household
 
 
@@ -129,44 +137,75 @@ def check_pin(session: TabletSession, household: Household, pin: str, now: datet
     """Start the household's turn if the PIN is right; otherwise say why, plainly.
 
     A PIN that is not 4 numbers counts as no attempt. A wrong PIN counts;
-    the 5th wrong one locks the PIN for 15 minutes (logged). A refusal is an
+    the 5th wrong one locks the PIN for 15 minutes (logged). However many tries
+    arrive at once, at most 5 PINs are checked per lock period: each try takes
+    its place in one guarded UPDATE before the (slow) check, and a try that
+    finds the PIN locked is refused unchecked, right PIN or not. A refusal is an
     answer, not an error: the request commits it like a success, so failures
     are kept (never run this inside `undone_on_error`).
     """
-    if household.pin_locked_until is not None and household.pin_locked_until > now:
-        minutes = max(1, math.ceil((household.pin_locked_until - now).total_seconds() / 60))
-        return PinResult(None, None, f"This PIN is locked for {minutes} more minutes after "
-                                     "5 wrong tries. Ask a helper.")
+    if _locked(household, now):
+        return PinResult(None, None, _locked_message(household, now))
     pin = (pin or "").strip()
     if not PIN_PATTERN.match(pin):
-        return PinResult(None, None, "Enter the 4 numbers of your PIN.")
+        return PinResult(None, None, _("Enter the 4 numbers of your PIN."))
     if not household.pin_hash:
-        return PinResult(None, None, "This household has no PIN yet. Ask a helper.")
-    if not accounts.check_secret(household.pin_hash, pin):
-        # Counted in the database (one UPDATE), so tries sent at once are all counted.
-        db.session.execute(
-            update(Household).where(Household.id == household.id)
-            .values(pin_failed_attempts=Household.pin_failed_attempts + 1)
-            .execution_options(synchronize_session=False))
-        db.session.refresh(household)
-        failures = household.pin_failed_attempts
-        if failures >= MAX_PIN_ATTEMPTS:
-            household.pin_failed_attempts = 0
-            household.pin_locked_until = now + PIN_LOCK
-            audit.record("pin.locked", actor=None, group_id=household.group_id,
-                         household_id=household.id, subject=household,
-                         tablet_session=session.id)
-            return PinResult(None, None, "That PIN was wrong 5 times, so it is locked for "
-                                         "15 minutes. Ask a helper.")
-        audit.record("pin.failed", actor=None, group_id=household.group_id,
-                     household_id=household.id, subject=household, tablet_session=session.id)
-        left = MAX_PIN_ATTEMPTS - failures
-        return PinResult(None, None, f"That PIN is not right. You can try {left} more "
-                                     f"time{'s' if left != 1 else ''}.")
-    household.pin_failed_attempts = 0
-    household.pin_locked_until = None
-    visit, token = start_visit(session, household, "pin", now)
-    return PinResult(visit, token)
+        return PinResult(None, None, _("This household has no PIN yet. Ask a helper."))
+    tries = _take_a_try(household, now)
+    if tries is None:  # locked by a try sent at the same moment
+        return PinResult(None, None, _locked_message(household, now))
+    if accounts.check_secret(household.pin_hash, pin):
+        household.pin_failed_attempts = 0
+        household.pin_locked_until = None
+        visit, token = start_visit(session, household, "pin", now)
+        return PinResult(visit, token)
+    if tries >= MAX_PIN_ATTEMPTS:
+        audit.record("pin.locked", actor=None, group_id=household.group_id,
+                     household_id=household.id, subject=household,
+                     tablet_session=session.id)
+        return PinResult(None, None, _("That PIN was wrong 5 times, so it is locked for "
+                                       "15 minutes. Ask a helper."))
+    audit.record("pin.failed", actor=None, group_id=household.group_id,
+                 household_id=household.id, subject=household, tablet_session=session.id)
+    left = MAX_PIN_ATTEMPTS - tries
+    return PinResult(None, None, ngettext(
+        "That PIN is not right. You can try %(num)s more time.",
+        "That PIN is not right. You can try %(num)s more times.", left))
+
+
+def _locked(household: Household, now: datetime) -> bool:
+    return household.pin_locked_until is not None and household.pin_locked_until > now
+
+
+def _locked_message(household: Household, now: datetime) -> str:
+    until = household.pin_locked_until or now
+    minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+    return _("This PIN is locked for %(minutes)s more minutes after 5 wrong tries. "
+             "Ask a helper.", minutes=minutes)
+
+
+def _take_a_try(household: Household, now: datetime) -> int | None:
+    """Count one more try of this household's PIN, locking it at the 5th, in one
+    guarded UPDATE; returns this try's number, or None when the PIN is locked.
+
+    The row stays locked (PostgreSQL) or the database (SQLite) until the request
+    commits, so tries sent at once are counted one after another. A lock that
+    has ended starts the count again.
+    """
+    expired = and_(Household.pin_locked_until.is_not(None), Household.pin_locked_until <= now)
+    tries = case((expired, 1), else_=Household.pin_failed_attempts + 1)
+    taken = db.session.execute(
+        update(Household)
+        .where(Household.id == household.id,
+               or_(Household.pin_locked_until.is_(None), Household.pin_locked_until <= now))
+        .values(pin_failed_attempts=tries,
+                pin_locked_until=case(
+                    (tries >= MAX_PIN_ATTEMPTS, literal(now + PIN_LOCK, UTCDateTime)),
+                    else_=null()))
+        .returning(Household.pin_failed_attempts)
+        .execution_options(synchronize_session=False)).scalar()
+    db.session.refresh(household)
+    return taken
 
 
 def helper_confirms(session: TabletSession, household: Household, password: str,
@@ -177,7 +216,7 @@ def helper_confirms(session: TabletSession, household: Household, password: str,
     """
     worker = session.worker
     if accounts.authenticate(worker.email, password or "") is None:
-        raise ServiceError("That is not the helper's password.")
+        raise ServiceError(_l("That is not the helper's password."))
     household.pin_failed_attempts = 0
     household.pin_locked_until = None
     audit.record("tablet.helper_confirmed", actor=worker, group_id=household.group_id,
@@ -207,6 +246,32 @@ def start_visit(session: TabletSession, household: Household, verified_by: str,
     return visit, token
 
 
+def session_and_visit(token: str | None, worker_id: int | None, turn_token: str | None
+                      ) -> tuple[TabletSession | None, TabletVisit | None]:
+    """session_for's answer and the open turn with `turn_token` in that session (not yet
+    checked for idleness: see live_visit), in one query."""
+    if not token or worker_id is None:
+        return None, None
+    if not turn_token:
+        return session_for(token, worker_id), None
+    row = db.session.execute(_OPEN_SESSION_AND_VISIT, {
+        "token_hash": _hash(token), "worker_id": worker_id,
+        "turn_hash": _hash(turn_token)}).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def live_visit(visit: TabletVisit | None, now: datetime, idle: timedelta
+               ) -> TabletVisit | None:
+    """The turn, unless it was left idle longer than `idle`: then it is ended here
+    (reason "idle") and None is returned."""
+    if visit is None:
+        return None
+    if visit.last_seen_at + idle < now:
+        end_visit(visit, "idle", visit.last_seen_at + idle)
+        return None
+    return visit
+
+
 def current_visit(session: TabletSession | None, token: str | None, now: datetime,
                   idle: timedelta) -> TabletVisit | None:
     """The open turn with this token in this session, or None.
@@ -217,12 +282,7 @@ def current_visit(session: TabletSession | None, token: str | None, now: datetim
         return None
     visit = db.session.scalar(_OPEN_VISIT, {"token_hash": _hash(token),
                                             "session_id": session.id})
-    if visit is None:
-        return None
-    if visit.last_seen_at + idle < now:
-        end_visit(visit, "idle", visit.last_seen_at + idle)
-        return None
-    return visit
+    return live_visit(visit, now, idle)
 
 
 #: A turn's last-seen time is written at most this often (reads of the order page
@@ -287,7 +347,7 @@ def set_pin(household: Household, pin: str, *, actor: User, now: datetime) -> No
     """Set or reset a household's 4-number PIN (and unlock it). Audited; the PIN is hashed."""
     pin = (pin or "").strip()
     if not PIN_PATTERN.match(pin):
-        raise ServiceError("A PIN is 4 numbers, like 2580.", field="pin")
+        raise ServiceError(_l("A PIN is 4 numbers, like 2580."), field="pin")
     household.pin_hash = accounts.hash_secret(pin)
     household.pin_failed_attempts = 0
     household.pin_locked_until = None
@@ -298,13 +358,14 @@ def set_pin(household: Household, pin: str, *, actor: User, now: datetime) -> No
 def create_assisted_household(group: Group, label: str, block: str | None, pin: str, *,
                               actor: User, now: datetime) -> Household:
     """A household with no e-mail and no card, that uses the tablet with its PIN. Audited."""
+    label = accounts.clean_household_label(label, field="label")
+    taken = _l("There is already a household with that name. Choose another.")
     if accounts.find_household(group, label) is not None:
-        raise ServiceError("There is already a household with that name. Choose another.",
-                           field="label")
+        raise ServiceError(taken, field="label")
+    accounts.refuse_mixed_alphabets(label, field="label")
     household = Household(group_id=group.id, label=label, block=block or None,
                           is_assisted=True, created_at=now)
-    db.session.add(household)
-    db.session.flush()
+    writes.add_or_refuse(household, taken, field="label")
     set_pin(household, pin, actor=actor, now=now)
     audit.record("household.assisted_created", actor=actor, group_id=group.id,
                  household_id=household.id, subject=household)

@@ -20,11 +20,12 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from bulkbuy import fragment_cache
+from bulkbuy import fragment_cache, validation
 from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import limiter
 from bulkbuy.models import utcnow
@@ -48,7 +49,7 @@ def _password_limit():
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-ENDED = "Your turn has ended, so nothing was changed. Tap your flat to start again."
+ENDED = _l("Your turn has ended, so nothing was changed. Tap your flat to start again.")
 
 
 def _session_or_start():
@@ -92,10 +93,7 @@ def start():
         abort(403)  # only a group's workers and organisers start its tablet
     if request.method == "POST":
         mine = {group.id: group for group in groups}
-        try:
-            group = mine.get(int(request.form.get("group_id", "")))
-        except ValueError:
-            group = None
+        group = mine.get(validation.record_id(request.form.get("group_id")))
         if group is None:  # none, not a number, no such group, or not one of theirs
             flash(_("Choose one of your groups for this drop-in."), "error")
             return redirect(url_for("tablet.start"), 303)
@@ -165,7 +163,7 @@ def households():
 def _household_list(group_id: int) -> str:
     if session.get("_flashes"):  # messages to show: render this one afresh
         return _render_household_list(group_id, generate_csrf())
-    key = (group_id, tablet.households_signature(group_id), str(get_locale()),
+    key = (group_id, tablet.households_version(group_id), str(get_locale()),
            current_app.config.get("TABLET_IDLE_SECONDS"),
            current_app.config.get("TABLET_WARN_SECONDS"))
     html = fragment_cache.tablet_lists.get(key)
@@ -254,7 +252,7 @@ def pin():
         # Failures and lockouts are kept: the request commits, whatever the answer.
         result = tablet.check_pin(found, household, request.form.get("pin", ""), now)
         if result.visit is None:
-            return _page("tablet/pin.html", 400, household=household, error=_(result.message),
+            return _page("tablet/pin.html", 400, household=household, error=result.message,
                          title=_("Error: Enter your PIN"))
         token = result.token
     session.pop(CHOSEN_KEY, None)
@@ -270,7 +268,7 @@ def _turn_or_list():
     turn = current_turn()
     if turn is None:  # ended (an idle one just now: the request commits that)
         _forget_the_resident()
-        flash(_(ENDED), "error")
+        flash(str(ENDED), "error")
         response = make_response(redirect(url_for("tablet.households"), 303))
         delete_cookie(response, TURN_COOKIE)
         return None, response
@@ -284,36 +282,25 @@ def order():
     if away:
         return away
     screen = dropin.pledge_screen(turn, utcnow())
-    helpers = screen.helpers
-    locale = str(get_locale())
-
-    def product_card(view) -> Markup:
-        # An autoescaping template made it; its token placeholder is filled in below.
-        return Markup(_product_card(  # noqa: S704
-            view, tuple(helpers.get(view.item.id, ())), locale))
-
+    # The open rounds' part (every product's card, the item count and the most) is kept
+    # per household and the versions of the group and its open rounds (screen.key); the
+    # bills and the done bar are put round it on every load.
+    key = (*screen.key, str(get_locale()))
+    kept = fragment_cache.tablet_orders.get(key)
+    if kept is None:
+        open_rounds = screen.open_rounds()
+        kept = (fragment_cache.without_indentation(render_template(
+            "tablet/_open_rounds.html", rounds=open_rounds.rounds, helpers=open_rounds.helpers,
+            csrf=fragment_cache.CSRF_PLACEHOLDER)), bool(open_rounds.rounds),
+            open_rounds.item_count, open_rounds.most_pence)
+        fragment_cache.tablet_orders.put(key, kept)
+    rounds_html, any_rounds, item_count, most_pence = kept
     html, status = _page("tablet/order.html", household=screen.household,
-                         rounds=screen.rounds, owed=screen.owed, item_count=screen.item_count,
-                         most_pence=screen.most_pence, seen_ago=screen.seen_ago,
-                         product_card=product_card, title=_("Your order"))
+                         rounds_html=Markup(rounds_html),  # noqa: S704 - autoescaped above
+                         any_rounds=any_rounds, owed=screen.owed, item_count=item_count,
+                         most_pence=most_pence, seen_ago=screen.seen_ago, title=_("Your order"))
     # Once for the whole page, not once a card (the token is URL-safe).
     return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf()), status
-
-
-def _product_card(view, helper_names: tuple[str, ...], locale: str) -> str:
-    """One product's card, kept rendered per everything it shows: the product, its box
-    fill, this household's quantity and who helped enter it. A tap changes one product's
-    fill and quantity, so only that card is rendered again."""
-    item, fill = view.item, view.fill
-    key = (item.id, item.name, item.unit_description, view.unit_price, fill,
-           view.my_quantity, helper_names, locale)
-    html = fragment_cache.tablet_products.get(key)
-    if html is None:
-        html = fragment_cache.without_indentation(render_template(
-            "tablet/_product.html", v=view, helper_names=helper_names,
-            csrf=fragment_cache.CSRF_PLACEHOLDER))
-        fragment_cache.tablet_products.put(key, html)
-    return html
 
 
 @bp.route("/pledge", methods=["POST"])
@@ -323,7 +310,7 @@ def pledge():
     turn, away = _turn_or_list()
     if away:
         return away
-    item_id = request.form.get("item_id", type=int) or 0
+    item_id = validation.record_id(request.form.get("item_id")) or 0
     quantity = request.form.get("quantity", type=int)
     try:
         with undone_on_error():
@@ -350,7 +337,7 @@ def cash():
     turn, away = _turn_or_list()
     if away:
         return away
-    statement_id = request.form.get("statement_id", type=int) or 0
+    statement_id = validation.record_id(request.form.get("statement_id")) or 0
     try:
         with undone_on_error():
             payment = dropin.cash_at_tablet(

@@ -34,22 +34,33 @@ def in_tablet_mode() -> bool:
     return session.get(SESSION_KEY) is not None and current_user.is_authenticated
 
 
+def _look_up(turn_token: str | None) -> TabletVisit | None:
+    """Find this browser's tablet session (kept on `g` for the request) and, with a turn
+    token, its open turn with that token, in one query."""
+    found = visit = None
+    if current_user.is_authenticated:
+        found, visit = tablet.session_and_visit(request.cookies.get(TABLET_COOKIE),
+                                                current_user.id, turn_token)
+        if found is not None and found.id != session.get(SESSION_KEY):
+            found = visit = None
+    g.bulkbuy_tablet_session = found
+    return visit
+
+
 def tablet_session() -> TabletSession | None:
     """The open tablet session of this browser, or None (looked up once per request)."""
     if "bulkbuy_tablet_session" not in g:
-        found = None
-        if current_user.is_authenticated:
-            found = tablet.session_for(request.cookies.get(TABLET_COOKIE), current_user.id)
-            if found is not None and found.id != session.get(SESSION_KEY):
-                found = None
-        g.bulkbuy_tablet_session = found
+        _look_up(None)
     return g.bulkbuy_tablet_session
 
 
 def current_turn() -> TabletVisit | None:
     """The resident's open turn on this tablet, or None (an idle one is ended)."""
-    return tablet.current_visit(tablet_session(), request.cookies.get(TURN_COOKIE), utcnow(),
-                                idle_limit())
+    token = request.cookies.get(TURN_COOKIE)
+    if "bulkbuy_tablet_session" not in g:  # the first look this request: both at once
+        return tablet.live_visit(_look_up(token) if token else _look_up(None), utcnow(),
+                                 idle_limit())
+    return tablet.current_visit(tablet_session(), token, utcnow(), idle_limit())
 
 
 def set_cookie(response, name: str, value: str) -> None:

@@ -22,9 +22,10 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, Round, SavedCard, Statement, utcnow
-from bulkbuy.services import cards, charging
+from bulkbuy.services.payments import saved_cards as cards
 from bulkbuy.sweeps import sweep_rounds
 from tests import factories, stripe_helpers
 from tests.e2e.conftest import check_no_horizontal_scroll, check_page, check_target_sizes, scan
@@ -134,8 +135,7 @@ def closed_round_with_card(live_app, number: str) -> dict:
     with live_app.app_context():
         w, (statement,) = stripe_helpers.closed_card_round(
             residents=1, numbers=(number,), units=12)
-        swept = charging.sweep_payments(utcnow(), config=current_app.config,
-                                        commit=db.session.commit)
+        swept = sweeps.sweep_payments(utcnow(), config=current_app.config)
         found = {"round_id": w.round.id, "statement_id": statement.id,
                  "needs_action": swept.needs_action, "errors": swept.errors}
         db.session.remove()
@@ -223,8 +223,8 @@ def test_resident_saves_a_card_and_is_shown_as_paid(card_live_app, card_context)
         closes_at = db.session.get(Round, round_id).closes_at
         swept = sweep_rounds(closes_at + timedelta(minutes=1))
         assert [result.round_id for result in swept.closed] == [round_id]
-        paid = charging.sweep_payments(closes_at + timedelta(minutes=2),
-                                       config=current_app.config, commit=db.session.commit)
+        paid = sweeps.sweep_payments(closes_at + timedelta(minutes=2),
+                                       config=current_app.config)
         assert (paid.charged, paid.errors) == (1, [])
         db.session.remove()
     status, _reason, total, paid_pence = statement_status(

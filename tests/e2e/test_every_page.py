@@ -46,7 +46,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from bulkbuy import web
 from bulkbuy.extensions import db
 from bulkbuy.models import Round, Statement, utcnow
-from bulkbuy.services import accounts, card_payments, closing, payments, pledges, rounds, tablet
+from bulkbuy.services import accounts, closing, pledges, rounds, tablet
+from bulkbuy.services.payments import cash as cash_service
+from bulkbuy.services.payments import refunds
 from tests import factories
 from tests.e2e.conftest import (
     _MEASURE_TARGETS,
@@ -396,12 +398,12 @@ def build_world(app) -> dict:
         statement = {(s.round_id, s.household_id): s for s in db.session.scalars(select(Statement))}
         flat1_closed = statement[closed.id, flat1.id]
         flat2_closed = statement[closed.id, flat2.id]
-        payments.record_cash(flat2_closed, flat2_closed.total_pence, "R-101", actor=worker,
+        cash_service.record_cash(flat2_closed, flat2_closed.total_pence, "R-101", actor=worker,
                              now=later)
-        payments.record_cash(flat1_closed, 100, "R-102", actor=worker, now=later)
+        cash_service.record_cash(flat1_closed, 100, "R-102", actor=worker, now=later)
         refund_me = statement[refunded.id, flat1.id]
-        payments.record_cash(refund_me, refund_me.total_pence, "R-103", actor=worker, now=later)
-        card_payments.cancel_closed_round(db.session.get(Round, refunded.id), actor=org,
+        cash_service.record_cash(refund_me, refund_me.total_pence, "R-103", actor=worker, now=later)
+        refunds.cancel_closed_round(db.session.get(Round, refunded.id), actor=org,
                                           now=later)
 
         tablet.set_pin(flat1, PIN, actor=worker, now=now)

@@ -20,6 +20,7 @@ import stripe
 from flask import current_app
 from sqlalchemy import func, select, update
 
+from bulkbuy import sweeps
 from bulkbuy.adapters import stripe_gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import (
@@ -31,16 +32,11 @@ from bulkbuy.models import (
     Statement,
     utcnow,
 )
-from bulkbuy.services import (
-    ServiceError,
-    card_payments,
-    cards,
-    charging,
-    closing,
-    payments,
-    pledges,
-    rounds,
-)
+from bulkbuy.services import ServiceError, closing, pledges, rounds
+from bulkbuy.services.payments import attempts, charge_sweep, pay_now, refunds
+from bulkbuy.services.payments import cash as cash_service
+from bulkbuy.services.payments import saved_cards as cards
+from bulkbuy.transactions import commit_now
 from devtools.localstripe_server import TEST_KEY
 from tests import factories
 from tests.stripe_helpers import (
@@ -57,9 +53,9 @@ TINS = ("Tinned tomatoes", 12, 1000)  # 12 a box, £10 a box
 # --- helpers (also used by test_card_faults.py) ---------------------------------------------
 
 
-def sweep(now, throttle=None) -> charging.PaymentSweep:
+def sweep(now, throttle=None) -> charge_sweep.PaymentSweep:
     """One run of the scheduler's payment sweep, as the scheduler calls it."""
-    return charging.sweep_payments(now, config=current_app.config, commit=db.session.commit,
+    return sweeps.sweep_payments(now, config=current_app.config,
                                    throttle=throttle)
 
 
@@ -220,7 +216,7 @@ def test_the_idempotency_key_is_committed_before_stripe_is_asked_and_fixed_per_a
 
 
 def test_charge_key_is_the_same_for_the_same_attempt_and_differs_otherwise():
-    key = charging.charge_key
+    key = attempts.charge_key
     assert key(3, 7, 1, "ab12") == key(3, 7, 1, "ab12") == "bulkbuy-charge-r3-h7-a1-ab12"
     assert len({key(3, 7, 1, "n"), key(3, 7, 2, "n"), key(3, 8, 1, "n"), key(4, 7, 1, "n"),
                 key(37, 1, 1, "n"), key(3, 71, 1, "n")}) == 6
@@ -229,7 +225,7 @@ def test_charge_key_is_the_same_for_the_same_attempt_and_differs_otherwise():
 def test_charge_keys_made_for_the_same_ids_differ_so_another_database_cannot_replay_ours():
     """A reset demo or a second copy of the database repeats ids; Stripe must not answer
     its new charge with our old one."""
-    assert len({charging.charge_key(3, 7, 1) for _ in range(50)}) == 50
+    assert len({attempts.charge_key(3, 7, 1) for _ in range(50)}) == 50
 
 
 # --- 3: cards that need the resident ------------------------------------------------------
@@ -325,7 +321,7 @@ def test_even_a_statement_left_due_on_a_round_that_did_not_go_ahead_is_not_charg
 
 def test_a_round_cancelled_after_close_is_not_charged(card_app, localstripe):
     w, statements = closed_card_round(residents=1, units=12)
-    card_payments.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
+    refunds.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
     db.session.commit()
 
     result = sweep(utcnow())
@@ -421,7 +417,7 @@ def test_a_statement_below_stripes_30p_minimum_is_not_charged_and_stays_due(
 
 def test_cash_part_paid_before_the_sweep_leaves_only_the_rest_to_charge(card_app, localstripe):
     w, [statement] = closed_card_round(residents=1, units=12)
-    payments.record_cash(statement, 200, "R-001", actor=w.worker, now=utcnow())
+    cash_service.record_cash(statement, 200, "R-001", actor=w.worker, now=utcnow())
     db.session.commit()
 
     sweep(utcnow())
@@ -441,7 +437,7 @@ def test_cash_cannot_be_recorded_while_a_card_charge_is_under_way(card_app, loca
     db.session.commit()
 
     with pytest.raises(ServiceError, match="card payment is being taken"):
-        payments.record_cash(statement, 200, "R-001", actor=w.worker, now=utcnow())
+        cash_service.record_cash(statement, 200, "R-001", actor=w.worker, now=utcnow())
     db.session.rollback()
 
     assert (fresh(statement).payment_status, statement.paid_pence) == ("charging", 0)
@@ -450,7 +446,7 @@ def test_cash_cannot_be_recorded_while_a_card_charge_is_under_way(card_app, loca
     db.session.execute(update(Statement).where(Statement.id == statement.id)
                        .values(payment_status="due"))
     db.session.commit()
-    payments.record_cash(statement, 200, "R-001", actor=w.worker, now=utcnow())
+    cash_service.record_cash(statement, 200, "R-001", actor=w.worker, now=utcnow())
     db.session.commit()
     assert (fresh(statement).payment_status, statement.paid_pence) == ("due", 200)
 
@@ -467,16 +463,16 @@ def test_cash_taken_while_the_sweep_runs_leaving_under_30p_is_not_charged_and_st
     "charging" with cash refused.)
     """
     w, [raced, other] = closed_card_round(residents=2)
-    real_claim = charging.start_attempt
+    real_claim = charge_sweep.start_attempt
 
     def cash_comes_in_first(statement_id, now):
         if statement_id == raced.id:
-            payments.record_cash(db.session.get(Statement, statement_id), 480, "R-001",
+            cash_service.record_cash(db.session.get(Statement, statement_id), 480, "R-001",
                                  actor=w.worker, now=now)
             db.session.commit()
         return real_claim(statement_id, now)
 
-    monkeypatch.setattr(charging, "start_attempt", cash_comes_in_first)
+    monkeypatch.setattr(charge_sweep, "start_attempt", cash_comes_in_first)
     now = utcnow()
     failures = []
     try:
@@ -484,7 +480,7 @@ def test_cash_taken_while_the_sweep_runs_leaving_under_30p_is_not_charged_and_st
     except Exception as exc:
         failures.append(f"the sweep raised {exc!r}")
         db.session.rollback()
-    monkeypatch.setattr(charging, "start_attempt", real_claim)
+    monkeypatch.setattr(charge_sweep, "start_attempt", real_claim)
     try:
         sweep(now + timedelta(minutes=10))
     except Exception as exc:
@@ -516,8 +512,8 @@ def test_two_sweeps_at_once_charge_every_statement_exactly_once(card_app, locals
         try:
             with card_app.app_context():
                 start.wait()
-                results.append(charging.sweep_payments(
-                    now, config=card_app.config, commit=db.session.commit))
+                results.append(sweeps.sweep_payments(
+                    now, config=card_app.config))
                 db.session.remove()
         except Exception as exc:  # reported below, in the test's own thread
             failures.append(exc)
@@ -552,8 +548,8 @@ def test_pay_now_after_a_decline_charges_the_new_card_as_attempt_two(card_app, l
         "needs_action", "declined")
     save_card(w.households[0], w.residents[0], CARD_OK)  # on our payment page
 
-    attempt = charging.pay_now(statement, config=current_app.config, now=now,
-                               commit=db.session.commit)
+    attempt = pay_now.pay_now(statement, config=current_app.config, now=now,
+                              commit=commit_now)
 
     assert (attempt.attempt, attempt.kind, attempt.status, attempt.amount_pence) == (
         2, "on_session", "succeeded", 1000)
@@ -567,7 +563,6 @@ def test_pay_now_after_a_decline_charges_the_new_card_as_attempt_two(card_app, l
     assert (pi.id, pi.amount, pi.metadata["attempt"]) == (attempt.payment_intent_id, 1000, "2")
 
     with pytest.raises(ServiceError):
-        charging.pay_now(statement, config=current_app.config, now=now,
-                         commit=db.session.commit)
+        pay_now.pay_now(statement, config=current_app.config, now=now, commit=commit_now)
     assert succeeded_per_household(localstripe) == {w.households[0].id: 1}
 

@@ -24,7 +24,9 @@ from sqlalchemy import select
 from bulkbuy.adapters import stripe_gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, CardPayment, OutboxMessage, Statement, utcnow
-from bulkbuy.services import card_payments, cards, charging
+from bulkbuy.services.payments import attempts, charge_sweep, refunds
+from bulkbuy.services.payments import saved_cards as cards
+from bulkbuy.services.payments.throttle import Throttle
 from devtools.localstripe_server import TEST_KEY
 from tests import factories
 from tests.fault_proxy import FaultProxy, closed_port_url
@@ -189,7 +191,7 @@ def test_rate_limited_halves_the_throttle_and_a_later_sweep_pays_once(
     w, statement = one_household_owing_10_pounds()
     card_app.config["STRIPE_API_BASE"] = proxy.base_url
     clock = FakeClock()
-    throttle = charging.Throttle(8, clock=clock, sleep=clock.sleep)
+    throttle = Throttle(8, clock=clock, sleep=clock.sleep)
     proxy.fail_next("rate_limited")
     now = utcnow()
 
@@ -216,7 +218,7 @@ def test_a_process_that_died_before_asking_stripe_is_charged_by_a_later_sweep_on
     """The attempt was committed, then the process died before the request left."""
     w, statement = one_household_owing_10_pounds()
     now = utcnow()
-    payment = charging.start_attempt(statement.id, now)
+    payment = charge_sweep.start_attempt(statement.id, now)
     db.session.commit()
     key, household_id, statement_id = (payment.idempotency_key, payment.household_id,
                                        payment.statement_id)
@@ -239,7 +241,7 @@ def test_when_the_look_up_fails_too_the_charge_is_not_retried_blind(
     w, statement = one_household_owing_10_pounds()
     card_app.config["STRIPE_API_BASE"] = proxy.base_url
     clock = FakeClock()
-    throttle = charging.Throttle(8, clock=clock, sleep=clock.sleep)
+    throttle = Throttle(8, clock=clock, sleep=clock.sleep)
     proxy.fail_next("server_error")  # the charge
     proxy.fail_next(fault, method="GET")  # the look-up
     now = utcnow()
@@ -299,7 +301,7 @@ def test_a_process_that_died_after_stripe_took_the_money_is_paid_once_by_a_later
     saved the answer (nothing after the charge was committed)."""
     w, statement = one_household_owing_10_pounds()
     now = utcnow()
-    payment = charging.start_attempt(statement.id, now)
+    payment = charge_sweep.start_attempt(statement.id, now)
     db.session.commit()
     key = payment.idempotency_key
     card = cards.card_of(w.households[0].id)
@@ -333,7 +335,7 @@ def test_a_charge_in_flight_is_left_alone_by_another_sweep_however_long_the_firs
     slowed by 429s, takes minutes). Its charge
     for the second household goes out 150 s in; at that moment another scheduler's sweep B
     starts (its `now` is T + 150 s). B must leave the attempt in flight alone: its lease is
-    meant to outlast any one Stripe request (charging.LEASE).
+    meant to outlast any one Stripe request (attempts.LEASE).
 
     Were the lease `now + LEASE` with `now` the time sweep A *started*, an attempt made more
     than 120 s into a sweep would be born with its lease already over: B would look it up
@@ -350,7 +352,7 @@ def test_a_charge_in_flight_is_left_alone_by_another_sweep_however_long_the_firs
 
     # The real clock as sweep A sees it: 150 s on once its first charge is done (the
     # lease of an attempt is taken from the real clock, not from the sweep's `now`).
-    monkeypatch.setattr(charging, "utcnow",
+    monkeypatch.setattr(attempts, "utcnow",
                         lambda: started + timedelta(seconds=150 if calls else 0))
 
     def charge(config, **kwargs):
@@ -399,7 +401,7 @@ def test_a_round_cancelled_while_a_charge_answer_is_missing_keeps_none_of_the_mo
     sweep(now)
     key = wire[0]  # the attempt's key, recorded before the call
     assert_open_attempt(statement, key, now)
-    card_payments.cancel_closed_round(w.round, actor=w.organiser, now=now)
+    refunds.cancel_closed_round(w.round, actor=w.organiser, now=now)
     db.session.commit()
 
     later = sweep(now + LATER)
@@ -467,7 +469,7 @@ def test_the_secret_key_appears_in_no_log_error_or_message_during_faults(
     for fault in ("server_error", "rate_limited", "lost_response", "timeout"):
         proxy.fail_next(fault)
     clock = FakeClock()
-    throttle = charging.Throttle(10, clock=clock, sleep=clock.sleep)
+    throttle = Throttle(10, clock=clock, sleep=clock.sleep)
     caplog.set_level(logging.DEBUG)
     now = utcnow()
 

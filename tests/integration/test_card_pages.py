@@ -9,9 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, CardConsent, SavedCard, Statement, utcnow
-from bulkbuy.services import cards, charging, closing, pledges
+from bulkbuy.services import closing, pledges
+from bulkbuy.services.payments import charge_sweep
+from bulkbuy.services.payments import saved_cards as cards
 from tests import factories, stripe_helpers
 from tests.conftest import make_app
 from tests.pages import count, page
@@ -149,7 +152,7 @@ def test_pay_now_is_only_for_the_household_itself(card_app):
 
 def test_a_card_that_needs_the_bank_gets_a_confirm_button_on_our_page(card_app):
     w, statements = closed_card_round(residents=2, numbers=(CARD_NEEDS_AUTH, None))
-    charging.sweep_payments(utcnow(), config=card_app.config, commit=db.session.commit)
+    sweeps.sweep_payments(utcnow(), config=card_app.config)
     client = card_app.test_client()
     _login(client, w.residents[0].email)
 
@@ -164,7 +167,7 @@ def test_a_card_that_needs_the_bank_gets_a_confirm_button_on_our_page(card_app):
 
 def test_after_a_decline_the_resident_pays_with_another_card_on_our_page(card_app):
     w, statements = closed_card_round(residents=2, numbers=(CARD_DECLINED_ON_CHARGE, None))
-    charging.sweep_payments(utcnow(), config=card_app.config, commit=db.session.commit)
+    sweeps.sweep_payments(utcnow(), config=card_app.config)
     statement = statements[0]
     db.session.refresh(statement)
     assert (statement.payment_status, statement.needs_action_reason) == ("needs_action",
@@ -212,7 +215,7 @@ def test_a_due_statement_the_sweep_will_charge_says_so_and_offers_no_button(card
 
     text = page(client.get(f"/pay/{statements[0].id}"))
 
-    assert charging.sweep_will_charge(statements[0])
+    assert charge_sweep.sweep_will_charge(statements[0])
     assert "We will take it from your card ending 4242 soon." in text
     assert "with my card ending" not in text and "Pay with another card" not in text
 
@@ -228,11 +231,10 @@ def test_a_saved_card_without_agreement_for_this_round_is_offered_not_promised(c
 
     text = page(client.get(f"/pay/{statement.id}"))
 
-    assert not charging.sweep_will_charge(statement)
+    assert not charge_sweep.sweep_will_charge(statement)
     assert "soon" not in text
     assert "Pay £5 with my card ending 4242" in text and "Pay with another card" in text
-    assert charging.sweep_payments(utcnow(), config=card_app.config,
-                                   commit=db.session.commit).charged == 0
+    assert sweeps.sweep_payments(utcnow(), config=card_app.config).charged == 0
     client.post(f"/pay/{statement.id}/charge")
     db.session.refresh(statement)
     assert (statement.payment_status, statement.paid_pence) == ("paid", statement.total_pence)

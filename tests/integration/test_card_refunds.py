@@ -1,6 +1,6 @@
 """Card refunds against localstripe: cancelling a closed round gives card money back.
 
-The rules (docs/payments.md "Refunds", card_payments.cancel_closed_round): a
+The rules (docs/payments.md "Refunds", refunds.cancel_closed_round): a
 round cancelled after close stops taking money; its statements become
 cancelled; every card payment is refunded in full by the payment sweep, as
 partial refunds on the original PaymentIntent; households are told.
@@ -37,7 +37,9 @@ from bulkbuy.models import (
     Statement,
     utcnow,
 )
-from bulkbuy.services import ServiceError, card_payments, charging, rounds
+from bulkbuy.services import ServiceError, rounds
+from bulkbuy.services.payments import attempts, charge_sweep, refunds
+from bulkbuy.services.payments import saved_cards as cards
 from tests import factories
 from tests.fault_proxy import FaultProxy
 from tests.integration.helpers.live_server import (
@@ -53,7 +55,7 @@ from tests.stripe_helpers import closed_card_round, save_card
 
 
 def sweep(app, now):
-    return charging.sweep_payments(now, config=app.config, commit=db.session.commit)
+    return sweeps.sweep_payments(now, config=app.config)
 
 
 @contextmanager
@@ -112,7 +114,7 @@ def refunds_of(payment: CardPayment) -> list[CardRefund]:
 
 
 def cancel(w, now):
-    queued = card_payments.cancel_closed_round(db.session.get(Round, w.round.id),
+    queued = refunds.cancel_closed_round(db.session.get(Round, w.round.id),
                                                actor=w.organiser, now=now)
     db.session.commit()
     return queued
@@ -206,16 +208,16 @@ def test_refunds_are_capped_by_what_the_card_took(card_app):
     """localstripe would accept any over-refund: only our records stop one."""
     w, _statements, (payment,), now = paid_round(card_app, residents=1)
 
-    whole = card_payments.queue_refund(payment, payment.amount_pence * 3, reason="overpaid",
+    whole = refunds.queue_refund(payment, payment.amount_pence * 3, reason="overpaid",
                                        now=now)
     db.session.commit()
     assert whole.amount_pence == payment.amount_pence
     assert cancel(w, now) == 0  # already being given back in full
     with pytest.raises(ServiceError):
-        card_payments.cancel_closed_round(db.session.get(Round, w.round.id),
+        refunds.cancel_closed_round(db.session.get(Round, w.round.id),
                                           actor=w.organiser, now=now)
     db.session.rollback()
-    assert card_payments.queue_refund(payment, 1, reason="overpaid", now=now) is None
+    assert refunds.queue_refund(payment, 1, reason="overpaid", now=now) is None
     db.session.commit()
     first = sweep(card_app, now)
     again = sweep(card_app, now + timedelta(hours=1))
@@ -230,7 +232,7 @@ def test_refunds_are_capped_by_what_the_card_took(card_app):
 
 def test_after_a_part_refund_cancelling_refunds_only_the_rest(card_app):
     w, _statements, (payment,), now = paid_round(card_app, residents=1)
-    card_payments.queue_refund(payment, 300, reason="overpaid", now=now)
+    refunds.queue_refund(payment, 300, reason="overpaid", now=now)
     db.session.commit()
     sweep(card_app, now)
 
@@ -249,7 +251,7 @@ def test_after_a_part_refund_cancelling_refunds_only_the_rest(card_app):
 def test_a_charge_in_flight_when_the_round_is_cancelled_is_refunded_in_full(card_app):
     w, (statement,) = closed_card_round(residents=1, units=12)
     now = utcnow()
-    payment = charging.start_attempt(statement.id, now)
+    payment = charge_sweep.start_attempt(statement.id, now)
     db.session.commit()
     card = db.session.scalar(select(SavedCard).where(
         SavedCard.household_id == statement.household_id))
@@ -261,7 +263,7 @@ def test_a_charge_in_flight_when_the_round_is_cancelled_is_refunded_in_full(card
     assert outcome.kind == "succeeded"
 
     assert cancel(w, now) == 0  # nothing known to refund yet
-    result = sweep(card_app, now + charging.LEASE + timedelta(seconds=30))
+    result = sweep(card_app, now + attempts.LEASE + timedelta(seconds=30))
 
     db.session.expire_all()
     assert (payment.status, payment.payment_intent_id, payment.credited_pence) == (
@@ -279,7 +281,7 @@ def test_a_charge_in_flight_when_the_round_is_cancelled_is_refunded_in_full(card
 def test_an_in_flight_charge_that_succeeds_by_webhook_after_cancel_is_refunded(card_app):
     w, (statement,) = closed_card_round(residents=1, units=12)
     now = utcnow()
-    payment = charging.start_attempt(statement.id, now)
+    payment = charge_sweep.start_attempt(statement.id, now)
     db.session.commit()
     cancel(w, now)
     pi = {"id": "pi_latesuccess", "object": "payment_intent", "status": "succeeded",
@@ -323,7 +325,7 @@ def test_a_refund_without_an_answer_is_looked_up_by_its_key_and_made_once(
         assert_refunded_pence_matches_refunds(payment)  # still reserved meanwhile
 
         assert sweep(card_app, now).refunded == 0  # not yet time to look again
-        later = sweep(card_app, now + card_payments.RECHECK_AFTER + timedelta(seconds=1))
+        later = sweep(card_app, now + attempts.RECHECK_AFTER + timedelta(seconds=1))
 
         sent = [r for r in proxy.requests if r.method == "POST" and r.path == "/v1/refunds"]
         looked = [r for r in proxy.requests if r.method == "GET" and r.path == "/v1/refunds"]
@@ -374,7 +376,7 @@ def test_a_refund_whose_sweep_died_mid_request_is_looked_up_before_it_is_asked_a
 
     assert sweep(card_app, now).refunded == 0  # the dead sweep's lease still holds it
     # The lease runs from the real clock when the dead sweep took the refund.
-    later = sweep(card_app, utcnow() + charging.LEASE + timedelta(seconds=1))
+    later = sweep(card_app, utcnow() + attempts.LEASE + timedelta(seconds=1))
 
     assert later.refunded == 1 and later.errors == []
     [at_stripe] = refunds_at_stripe(card_app, payment.payment_intent_id)
@@ -417,7 +419,7 @@ def test_a_failed_refund_webhook_marks_it_failed_and_frees_its_amount(card_app):
     assert refund.status == "failed"
     assert payment.refunded_pence == 0
     # What was freed may be asked for again (and no more than that).
-    again = card_payments.queue_refund(payment, payment.amount_pence * 2,
+    again = refunds.queue_refund(payment, payment.amount_pence * 2,
                                        reason="round_cancelled", now=now)
     assert again is not None and again.amount_pence == payment.amount_pence
     assert again.idempotency_key != refund.idempotency_key
@@ -534,15 +536,15 @@ def test_two_failure_events_for_one_refund_at_once_free_its_amount_once(pg_app):
     deliveries at once must give its amount back once, or more than the card took
     could be refunded later."""
     w, _statements, (payment,), now = paid_round(pg_app, residents=1)
-    part = card_payments.queue_refund(payment, 300, reason="overpaid", now=now)
-    rest = card_payments.queue_refund(payment, payment.amount_pence - 300,
+    part = refunds.queue_refund(payment, 300, reason="overpaid", now=now)
+    rest = refunds.queue_refund(payment, payment.amount_pence - 300,
                                       reason="round_cancelled", now=now)
     db.session.commit()
     sweep(pg_app, now)
     assert [r.status for r in refunds_of(payment)] == ["succeeded", "succeeded"]
     db.session.refresh(part)
     # One delivery is being applied (not committed yet) when the other arrives.
-    charging.apply_refund_status(part, "failed", part.refund_id, now)
+    refunds.apply_refund_status(part, "failed", part.refund_id, now)
     db.session.flush()
     blocked, responses = race_while_uncommitted(lambda: post_event(
         pg_app.test_client(), _refund_event("refund.failed", part, payment, "failed")))
@@ -554,7 +556,7 @@ def test_two_failure_events_for_one_refund_at_once_free_its_amount_once(pg_app):
         (300, "failed"), (rest.amount_pence, "succeeded")]
     assert payment.refunded_pence == rest.amount_pence
     # So no more than the 300p that failed can be asked again.
-    again = card_payments.queue_refund(payment, payment.amount_pence, reason="overpaid",
+    again = refunds.queue_refund(payment, payment.amount_pence, reason="overpaid",
                                        now=now)
     assert again.amount_pence == 300
 
@@ -565,7 +567,7 @@ def _overpaid_refund_that_failed(app, overpaid: int = 300):
     w, _statements, (payment,), now = paid_round(app, residents=1)
     payment.credited_pence = payment.amount_pence - overpaid
     db.session.commit()
-    refund = card_payments.queue_refund(payment, overpaid, reason="overpaid", now=now,
+    refund = refunds.queue_refund(payment, overpaid, reason="overpaid", now=now,
                                         keep_pence=payment.credited_pence)
     db.session.commit()
     sweep(app, now)
@@ -574,7 +576,7 @@ def _overpaid_refund_that_failed(app, overpaid: int = 300):
     post_event(app.test_client(), _refund_event("refund.updated", refund, payment, "failed"))
     db.session.expire_all()
     assert (refund.status, payment.refunded_pence) == ("failed", 0)
-    assert card_payments.refund_still_owed(payment) == overpaid
+    assert refunds.refund_still_owed(payment) == overpaid
     return w, payment
 
 
@@ -589,7 +591,7 @@ def test_two_organisers_asking_again_at_once_refund_the_overpaid_pence_once(pg_a
            "/refund-again")
     other = pg_app.test_client()
     other.post("/login", data={"email": w.organiser.email, "password": factories.PASSWORD})
-    card_payments.retry_failed_refund(payment, actor=w.organiser, now=utcnow())
+    refunds.retry_failed_refund(payment, actor=w.organiser, now=utcnow())
     db.session.flush()
     blocked, responses = race_while_uncommitted(lambda: other.post(url))
     assert blocked, "the second request never waited for the first (no race made)"
@@ -607,7 +609,8 @@ def test_two_organisers_asking_again_at_once_refund_the_overpaid_pence_once(pg_a
 
 def _cards_saved_and_pledged(units: int = 12):
     w = factories.world(residents=1, products=(("Tinned tomatoes", 12, 1000),))
-    from bulkbuy.services import cards, pledges
+    from bulkbuy.services import pledges
+
 
     now = utcnow()
     pledges.set_pledge(w.round.items[0], w.households[0], units, 0, entered_by=w.residents[0],
@@ -625,11 +628,12 @@ def _nothing_charged(app, round_id: int, now) -> None:
     assert db.session.scalars(select(CardPayment)).all() == []
     assert payment_intents_at_stripe(app) == []
     for statement in db.session.scalars(select(Statement).where(Statement.round_id == round_id)):
-        assert charging.start_attempt(statement.id, now) is None
+        assert charge_sweep.start_attempt(statement.id, now) is None
 
 
 def test_a_failed_round_never_gets_a_charge(card_app):
     from bulkbuy.services import closing
+
 
     w = _cards_saved_and_pledged()
     w.round.min_order_pence = 10_000  # £100: one £10 box does not reach it

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from bulkbuy import sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     AuditEntry,
@@ -33,7 +34,8 @@ from bulkbuy.models import (
     Statement,
     utcnow,
 )
-from bulkbuy.services import cards, charging, payments
+from bulkbuy.services.payments import cash as cash_service
+from bulkbuy.services.payments import saved_cards as cards
 from tests import factories, stripe_helpers
 from tests.integration.test_card_charging import (
     attempts_of,
@@ -58,7 +60,7 @@ def login(client, email: str):
 
 
 def sweep(app, now):
-    return charging.sweep_payments(now, config=app.config, commit=db.session.commit)
+    return sweeps.sweep_payments(now, config=app.config)
 
 
 def reread(model, row_id: int):
@@ -98,7 +100,7 @@ def test_the_payments_page_says_per_household_how_it_paid_and_adds_it_up(card_ap
         residents=4, numbers=(CARD_OK, CARD_NEEDS_AUTH, None, None), units=6)
     result = sweep(card_app, utcnow())
     assert (result.charged, result.needs_action) == (1, 1)
-    payments.record_cash(in_cash, 500, "R-100", actor=w.worker, now=utcnow())
+    cash_service.record_cash(in_cash, 500, "R-100", actor=w.worker, now=utcnow())
     db.session.commit()
     client = card_app.test_client()
     login(client, w.organiser.email)

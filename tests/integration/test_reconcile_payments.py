@@ -14,10 +14,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund, SavedCard, Statement, utcnow
-from bulkbuy.services import card_payments, charging
+from bulkbuy.services.payments import attempts, charge_sweep, reconcile, refunds
 from tests.fault_proxy import closed_port_url
 from tests.stripe_helpers import closed_card_round
 
@@ -32,7 +33,7 @@ def run(app, *args):
 def swept(app, residents: int = 1):
     """A closed round charged by one sweep: every household paid by card."""
     w, statements = closed_card_round(residents=residents, units=12 // residents)
-    result = charging.sweep_payments(utcnow(), config=app.config, commit=db.session.commit)
+    result = sweeps.sweep_payments(utcnow(), config=app.config)
     assert result.charged == residents
     payments = [db.session.scalar(select(CardPayment).where(CardPayment.statement_id == s.id))
                 for s in statements]
@@ -90,7 +91,7 @@ def test_a_payment_intent_with_our_metadata_that_we_never_recorded_is_listed(car
 
 def test_a_charge_whose_answer_we_lost_is_listed_with_our_attempt(card_app):
     w, (statement,) = closed_card_round(residents=1, units=12)
-    payment = charging.start_attempt(statement.id, utcnow())
+    payment = charge_sweep.start_attempt(statement.id, utcnow())
     db.session.commit()
     pi_id = charge_behind_our_back(card_app, statement, payment.metadata_for_stripe,
                                    payment.idempotency_key, payment.amount_pence)
@@ -138,7 +139,7 @@ def test_an_amount_mismatch_is_listed(card_app):
 
 def test_an_attempt_with_no_answer_is_listed(card_app):
     w, (statement,) = closed_card_round(residents=1, units=12)
-    charging.start_attempt(statement.id, utcnow())
+    charge_sweep.start_attempt(statement.id, utcnow())
     db.session.commit()
 
     result = run(card_app, "reconcile-payments")
@@ -220,14 +221,14 @@ def test_charge_cards_counts_a_card_that_needs_the_resident(card_app):
 
 def test_charge_cards_takes_now(card_app):
     w, (statement,) = closed_card_round(residents=1, units=12)
-    payment = charging.start_attempt(statement.id, utcnow())
+    payment = charge_sweep.start_attempt(statement.id, utcnow())
     db.session.commit()
     charge_behind_our_back(card_app, statement, payment.metadata_for_stripe,
                            payment.idempotency_key, payment.amount_pence)
 
     early = run(card_app, "charge-cards")
     later = run(card_app, "charge-cards", "--now",
-                (utcnow() + charging.LEASE + timedelta(seconds=30)).isoformat())
+                (utcnow() + attempts.LEASE + timedelta(seconds=30)).isoformat())
 
     assert "looked up 0" in early.output  # the attempt's lease has not run out
     assert lines(later) == [
@@ -259,10 +260,9 @@ def test_charge_cards_without_stripe_says_cash_only_and_charges_nothing(card_app
 def refunded_round(app):
     """Two households paid by card; the round was cancelled and both refunds made."""
     w, statements, payments = swept(app, residents=2)
-    card_payments.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
+    refunds.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
     db.session.commit()
-    assert charging.sweep_payments(utcnow(), config=app.config,
-                                   commit=db.session.commit).refunded == 2
+    assert sweeps.sweep_payments(utcnow(), config=app.config).refunded == 2
     return w, statements, payments
 
 
@@ -308,7 +308,7 @@ def test_a_refund_whose_status_or_amount_differs_is_listed(card_app):
 
 def test_a_refund_with_no_answer_yet_is_listed(card_app):
     w, statements, (payment,) = swept(card_app, residents=1)
-    card_payments.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
+    refunds.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
     db.session.commit()  # queued, not yet sent by a sweep
 
     result = run(card_app, "reconcile-payments")
@@ -365,7 +365,7 @@ def test_a_decline_that_came_without_its_payment_intent_id_agrees(card_app):
 
     _w, (statement,) = closed_card_round(residents=1, units=12,
                                          numbers=(CARD_DECLINED_ON_CHARGE,))
-    charging.sweep_payments(utcnow(), config=card_app.config, commit=db.session.commit)
+    sweeps.sweep_payments(utcnow(), config=card_app.config)
     [attempt] = db.session.scalars(select(CardPayment)).all()
     assert (attempt.status, attempt.payment_intent_id) == ("declined", None)
 
@@ -414,7 +414,7 @@ def test_our_payments_beyond_stripes_list_are_fetched_and_compared_not_called_mi
 
 
 def test_our_payments_beyond_the_fetch_limit_are_named_as_not_compared(card_app, monkeypatch):
-    from bulkbuy.services import reconcile
+
 
     monkeypatch.setattr(reconcile, "FETCH_LIMIT", 1)
     _other_payment_intents(card_app, 2)
@@ -427,7 +427,7 @@ def test_our_payments_beyond_the_fetch_limit_are_named_as_not_compared(card_app,
 
 
 def reconcile_now(app, limit: int):
-    from bulkbuy.services import reconcile
+
 
     result = reconcile.reconcile(app.config, limit=limit)
     db.session.expire_all()

@@ -27,10 +27,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, CardPayment, OutboxMessage, utcnow
-from bulkbuy.services import card_payments, cards, charging
+from bulkbuy.services.payments import attempts
+from bulkbuy.services.payments import saved_cards as cards
 from tests.stripe_helpers import closed_card_round
 
 _IDEMPOTENCY_ERROR = json.dumps({"error": {
@@ -228,7 +230,7 @@ def one_card_round_on_the_fake(app, fake: FakeStripe):
 
 
 def sweep(app, now):
-    return charging.sweep_payments(now, config=app.config, commit=db.session.commit)
+    return sweeps.sweep_payments(now, config=app.config)
 
 
 def attempts_of(statement) -> list[CardPayment]:
@@ -298,7 +300,7 @@ def test_an_attempt_retried_after_a_lost_answer_with_the_same_key_is_paid_once(
     assert statement.payment_status == "charging"
     assert len(fake_stripe.created) == 1  # Stripe did take it
 
-    second = sweep(card_app, now + card_payments.RECHECK_AFTER + timedelta(seconds=1))
+    second = sweep(card_app, now + attempts.RECHECK_AFTER + timedelta(seconds=1))
 
     assert (second.looked_up, second.charged) == (1, 1)
     db.session.expire_all()
@@ -325,7 +327,7 @@ def test_an_authentication_answer_lost_and_replayed_still_needs_the_resident(
     now = utcnow()
 
     sweep(card_app, now)
-    sweep(card_app, now + card_payments.RECHECK_AFTER + timedelta(seconds=1))
+    sweep(card_app, now + attempts.RECHECK_AFTER + timedelta(seconds=1))
 
     db.session.expire_all()
     assert [(a.attempt, a.status, a.payment_intent_id) for a in attempts_of(statement)] == [
@@ -371,7 +373,7 @@ def test_after_a_500_stripe_replays_for_its_key_the_next_attempt_pays_once(
 
     assert (first.charged, first.unknown) == (0, 1)
     [attempt] = attempts_of(statement)
-    assert (attempt.status, attempt.error_code) == ("unknown", charging.STRIPE_5XX)
+    assert (attempt.status, attempt.answered_5xx) == ("unknown", True)
     card = cards.card_of(statement.household_id)
     replay = gateway.charge_off_session(  # what sending that key again would get
         card_app.config, customer_id=card.customer_id, payment_method_id=card.payment_method_id,
@@ -418,7 +420,7 @@ def test_an_attempt_whose_payment_intent_stripe_named_is_fetched_by_id_never_giv
     [attempt] = attempts_of(statement)
     assert (first.unknown, attempt.status, attempt.payment_intent_id) == (
         1, "unknown", "pi_fake1")
-    attempt.error_code = charging.STRIPE_5XX  # the guard is on the id, whatever the marker
+    attempt.answered_5xx = True  # the guard is on the id, whatever the marker
     db.session.commit()
 
     for minutes in (10, 20, 40):

@@ -23,6 +23,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bulkbuy import sweeps
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import (
@@ -35,15 +36,10 @@ from bulkbuy.models import (
     StripeEvent,
     utcnow,
 )
-from bulkbuy.services import (
-    ServiceError,
-    card_payments,
-    cards,
-    charging,
-    closing,
-    payments,
-    pledges,
-)
+from bulkbuy.services import ServiceError, closing, pledges
+from bulkbuy.services.payments import attempts, charge_sweep
+from bulkbuy.services.payments import cash as cash_service
+from bulkbuy.services.payments import saved_cards as cards
 from devtools.localstripe_server import register_webhook
 from tests import factories, stripe_helpers
 from tests.integration.helpers.live_server import (
@@ -96,7 +92,7 @@ def owed_round(residents: int = 1):
 
 def pending_attempt(statement: Statement) -> CardPayment:
     """The sweep's first step for a statement: claim it and record attempt 1 (committed)."""
-    payment = charging.start_attempt(statement.id, utcnow())
+    payment = charge_sweep.start_attempt(statement.id, utcnow())
     assert payment is not None
     db.session.commit()
     return payment
@@ -402,7 +398,7 @@ def test_an_event_about_a_payment_that_is_not_ours_is_logged_and_changes_nothing
     event = pi_event("payment_intent.succeeded", payment, status="succeeded",
                      pi_id="pi_somebodyelse", metadata={"order": "elsewhere-42"})
 
-    with caplog.at_level(logging.WARNING, logger="bulkbuy.services.stripe_events"):
+    with caplog.at_level(logging.WARNING, logger="bulkbuy.services.payments.stripe_events"):
         response = post_event(card_app.test_client(), event)
 
     assert (response.status_code, response.get_json()["outcome"]) == (200, "unknown payment")
@@ -481,7 +477,7 @@ def _needs_action_then_cash(statement: Statement, payment: CardPayment, w, clien
     """The card needs the resident; meanwhile a worker takes cash at a drop-in."""
     post_event(client, pi_event("payment_intent.requires_action", payment,
                                 status="requires_action"))
-    payments.record_cash(fresh(statement), cash_pence, f"R{cash_pence}", actor=w.worker,
+    cash_service.record_cash(fresh(statement), cash_pence, f"R{cash_pence}", actor=w.worker,
                          now=utcnow())
     db.session.commit()
 
@@ -632,8 +628,7 @@ def test_a_sweep_after_the_webhook_paid_changes_nothing(card_app):
         pi_id=outcome.payment_intent_id))
     paid = state_of(statement, payment)
 
-    charging.sweep_payments(utcnow() + timedelta(minutes=10), config=card_app.config,
-                            commit=db.session.commit)
+    sweeps.sweep_payments(utcnow() + timedelta(minutes=10), config=card_app.config)
 
     assert state_of(statement, payment) == paid
     assert len([a for a in audits("card.paid") if a.household_id == statement.household_id]) == 1
@@ -647,7 +642,7 @@ def test_cash_cannot_be_taken_while_a_card_charge_is_under_way(card_app):
     w, (statement,) = owed_round()
     pending_attempt(statement)
     with pytest.raises(ServiceError):
-        payments.record_cash(fresh(statement), statement.total_pence, "R1", actor=w.worker,
+        cash_service.record_cash(fresh(statement), statement.total_pence, "R1", actor=w.worker,
                              now=utcnow())
 
 
@@ -670,7 +665,7 @@ def test_the_sweeps_answer_and_the_webhook_at_once_credit_once_and_refund_nothin
     payment = pending_attempt(statement)
     event = pi_event("payment_intent.succeeded", payment, status="succeeded")
     # The sweep applies Stripe's answer; its transaction is not committed yet.
-    card_payments.settle_attempt(payment, "succeeded", now=utcnow(), payment_intent_id=PI)
+    attempts.settle_attempt(payment, "succeeded", now=utcnow(), payment_intent_id=PI)
     db.session.flush()
     blocked, responses = race_while_uncommitted(
         lambda: post_event(pg_app.test_client(), event))

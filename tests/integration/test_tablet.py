@@ -28,7 +28,8 @@ from bulkbuy.models import (
     TabletVisit,
     utcnow,
 )
-from bulkbuy.services import accounts, closing, payments, pledges, rounds, tablet
+from bulkbuy.services import accounts, closing, pledges, rounds, tablet
+from bulkbuy.services.payments import cash as cash_service
 from tests import factories
 from tests.conftest import make_app
 from tests.integration.test_query_count import counted_statements
@@ -1275,7 +1276,7 @@ def test_the_sheet_leaves_out_what_the_worker_did_on_another_device_meanwhile(cl
     # Meanwhile, on the worker's phone (the services, as its pages call them):
     pledges.set_pledge(item, w.households[2], 6, 0, entered_by=w.worker, now=utcnow(),
                        max_units=999)
-    payments.record_cash(fresh(theirs), 500, "R-PHONE", actor=w.worker, now=utcnow())
+    cash_service.record_cash(fresh(theirs), 500, "R-PHONE", actor=w.worker, now=utcnow())
     db.session.commit()
     client.post("/tablet/done")
     response = client.post("/tablet/leave", data={"password": factories.PASSWORD})

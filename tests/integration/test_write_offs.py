@@ -13,9 +13,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, CardRefund, Statement, WriteOff, utcnow
-from bulkbuy.services import ServiceError, charging, payments
+from bulkbuy.services import ServiceError
+from bulkbuy.services.payments import cash as cash_service
 from tests import factories
 from tests.integration.helpers.live_server import post_event
 from tests.integration.test_stripe_webhooks import owed_round, pending_attempt, pi_event
@@ -39,7 +41,7 @@ def signed_in(app, email: str):
 def leaving_owed(statement: Statement, pence: int) -> Statement:
     """Cash came in for all but `pence` of it (recorded as the services would)."""
     if statement.total_pence > pence:
-        payments.record_cash(statement, statement.total_pence - pence, f"R-{statement.id}",
+        cash_service.record_cash(statement, statement.total_pence - pence, f"R-{statement.id}",
                              actor=statement.round.created_by, now=utcnow())
         db.session.commit()
     db.session.refresh(statement)
@@ -73,10 +75,9 @@ def test_an_organiser_waives_20p_too_small_for_a_card_and_it_is_recorded(card_ap
     listed = page(organiser.get(payments_url(w)))
     assert "Waived £0.20: too small for a card." in listed
     assert "Written off (the group covers it): £0.20." in listed
-    assert charging.sweep_payments(utcnow(), config=card_app.config,
-                                   commit=db.session.commit).charged == 0
+    assert sweeps.sweep_payments(utcnow(), config=card_app.config).charged == 0
     with pytest.raises(ServiceError, match="Nothing is owed"):
-        payments.record_cash(statement, 20, "R-late", actor=w.worker, now=utcnow())
+        cash_service.record_cash(statement, 20, "R-late", actor=w.worker, now=utcnow())
 
 
 def test_waiving_is_only_for_amounts_too_small_for_a_card(card_app):
@@ -85,7 +86,7 @@ def test_waiving_is_only_for_amounts_too_small_for_a_card(card_app):
     before = written()
 
     with pytest.raises(ServiceError, match="not too small"):
-        payments.write_off(statement, "too_small", actor=w.organiser, now=utcnow())
+        cash_service.write_off(statement, "too_small", actor=w.organiser, now=utcnow())
 
     db.session.rollback()
     assert written() == before
@@ -151,7 +152,7 @@ def test_nothing_is_written_off_while_a_card_charge_is_under_way(card_app):
     before = written()
 
     with pytest.raises(ServiceError, match="being taken"):
-        payments.write_off(statement, "group_covers", actor=w.organiser, now=utcnow())
+        cash_service.write_off(statement, "group_covers", actor=w.organiser, now=utcnow())
 
     db.session.rollback()
     assert written() == before
@@ -166,7 +167,7 @@ def test_a_card_payment_that_succeeds_after_the_write_off_is_given_back(card_app
     client = card_app.test_client()
     post_event(client, pi_event("payment_intent.requires_action", payment,
                                 status="requires_action"))
-    payments.write_off(db.session.get(Statement, statement.id), "group_covers",
+    cash_service.write_off(db.session.get(Statement, statement.id), "group_covers",
                        actor=w.organiser, now=utcnow() + timedelta(seconds=1))
     db.session.commit()
 

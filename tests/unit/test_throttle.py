@@ -1,4 +1,5 @@
-"""charging.Throttle, the pacer of Stripe requests, with a fake clock and a fake sleep.
+"""services.payments.throttle.Throttle, the pacer of Stripe requests, with a fake clock
+and a fake sleep.
 
 The rules: at rate N there are never more than N calls in any one-second
 window; a 429 halves the rate (never below one a second) and pauses at least
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from bulkbuy.services.charging import Throttle
+from bulkbuy.services.payments.throttle import Throttle
 
 
 class FakeClock:

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import CardConsent, Household, Round, SavedCard, User
-from bulkbuy.services import ServiceError, audit
+from bulkbuy.services import ServiceError, audit, writes
 from bulkbuy.services.round_view import household_maximum
 
 #: The smallest card charge (Stripe's minimum in GBP); less is paid in cash.
 MINIMUM_CHARGE_PENCE = gateway.MINIMUM_CHARGE_PENCE
 
-NOT_SAVED = "Your card was not saved. Nothing was taken. Please try again, or pay in cash."
-STRIPE_DOWN = ("We could not reach the card company just now. Nothing was taken. "
-               "Please try again in a few minutes.")
+NOT_SAVED = _l("Your card was not saved. Nothing was taken. Please try again, or pay in cash.")
+STRIPE_DOWN = _l("We could not reach the card company just now. Nothing was taken. "
+                 "Please try again in a few minutes.")
 
 
 def cards_on(config) -> bool:
@@ -53,12 +54,13 @@ def card_choice(config, rnd: Round, household_id: int) -> dict:
     }
 
 
-
 def card_of(household_id: int) -> SavedCard | None:
+    """The household's card at Stripe (being saved or ready), or None."""
     return db.session.scalar(select(SavedCard).where(SavedCard.household_id == household_id))
 
 
 def consent_of(round_id: int, household_id: int) -> CardConsent | None:
+    """The household's consent to be charged by card for the round, or None."""
     return db.session.scalar(select(CardConsent).where(
         CardConsent.round_id == round_id, CardConsent.household_id == household_id))
 
@@ -70,19 +72,19 @@ def give_consent(rnd: Round, household: Household, *, user: User, now: datetime)
     Audited.
     """
     if rnd.status != "open" or rnd.closes_at <= now:
-        raise ServiceError("This round is not open, so there is nothing to agree to now.")
+        raise ServiceError(_l("This round is not open, so there is nothing to agree to now."))
     maximum = household_maximum(rnd, household.id)
     if maximum <= 0:
-        raise ServiceError("Order something first. Then you can choose to pay by card.")
+        raise ServiceError(_l("Order something first. Then you can choose to pay by card."))
     consent = consent_of(rnd.id, household.id)
     if consent is None:
         consent = CardConsent(round_id=rnd.id, household_id=household.id, max_pence=maximum,
                               user_id=user.id, consented_at=now)
-        db.session.add(consent)
-    else:
-        consent.max_pence = maximum
-        consent.user_id = user.id
-        consent.consented_at = now
+        if not writes.inserted(consent):  # the same "pay by card" sent twice at once
+            consent = consent_of(rnd.id, household.id)
+    consent.max_pence = maximum
+    consent.user_id = user.id
+    consent.consented_at = now
     audit.record("card.consent", actor=user, group_id=rnd.group_id, household_id=household.id,
                  subject=rnd, max_pence=maximum)
     db.session.flush()
@@ -102,7 +104,10 @@ def start_saving_card(config, household: Household, *, user: User, now: datetime
                                                   household.id)
             card = SavedCard(household_id=household.id, customer_id=customer_id,
                              status="pending", updated_at=now)
-            db.session.add(card)
+            if not writes.inserted(card):
+                # Started at the same moment by a second click: use that one's Customer
+                # (the one just made at Stripe stays unused; it holds no card).
+                card = card_of(household.id)
         intent = gateway.create_setup_intent(config, card.customer_id)
     except gateway.GatewayError as exc:
         raise ServiceError(STRIPE_DOWN) from exc
@@ -154,3 +159,4 @@ def keep_saved_card(card: SavedCard, info: gateway.SavedCardInfo, now: datetime)
     card.updated_at = now
     db.session.flush()
     return True
+

@@ -15,7 +15,7 @@ from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund
-from bulkbuy.services import card_payments
+from bulkbuy.services.payments import attempts
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def reconcile(config, limit: int = gateway.LOOKUP_LIMIT) -> tuple[int, list[Diff
     for pi in stripe_side:
         payment = ours.get(pi.id)
         if payment is None:
-            payment = card_payments.attempt_named_by(pi.metadata)
+            payment = attempts.attempt_named_by(pi.metadata)
             if (payment is not None and payment.payment_intent_id is None
                     and not _compare(pi, payment)):
                 # An answer without the PaymentIntent's id (localstripe's declines), but
@@ -103,7 +103,7 @@ def _took(pi: gateway.PaymentIntentInfo) -> int:
 def _compare(pi: gateway.PaymentIntentInfo, payment: CardPayment) -> list[Difference]:
     """Where Stripe's PaymentIntent and our attempt disagree (status, amount)."""
     found = []
-    expected = card_payments.attempt_status_for(pi.status)
+    expected = attempts.attempt_status_for(pi.status)
     if expected != payment.status and not (expected == "unknown"
                                            and payment.status in statuses.UNANSWERED_ATTEMPTS):
         found.append(Difference(pi.id, f"Stripe says {pi.status}; we say {payment.status} "

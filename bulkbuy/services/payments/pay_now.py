@@ -1,24 +1,33 @@
 """Residents paying by card on our pages: the use cases behind `bulkbuy.payments.routes`.
 
-Each function loads what it needs, applies the rules (in `cards` and `charging`)
-and writes through the session; none commits, except through a `commit`
-callable it is given where a record must be durable before Stripe is asked.
-Stripe is only reached through `cards`, `charging` and the gateway here.
+Each function loads what it needs, applies the rules and writes through the
+session; none commits, except through the `commit` callable it is given
+(`transactions.commit_now`) where a record must be durable before Stripe is
+asked: the resident waits on the page, so the attempt is committed, Stripe asked
+and its answer committed within the one request. The statement and the attempt
+move only as `bulkbuy.domain.payment_states` allows.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.domain import statuses
+from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import CardConsent, CardPayment, Household, Round, SavedCard, Statement, User
-from bulkbuy.services import cards, charging
+from bulkbuy.services import ServiceError
+from bulkbuy.services.payments import attempts, charge_sweep
+from bulkbuy.services.payments import saved_cards as cards
+
+log = logging.getLogger(__name__)
 
 
 def round_or_none(round_id: int) -> Round | None:
@@ -107,8 +116,9 @@ def pay_page(config, statement: Statement) -> PayPage:
     attempt = latest_attempt(statement)
     on = cards.cards_on(config)
     confirm_secret = None
-    if (on and attempt is not None and attempt.status == "requires_action"
-            and attempt.payment_intent_id and statement.payment_status == "needs_action"):
+    if (on and attempt is not None and attempt.status == AttemptStatus.REQUIRES_ACTION
+            and attempt.payment_intent_id
+            and statement.payment_status == StatementStatus.NEEDS_ACTION):
         try:
             confirm_secret = gateway.payment_intent_client_secret(
                 config, attempt.payment_intent_id)
@@ -119,7 +129,7 @@ def pay_page(config, statement: Statement) -> PayPage:
         confirm_secret=confirm_secret, owed_pence=statement.total_pence - statement.paid_pence,
         cards_on=on, minimum_pence=cards.MINIMUM_CHARGE_PENCE,
         chargeable=statement.round.status in statuses.CHARGEABLE_ROUNDS,
-        will_charge=charging.sweep_will_charge(statement),
+        will_charge=charge_sweep.sweep_will_charge(statement),
     )
 
 
@@ -143,14 +153,14 @@ def pay_with_card_now(config, statement: Statement, setup_intent_id: str | None,
 
     The card just saved is made durable (`commit`) before the charge is tried, so it
     stays saved whatever the charge does; the attempt is committed before Stripe is
-    asked (`charging.pay_now`). Returns the attempt; its status says what happened.
+    asked (`pay_now`). Returns the attempt; its status says what happened.
     Raises ServiceError when the card was not saved or nothing can be charged now.
     """
     if setup_intent_id:
         household = db.session.get(Household, statement.household_id)
         cards.finish_saving_card(config, household, setup_intent_id, user=user, now=now)
         commit()
-    return charging.pay_now(statement, config=config, now=now, commit=commit)
+    return pay_now(statement, config=config, now=now, commit=commit)
 
 
 def check_latest_attempt(config, statement: Statement, *, now: datetime) -> CardPayment | None:
@@ -163,5 +173,68 @@ def check_latest_attempt(config, statement: Statement, *, now: datetime) -> Card
     attempt = latest_attempt(statement)
     if attempt is None or not cards.cards_on(config):
         return None
-    word = charging.check_at_stripe(attempt, config=config, now=now)
+    word = check_at_stripe(attempt, config=config, now=now)
     return attempt if word == "paid" else None
+
+
+def pay_now(statement: Statement, *, config, now: datetime,
+            commit: Callable[[], None]) -> CardPayment:
+    """Charge what is still owed to the household's saved card, with the resident present.
+
+    Used by our "complete payment" page after the resident saved a card there
+    (or to retry their saved card). The attempt is recorded and committed
+    before Stripe is asked (`commit`), exactly as the sweep does. Returns the
+    attempt; its status says what happened ("requires_action": confirm with
+    Stripe.js). Raises ServiceError when nothing can be charged now, having
+    written nothing (the caller rolls its transaction back), or when Stripe
+    refuses our key (the attempt is then undone and committed).
+    """
+    card = cards.card_of(statement.household_id)
+    if card is None or not card.is_ready:
+        raise ServiceError(_l("Save a card first."))
+    claimed = attempts.claim_statement(
+        statement.id, "resident_pays_by_card",
+        Statement.total_pence - Statement.paid_pence >= gateway.MINIMUM_CHARGE_PENCE,
+        Statement.round_id.in_(
+            select(Round.id).where(Round.status.in_(statuses.CHARGEABLE_ROUNDS))))
+    if not claimed:
+        raise ServiceError(_l("There is nothing to pay by card on this now."))
+    db.session.refresh(statement)
+    payment = attempts.record_attempt(statement, "on_session", now)
+    commit()
+    payment_id = payment.id
+    try:
+        outcome = gateway.charge_off_session(
+            config, customer_id=card.customer_id, payment_method_id=card.payment_method_id,
+            amount_pence=payment.amount_pence, idempotency_key=payment.idempotency_key,
+            metadata=payment.metadata_for_stripe, off_session=False,
+        )
+    except gateway.GatewayError as exc:
+        # Stripe refused the request itself, not the card (a card error comes back as a
+        # "declined" outcome): our key, our settings, or an answer we do not expect.
+        attempts.undo_attempt(payment_id, now)
+        commit()
+        log.error("stripe refused our request; no card is charged until it is fixed: %s",
+                  exc)
+        raise ServiceError(_l("Card payments are not working just now. Nothing was "
+                              "taken. Please try again later, or pay in cash.")) from None
+    payment = db.session.get(CardPayment, payment_id)
+    attempts.settle_attempt(payment, outcome.kind, now=now,
+                            payment_intent_id=outcome.payment_intent_id,
+                            error_code=outcome.error_code)
+    commit()
+    return payment
+
+
+def check_at_stripe(payment: CardPayment, *, config, now: datetime) -> str:
+    """Ask Stripe for an attempt's PaymentIntent and apply its status (after our page's
+    Stripe.js step). The browser's word is never taken for it. Returns what
+    `attempts.settle_attempt` did ("no change" when Stripe cannot be asked).
+    Commits nothing: the caller's transaction keeps it."""
+    if payment.payment_intent_id is None:
+        return "no change"
+    try:
+        info = gateway.retrieve_payment_intent(config, payment.payment_intent_id)
+    except gateway.GatewayError:
+        return "no change"
+    return attempts.settle_attempt(payment, attempts.attempt_status_for(info.status), now=now)

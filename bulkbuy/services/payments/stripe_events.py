@@ -2,7 +2,7 @@
 
 The event id is inserted in the same transaction as the event's effect, so
 a second delivery (or two at once) finds it and does nothing. Effects go
-through `card_payments.settle_attempt`, which only moves forward, so an old
+through `attempts.settle_attempt`, which only moves forward, so an old
 event arriving after a newer one changes nothing.
 """
 
@@ -18,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund, Household, SavedCard, StripeEvent
-from bulkbuy.services import ServiceError, audit, card_payments, cards, charging
+from bulkbuy.services import ServiceError, audit
+from bulkbuy.services.payments import attempts, refunds, saved_cards
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,12 @@ def _apply(event: gateway.WebhookEvent, now: datetime) -> str:
 
 def _payment_intent(event: gateway.WebhookEvent, obj: dict, now: datetime) -> str:
     pi_id = obj.get("id")
+    if not pi_id:  # never match on a missing id (parse_webhook refuses these anyway)
+        return "no payment intent id"
     payment = db.session.scalar(
         select(CardPayment).where(CardPayment.payment_intent_id == pi_id))
     if payment is None:
-        payment = card_payments.attempt_named_by(obj.get("metadata") or {},
+        payment = attempts.attempt_named_by(obj.get("metadata") or {},
                                                   unrecorded_only=True)
     if payment is None:
         log.warning("stripe webhook %s (%s) is about PaymentIntent %s, which is not ours",
@@ -110,7 +113,7 @@ def _payment_intent(event: gateway.WebhookEvent, obj: dict, now: datetime) -> st
     if status == "declined" and obj.get("status") == "requires_action":
         status = "requires_action"
     error = obj.get("last_payment_error") or {}
-    return card_payments.settle_attempt(
+    return attempts.settle_attempt(
         payment, status, now=now, payment_intent_id=pi_id,
         error_code=error.get("decline_code") or error.get("code"),
     )
@@ -127,7 +130,7 @@ def _setup_intent(obj: dict, now: datetime) -> str:
         return "no payment method"
     info = gateway.SavedCardInfo(setup_intent_id=obj["id"], status="succeeded",
                                  customer_id=obj.get("customer"), payment_method_id=pm)
-    if not cards.keep_saved_card(card, info, now):
+    if not saved_cards.keep_saved_card(card, info, now):
         return "no change"
     household = db.session.get(Household, card.household_id)
     audit.record("card.saved", actor=None, group_id=household.group_id,
@@ -145,4 +148,4 @@ def _refund(obj: dict, now: datetime) -> str:
     if refund is None:
         log.warning("stripe webhook about refund %s, which is not ours", obj.get("id"))
         return "unknown refund"
-    return charging.apply_refund_status(refund, obj.get("status"), obj.get("id"), now)
+    return refunds.apply_refund_status(refund, obj.get("status"), obj.get("id"), now)
