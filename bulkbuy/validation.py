@@ -7,6 +7,7 @@ can be shown as it is.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
@@ -52,13 +53,15 @@ def clean_text(
 
 
 def whole_number(value: str | None, label: str, *, minimum: int = 0, maximum: int) -> int:
-    """A whole number typed by a person, from `minimum` to `maximum`.
+    """A whole number typed by a person, from `minimum` to `maximum`: the one parser
+    for every number a person types (round page, tablet, forms).
 
-    Refuses blanks, signs, decimals, letters and anything out of range with
-    a message naming `label`. Very long digit strings are refused before
-    conversion.
+    Digits of any script count ("٣" and "३" are 3, as a phone keyboard in Arabic or
+    Hindi types them). Refuses blanks, signs, decimals, separators ("1_0", "1,000"),
+    letters and anything out of range with a message naming `label`. Very long digit
+    strings are refused before conversion.
     """
-    text = (value or "").strip()
+    text = _in_ascii_digits((value or "").strip())
     if not text:
         raise ValueError(_("Enter %(label)s", label=label.lower()))
     if text.startswith("-") and _DIGITS.fullmatch(text[1:]):
@@ -73,6 +76,13 @@ def whole_number(value: str | None, label: str, *, minimum: int = 0, maximum: in
     if number > maximum:
         raise ValueError(_("%(label)s must be %(n)s or less", label=label, n=maximum))
     return number
+
+
+def _in_ascii_digits(text: str) -> str:
+    """`text` with each decimal digit of another script written as 0-9."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
 
 
 def record_id(value) -> int | None:

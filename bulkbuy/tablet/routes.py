@@ -311,7 +311,7 @@ def pledge():
     if away:
         return away
     item_id = validation.record_id(request.form.get("item_id")) or 0
-    quantity = request.form.get("quantity", type=int)
+    quantity = _typed_quantity(request.form.get("quantity"))
     try:
         with undone_on_error():
             item = dropin.pledge_at_tablet(
@@ -327,6 +327,16 @@ def pledge():
         return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
     flash(_("You want %(n)s of %(name)s. Saved.", n=quantity, name=item.name), "success")
     return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
+
+
+def _typed_quantity(text: str | None) -> int | None:
+    """The quantity sent, read by the same parser as the round page's (digits of any
+    script, no signs or separators), or None, which the use case refuses plainly."""
+    try:
+        return validation.whole_number(text, _("Number"),
+                                       maximum=current_app.config["MAX_UNITS_PER_PLEDGE"])
+    except ValueError:
+        return None
 
 
 @bp.route("/cash", methods=["POST"])
