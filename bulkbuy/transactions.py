@@ -8,9 +8,9 @@
   `ServiceError` runs it inside `undone_on_error()`: when it raises, all the
   request wrote so far is rolled back before the view shows the message.
 - **A sweep or command commits per piece of work** with `unit_of_work()`
-  (one round closed, one charge attempt written). A use case that must make
-  its record durable before it asks Stripe takes a `commit` callable, and is
-  given `commit_now` by its caller, the one place that decides.
+  (one round closed, one charge attempt written). The one use case that must
+  make its record durable before it asks Stripe within a request (paying on
+  our page) takes a `commit` callable, and is given `commit_now` by its view.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from bulkbuy.extensions import csrf, limiter
 from bulkbuy.models import utcnow
 from bulkbuy.payments import bp
 from bulkbuy.services.payments import stripe_events
-from bulkbuy.transactions import commit_now, undone_on_error
+from bulkbuy.transactions import undone_on_error
 
 
 @bp.route("/stripe/webhook", methods=["POST"])
@@ -25,7 +25,7 @@ def stripe_webhook():
         with undone_on_error():
             outcome = stripe_events.receive(
                 request.get_data(cache=False), request.headers.get("Stripe-Signature"),
-                config=current_app.config, now=utcnow(), commit=commit_now)
+                config=current_app.config, now=utcnow())
     except stripe_events.RefusedEvent as refused:
         return {"error": refused.message}, 400
     except Exception:  # logged by the service, and rolled back above

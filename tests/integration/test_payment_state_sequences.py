@@ -36,7 +36,6 @@ from bulkbuy.models import (
 )
 from bulkbuy.services import ServiceError
 from bulkbuy.services.payments import cash, refunds, stripe_events
-from bulkbuy.transactions import commit_now
 from tests import factories
 
 
@@ -254,7 +253,8 @@ def _webhook(w, index, outcome, now, number):
     event = gateway.WebhookEvent(f"evt_{number}", kind, {
         "id": pi["id"], "object": "payment_intent", "status": pi["status"],
         "metadata": pi["metadata"]})
-    stripe_events.handle_event(event, now, commit=commit_now)
+    stripe_events.handle_event(event, now)
+    db.session.commit()
 
 
 def _step(w, step, now, number):

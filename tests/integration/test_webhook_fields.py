@@ -10,7 +10,11 @@ import time
 
 import pytest
 
-from tests.integration.helpers.live_server import post_event, stripe_event
+from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.extensions import db
+from bulkbuy.models import utcnow
+from bulkbuy.services.payments import stripe_events
+from tests.integration.helpers.live_server import post_event, race_while_uncommitted, stripe_event
 from tests.integration.test_stripe_webhooks import (
     audits,
     event_rows,
@@ -18,6 +22,9 @@ from tests.integration.test_stripe_webhooks import (
     pending_attempt,
     pi_event,
     state_of,
+)
+from tests.integration.test_stripe_webhooks import (
+    pg_app as pg_app,  # noqa: F401 - the fixture
 )
 
 
@@ -68,3 +75,27 @@ def test_a_signature_a_little_ahead_of_our_clock_is_accepted(card_app):
     event = stripe_event("customer.created", {"id": "cus_x", "object": "customer"})
     response = post_event(card_app.test_client(), event, timestamp=int(time.time()) + 60)
     assert response.status_code == 200
+
+
+@pytest.mark.postgres_only
+def test_the_same_event_delivered_twice_at_once_is_applied_once(pg_app):
+    """The first delivery has recorded the event's id and applied it, not yet
+    committed; the second waits on the id, then answers "duplicate" and changes
+    nothing (no service commits in between: the request's transaction does)."""
+    w, (statement,) = owed_round()
+    payment = pending_attempt(statement)
+    event = pi_event("payment_intent.succeeded", payment, status="succeeded")
+    first = stripe_events.handle_event(gateway.WebhookEvent(
+        id=event["id"], type=event["type"], object=event["data"]["object"]), utcnow())
+    db.session.flush()
+    assert first == "paid"
+
+    blocked, responses = race_while_uncommitted(
+        lambda: post_event(pg_app.test_client(), event))
+
+    assert blocked, "the second delivery never waited for the first (no race made)"
+    assert [(r.status_code, r.get_json()["outcome"]) for r in responses] == [
+        (200, "duplicate")]
+    db.session.expire_all()
+    assert (statement.payment_status, statement.paid_pence) == ("paid", statement.total_pence)
+    assert len(audits("card.paid")) == 1 and len(event_rows()) == 1

@@ -1,7 +1,8 @@
 """Acting on Stripe's webhook events: each event id once, in any order.
 
-The event id is inserted in the same transaction as the event's effect, so
-a second delivery (or two at once) finds it and does nothing. Effects go
+The event id is inserted first, in the same transaction as the event's effect,
+so a second delivery finds it and does nothing; one arriving at the same moment
+waits on the id's unique index and, once the first is committed, does nothing. Effects go
 through `attempts.settle_attempt`, which only moves forward, so an old
 event arriving after a newer one changes nothing.
 """
@@ -9,16 +10,14 @@ event arriving after a newer one changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund, Household, SavedCard, StripeEvent
-from bulkbuy.services import ServiceError, audit
+from bulkbuy.services import ServiceError, audit, writes
 from bulkbuy.services.payments import attempts, refunds, saved_cards
 
 log = logging.getLogger(__name__)
@@ -28,10 +27,9 @@ class RefusedEvent(ServiceError):
     """A webhook whose signature or body did not check out (answer 400; nothing changed)."""
 
 
-def receive(payload: bytes, signature_header: str | None, *, config, now: datetime,
-            commit: Callable[[], None]) -> str:
+def receive(payload: bytes, signature_header: str | None, *, config, now: datetime) -> str:
     """Check a webhook's signature on its raw body, then apply its event once (see
-    `handle_event`, which commits it through `commit`). Returns what was done.
+    `handle_event`). Returns what was done; the request's transaction keeps it.
 
     Raises RefusedEvent for a forged, stale or unreadable event, or when no webhook
     secret is configured; nothing is written then. Any other error means the event
@@ -45,7 +43,7 @@ def receive(payload: bytes, signature_header: str | None, *, config, now: dateti
         log.warning("stripe webhook refused: %s", exc)
         raise RefusedEvent(str(exc)) from exc
     try:
-        outcome = handle_event(event, now, commit=commit)
+        outcome = handle_event(event, now)
     except Exception:
         log.exception("stripe webhook %s (%s) failed; Stripe will send it again",
                       event.id, event.type)
@@ -54,27 +52,21 @@ def receive(payload: bytes, signature_header: str | None, *, config, now: dateti
     return outcome
 
 
-def handle_event(event: gateway.WebhookEvent, now: datetime, *,
-                 commit: Callable[[], None]) -> str:
-    """Apply one checked event and commit it (`commit`) with its id; returns what was
-    done ("duplicate" if seen).
+def handle_event(event: gateway.WebhookEvent, now: datetime) -> str:
+    """Apply one checked event once, with its id recorded; returns what was done
+    ("duplicate" if it was seen, or is being handled by a delivery at the same moment).
 
     Never raises for an event about something we do not know: that is logged
-    and answered as handled. When the same event, delivered twice at once, was
-    committed by the other delivery first, this one's work is rolled back and it
-    answers "duplicate".
+    and answered as handled. Commits nothing: the caller's transaction keeps
+    the id and the effect together.
     """
     if db.session.get(StripeEvent, event.id) is not None:
         return "duplicate"
-    outcome = _apply(event, now)
-    db.session.add(StripeEvent(id=event.id, type=event.type, outcome=outcome[:120],
-                               received_at=now))
-    try:
-        commit()
-    except IntegrityError:
-        # The same event, delivered twice at once: the other delivery applied it.
-        db.session.rollback()
+    seen = StripeEvent(id=event.id, type=event.type, outcome="", received_at=now)
+    if not writes.inserted(seen):
         return "duplicate"
+    outcome = _apply(event, now)
+    seen.outcome = outcome[:120]
     return outcome
 
 
