@@ -8,7 +8,7 @@ import re
 from sqlalchemy import func, select
 
 from bulkbuy.extensions import db
-from bulkbuy.models import PledgeLine
+from bulkbuy.models import OutboxMessage, PledgeLine
 
 
 def count(model) -> int:
@@ -39,3 +39,27 @@ def lines_of(household_id: int) -> list[tuple[int, int, int]]:
             .order_by(PledgeLine.queue_pos)
         )
     ]
+
+
+def join_link_for(email: str) -> str:
+    """The path of the newest link e-mailed to `email` to finish joining."""
+    db.session.expire_all()
+    body = db.session.scalar(
+        select(OutboxMessage.body).where(OutboxMessage.to_address == email,
+                                         OutboxMessage.key.like("join-link:%"))
+        .order_by(OutboxMessage.id.desc()).limit(1))
+    assert body, f"no join link was e-mailed to {email}"
+    found = re.search(r"https?://[^/\s]+(/join/confirm/\S+)", body)
+    assert found, body
+    return found.group(1)
+
+
+def join_as_new(client, code: str, *, name: str = "Nia", household: str = "Flat 9",
+                email: str = "nia@oak.test", password: str = "password123"):
+    """Join with a new account as a person does: the join form (answered "check your
+    e-mail"), then the e-mailed link's button. Returns the button's response."""
+    asked = client.post(f"/join/{code}", data={"name": name, "household": household,
+                                                "email": email, "password": password})
+    assert asked.status_code == 303, page(asked)
+    assert asked.headers["Location"].endswith(f"/join/{code}/sent")
+    return client.post(join_link_for(email.strip().lower()))

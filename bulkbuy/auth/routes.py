@@ -5,8 +5,9 @@ from flask_login import current_user, login_user, logout_user
 from bulkbuy.auth import bp
 from bulkbuy.auth.forms import InviteCodeForm, JoinForm, LoginForm
 from bulkbuy.extensions import limiter
+from bulkbuy.models import utcnow
 from bulkbuy.redirects import same_site_path
-from bulkbuy.services import ServiceError, accounts
+from bulkbuy.services import ServiceError, accounts, joining
 from bulkbuy.transactions import undone_on_error
 
 
@@ -68,19 +69,55 @@ def join_group(code: str):
         signed_in = current_user.is_authenticated
         try:
             with undone_on_error():
-                user = accounts.join_with_household(
-                    group, current_user._get_current_object() if signed_in else None,
-                    form.household.data, email=form.email.data, name=form.name.data,
-                    password=form.password.data)
+                if signed_in:
+                    accounts.join_with_household(
+                        group, current_user._get_current_object(), form.household.data)
+                else:
+                    joining.ask_to_join(
+                        group, email=form.email.data, name=form.name.data,
+                        household_label=form.household.data, password=form.password.data,
+                        now=utcnow())
         except ServiceError as error:
             getattr(form, error.field or "household").errors.append(error.message)
         else:
-            if not signed_in:
-                session.clear()
-                login_user(user)
+            if not signed_in:  # the same answer for every address (services/joining.py)
+                return redirect(url_for("auth.join_sent", code=group.invite_code), 303)
             flash(_("Welcome to %(group)s.", group=group.name), "success")
             return redirect(url_for("resident.home"))
     return render_template(
         "auth/join_group.html", form=form, group=group,
         title=_("Join %(group)s", group=group.name),
     )
+
+
+@bp.route("/join/<code>/sent")
+def join_sent(code: str):
+    """What everyone who asked to join is told, whatever their address."""
+    group = accounts.group_for_invite(code)
+    if group is None:
+        abort(404)
+    return render_template("auth/join_sent.html", group=group, title=_("Check your e-mail"))
+
+
+@bp.route("/join/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def join_confirm(token: str):
+    """The link we e-mailed: a button makes the account (a GET alone changes nothing,
+    as mail scanners open links)."""
+    pending = joining.waiting_join(token, utcnow())
+    if pending is None:
+        return render_template("auth/join_gone.html", title=_("This link does not work")), 404
+    error = None
+    if request.method == "POST":
+        try:
+            with undone_on_error():
+                user, group = joining.finish_joining(token, utcnow())
+        except ServiceError as refused:
+            error = refused.message
+        else:
+            session.clear()
+            login_user(user)
+            flash(_("Welcome to %(group)s.", group=group.name), "success")
+            return redirect(url_for("resident.home"), 303)
+    return render_template("auth/join_confirm.html", pending=pending, group=pending.group,
+                           error=error, title=_("Finish joining")), 400 if error else 200

@@ -1,6 +1,6 @@
 """SQLAlchemy models. Money columns are integer pence; times are UTC."""
 
-from bulkbuy.models.accounts import ROLES, Group, Household, Membership, User
+from bulkbuy.models.accounts import ROLES, Group, Household, Membership, PendingJoin, User
 from bulkbuy.models.audit import AuditEntry
 from bulkbuy.models.cards import CardConsent, CardPayment, CardRefund, SavedCard, StripeEvent
 from bulkbuy.models.catalogue import Product, Supplier
@@ -23,6 +23,7 @@ from bulkbuy.models.tablet import TabletSession, TabletVisit
 from bulkbuy.models.types import utcnow
 
 __all__ = [
+    "PendingJoin",
     "ALLOCATION_MODES",
     "FEE_SPLITS",
     "ROLES",

@@ -127,3 +127,25 @@ class Membership(db.Model):
     @property
     def is_organiser(self) -> bool:
         return self.role == "organiser"
+
+
+class PendingJoin(db.Model):
+    """Someone asked to join a group with a new account; it is made when they follow
+    the link we e-mailed to the address (so the join page never says whether an
+    address already has an account). Only a hash of the link's token is kept."""
+
+    __tablename__ = "pending_joins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(100))
+    household_label: Mapped[str] = mapped_column(String(60))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the link was followed (a link works once).
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    group: Mapped[Group] = relationship()

@@ -48,26 +48,39 @@ def authenticate(email: str, password: str) -> User | None:
     return user if check_password_hash(user.password_hash, password) else None
 
 
-def create_user(email: str, name: str, password: str, *, is_site_admin: bool = False) -> User:
-    """Add a user. Refuses an e-mail already in use and a short password."""
+def check_new_password(password: str) -> None:
+    """Refuse a password too short to keep an account safe."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ServiceError(
             _l("Use a password of at least %(n)s characters.", n=MIN_PASSWORD_LENGTH),
             field="password",
         )
+
+
+def one_email_address(email: str) -> str:
+    """The address as stored (validation.email_address), or ServiceError (field email)."""
     try:
-        email = validation.email_address(email)
+        return validation.email_address(email)
     except ValueError as error:
         raise ServiceError(str(error), field="email") from None
+
+
+def create_user(email: str, name: str, password: str, *, is_site_admin: bool = False) -> User:
+    """Add a user. Refuses an e-mail already in use and a short password."""
+    check_new_password(password)
+    return add_user(one_email_address(email), name, hash_secret(password),
+                    is_site_admin=is_site_admin)
+
+
+def add_user(email: str, name: str, password_hash: str, *,
+             is_site_admin: bool = False) -> User:
+    """Add a user with a checked address and a hashed password; refuses an address
+    already in use (also when it was taken at the same moment)."""
     taken = _l("There is already an account with that e-mail address.")
     if find_user(email) is not None:
         raise ServiceError(taken, field="email")
-    user = User(
-        email=email,
-        name=name,
-        password_hash=hash_secret(password),
-        is_site_admin=is_site_admin,
-    )
+    user = User(email=email, name=name, password_hash=password_hash,
+                is_site_admin=is_site_admin)
     writes.add_or_refuse(user, taken, field="email")
     return user
 
@@ -110,13 +123,9 @@ def all_groups() -> list[Group]:
     return list(db.session.scalars(select(Group).order_by(Group.name)))
 
 
-def join_with_household(group: Group, user: User | None, household_label: str, *,
-                        email: str | None = None, name: str | None = None,
-                        password: str | None = None) -> User:
-    """Join `group` as `user` (signed in), or as a new account made from the e-mail,
-    name and password given, with a new household `household_label`. Returns the user."""
-    if user is None:
-        user = create_user(email or "", name or "", password or "")
+def join_with_household(group: Group, user: User, household_label: str) -> User:
+    """Join `group` as `user` (signed in) with a new household `household_label`.
+    (Someone without an account asks to join with `joining.ask_to_join`.)"""
     join_group(group, user, household_label)
     return user
 

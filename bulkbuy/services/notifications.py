@@ -239,3 +239,20 @@ def queue_payment_needs_action(statement: Statement, reason: str, now: datetime)
             owed_pence=statement.total_pence - statement.paid_pence)
         _queue(f"payment-needs-action:{statement.id}:{reason}:{user.id}", user.email,
                subject, body, now)
+
+
+def queue_join_link(group, pending, url: str, now: datetime) -> None:
+    """The link that makes a new account and its household (see services.joining)."""
+    subject, body = emails.render_email(
+        "join_link", name=pending.name, group_name=group.name,
+        household=pending.household_label, url=url)
+    _queue(f"join-link:{pending.id}", pending.email, subject, body, now)
+
+
+def queue_join_existing(group, user: User, url: str, now: datetime) -> None:
+    """Someone asked to join `group` with the address of an existing account: tell its
+    owner (at most once a day per group), and how to join with the account."""
+    subject, body = emails.render_email(
+        "join_existing", name=user.name, group_name=group.name, url=url)
+    _queue(f"join-existing:{group.id}:{user.id}:{now:%Y-%m-%d}", user.email, subject, body,
+           now)

@@ -46,7 +46,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from bulkbuy import web
 from bulkbuy.extensions import db
 from bulkbuy.models import Round, Statement, utcnow
-from bulkbuy.services import accounts, closing, pledges, rounds, tablet
+from bulkbuy.services import accounts, closing, joining, pledges, rounds, tablet
 from bulkbuy.services.payments import cash as cash_service
 from bulkbuy.services.payments import refunds
 from tests import factories
@@ -59,6 +59,7 @@ from tests.e2e.conftest import (
     PHONE,
     _at_viewport,
 )
+from tests.pages import join_link_for
 
 try:
     from axe_playwright_python.sync_playwright import Axe
@@ -207,6 +208,12 @@ PAGES: list[Visit] = [
     Visit("/join/<code>", ANON, "join a group form", "/join/{invite_code}"),
     Visit("/join/<code>", ANON, "join a group form, all blank", "/join/{invite_code}",
           blank_join, status=200),
+    Visit("/join/<code>/sent", ANON, "asked to join: check your e-mail",
+          "/join/{invite_code}/sent"),
+    Visit("/join/confirm/<token>", ANON, "finish joining: the e-mailed link",
+          "/join/confirm/{join_token}"),
+    Visit("/join/confirm/<token>", ANON, "a join link that does not work",
+          "/join/confirm/no-such-link", status=404),
     Visit(None, ANON, "error page: page not found", "/no-such-page", status=404),
     # A resident (Flat 1: ordered in every round; owes money for the closed one)
     Visit("/", RESIDENT, "home: open, closed, failed, cancelled rounds; money to pay", "/"),
@@ -412,7 +419,10 @@ def build_world(app) -> dict:
         past, _token = tablet.start_session(group, worker, now - timedelta(days=7))
         tablet.start_visit(past, flat1, "pin", now - timedelta(days=7))
         tablet.end_session(past, now - timedelta(days=7) + timedelta(minutes=30))
+        joining.ask_to_join(group, email="newcomer@oak.test", name="Nia",
+                            household_label="Flat 40", password="password123", now=now)
         db.session.commit()
+        join_token = join_link_for("newcomer@oak.test").rsplit("/", 1)[1]
 
         ids = {
             "group": group.id, "invite_code": group.invite_code, "supplier": made.supplier.id,
@@ -421,6 +431,7 @@ def build_world(app) -> dict:
             "refunded_round": refunded.id, "cancelled_round": cancelled.id,
             "closed_statement_flat1": flat1_closed.id, "tablet_session": past.id,
             "open_rice": next(i.id for i in open_round.items if i.name == "Rice"),
+            "join_token": join_token,
         }
         assert db.session.get(Round, failed.id).status == "failed"
         assert db.session.get(Round, refunded.id).status == "cancelled"

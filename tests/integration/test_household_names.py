@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, User
 from tests import factories
-from tests.pages import count, page
+from tests.pages import count, join_as_new, page
 
 LOOK_ALIKES = [
     "Flat\u200b 1",  # zero-width space
@@ -74,7 +74,7 @@ def test_a_word_mixing_alphabets_is_refused_with_a_plain_message(client, auth):
 
 def test_case_is_folded_beyond_a_to_z_on_every_database(client):
     w = factories.world(open_round=False)
-    assert join(client, w, "Ärmel 1").status_code == 302
+    assert join_as_new(client, w.group.invite_code, household="Ärmel 1").status_code == 303
     client.post("/logout")
 
     response = join(client, w, "ärmel 1", email="other@oak.test")
@@ -86,7 +86,8 @@ def test_case_is_folded_beyond_a_to_z_on_every_database(client):
 def test_the_name_is_kept_cleaned_and_names_in_another_alphabet_are_welcome(client):
     w = factories.world(open_round=False)
 
-    assert join(client, w, "  Flat\u00a03 \u200b(Анна)  ").status_code == 302
+    assert join_as_new(client, w.group.invite_code,
+                       household="  Flat\u00a03 \u200b(Анна)  ").status_code == 303
 
     kept = db.session.scalar(select(Household).order_by(Household.id.desc()))
     assert kept.label == "Flat 3 (Анна)"
