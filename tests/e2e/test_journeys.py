@@ -19,6 +19,7 @@ from bulkbuy.models import Round
 from bulkbuy.sweeps import sweep_rounds
 from tests import factories
 from tests.e2e.conftest import check_page
+from tests.pages import join_link_for
 
 try:
     from playwright.sync_api import Page, expect
@@ -101,6 +102,16 @@ def test_resident_joins_and_orders_with_a_neighbour(live_app, new_context):
     page.get_by_label("Email address").fill("nia@oak.test")
     page.get_by_label("Choose a password").fill("a long password")
     page.get_by_role("button", name="Join").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your e-mail")
+    check_page(page)                                   # join: check your e-mail
+    with live_app.app_context():
+        link = join_link_for("nia@oak.test")           # as if opened from the e-mail
+        db.session.remove()
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Finish joining Oak Estate")
+    check_page(page)                                   # join: the e-mailed link
+    page.get_by_role("button", name="Join Oak Estate").click()
 
     expect(page.get_by_role("status")).to_have_text("Welcome to Oak Estate.")
     check_page(page)                                   # home
