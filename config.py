@@ -50,7 +50,12 @@ class Config:
     #: Flask-Limiter storage; use redis://127.0.0.1:6379 when several workers serve.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    #: Sign-in tries per account (the e-mail typed, whatever the address), and per network
+    #: address (higher: residents on a shared wifi share one address). Join forms use
+    #: LOGIN_RATE_LIMIT per address.
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT",
+                                              "60 per minute;300 per hour")
 
     #: Events of this level and above go to standard error, one line each.
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -118,5 +123,6 @@ class TestConfig(Config):
     STRIPE_WEBHOOK_SECRET = None
     STRIPE_API_BASE = None
     LOGIN_RATE_LIMIT = "1000 per minute"
+    LOGIN_ADDRESS_RATE_LIMIT = "1000 per minute"
     #: Most tests post forms directly; tests/integration/test_security.py turns this on.
     WTF_CSRF_ENABLED = False

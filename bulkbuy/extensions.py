@@ -1,5 +1,6 @@
 """Flask extension objects, created unbound and initialised in create_app()."""
 
+from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -34,4 +35,11 @@ migrate = Migrate(render_as_batch=True, compare_type=True, include_name=_skip_sc
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def account_key() -> str:
+    """The sign-in limit's key for an account: the e-mail typed in the form, trimmed and in
+    lower case, whatever the network address (a blank one counts against its address)."""
+    email = (request.form.get("email") or "").strip().lower()
+    return f"account:{email}" if email else f"account:@{get_remote_address()}"
 babel = Babel()

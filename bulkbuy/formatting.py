@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -15,17 +15,25 @@ def local(dt: datetime, timezone: str) -> datetime:
     return dt.astimezone(ZoneInfo(timezone))
 
 
-def when(dt: datetime | None, timezone: str) -> str:
-    """'Friday 14 March, 6pm' or 'Friday 14 March, 6:30pm' in the group's zone."""
+#: A date further than this from today is shown with its year.
+YEAR_SHOWN_BEYOND = timedelta(days=150)
+
+
+def when(dt: datetime | None, timezone: str, now: datetime | None = None) -> str:
+    """'Friday 14 March, 6pm', 'Friday 14 March, 6:30pm', 'Friday 14 March, midnight'
+    or 'midday' in the group's zone; with the year ('Friday 14 March 2027, 6pm') when
+    the date is more than about five months before or after `now` (default: today)."""
     if dt is None:
         return ""
     at = local(dt, timezone)
     hour = at.hour % 12 or 12
     suffix = "am" if at.hour < 12 else "pm"
     clock = f"{hour}{suffix}" if at.minute == 0 else f"{hour}:{at.minute:02d}{suffix}"
-    if at.hour == 12 and at.minute == 0:
-        clock = "midday"
-    return f"{at:%A} {at.day} {at:%B}, {clock}"
+    if at.minute == 0 and at.hour in (0, 12):
+        clock = _("midnight") if at.hour == 0 else _("midday")
+    now = now or datetime.now(UTC)
+    year = f" {at.year}" if abs(dt - now) > YEAR_SHOWN_BEYOND else ""
+    return f"{at:%A} {at.day} {at:%B}{year}, {clock}"
 
 
 def input_value(dt: datetime | None, timezone: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     HiddenField,
@@ -16,7 +18,7 @@ from wtforms import (
 from wtforms.validators import StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from bulkbuy.formatting import parse_local
+from bulkbuy.formatting import input_value, parse_local
 from bulkbuy.forms import BaseForm, Pounds, Text
 from bulkbuy.models import Product
 from bulkbuy.services.rounds import RoundDetails
@@ -43,6 +45,19 @@ class LocalTime:
             raise StopValidation(str(error)) from None
 
 
+class LocalTimeField(StringField):
+    """A datetime-local box: a time read from it is written back as the box can show it
+    (2026-12-12T18:00 in the group's zone), so a form sent back with an error keeps it."""
+
+    #: The group's time zone (RoundForm sets it).
+    timezone = "UTC"
+
+    def _value(self):
+        if isinstance(self.data, datetime):
+            return input_value(self.data, self.timezone)
+        return super()._value()
+
+
 class RoundForm(BaseForm):
     #: A one-time token drawn when the form is shown and sent back with it: the same
     #: form sent twice makes one round (rounds.start_round).
@@ -50,8 +65,8 @@ class RoundForm(BaseForm):
                              validators=[Text("submission", 64, required=False)])
     title = StringField(_l("Name of the round"), validators=[Text(_l("Name of the round"), 120)])
     products = CheckboxList(_l("Products"), coerce=int)
-    opens_at = StringField(_l("Open it later at (optional)"), validators=[LocalTime(False)])
-    closes_at = StringField(_l("Orders close at"), validators=[LocalTime()])
+    opens_at = LocalTimeField(_l("Open it later at (optional)"), validators=[LocalTime(False)])
+    closes_at = LocalTimeField(_l("Orders close at"), validators=[LocalTime()])
     delivery_fee = StringField(_l("Delivery fee in pounds"), validators=[Pounds(False)])
     min_order = StringField(
         _l("Minimum order in pounds (optional)"), validators=[Pounds(False)]
@@ -65,7 +80,7 @@ class RoundForm(BaseForm):
         default="by_value",  # residents' form leaves these two out: use the usual choice
     )
     allocation_mode = SelectField(
-        _l("When a box is short"),
+        _l("When a case is short"),
         choices=[
             SelectChoice("first_come", _l("First come, first served")),
             SelectChoice("pro_rata", _l("Share in proportion")),
@@ -86,9 +101,11 @@ class RoundForm(BaseForm):
     def __init__(self, products: list[Product], timezone: str, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.timezone = timezone
+        self.opens_at.timezone = self.closes_at.timezone = timezone
         # SelectChoice, not tuples: WTForms 3.3 deprecates tuple choices.
         self.products.choices = [
-            SelectChoice(p.id, f"{p.name} ({p.unit_description}, box of {p.case_size})")
+            SelectChoice(p.id, _("%(name)s (%(unit)s, case of %(n)s)", name=p.name,
+                                  unit=p.unit_description, n=p.case_size))
             for p in products
         ]
 

@@ -4,7 +4,7 @@ from flask_login import current_user, login_user, logout_user
 
 from bulkbuy.auth import bp
 from bulkbuy.auth.forms import InviteCodeForm, JoinForm, LoginForm
-from bulkbuy.extensions import limiter
+from bulkbuy.extensions import account_key, limiter
 from bulkbuy.models import utcnow
 from bulkbuy.redirects import same_site_path
 from bulkbuy.services import ServiceError, accounts, joining
@@ -15,13 +15,18 @@ def _login_limit():
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _login_address_limit():
+    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
+
+
 def _safe_next(target: str | None) -> str:
     """Only same-site paths are followed after sign-in."""
     return same_site_path(target, url_for("resident.home"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_address_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=account_key)
 def login():
     form = LoginForm()
     if form.validate_on_submit():

@@ -8,6 +8,7 @@ beside it under a unique index, is what is compared.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 #: Letters of other alphabets drawn like Latin ones (a few of Unicode's confusables,
@@ -40,6 +41,24 @@ def label_key(text: str) -> str:
     as the Latin ones they resemble."""
     folded = unicodedata.normalize("NFKC", clean_label(text).casefold())
     return folded.translate(_LOOK_ALIKE)
+
+
+_NUMBERS = re.compile(r"(\d+)")
+
+
+def natural_key(label: str) -> tuple:
+    """What lists of households are sorted by: numbers compared as numbers ("Flat 2"
+    before "Flat 10"), the words between them as label_key compares them (case-folded,
+    look-alikes read as Latin).
+
+    The key alternates the text between numbers and, for each run of digits, its value
+    with the digits as written (so "Flat 02" and "Flat 2" differ, as their label_keys
+    do). Two labels have equal keys exactly when their label_keys are equal, and any two
+    keys compare: a total order.
+    """
+    parts = _NUMBERS.split(label_key(label))
+    return tuple(part if index % 2 == 0 else (int(part), part)
+                 for index, part in enumerate(parts))
 
 
 def mixed_alphabet_word(text: str) -> str | None:

@@ -61,19 +61,20 @@ def _english_ngettext(singular: str, plural: str, num: int, **variables: object)
 
 
 def describe_fill(fill: CaseFill, ngettext: NGetText = _english_ngettext) -> str:
-    """Say in plain words how full the boxes are (resident words: "box" for case).
+    """Say in plain words how full the supplier's cases are (our word: "case"; "box" may
+    be a product's own pack, in the organiser's unit description).
 
     Promises one of:
-    "No orders yet — 12 fill a box";
+    "No orders yet — 12 fill a case";
     "9 of 12 — 3 more fill it";
-    "1 box full" / "3 boxes full";
-    "1 box full. 2 of 12 towards the next box — 10 more fill it".
+    "1 case full" / "3 cases full";
+    "1 case full. 2 of 12 towards the next case — 10 more fill it".
     Pass ``flask_babel.ngettext`` to translate; the default is English.
     """
     size, have = fill.case_size, fill.in_next
     if fill.full_cases == 0 and have == 0:
         return ngettext(
-            "No orders yet — %(num)d fills a box", "No orders yet — %(num)d fill a box", size
+            "No orders yet — %(num)d fills a case", "No orders yet — %(num)d fill a case", size
         )
     if fill.full_cases == 0:
         return ngettext(
@@ -83,12 +84,12 @@ def describe_fill(fill: CaseFill, ngettext: NGetText = _english_ngettext) -> str
             have=have,
             size=size,
         )
-    full = ngettext("%(num)d box full", "%(num)d boxes full", fill.full_cases)
+    full = ngettext("%(num)d case full", "%(num)d cases full", fill.full_cases)
     if have == 0:
         return full
     towards = ngettext(
-        "%(have)d of %(size)d towards the next box — %(num)d more fills it",
-        "%(have)d of %(size)d towards the next box — %(num)d more fill it",
+        "%(have)d of %(size)d towards the next case — %(num)d more fills it",
+        "%(have)d of %(size)d towards the next case — %(num)d more fill it",
         fill.to_fill,
         have=have,
         size=size,

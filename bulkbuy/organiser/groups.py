@@ -41,6 +41,7 @@ def dashboard(group_id: int):
     board = organising.dashboard(group)
     return render_template(
         "organiser/dashboard.html", group=group, rounds=board.rounds, suppliers=board.suppliers,
+        waiting=board.waiting,
         settings_form=GroupSettingsForm(obj=group), title=group.name,
     )
 

@@ -48,7 +48,7 @@ def new_round(group_id: int):
     chosen_supplier = next((s for s in suppliers if s.id == supplier_id), None)
     if chosen_supplier is None:
         return render_template(
-            "rounds/choose_supplier.html", group=group, suppliers=suppliers,
+            "rounds/choose_supplier.html", group=group, suppliers=suppliers, organiser=True,
             endpoint="organiser.new_round", title=_("New round: choose a supplier"),
         )
     listed = catalogue.product_list(chosen_supplier, search=request.args.get("q"),

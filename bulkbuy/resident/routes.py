@@ -149,11 +149,18 @@ def pledge(round_id: int, item_id: int):
 
     max_units = current_app.config["MAX_UNITS_PER_PLEDGE"]
     unit = item.unit_description
+    # − and + send step=-1/1 with the number in the box: the step acts on what the box
+    # shows (typed or not). set_quantity is the number an older page's button carried.
+    step = {"-1": -1, "1": 1, "+1": 1}.get(request.form.get("step", ""), 0)
     quantity_text = request.form.get("set_quantity") or request.form.get("quantity", "")
+    if step and not quantity_text.strip():
+        quantity_text = "0"
     tolerance_text = request.form.get("tolerance", "0") or "0"
     errors = {}
     try:
         quantity = _count(quantity_text, max_units, _("Enter how many you want, like 2"))
+        if step and not request.form.get("set_quantity"):
+            quantity = _count(str(max(quantity + step, 0)), max_units, "")
     except ValueError as error:
         errors["quantity"] = str(error)
     try:
@@ -213,7 +220,7 @@ def my_orders():
                            household_of=orders.household_of,
                            helper_changes=orders.helper_changes,
                            pin_groups=orders.pin_groups,
-                           to_pay=orders.to_pay,
+                           to_pay=orders.to_pay, closed=orders.closed,
                            title=_("My orders"))
 
 
@@ -228,7 +235,8 @@ def start_round(group_id: int):
     if supplier is None:
         return render_template(
             "rounds/choose_supplier.html", group=group, suppliers=choices.suppliers,
-            endpoint="resident.start_round", title=_("Start a round: choose a supplier"),
+            organiser=member.role == "organiser", endpoint="resident.start_round",
+            title=_("Start a round: choose a supplier"),
         )
     products = choices.products
     form = RoundForm(products, group.timezone)

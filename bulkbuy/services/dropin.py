@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
@@ -127,6 +127,11 @@ class PledgeScreen:
     seen_ago: int
     now: datetime
 
+    @property
+    def owed_pence(self) -> int:
+        """What the household still owes, over its bills of finished rounds."""
+        return sum(s.total_pence - s.paid_pence for s in self.owed)
+
     def open_rounds(self) -> OpenRounds:
         """The open rounds' part, worked out afresh (when no copy is kept under `key`):
         the rounds, this household's pledges and who helped enter them (one query each),
@@ -169,6 +174,45 @@ def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     # seconds); the page counts from the same moment, so neither ends the turn first.
     seen_ago = max(0, math.ceil((now - turn.last_seen_at).total_seconds()))
     return PledgeScreen(household=household, key=key, owed=owed, seen_ago=seen_ago, now=now)
+
+
+#: How long after Done its summary may be shown (once, on the thank-you page).
+SUMMARY_FOR = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TurnSummary:
+    """What a household ordered, shown once when its turn ends on Done."""
+
+    #: Each open round with products the household wants some of, and those products.
+    rounds: list[tuple[Round, list[ItemView]]]
+    #: Whether any round is open at all (else there was nothing to order).
+    any_open: bool
+    #: The most the household can be asked to pay for those orders.
+    most_pence: int
+    #: The household's bills still owed, of rounds that have finished.
+    owed: list[Statement]
+
+    @property
+    def owed_pence(self) -> int:
+        return sum(s.total_pence - s.paid_pence for s in self.owed)
+
+
+def turn_summary(session: TabletSession, visit_id: int | None, now: datetime
+                 ) -> TurnSummary | None:
+    """The summary of the turn `visit_id` of this tablet session, if it ended on Done
+    less than SUMMARY_FOR ago; else None (nothing of a household for anyone later)."""
+    visit = db.session.get(TabletVisit, visit_id) if visit_id else None
+    if (visit is None or visit.tablet_session_id != session.id or visit.ended_at is None
+            or visit.end_reason != "done" or now - visit.ended_at > SUMMARY_FOR):
+        return None
+    household = visit.household
+    owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
+    screen = PledgeScreen(household=household, key=(), owed=owed, seen_ago=0, now=now)
+    shown = screen.open_rounds()
+    ordered = [(rnd, [v for v in views if v.my_quantity]) for rnd, views in shown.rounds]
+    return TurnSummary(rounds=[(rnd, views) for rnd, views in ordered if views],
+                       any_open=bool(shown.rounds), most_pence=shown.most_pence, owed=owed)
 
 
 def pledge_at_tablet(turn: TabletVisit, item_id: int, quantity: int | None, *,

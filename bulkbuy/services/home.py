@@ -10,12 +10,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from bulkbuy.access import STAFF_ROLES
 from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
-from bulkbuy.models import Group, Membership, PledgeLine, Round, Statement, User
+from bulkbuy.models import (
+    Group,
+    Membership,
+    PledgeLine,
+    Round,
+    Statement,
+    StatementLine,
+    User,
+)
 from bulkbuy.services import round_view
 from bulkbuy.services.payments import saved_cards as cards
 
@@ -103,6 +111,46 @@ def home_overview(user: User) -> HomeOverview:
     )
 
 
+#: How many finished (complete) rounds My orders keeps showing.
+FINISHED_SHOWN = 3
+
+
+def closed_statements(household_ids: list[int]) -> tuple[list[Statement], list[Statement]]:
+    """The households' statements of finished rounds, as (to pay, closed): to pay are those
+    still owed (earliest deadline first, as owed_statements); closed are those of rounds
+    closed and not yet complete, then of the last FINISHED_SHOWN complete rounds, latest
+    close first. Each has its round, group and lines (with their products) loaded: what the
+    close wrote, no allocation worked out again. One query, and one more for the lines if
+    there are any, however many rounds."""
+    if not household_ids:
+        return [], []
+    last_complete = (
+        select(Statement.round_id)
+        .join(Round, Statement.round_id == Round.id)
+        .where(Statement.household_id.in_(household_ids),
+               Round.status == statuses.RoundStatus.COMPLETE)
+        .order_by(Round.closes_at.desc(), Round.id.desc())
+        .limit(FINISHED_SHOWN)
+    )
+    rows = list(db.session.scalars(
+        select(Statement)
+        .options(joinedload(Statement.round).joinedload(Round.group),
+                 selectinload(Statement.lines).joinedload(StatementLine.item))
+        .join(Round, Statement.round_id == Round.id)
+        .where(Statement.household_id.in_(household_ids),
+               Round.status.in_(statuses.FINISHED_ROUNDS),
+               Round.status.in_(statuses.COLLECTING_ROUNDS)
+               | Statement.payment_status.in_(statuses.OWED)
+               | Statement.round_id.in_(last_complete.scalar_subquery()))
+        .order_by(Round.closes_at.desc(), Statement.id)
+    ).unique())
+    to_pay = sorted((s for s in rows if s.payment_status in statuses.OWED),
+                    key=lambda s: s.round.closes_at)
+    collecting = [s for s in rows if s.round.status in statuses.COLLECTING_ROUNDS]
+    complete = [s for s in rows if s.round.status == statuses.RoundStatus.COMPLETE]
+    return to_pay, collecting + complete[:FINISHED_SHOWN]
+
+
 @dataclass(frozen=True)
 class MyOrders:
     """What My orders shows: each household's pledges in open rounds, and what is owed."""
@@ -121,6 +169,8 @@ class MyOrders:
     pin_groups: list[Group]
     #: Statements the households still owe.
     to_pay: list[Statement]
+    #: The households' closed rounds (see closed_statements), each statement with its lines.
+    closed: list[Statement]
 
 
 def my_orders(user: User, config: Mapping) -> MyOrders:
@@ -144,6 +194,7 @@ def my_orders(user: User, config: Mapping) -> MyOrders:
                for e in estimates}
     helper_changes = [change for member in memberships
                       for change in round_view.helper_changes(member.household_id)]
+    to_pay, closed = closed_statements([m.household_id for m in memberships])
     return MyOrders(
         estimates=estimates,
         choices=choices,
@@ -151,5 +202,6 @@ def my_orders(user: User, config: Mapping) -> MyOrders:
         household_of=household_of,
         helper_changes=helper_changes,
         pin_groups=[m.group for m in memberships],
-        to_pay=owed_statements([m.household_id for m in memberships]),
+        to_pay=to_pay,
+        closed=closed,
     )

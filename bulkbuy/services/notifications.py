@@ -139,7 +139,9 @@ def queue_round_cancelled(rnd: Round, now: datetime) -> None:
 
 def queue_reminders(now: datetime) -> int:
     """Queue, once per round, a reminder 24 hours before the deadline to households
-    of the group that have not ordered yet. Returns how many rounds were handled."""
+    of the group that have not ordered yet; none for a round that opened (`opens_at`,
+    set by rounds.open_round) less than 24 hours before its deadline. Returns how
+    many rounds were handled."""
     due = db.session.scalars(
         select(Round).where(
             Round.status == "open",
@@ -150,6 +152,9 @@ def queue_reminders(now: datetime) -> int:
     ).all()
     handled = 0
     for rnd in due:
+        opened = rnd.opens_at or rnd.created_at
+        if rnd.closes_at - opened < REMINDER_BEFORE:
+            continue  # it opened less than a day before its deadline: no "last day" mail
         claimed = db.session.execute(
             update(Round)
             .where(Round.id == rnd.id, Round.reminder_queued_at.is_(None))

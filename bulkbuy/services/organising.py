@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from bulkbuy.domain.labels import natural_key
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, Membership, Round, Supplier, TabletSession, User
 from bulkbuy.services import audit, catalogue, rounds
@@ -39,6 +40,12 @@ class Dashboard:
     #: The group's suppliers, by name.
     suppliers: list[Supplier]
 
+    @property
+    def waiting(self) -> list[Round]:
+        """The rounds waiting for an organiser's approval, earliest deadline first."""
+        return sorted((r for r in self.rounds if r.status == "pending_approval"),
+                      key=lambda r: (r.closes_at, r.id))
+
 
 def dashboard(group: Group) -> Dashboard:
     """The group's rounds and suppliers for its dashboard (two reads, no writes)."""
@@ -64,10 +71,10 @@ def update_group_settings(group: Group, *, require_round_approval: bool, actor: 
 
 
 def households_of(group: Group) -> list[Household]:
-    """The group's households by label (the organiser's households page)."""
-    return list(db.session.scalars(
-        select(Household).where(Household.group_id == group.id).order_by(Household.label)
-    ))
+    """The group's households by label, numbers in number order (the organiser's
+    households page)."""
+    homes = db.session.scalars(select(Household).where(Household.group_id == group.id))
+    return sorted(homes, key=lambda h: (natural_key(h.label), h.id))
 
 
 def household_of_group(group: Group, household_id: int) -> Household | None:

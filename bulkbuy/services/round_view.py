@@ -187,6 +187,8 @@ class HouseholdEstimate:
     lines: list[tuple[ItemFacts, int, int, int]]  # item, quantity, tolerance, likely units
     most_pence: int
     likely_pence: int
+    #: Pence of orders the round still needs to reach its minimum (0 when it goes ahead).
+    short_pence: int = 0
 
 
 def household_estimates(rounds: list[Round], household_id: int) -> list[HouseholdEstimate]:
@@ -243,6 +245,7 @@ def household_estimates(rounds: list[Round], household_id: int) -> list[Househol
                 lines=own_lines,
                 most_pence=board.most_pence,
                 likely_pence=outcome.household_total(household_id),
+                short_pence=max((rnd.min_order_pence or 0) - outcome.goods_total, 0),
             )
         )
     return estimates

@@ -142,11 +142,13 @@ def open_round(rnd: Round, *, actor: User | None, now: datetime) -> None:
     """Open a draft or approved round for pledges, refreshing its product snapshot.
 
     From here on the round's case sizes and prices no longer follow the catalogue.
+    `opens_at` becomes the moment it opened (`now`): a scheduled time until then, the
+    time it opened after (the reminder goes only to rounds open a day or more).
     """
     if rnd.closes_at <= now:
         raise ServiceError(_l("The closing time has passed. Set a later one first."))
     items = db.session.scalars(select(RoundItem).where(RoundItem.round_id == rnd.id)).all()
-    if not transition(rnd.id, ("draft", "pending_approval"), "open"):
+    if not transition(rnd.id, ("draft", "pending_approval"), "open", opens_at=now):
         raise ServiceError(_l("This round cannot be opened now."))
     for item in items:
         for key, value in _snapshot(item.product).items():
@@ -168,6 +170,10 @@ def mark_ordered(rnd: Round, *, actor: User) -> None:
 STARTED_BY_ORGANISER = "organiser"
 STARTED_BY_RESIDENT = "resident"
 
+#: A resident's round stays open at least this long, so neighbours have a day to see it
+#: and order (and the day-before reminder makes sense). Organisers may choose shorter.
+SHORTEST_RESIDENT_ROUND = timedelta(hours=24)
+
 
 def start_round(group: Group, supplier: Supplier, products: Sequence[Product],
                 details: RoundDetails, *, started_by: str, user: User,
@@ -177,7 +183,8 @@ def start_round(group: Group, supplier: Supplier, products: Sequence[Product],
     An organiser's (`started_by=STARTED_BY_ORGANISER`) is saved as a draft with the
     details as given; they open it when ready. A resident's takes no delivery fee,
     no minimum, fees by value, first come, no schedule and 3 days to pay (those are
-    organisers' choices, whatever `details` carries), and is opened at once, or
+    organisers' choices, whatever `details` carries), must close at least
+    SHORTEST_RESIDENT_ROUND after it starts, and is opened at once, or
     sent for approval when the group asks. Returns the round and its status.
     Raises ServiceError when the rules refuse it.
 
@@ -191,6 +198,10 @@ def start_round(group: Group, supplier: Supplier, products: Sequence[Product],
     if made_before is not None:
         return made_before, made_before.status
     if started_by == STARTED_BY_RESIDENT:
+        if details.closes_at < now + SHORTEST_RESIDENT_ROUND:
+            raise ServiceError(_l("Give your neighbours at least a day to order: choose a "
+                                  "closing time 24 hours or more from now."),
+                               field="closes_at")
         details = replace(
             details, delivery_fee_pence=0, min_order_pence=None, fee_split="by_value",
             allocation_mode="first_come", opens_at=None, payment_days=3,

@@ -12,6 +12,7 @@ from flask_babel import gettext
 from sqlalchemy import func, select
 
 from bulkbuy.domain.explain import explain_line
+from bulkbuy.domain.labels import natural_key
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, PledgeLine, Round, RoundItem, Statement, StatementLine
 
@@ -69,11 +70,12 @@ def statements_for(rnd: Round, household_id: int | None = None) -> list[Explaine
         select(Statement, Household)
         .join(Household, Statement.household_id == Household.id)
         .where(Statement.round_id == rnd.id)
-        .order_by(Household.label)
     )
     if household_id is not None:
         query = query.where(Statement.household_id == household_id)
-    rows = db.session.execute(query).all()
+    # Numbers in labels in number order ("Flat 2" before "Flat 10").
+    rows = sorted(db.session.execute(query).all(),
+                  key=lambda row: (natural_key(row[1].label), row[1].id))
     if not rows:
         return []
     items = {

@@ -24,6 +24,7 @@ from sqlalchemy.orm import joinedload
 
 from bulkbuy import validation
 from bulkbuy.domain import statuses
+from bulkbuy.domain.labels import natural_key
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, TabletSession, TabletVisit, User
 from bulkbuy.models.types import UTCDateTime
@@ -100,11 +101,12 @@ def end_session(session: TabletSession, now: datetime) -> None:
 
 
 def households(group_id: int) -> list[Household]:
-    """The group's households, by block then label (only labels are shown on the tablet)."""
-    return list(db.session.scalars(
-        select(Household).where(Household.group_id == group_id)
-        .order_by(Household.block.is_(None), Household.block, Household.label)
-    ))
+    """The group's households, by block then label, numbers in them in number order
+    ("Flat 2" before "Flat 10"); homes with no block last (only labels are shown on the
+    tablet)."""
+    homes = db.session.scalars(select(Household).where(Household.group_id == group_id))
+    return sorted(homes, key=lambda h: (h.block is None, natural_key(h.block or ""),
+                                        natural_key(h.label), h.id))
 
 
 def households_version(group_id: int) -> int:
@@ -380,6 +382,8 @@ class PledgeChange:
     at: datetime
     household: Household
     item_name: str
+    #: The round the product was ordered in (several may be open at one drop-in).
+    round_title: str
     before: int
     after: int
 
@@ -426,15 +430,19 @@ def session_sheet(session: TabletSession, now: datetime) -> SessionSheet:
     entries = [entry for entry, _d in done_here if entry.action == "pledge.changed"]
     cash_ids = [d.get("cash_payment_id") for entry, d in done_here
                 if entry.action == "cash.recorded"]
-    items = {i.id: i.name for i in db.session.scalars(select(RoundItem).where(
-        RoundItem.id.in_({e.subject_id for e in entries if e.subject_id})))} if entries else {}
+    items = {i.id: i for i in db.session.scalars(
+        select(RoundItem).options(joinedload(RoundItem.round)).where(
+            RoundItem.id.in_({e.subject_id for e in entries if e.subject_id})))
+    } if entries else {}
     homes = {h.id: h for h in households(session.group_id)}
     changes = []
     for entry in entries:
         details = json.loads(entry.details or "{}")
+        item = items.get(entry.subject_id)
         changes.append(PledgeChange(
             at=entry.at, household=homes.get(entry.household_id),
-            item_name=items.get(entry.subject_id, "?"),
+            item_name=item.name if item else "?",
+            round_title=item.round.title if item else "?",
             before=(details.get("before") or {}).get("quantity", 0),
             after=(details.get("after") or {}).get("quantity", 0)))
     cash_taken = list(db.session.scalars(

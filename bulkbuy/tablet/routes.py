@@ -7,6 +7,8 @@ sessions, turns and PINs) and renders or redirects; the request is the transacti
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import (
     abort,
     current_app,
@@ -49,7 +51,13 @@ def _password_limit():
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-ENDED = _l("Your turn has ended, so nothing was changed. Tap your flat to start again.")
+#: A page of a turn that is over, looked at again (back after Done, a reload): every tap
+#: was saved when it was made.
+ENDED = _l("Your turn is over, and your order is saved. Tap your flat to start again.")
+#: A tap or cash sent from such a page.
+ENDED_UNCHANGED = _l("Your turn is over, so this change was not made. Your earlier "
+                     "order is saved. Tap your flat to start again.")
+SUMMARY_KEY = "tablet_done_visit_id"
 
 
 def _session_or_start():
@@ -192,6 +200,7 @@ def _forget_the_resident() -> None:
     and any message not yet shown ("You want 3 of ... Saved.", cash taken), which would
     otherwise appear on the next page, in front of the next person."""
     session.pop(CHOSEN_KEY, None)
+    session.pop(SUMMARY_KEY, None)
     session.pop("_flashes", None)
 
 
@@ -268,7 +277,7 @@ def _turn_or_list():
     turn = current_turn()
     if turn is None:  # ended (an idle one just now: the request commits that)
         _forget_the_resident()
-        flash(str(ENDED), "error")
+        flash(str(ENDED if request.method == "GET" else ENDED_UNCHANGED), "error")
         response = make_response(redirect(url_for("tablet.households"), 303))
         delete_cookie(response, TURN_COOKIE)
         return None, response
@@ -281,24 +290,44 @@ def order():
     turn, away = _turn_or_list()
     if away:
         return away
+    return _order_page(turn)
+
+
+@dataclass(frozen=True)
+class TypedError:
+    """A number typed into a product's box and refused: shown in that card."""
+
+    item_id: int
+    message: str
+    value: str
+
+
+def _order_page(turn, error: TypedError | None = None):
+    """The pledge screen; with `error`, afresh (never kept) with the refused number in its
+    card, an error summary at the top and status 400."""
     screen = dropin.pledge_screen(turn, utcnow())
     # The open rounds' part (every product's card, the item count and the most) is kept
     # per household and the versions of the group and its open rounds (screen.key); the
     # bills and the done bar are put round it on every load.
     key = (*screen.key, str(get_locale()))
-    kept = fragment_cache.tablet_orders.get(key)
+    kept = None if error else fragment_cache.tablet_orders.get(key)
     if kept is None:
         open_rounds = screen.open_rounds()
         kept = (fragment_cache.without_indentation(render_template(
             "tablet/_open_rounds.html", rounds=open_rounds.rounds, helpers=open_rounds.helpers,
-            csrf=fragment_cache.CSRF_PLACEHOLDER)), bool(open_rounds.rounds),
+            csrf=fragment_cache.CSRF_PLACEHOLDER, error=error)), bool(open_rounds.rounds),
             open_rounds.item_count, open_rounds.most_pence)
-        fragment_cache.tablet_orders.put(key, kept)
+        if error is None:
+            fragment_cache.tablet_orders.put(key, kept)
     rounds_html, any_rounds, item_count, most_pence = kept
-    html, status = _page("tablet/order.html", household=screen.household,
+    title = _("Your order")
+    html, status = _page("tablet/order.html", 400 if error else 200,
+                         household=screen.household,
                          rounds_html=Markup(rounds_html),  # noqa: S704 - autoescaped above
                          any_rounds=any_rounds, owed=screen.owed, item_count=item_count,
-                         most_pence=most_pence, seen_ago=screen.seen_ago, title=_("Your order"))
+                         most_pence=most_pence, owed_pence=screen.owed_pence,
+                         seen_ago=screen.seen_ago, error=error,
+                         title=_("Error: %(title)s", title=title) if error else title)
     # Once for the whole page, not once a card (the token is URL-safe).
     return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf()), status
 
@@ -306,12 +335,20 @@ def order():
 @bp.route("/pledge", methods=["POST"])
 @login_required
 def pledge():
-    """A + or − tap: set the household's quantity to the number the button carries."""
+    """A + or − tap: set the household's quantity to the number the button carries. Or
+    a number typed in a product's box (`typed`): a number refused is shown in its card."""
     turn, away = _turn_or_list()
     if away:
         return away
     item_id = validation.record_id(request.form.get("item_id")) or 0
-    quantity = _typed_quantity(request.form.get("quantity"))
+    if request.form.get("typed") == "yes":
+        text = request.form.get("quantity") or ""
+        try:
+            quantity = _count(text)
+        except ValueError as error:
+            return _order_page(turn, TypedError(item_id, str(error), text.strip()[:20]))
+    else:
+        quantity = _typed_quantity(request.form.get("quantity"))
     try:
         with undone_on_error():
             item = dropin.pledge_at_tablet(
@@ -337,6 +374,20 @@ def _typed_quantity(text: str | None) -> int | None:
                                        maximum=current_app.config["MAX_UNITS_PER_PLEDGE"])
     except ValueError:
         return None
+
+
+def _count(text: str) -> int:
+    """A number typed in a product's box, with the round page's words for what is wrong."""
+    maximum = current_app.config["MAX_UNITS_PER_PLEDGE"]
+    try:
+        return validation.whole_number(text, _("Number"), maximum=maximum)
+    except ValueError:
+        stripped = (text or "").strip()
+        if not stripped:
+            raise ValueError(_("Enter how many you want, like 2")) from None
+        if stripped.isdigit():
+            raise ValueError(_("You can have up to %(n)s", n=maximum)) from None
+        raise ValueError(_("Enter a whole number, like 2")) from None
 
 
 @bp.route("/cash", methods=["POST"])
@@ -390,9 +441,11 @@ def done():
     if turn is None:
         target = url_for("tablet.households")
         if reason == "done":
-            flash(_("That turn had already ended. Nothing was changed."), "error")
+            flash(_("That turn was already over. Its order is saved."), "error")
     else:
         tablet.end_visit(turn, reason, utcnow())
+        if reason == "done":  # the resident is here: show what they ordered, once
+            session[SUMMARY_KEY] = turn.id
         target = url_for("tablet.thanks")
     response = make_response(redirect(target, 303))
     delete_cookie(response, TURN_COOKIE)
@@ -403,7 +456,10 @@ def done():
 @bp.route("/thanks")
 @login_required
 def thanks():
+    """Thanks; straight after Done, once, a short summary of what the household ordered
+    and owes (no name of theirs: a reload or going back shows only the thanks)."""
     found, away = _session_or_start()
     if away:
         return away
-    return _page("tablet/thanks.html", title=_("Thank you"))
+    summary = dropin.turn_summary(found, session.pop(SUMMARY_KEY, None), utcnow())
+    return _page("tablet/thanks.html", summary=summary, title=_("Thank you"))

@@ -541,7 +541,7 @@ _WORDS = r"""
   const sentences = text.split(/\n+|(?<=[.!?])\s+/).map((s) => s.trim()).filter(Boolean);
   const long = sentences.filter((s) => s.split(/\s+/).length > 25);
   const avoid = new RegExp('\\b(' + [
-    'pledges?', 'pledged', 'commit(ment)?', 'allocat\\w*', 'fulfil\\w*', 'cases?',
+    'pledges?', 'pledged', 'commit(ment)?', 'allocat\\w*', 'fulfil\\w*',
     'balance', 'arrears', 'credit\\w*', 'submit\\w*', 'invalid', 'session expired',
     'sorry', 'oops', 'click\\w*'].join('|') + ')\\b', 'i');
   const words = sentences.filter((s) => avoid.test(s))

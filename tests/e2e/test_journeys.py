@@ -118,7 +118,7 @@ def test_resident_joins_and_orders_with_a_neighbour(live_app, new_context):
     page.get_by_role("link", name="Test round").click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Order by "))
-    expect(fill_text(page, tomatoes)).to_have_text("No orders yet — 12 fill a box")
+    expect(fill_text(page, tomatoes)).to_have_text("No orders yet — 12 fill a case")
     check_page(page)                                   # round page
     page.get_by_role("button", name="One more Tinned tomatoes").click()
     expect(page.get_by_role("status")).to_have_text("You want 1 of Tinned tomatoes. Saved.")
@@ -170,6 +170,10 @@ def test_ordering_and_errors_work_without_javascript(live_app, new_context):
     expect(page.get_by_role("status")).to_have_text("You want 2 of Rice. Saved.")
     page.get_by_role("button", name="One less Rice").click()
     expect(page.get_by_role("status")).to_have_text("You want 1 of Rice. Saved.")
+
+    page.locator(f"#quantity-{rice}").fill("5")        # + acts on the typed number
+    page.get_by_role("button", name="One more Rice").click()
+    expect(page.get_by_role("status")).to_have_text("You want 6 of Rice. Saved.")
 
     save_quantity(page, rice, "7")
     expect(page.get_by_role("status")).to_have_text("You want 7 of Rice. Saved.")
@@ -277,7 +281,7 @@ def test_organiser_round_from_form_to_statements(live_app, new_context):
     resident.get_by_role("link", name="See the round").click()
     expect(resident.get_by_role("heading", level=2, name="What you get")).to_be_visible()
     statement = resident.locator("table").filter(has_text="You owe")
-    expect(statement).to_contain_text("The box did not fill, so you pay nothing for it.")
+    expect(statement).to_contain_text("The case did not fill, so you pay nothing for it.")
     expect(statement.get_by_role("row", name=re.compile("^You owe"))).to_contain_text("£10")
     check_page(resident)                               # the resident's statement
 

@@ -284,10 +284,11 @@ def test_resident_orders_at_the_tablet_in_four_taps_and_leaves_nothing(
     expect(heading(page)).to_have_text("Thank you. Your order is saved.")
     assert taps.count == 4 <= MAX_TAPS, f"{taps.count} taps from the list to Done"
     assert visits(live_app) == [("Flat 1", "done")]
-    page.clock.fast_forward(5_000)   # not yet: it waits 10 s
+    expect(page.get_by_text("1 × Tinned tomatoes")).to_be_visible()  # what A ordered
+    page.clock.fast_forward(15_000)  # not yet: with the summary it waits 20 s
     expect(heading(page)).to_have_text("Thank you. Your order is saved.")
-    checks(page, "thank-you")
-    page.clock.fast_forward(5_500)   # 10 s after it opened: back to the list by itself
+    checks(page, "thank-you, with what was ordered")
+    page.clock.fast_forward(5_500)   # 20 s after it opened: back to the list by itself
     expect(page).to_have_url(LIST)
     expect(heading(page)).to_have_text("Tap your flat")
 
@@ -320,7 +321,7 @@ def test_resident_orders_at_the_tablet_in_four_taps_and_leaves_nothing(
     page.goto("/tablet/order")
     expect(page).to_have_url(LIST)
     expect(page.get_by_role("alert")).to_have_text(
-        "Your turn has ended, so nothing was changed. Tap your flat to start again.")
+        "Your turn is over, and your order is saved. Tap your flat to start again.")
     assert_not_a_turn(page, "Flat 1")
 
     # A's "+" sent again with A's old turn cookie (as if the browser had kept it):
@@ -344,7 +345,7 @@ def test_resident_orders_at_the_tablet_in_four_taps_and_leaves_nothing(
     enter_pin(page, "Flat 2", PINS["Flat 2"])
     expect(heading(page)).to_have_text("Your order")
     expect(page.locator(f"#item-{tomatoes} .count")).to_have_text("You want 0")
-    expect(page.locator(".done-bar p")).to_have_text(re.compile(r"^Flat 2 · 0 items"))
+    expect(page.locator(".done-bar p")).to_have_text(re.compile(r"^Flat 2 · nothing ordered yet$"))
     assert "Flat 1" not in page.locator("body").inner_text()
     page.get_by_role("button", name="Done").click()
     expect(heading(page)).to_have_text("Thank you. Your order is saved.")
@@ -364,7 +365,7 @@ def test_back_and_reload_after_done_never_show_the_last_flat(live_app, tablet_pa
     expect(heading(page)).to_have_text("Your order")
     page.get_by_role("button", name="Done").click()
     expect(heading(page)).to_have_text("Thank you. Your order is saved.")
-    page.clock.fast_forward(10_500)
+    page.clock.fast_forward(20_500)  # 20 s with the summary of what was ordered
     expect(page).to_have_url(LIST)
 
     posts: list[str] = []
@@ -443,7 +444,7 @@ def test_idle_turn_warns_then_returns_to_the_list_on_its_own(live_app, tablet_pa
         db.session.remove()
     page.reload()
     expect(page).to_have_url(LIST)
-    expect(page.get_by_role("alert")).to_contain_text("Your turn has ended")
+    expect(page.get_by_role("alert")).to_contain_text("Your turn is over")
     assert visits(live_app) == [("Flat 1", "idle"), ("Flat 2", "idle")]
 
     # A flat tapped and left on its PIN page (which names the flat) goes back too,

@@ -152,4 +152,4 @@ def test_my_orders_statements_do_not_grow_with_pledges(client, auth):
 
     assert len(many) == len(few), "\n---\n".join(many)
     assert len(few) <= MAX_ROUND_PAGE_STATEMENTS, "\n".join(few)
-    assert "3 (+1 to fill a box)" in page  # r1's own pledge, among 2,000
+    assert "3 (+1 to fill a case)" in page  # r1's own pledge, among 2,000

@@ -430,7 +430,7 @@ def test_editing_a_product_after_the_round_opened_does_not_change_the_round(clie
     auth.login("r1@oak.test")
     round_page = page(client.get(f"/rounds/{w.round.id}"))
     assert "Tinned tomatoes" in round_page
-    assert "box of 12" in round_page
+    assert "case of 12" in round_page
     assert "Chopped tomatoes" not in round_page
 
 
@@ -477,7 +477,7 @@ def test_my_orders_shows_the_most_it_can_cost_and_the_likely_cost(client, auth):
 
     assert "Likely cost if the round closed now: £6.50" in shown
     assert "The most it can cost: £9.67" in shown
-    assert "6 (+2 to fill a box)" in shown
+    assert "6 (+2 to fill a case)" in shown
 
 
 def test_my_orders_is_empty_for_a_household_that_has_not_ordered(client, auth):

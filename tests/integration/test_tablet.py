@@ -44,7 +44,10 @@ LOCKED_NOW = "That PIN was wrong 5 times, so it is locked for 15 minutes. Ask a 
 STILL_LOCKED = re.compile(r"This PIN is locked for 1[45] more minutes after 5 wrong tries\. "
                           r"Ask a helper\.")
 NOT_HELPER = "That is not the helper's password."
-ENDED = "Your turn has ended, so nothing was changed. Tap your flat to start again."
+#: A page of a turn that is over, looked at again (GET), and a change sent from one (POST).
+ENDED = "Your turn is over, and your order is saved. Tap your flat to start again."
+ENDED_UNCHANGED = ("Your turn is over, so this change was not made. Your earlier order is "
+                   "saved. Tap your flat to start again.")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -898,6 +901,9 @@ def test_a_residents_message_not_yet_shown_never_reaches_the_next_person(client,
 
     if then == "done":
         client.post("/tablet/done", data={"reason": "done"})
+        # Straight after Done, the same resident sees what they ordered, once; never the
+        # message, and nothing of theirs on the next look.
+        assert "You want" not in page(client.get("/tablet/thanks"))
         shown = page(client.get("/tablet/thanks")) + page(client.get("/tablet/"))
     elif then == "list":
         shown = page(client.get("/tablet/"))
@@ -907,7 +913,7 @@ def test_a_residents_message_not_yet_shown_never_reaches_the_next_person(client,
             ended = client.get("/tablet/order")
             assert ended.headers["Location"] == "/tablet/"
             shown = page(client.get("/tablet/"))
-            assert "Your turn has ended" in shown
+            assert ENDED in shown
 
     assert "You want" not in shown and "Tinned tomatoes" not in shown
     assert fresh(visit).ended_at is not None
@@ -935,7 +941,7 @@ def test_a_replayed_done_changes_nothing_and_goes_to_the_list(client, oak):
     again = client.post("/tablet/done", data={"reason": "done"})
 
     assert again.status_code == 303 and again.headers["Location"] == "/tablet/"
-    assert "That turn had already ended. Nothing was changed." in page(client.get("/tablet/"))
+    assert "That turn was already over. Its order is saved." in page(client.get("/tablet/"))
     visit = fresh(visit)
     assert (visit.ended_at, visit.end_reason) == (ended, "done")
 
@@ -951,7 +957,7 @@ def test_a_pledge_sent_after_done_is_refused_and_writes_nothing(client, oak):
 
     assert response.status_code == 303 and response.headers["Location"] == "/tablet/"
     assert written() == before
-    assert ENDED in page(client.get("/tablet/"))
+    assert ENDED_UNCHANGED in page(client.get("/tablet/"))
 
 
 # --- idle ------------------------------------------------------------------------------------
@@ -1250,10 +1256,11 @@ def test_the_session_sheet_lists_visits_orders_cash_taken_and_cash_still_due(cli
     text = page(sheet)
     assert re.search(r"Flat 1\s*</td>\s*<td>PIN</td>.*?Tapped Done", text, re.S)
     assert re.search(r"Flat 2\s*</td>\s*<td>Helper knew them</td>.*?Session ended", text, re.S)
-    rows = re.findall(r'<tr><td>(.*?)</td><td>(.*?)</td><td class="num">(\d+)</td>'
-                      r'<td class="num">(\d+)</td></tr>', text)
-    assert rows == [("Flat 1", "Tinned tomatoes", "0", "2"),
-                    ("Flat 1", "Tinned tomatoes", "2", "3")]
+    rows = re.findall(r'<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td class="num">(\d+)'
+                      r'</td><td class="num">(\d+)</td></tr>', text)
+    # Each order names its round (issue #13: several rounds may be open at one drop-in).
+    assert rows == [("Flat 1", "Spring round", "Tinned tomatoes", "0", "2"),
+                    ("Flat 1", "Spring round", "Tinned tomatoes", "2", "3")]
     assert "£5 from Flat 1, receipt R-77" in text
     assert "Total cash taken: £5" in text
     assert "Flat 2 owes £5 for Test round" in text
@@ -1282,9 +1289,9 @@ def test_the_sheet_leaves_out_what_the_worker_did_on_another_device_meanwhile(cl
     response = client.post("/tablet/leave", data={"password": factories.PASSWORD})
 
     text = page(client.get(response.headers["Location"]))
-    rows = re.findall(r'<tr><td>(.*?)</td><td>(.*?)</td><td class="num">(\d+)</td>'
-                      r'<td class="num">(\d+)</td></tr>', text)
-    assert rows == [("Flat 1", "Tinned tomatoes", "0", "2")]
+    rows = re.findall(r'<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td class="num">(\d+)'
+                      r'</td><td class="num">(\d+)</td></tr>', text)
+    assert rows == [("Flat 1", "Spring round", "Tinned tomatoes", "0", "2")]
     assert "£5 from Flat 1, receipt R-77" in text and "R-PHONE" not in text
     assert "Total cash taken: £5" in text
 

@@ -23,7 +23,7 @@ from bulkbuy.models import Household, Membership, PledgeLine, utcnow
 from bulkbuy.services import tablet
 from tests import factories
 from tests.integration.test_tablet import (  # noqa: F401 (app_with: a fixture)
-    ENDED,
+    ENDED_UNCHANGED,
     PINS,
     TURN,
     app_with,
@@ -150,7 +150,7 @@ def test_an_assisted_households_order_at_the_drop_in_is_the_workers_from_log_to_
         assert [(row[0], row[1], row[-1]) for row in visits] == [
             ("Flat 40", "PIN", "Tapped Done")]
         assert table_rows(text, "changes-caption") == [
-            ["Flat 40", "Tinned tomatoes", "0", "1"]]
+            ["Flat 40", "Test round", "Tinned tomatoes", "0", "1"]]
 
 
 # --- a tap after the idle reset --------------------------------------------------------------
@@ -187,7 +187,7 @@ def test_a_pledge_sent_after_the_idle_reset_is_refused_writes_nothing_and_says_s
         # Ended when it went idle, not at the tap.
         assert (visit.end_reason, visit.ended_at) == ("idle", went_idle)
         shown = page(client.get("/tablet/"))
-        assert ENDED in shown
+        assert ENDED_UNCHANGED in shown
         assert "You want" not in shown and "Saved." not in shown
         assert client.get("/tablet/order").headers["Location"] == "/tablet/"
     assert written() == before

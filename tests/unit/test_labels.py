@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkbuy.domain.labels import clean_label, label_key, mixed_alphabet_word
+from bulkbuy.domain.labels import clean_label, label_key, mixed_alphabet_word, natural_key
 
 FLAT_15 = label_key("Flat 15")
 
@@ -53,3 +53,46 @@ def test_a_clean_name_has_no_invisible_characters_or_runs_of_space(text):
     cleaned = clean_label(text)
     assert "  " not in cleaned and cleaned == cleaned.strip()
     assert "\u200b" not in cleaned and "\u00a0" not in cleaned
+
+
+# --- sorting households naturally (natural_key) --------------------------------------------
+
+
+def test_numbers_in_names_sort_as_numbers_not_as_text():
+    names = ["Flat 10", "Flat 2", "Flat 1", "flat 3", "Flat 21", "Flat 100"]
+    assert sorted(names, key=natural_key) == [
+        "Flat 1", "Flat 2", "flat 3", "Flat 10", "Flat 21", "Flat 100"]
+    assert natural_key("Flat 2") < natural_key("Flat 10")
+
+
+def test_names_sort_by_their_words_before_their_numbers_and_ignore_case():
+    names = ["Block B 2", "block a 10", "Block A 9", "Maisonette 1", "Flat 1b", "Flat 1a"]
+    assert sorted(names, key=natural_key) == [
+        "Block A 9", "block a 10", "Block B 2", "Flat 1a", "Flat 1b", "Maisonette 1"]
+
+
+def test_names_that_are_the_same_name_have_the_same_sort_key():
+    assert natural_key("FLAT 15") == natural_key("Flat\u00a015") == natural_key("Flаt 15")
+    assert natural_key("Flat 02") != natural_key("Flat 2")
+
+
+_NAMES = st.text(alphabet=st.sampled_from("Flat AB ab0129\u00a0\u0661"), max_size=12) | st.text(
+    max_size=12)
+
+
+@given(_NAMES, _NAMES)
+def test_natural_key_is_equal_exactly_when_label_key_is(a, b):
+    assert (natural_key(a) == natural_key(b)) == (label_key(a) == label_key(b))
+
+
+@given(_NAMES, _NAMES, _NAMES)
+def test_natural_key_is_a_total_order(a, b, c):
+    ka, kb, kc = natural_key(a), natural_key(b), natural_key(c)
+    assert (ka < kb) + (ka == kb) + (kb < ka) == 1  # any two compare, one way only
+    if ka <= kb and kb <= kc:
+        assert ka <= kc
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.text(alphabet="Flat Block", max_size=8))
+def test_the_same_words_with_numbers_sort_by_the_numbers(m, n, words):
+    assert (natural_key(f"{words} {m}") < natural_key(f"{words} {n}")) == (m < n)

@@ -29,13 +29,13 @@ def test_tolerance_that_completes_the_started_case_is_flagged():
 @pytest.mark.parametrize(
     ("quantity", "words"),
     [
-        (0, "No orders yet — 12 fill a box"),
+        (0, "No orders yet — 12 fill a case"),
         (9, "9 of 12 — 3 more fill it"),
         (11, "11 of 12 — 1 more fills it"),
-        (12, "1 box full"),
-        (36, "3 boxes full"),
-        (14, "1 box full. 2 of 12 towards the next box — 10 more fill it"),
-        (35, "2 boxes full. 11 of 12 towards the next box — 1 more fills it"),
+        (12, "1 case full"),
+        (36, "3 cases full"),
+        (14, "1 case full. 2 of 12 towards the next case — 10 more fill it"),
+        (35, "2 cases full. 11 of 12 towards the next case — 1 more fills it"),
     ],
 )
 def test_fill_is_described_in_plain_words(quantity, words):
@@ -43,7 +43,7 @@ def test_fill_is_described_in_plain_words(quantity, words):
 
 
 def test_a_box_of_one_uses_the_singular():
-    assert describe_fill(case_fill(1, 0, 0)) == "No orders yet — 1 fills a box"
+    assert describe_fill(case_fill(1, 0, 0)) == "No orders yet — 1 fills a case"
 
 
 def test_describe_fill_can_be_translated_with_an_ngettext():

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bulkbuy.domain import statuses
+from bulkbuy.domain.labels import natural_key
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     CardConsent,
@@ -46,6 +47,8 @@ class PaymentRow:
     #: Card payments a failed refund left owing money back: (payment, pence still owed).
     failed_refunds: tuple = ()
     cash_to_return: tuple[CashPayment, ...] = ()
+    #: Of `cash_pence`, what was handed back (a cancelled round's).
+    cash_returned_pence: int = 0
     card: SavedCard | None = None
     consent_pence: int | None = None
     last_attempt: CardPayment | None = None
@@ -69,6 +72,11 @@ class PaymentRow:
         if self.statement.payment_status in ("cancelled", "settled"):
             return 0
         return self.statement.total_pence - self.statement.paid_pence
+
+    @property
+    def cash_to_return_pence(self) -> int:
+        """Cash taken for a cancelled round's statement not yet handed back."""
+        return sum(c.amount_pence for c in self.cash_to_return)
 
 
 #: A card charge with no answer from Stripe for this long is pointed out to staff.
@@ -97,12 +105,11 @@ class RoundPayments:
 def round_payments(round_id: int) -> RoundPayments:
     """Every statement of a round: what is paid by card and by cash, what is outstanding
     or needs the resident, with totals and an estimate of the card fees the group bears."""
-    statements_ = list(db.session.execute(
+    statements_ = sorted(db.session.execute(
         select(Statement, Household)
         .join(Household, Statement.household_id == Household.id)
         .where(Statement.round_id == round_id)
-        .order_by(Household.label)
-    ))
+    ), key=lambda row: (natural_key(row[1].label), row[1].id))  # "Flat 2" before "Flat 10"
     household_ids = [h.id for _, h in statements_]
     cards = {c.household_id: c for c in db.session.scalars(
         select(SavedCard).where(SavedCard.household_id.in_(household_ids)))} \
@@ -143,6 +150,8 @@ def round_payments(round_id: int) -> RoundPayments:
                 if a.id in refund_failed_for and refunds.refund_still_owed(a) > 0),
             cash_to_return=tuple(c for c in taken if c.returned_at is None)
             if statement.payment_status == "cancelled" else (),
+            cash_returned_pence=sum(c.amount_pence for c in taken
+                                    if c.returned_at is not None),
             card=cards.get(household.id),
             consent_pence=consents.get(household.id),
             last_attempt=tried[-1] if tried else None,
