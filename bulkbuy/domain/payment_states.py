@@ -124,6 +124,13 @@ STATEMENT = Table(
                 "agreed to"),
         *_moves([S.DUE, S.NEEDS_ACTION], "write_off", S.SETTLED,
                 "an organiser decides the group covers the rest"),
+        *_moves([S.DUE, S.PAID], "cash_reversed", S.DUE,
+                "staff reverse a cash entry made by mistake: its amount is owed again"),
+        *_moves([S.NEEDS_ACTION], "cash_reversed_card_waits", S.NEEDS_ACTION,
+                "a cash entry reversed while the card needs the resident: it still does"),
+        *_moves([S.SETTLED], "write_off_undone", S.DUE,
+                "an organiser undoes a write-off made by mistake: what it covered is owed "
+                "again"),
         *_moves([*_OWED, S.PAID, S.SETTLED], "round_cancelled", S.CANCELLED,
                 "the round was cancelled after it closed: card money goes back"),
     ]),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bulkbuy.domain.statuses import StatementStatus
 from bulkbuy.extensions import db
-from bulkbuy.models.accounts import Household
+from bulkbuy.models.accounts import Household, User
 from bulkbuy.models.rounds import Round, RoundItem
 from bulkbuy.models.types import UTCDateTime, utcnow
 
@@ -114,8 +114,15 @@ class CashPayment(db.Model):
     #: Set when the cash was handed back (the round was cancelled after closing).
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Set when staff reversed the entry as a mistake (the row is kept; its amount no
+    #: longer counts as paid), with who did it and why in their words.
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reversed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reversal_reason: Mapped[str | None] = mapped_column(String(200))
 
     statement: Mapped[Statement] = relationship()
+    recorded_by: Mapped[User] = relationship(foreign_keys=[recorded_by_id])
+    reversed_by: Mapped[User | None] = relationship(foreign_keys=[reversed_by_id])
 
 
 #: too_small: under Stripe's minimum card charge, waived; group_covers: the group pays it.
@@ -140,6 +147,10 @@ class WriteOff(db.Model):
     reason: Mapped[str] = mapped_column(String(20))
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Set when an organiser undid it (a mistake): what it covered is owed again. The
+    #: row is kept; writing the statement off again reuses it (the audit log has both).
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     statement: Mapped[Statement] = relationship()
 

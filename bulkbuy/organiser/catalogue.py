@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from bulkbuy import validation
+from bulkbuy.domain.money import format_pence
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import (
     _organiser,
@@ -101,15 +102,65 @@ def product(group_id: int, supplier_id: int, product_id: int | None = None):
                 catalogue.save_product(found_supplier, fields, actor=current_user,
                                        product=existing)
         except ServiceError as error:
-            form.name.errors.append(error.message)
+            getattr(form, error.field or "name").errors.append(error.message)
         else:
-            flash(_("Product saved."), "success")
+            # The price as it was read: "1,200.00" is £1,200 (a comma only between
+            # thousands), so the organiser sees at once what was saved.
+            flash(_("Product saved: %(name)s, a case of %(n)s for %(price)s.",
+                    name=fields.name, n=fields.case_size,
+                    price=format_pence(fields.case_price_pence)), "success")
             return redirect(
                 url_for("organiser.supplier", group_id=group.id, supplier_id=supplier_id), 303
             )
     return render_template(
         "organiser/product_form.html", form=form, group=group, supplier=found_supplier,
-        title=_("Edit a product") if existing else _("Add a product"),
+        product=existing, title=_("Edit a product") if existing else _("Add a product"),
+    )
+
+
+@bp.route("/<int:group_id>/suppliers/<int:supplier_id>/products/<int:product_id>/shown",
+          methods=["POST"])
+@login_required
+def product_shown(group_id: int, supplier_id: int, product_id: int):
+    """Hide a product from new rounds (`show=0`) or show it again (`show=1`)."""
+    group = _organiser(group_id)
+    found_supplier = _supplier(group, supplier_id)
+    existing = catalogue.product_of_supplier(found_supplier, product_id)
+    if existing is None:
+        abort(404)
+    show = request.form.get("show") == "1"
+    catalogue.set_product_active(existing, show, actor=current_user)
+    if show:
+        flash(_("%(name)s can be chosen for new rounds again.", name=existing.name), "success")
+    else:
+        flash(_("%(name)s is hidden from new rounds. Rounds that have it keep it.",
+                name=existing.name), "success")
+    return redirect(
+        url_for("organiser.supplier", group_id=group.id, supplier_id=supplier_id), 303
+    )
+
+
+@bp.route("/<int:group_id>/suppliers/<int:supplier_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_supplier(group_id: int, supplier_id: int):
+    group = _organiser(group_id)
+    found = _supplier(group, supplier_id)
+    form = SupplierForm(obj=found)
+    if form.validate_on_submit():
+        try:
+            with undone_on_error():
+                catalogue.update_supplier(found, form.name.data, form.contact.data,
+                                          actor=current_user)
+        except ServiceError as error:
+            form.name.errors.append(error.message)
+        else:
+            flash(_("Supplier saved."), "success")
+            return redirect(
+                url_for("organiser.supplier", group_id=group.id, supplier_id=found.id), 303
+            )
+    return render_template(
+        "organiser/supplier_form.html", form=form, group=group, supplier=found,
+        title=_("Change the supplier's details"),
     )
 
 

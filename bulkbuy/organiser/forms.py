@@ -32,6 +32,7 @@ class ImportForm(BaseForm):
 
 
 class GroupSettingsForm(BaseForm):
+    name = StringField(_l("Name of the group"), validators=[Text(_l("Name of the group"), 100)])
     require_round_approval = BooleanField(
         _l("Residents' rounds need an organiser's approval before they open")
     )

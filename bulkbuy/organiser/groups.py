@@ -7,6 +7,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_babel import gettext as _
@@ -18,9 +19,11 @@ from bulkbuy.organiser.common import (
 )
 from bulkbuy.organiser.forms import GroupSettingsForm
 from bulkbuy.services import (
+    ServiceError,
     accounts,
     organising,
 )
+from bulkbuy.transactions import undone_on_error
 
 
 @bp.route("/")
@@ -38,23 +41,41 @@ def index():
 @login_required
 def dashboard(group_id: int):
     group = _organiser(group_id)
+    return _dashboard_page(group, GroupSettingsForm(obj=group))
+
+
+def _dashboard_page(group, settings_form, status: int = 200):
     board = organising.dashboard(group)
     return render_template(
         "organiser/dashboard.html", group=group, rounds=board.rounds, suppliers=board.suppliers,
-        waiting=board.waiting,
-        settings_form=GroupSettingsForm(obj=group), title=group.name,
-    )
+        waiting=board.waiting, settings_form=settings_form, title=group.name,
+    ), status
 
 
 @bp.route("/<int:group_id>/settings", methods=["POST"])
 @login_required
 def settings(group_id: int):
+    """The group's settings (its name, whether residents' rounds need approval). A form
+    with a problem shows the dashboard again with the message by the field."""
     group = _organiser(group_id)
     form = GroupSettingsForm()
+    if "name" not in request.form:  # an older page's form, without the name box
+        form.name.data = group.name
+        form.name.raw_data = [group.name]
     if form.validate_on_submit():
-        organising.update_group_settings(
-            group, require_round_approval=form.require_round_approval.data, actor=current_user)
-        flash(_("Settings saved."), "success")
+        try:
+            with undone_on_error():
+                organising.update_group_settings(
+                    group, name=form.name.data,
+                    require_round_approval=form.require_round_approval.data,
+                    actor=current_user)
+        except ServiceError as error:
+            form.name.errors.append(error.message)
+        else:
+            flash(_("Settings saved."), "success")
+            return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
+    if form.errors or any(f.errors for f in form):
+        return _dashboard_page(group, form, 400)
     return redirect(url_for("organiser.dashboard", group_id=group.id), 303)
 
 

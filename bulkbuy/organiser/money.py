@@ -63,12 +63,50 @@ def _render_payments(group, rnd, errors=None, typed=None, status=200):
 
 @bp.route(
     "/<int:group_id>/rounds/<int:round_id>/payments/<int:statement_id>/write-off",
-    methods=["POST"],
+    methods=["GET", "POST"],
 )
 @login_required
 def write_off(group_id: int, round_id: int, statement_id: int):
     """The group covers what a household still owes (or waives an amount too small for
-    a card): an organiser's decision, recorded as the round's deficit."""
+    a card): an organiser's decision, recorded as the round's deficit. A page asks first
+    ("Yes, write off £X for Flat 3"); only its form, sent with confirm=yes, writes off."""
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    statement = cash_service.statement_of_round(rnd.id, statement_id)
+    if statement is None:
+        abort(404)
+    reason = (request.form if request.method == "POST" else request.args).get("reason", "")
+    back = (url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
+            + f"#statement-{statement.id}")
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        if statement.payment_status not in ("due", "needs_action"):
+            flash(_("Nothing is owed on this any more."), "error")
+            return redirect(back, 303)
+        return render_template(
+            "organiser/write_off_confirm.html", group=group, round=rnd, statement=statement,
+            reason=reason, owed_pence=statement.total_pence - statement.paid_pence,
+            back=back, title=_("Write off what %(household)s owes?",
+                               household=statement.household.label))
+    try:
+        with undone_on_error():
+            written = cash_service.write_off(statement, reason, actor=current_user,
+                                             now=utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+    else:
+        flash(_("Written off: %(amount)s for %(household)s.",
+                amount=format_pence(written.amount_pence), household=statement.household.label),
+              "success")
+    return redirect(back, 303)
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/<int:statement_id>/write-off/undo",
+    methods=["POST"],
+)
+@login_required
+def undo_write_off(group_id: int, round_id: int, statement_id: int):
+    """Undo a write-off made by mistake, while nothing depends on it (an organiser)."""
     group = _organiser(group_id)
     rnd = _closed_round(group, round_id)
     statement = cash_service.statement_of_round(rnd.id, statement_id)
@@ -76,16 +114,76 @@ def write_off(group_id: int, round_id: int, statement_id: int):
         abort(404)
     try:
         with undone_on_error():
-            written = cash_service.write_off(statement, request.form.get("reason", ""),
-                                         actor=current_user, now=utcnow())
+            written = cash_service.undo_write_off(statement, actor=current_user, now=utcnow())
     except ServiceError as error:
         flash(error.message, "error")
     else:
-        flash(_("Written off: %(amount)s for %(household)s.",
+        flash(_("Write-off undone: %(household)s owes %(amount)s again.",
                 amount=format_pence(written.amount_pence), household=statement.household.label),
               "success")
     return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
                     + f"#statement-{statement.id}", 303)
+
+
+@bp.route(
+    "/<int:group_id>/rounds/<int:round_id>/payments/cash/<int:cash_id>/reverse",
+    methods=["GET", "POST"],
+)
+@login_required
+def reverse_cash(group_id: int, round_id: int, cash_id: int):
+    """Reverse a cash entry made by mistake (organisers and workers), saying why. The
+    entry is kept and marked; its amount is owed again."""
+    group, _member = _staff(group_id)
+    rnd = _round(group, round_id)
+    cash = cash_service.cash_payment_of_round(group.id, rnd.id, cash_id)
+    if cash is None:
+        abort(404)
+    household = cash.statement.household
+    errors: dict[str, str] = {}
+    reason_text = request.form.get("reason", "")
+    if request.method == "POST":
+        try:
+            reason = clean_text(reason_text, _("Why it is a mistake"),
+                                max_length=cash_service.REVERSAL_REASON_MAX, multiline=True)
+        except ValueError as error:
+            errors["reason"] = str(error)
+        if not errors:
+            try:
+                with undone_on_error():
+                    statement = cash_service.reverse_cash(cash, reason, actor=current_user,
+                                                          now=utcnow())
+            except ServiceError as error:
+                errors[error.field or "reason"] = error.message
+            else:
+                flash(_("Reversed: %(amount)s cash (receipt %(receipt)s). %(household)s "
+                        "owes %(left)s.", amount=format_pence(cash.amount_pence),
+                        receipt=cash.receipt_number, household=household.label,
+                        left=format_pence(statement.total_pence - statement.paid_pence)),
+                      "success")
+                return redirect(url_for("organiser.household_receipts", group_id=group.id,
+                                        household_id=household.id), 303)
+    return render_template(
+        "organiser/reverse_cash.html", group=group, round=rnd, cash=cash,
+        household=household, errors=errors, reason=reason_text,
+        title=_("Reverse a cash entry"),
+    ), 400 if errors else 200
+
+
+@bp.route("/<int:group_id>/households/<int:household_id>/receipts")
+@login_required
+def household_receipts(group_id: int, household_id: int):
+    """A household's cash receipts and write-offs, round by round (organisers and
+    workers): reversed and handed-back entries shown."""
+    group, member = _staff(group_id)
+    household = cash_service.household_of_group(group.id, household_id)
+    if household is None:
+        abort(404)
+    return render_template(
+        "organiser/receipts.html", group=group, household=household,
+        rounds=cash_service.household_receipts(household),
+        is_organiser=member.role == "organiser",
+        title=_("Receipts: %(household)s", household=household.label),
+    )
 
 
 @bp.route(

@@ -74,6 +74,53 @@ def new_round(group_id: int):
     )
 
 
+@bp.route("/<int:group_id>/rounds/<int:round_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_round(group_id: int, round_id: int):
+    """A draft round's form, filled in as the round is; saving copies the chosen
+    products afresh. A round that is not a draft goes back to its page."""
+    group = _organiser(group_id)
+    rnd = _round(group, round_id)
+    if rnd.status != "draft":
+        flash(_("Only a draft round can be changed. This one is no longer a draft."), "error")
+        return redirect(url_for("organiser.round_detail", group_id=group.id, round_id=rnd.id),
+                        303)
+    listed = catalogue.product_list(rnd.supplier, search=request.args.get("q"),
+                                    per_page=catalogue.MAX_PRODUCTS_ON_FORM, active_only=True)
+    products = listed.products
+    form = RoundForm(products, group.timezone)
+    if request.method == "GET":
+        form.title.data = rnd.title
+        form.products.data = [item.product_id for item in rnd.items]
+        form.opens_at.data = rnd.opens_at
+        form.closes_at.data = rnd.closes_at
+        form.delivery_fee.data = pounds_text(rnd.delivery_fee_pence or None)
+        form.min_order.data = pounds_text(rnd.min_order_pence)
+        form.fee_split.data = rnd.fee_split
+        form.allocation_mode.data = rnd.allocation_mode
+        form.collection_place.data = rnd.collection_place
+        form.collection_time.data = rnd.collection_time
+        form.notes.data = rnd.notes
+        form.payment_days.data = str(rnd.payment_days)
+    if form.validate_on_submit():
+        chosen = [p for p in products if p.id in set(form.products.data)]
+        try:
+            with undone_on_error():
+                rounds.edit_draft(rnd, chosen, form.details(), actor=current_user, now=utcnow())
+        except ServiceError as error:
+            form.closes_at.errors.append(error.message)
+        else:
+            flash(_("Round saved. It is still a draft: open it when you are ready."), "success")
+            return redirect(url_for("organiser.round_detail", group_id=group.id,
+                                    round_id=rnd.id), 303)
+    return render_template(
+        "rounds/form.html", form=form, group=group, supplier=rnd.supplier, organiser=True,
+        listed=listed, endpoint="organiser.edit_round",
+        search_action=url_for("organiser.edit_round", group_id=group.id, round_id=rnd.id),
+        title=_("Change the round: %(title)s", title=rnd.title),
+    )
+
+
 @bp.route("/<int:group_id>/rounds/<int:round_id>/open", methods=["POST"])
 @login_required
 def open_round(group_id: int, round_id: int):

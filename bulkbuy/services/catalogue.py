@@ -141,6 +141,35 @@ def create_supplier(group_id: int, name: str, contact: str | None, *, actor: Use
     return supplier
 
 
+def update_supplier(supplier: Supplier, name: str, contact: str | None, *, actor: User) -> None:
+    """Change a supplier's name and contact; names stay unique within the group (the
+    same name at the same moment is refused by the database, with the same words).
+    Rounds keep their own copy of what they buy, so nothing else changes. Audited."""
+    taken = _l("There is already a supplier with that name.")
+    clash = db.session.scalar(
+        select(Supplier.id).where(Supplier.group_id == supplier.group_id,
+                                  Supplier.name == name, Supplier.id != supplier.id)
+    )
+    if clash is not None:
+        raise ServiceError(taken, field="name")
+    before = supplier.name
+    supplier.name, supplier.contact = name, contact
+    writes.add_or_refuse(supplier, taken, field="name")
+    audit.record("supplier.updated", actor=actor, group_id=supplier.group_id, subject=supplier,
+                 name_before=before, name_after=name)
+
+
+def set_product_active(product: Product, active: bool, *, actor: User) -> bool:
+    """Hide a product from new rounds (`active=False`) or show it again. Rounds that
+    already have it keep it. Returns whether anything changed; a change is audited."""
+    if bool(product.active) == bool(active):
+        return False
+    product.active = bool(active)
+    audit.record("product.shown" if active else "product.hidden", actor=actor,
+                 group_id=product.supplier.group_id, subject=product)
+    return True
+
+
 def save_product(
     supplier: Supplier, fields: ProductFields, *, actor: User, product: Product | None = None
 ) -> Product:
@@ -155,6 +184,20 @@ def save_product(
     taken = _l("This supplier already has a product with that name.")
     if clash is not None:
         raise ServiceError(taken)
+    if fields.supplier_code:
+        code_clash = db.session.scalar(
+            select(Product).where(
+                Product.supplier_id == supplier.id,
+                Product.supplier_code == fields.supplier_code,
+                Product.id != (product.id if product else -1),
+            ).limit(1)
+        )
+        if code_clash is not None:
+            raise ServiceError(
+                _l("%(name)s already has this code. Each product needs its own code.",
+                   name=code_clash.name),
+                field="supplier_code",
+            )
     if product is None:
         product = Product(supplier_id=supplier.id)
     for key, value in fields.__dict__.items():

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
 
 from bulkbuy.domain.labels import natural_key
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, Membership, Round, Supplier, TabletSession, User
-from bulkbuy.services import audit, catalogue, rounds
+from bulkbuy.services import ServiceError, audit, catalogue, rounds, writes
 
 #: How many drop-in sessions the sessions page lists (newest first).
 RECENT_TABLET_SESSIONS = 50
@@ -53,15 +54,36 @@ def dashboard(group: Group) -> Dashboard:
                      suppliers=catalogue.suppliers_of(group.id))
 
 
-def update_group_settings(group: Group, *, require_round_approval: bool, actor: User) -> bool:
-    """Save the group's settings (today: whether residents' rounds need an organiser's
-    approval before they open). Returns whether anything changed; a change is audited
-    ("group.settings_changed", with the values before and after), saving the same
-    values again writes nothing."""
+def update_group_settings(group: Group, *, require_round_approval: bool, actor: User,
+                          name: str | None = None) -> bool:
+    """Save the group's settings: its name (when `name` is given) and whether residents'
+    rounds need an organiser's approval before they open. Returns whether anything
+    changed; each change is audited ("group.settings_changed", with the setting and its
+    values before and after), saving the same values again writes nothing.
+
+    Group names are unique across the site whatever their case: a name another group
+    has (even "OAK ESTATE" for "Oak Estate") is refused with a ServiceError (field
+    "name") and nothing changes; the same name at the same moment is refused by the
+    database with the same words."""
+    changed = False
+    if name is not None and name != group.name:
+        taken = _l("There is already a group with that name.")
+        clash = db.session.scalar(select(Group.id).where(
+            func.lower(Group.name) == name.lower(), Group.id != group.id))
+        if clash is not None:
+            raise ServiceError(taken, field="name")
+        before_name = group.name
+        group.name = name
+        writes.add_or_refuse(group, taken, field="name")
+        audit.record(
+            "group.settings_changed", actor=actor, group_id=group.id, subject=group,
+            setting="name", before=before_name, after=name,
+        )
+        changed = True
     before = bool(group.require_round_approval)
     after = bool(require_round_approval)
     if before == after:
-        return False
+        return changed
     group.require_round_approval = after
     audit.record(
         "group.settings_changed", actor=actor, group_id=group.id, subject=group,

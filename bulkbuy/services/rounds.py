@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bulkbuy.extensions import db
@@ -87,19 +87,7 @@ def create_round(
     edits to the catalogue do not change it. Refuses products of another
     supplier, an empty product list and a deadline that has passed.
     """
-    if supplier.group_id != group.id:
-        raise ServiceError(_l("That supplier is not in this group."))
-    if not products:
-        raise ServiceError(_l("Choose at least one product."))
-    if any(p.supplier_id != supplier.id or not p.active for p in products):
-        raise ServiceError(_l("Choose products from this supplier's list."))
-    if details.closes_at <= now:
-        raise ServiceError(_l("Choose a closing time in the future."))
-    if details.closes_at > now + MAX_ROUND_LENGTH:
-        raise ServiceError(_l("Choose a closing time within the next year."))
-    if details.opens_at is not None and details.opens_at >= details.closes_at:
-        raise ServiceError(_l("The round must open before it closes."))
-
+    _check_round(group, supplier, products, details, now)
     rnd = Round(
         group_id=group.id,
         supplier_id=supplier.id,
@@ -126,6 +114,63 @@ def create_round(
     audit.record("round.created", actor=created_by, group_id=group.id, subject=rnd, status=status)
     db.session.flush()
     return rnd
+
+
+def _check_round(group: Group, supplier: Supplier, products: Sequence[Product],
+                 details: RoundDetails, now: datetime) -> None:
+    """Refuse (ServiceError) what no round may have: another group's supplier, no
+    products or another supplier's or hidden ones, a deadline past or over a year away,
+    an opening time after the deadline."""
+    if supplier.group_id != group.id:
+        raise ServiceError(_l("That supplier is not in this group."))
+    if not products:
+        raise ServiceError(_l("Choose at least one product."))
+    if any(p.supplier_id != supplier.id or not p.active for p in products):
+        raise ServiceError(_l("Choose products from this supplier's list."))
+    if details.closes_at <= now:
+        raise ServiceError(_l("Choose a closing time in the future."))
+    if details.closes_at > now + MAX_ROUND_LENGTH:
+        raise ServiceError(_l("Choose a closing time within the next year."))
+    if details.opens_at is not None and details.opens_at >= details.closes_at:
+        raise ServiceError(_l("The round must open before it closes."))
+
+
+def edit_draft(rnd: Round, products: Sequence[Product], details: RoundDetails, *,
+               actor: User, now: datetime) -> None:
+    """Change a draft round: its details as `details` gives them (its form's one-time
+    token is kept) and its products, copied afresh from `products` as the catalogue has
+    them now. The same rules as a new round (`create_round`). Refuses (ServiceError) a
+    round that is not a draft, even one opened or cancelled at the same moment: the
+    change is one UPDATE guarded on the status. Audited ("round.edited")."""
+    supplier = rnd.supplier
+    _check_round(rnd.group, supplier, products, details, now)
+    result = db.session.execute(
+        update(Round)
+        .where(Round.id == rnd.id, Round.status == "draft")
+        .values(
+            title=details.title, closes_at=details.closes_at, opens_at=details.opens_at,
+            delivery_fee_pence=details.delivery_fee_pence,
+            min_order_pence=details.min_order_pence, fee_split=details.fee_split,
+            allocation_mode=details.allocation_mode,
+            collection_place=details.collection_place,
+            collection_time=details.collection_time, notes=details.notes,
+            payment_days=details.payment_days,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    if result.rowcount != 1:
+        raise ServiceError(_l("Only a draft round can be changed. This one is no longer a "
+                              "draft."))
+    db.session.execute(
+        delete(RoundItem).where(RoundItem.round_id == rnd.id)
+        .execution_options(synchronize_session=False))
+    for product in products:
+        db.session.add(RoundItem(round_id=rnd.id, product_id=product.id, **_snapshot(product)))
+    db.session.flush()
+    db.session.expire_all()
+    audit.record("round.edited", actor=actor, group_id=rnd.group_id, subject=rnd,
+                 products=len(products))
 
 
 def _snapshot(product: Product) -> dict:

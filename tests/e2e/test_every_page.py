@@ -286,6 +286,8 @@ PAGES: list[Visit] = [
     Visit(G + "/suppliers/new", ORGANISER, "add a supplier", "/organise/{group}/suppliers/new"),
     Visit(G + "/suppliers/<int:supplier_id>", ORGANISER, "supplier and products",
           "/organise/{group}/suppliers/{supplier}"),
+    Visit(G + "/suppliers/<int:supplier_id>/edit", ORGANISER, "change a supplier",
+          "/organise/{group}/suppliers/{supplier}/edit"),
     Visit(G + "/suppliers/<int:supplier_id>/products/new", ORGANISER, "add a product",
           "/organise/{group}/suppliers/{supplier}/products/new"),
     Visit(G + "/suppliers/<int:supplier_id>/products/new", ORGANISER, "add a product, blank",
@@ -304,6 +306,8 @@ PAGES: list[Visit] = [
           "/organise/{group}/rounds/new?supplier={supplier}", press("Save round")),
     Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, draft",
           "/organise/{group}/rounds/{draft_round}"),
+    Visit(G + "/rounds/<int:round_id>/edit", ORGANISER, "change a draft round",
+          "/organise/{group}/rounds/{draft_round}/edit"),
     Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, open",
           "/organise/{group}/rounds/{open_round}"),
     Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, closed: supplier order",
@@ -324,6 +328,19 @@ PAGES: list[Visit] = [
     Visit(G + "/rounds/<int:round_id>/payments", ORGANISER,
           "payments, cancelled after closing: cash to hand back",
           "/organise/{group}/rounds/{refunded_round}/payments"),
+    Visit(G + "/rounds/<int:round_id>/payments/<int:statement_id>/write-off", ORGANISER,
+          "write off what a household owes?",
+          "/organise/{group}/rounds/{closed_round}/payments/{closed_statement_flat1}"
+          "/write-off?reason=group_covers"),
+    Visit(G + "/rounds/<int:round_id>/payments/cash/<int:cash_id>/reverse", WORKER,
+          "reverse a cash entry",
+          "/organise/{group}/rounds/{closed_round}/payments/cash/{closed_cash_flat1}/reverse"),
+    Visit(G + "/rounds/<int:round_id>/payments/cash/<int:cash_id>/reverse", WORKER,
+          "reverse a cash entry, no reason",
+          "/organise/{group}/rounds/{closed_round}/payments/cash/{closed_cash_flat1}/reverse",
+          press("Reverse £1 cash (receipt R-102)"), status=400),
+    Visit(G + "/households/<int:household_id>/receipts", WORKER, "a household's receipts",
+          "/organise/{group}/households/{flat1}/receipts"),
     Visit(G + "/rounds/<int:round_id>/cancel-after-close", ORGANISER,
           "cancel a closed round?", "/organise/{group}/rounds/{closed_round}/cancel-after-close"),
 ]
@@ -407,7 +424,8 @@ def build_world(app) -> dict:
         flat2_closed = statement[closed.id, flat2.id]
         cash_service.record_cash(flat2_closed, flat2_closed.total_pence, "R-101", actor=worker,
                              now=later)
-        cash_service.record_cash(flat1_closed, 100, "R-102", actor=worker, now=later)
+        flat1_cash = cash_service.record_cash(flat1_closed, 100, "R-102", actor=worker,
+                                              now=later)
         refund_me = statement[refunded.id, flat1.id]
         cash_service.record_cash(refund_me, refund_me.total_pence, "R-103", actor=worker, now=later)
         refunds.cancel_closed_round(db.session.get(Round, refunded.id), actor=org,
@@ -430,6 +448,7 @@ def build_world(app) -> dict:
             "draft_round": draft.id, "closed_round": closed.id, "failed_round": failed.id,
             "refunded_round": refunded.id, "cancelled_round": cancelled.id,
             "closed_statement_flat1": flat1_closed.id, "tablet_session": past.id,
+            "closed_cash_flat1": flat1_cash.id, "flat1": flat1.id,
             "open_rice": next(i.id for i in open_round.items if i.name == "Rice"),
             "join_token": join_token,
         }

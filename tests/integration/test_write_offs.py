@@ -60,7 +60,8 @@ def test_an_organiser_waives_20p_too_small_for_a_card_and_it_is_recorded(card_ap
     assert "Too small to pay by card: cash, or waive it." in listed
     assert "charged soon" not in listed
 
-    response = organiser.post(url(w, statement), data={"reason": "too_small"})
+    response = organiser.post(url(w, statement), data={"reason": "too_small",
+                                                       "confirm": "yes"})
 
     assert response.status_code == 303
     db.session.expire_all()
@@ -99,7 +100,7 @@ def test_the_group_covers_the_rest_after_part_was_paid_in_cash(card_app):
     organiser = signed_in(card_app, w.organiser.email)
     assert "Write off £3.50" in page(organiser.get(payments_url(w)))
 
-    organiser.post(url(w, statement), data={"reason": "group_covers"})
+    organiser.post(url(w, statement), data={"reason": "group_covers", "confirm": "yes"})
 
     db.session.expire_all()
     assert statement.payment_status == "settled"
@@ -116,7 +117,7 @@ def test_a_write_off_without_a_known_reason_changes_nothing(card_app, reason):
     organiser = signed_in(card_app, w.organiser.email)
     before = written()
 
-    response = organiser.post(url(w, statement), data={"reason": reason})
+    response = organiser.post(url(w, statement), data={"reason": reason, "confirm": "yes"})
 
     assert response.status_code == 303
     assert "Choose why the group covers this." in page(organiser.get(payments_url(w)))
@@ -130,17 +131,18 @@ def test_only_an_organiser_writes_off(card_app):
     before = written()
 
     assert "The group covers what" not in page(worker.get(payments_url(w)))
-    assert worker.post(url(w, statement), data={"reason": "group_covers"}).status_code == 403
+    assert worker.post(url(w, statement), data={"reason": "group_covers",
+                                                "confirm": "yes"}).status_code == 403
     assert written() == before
 
 
 def test_writing_off_twice_records_once(card_app):
     w, (statement,) = owed_round()
     organiser = signed_in(card_app, w.organiser.email)
-    organiser.post(url(w, statement), data={"reason": "group_covers"})
+    organiser.post(url(w, statement), data={"reason": "group_covers", "confirm": "yes"})
     before = written()
 
-    organiser.post(url(w, statement), data={"reason": "group_covers"})
+    organiser.post(url(w, statement), data={"reason": "group_covers", "confirm": "yes"})
 
     assert "Nothing is owed on this any more." in page(organiser.get(payments_url(w)))
     assert written() == before

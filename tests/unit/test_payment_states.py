@@ -126,3 +126,22 @@ def test_the_diagrams_in_docs_payments_md_are_the_tables():
     text = (ROOT / "docs" / "payments.md").read_text(encoding="utf-8")
     assert script.with_diagrams(text) == text, (
         "docs/payments.md differs from the tables: python scripts/payment_diagram.py --write")
+
+
+def test_a_reversed_cash_entry_leaves_the_statement_owed_again():
+    assert move(STATEMENT, "paid", "cash_reversed") == "due"
+    assert move(STATEMENT, "due", "cash_reversed") == "due"
+    assert move(STATEMENT, "needs_action", "cash_reversed_card_waits") == "needs_action"
+    # Not while a card is being charged, after a write-off, or once the round is cancelled
+    # (the cash is handed back instead).
+    for status in ("charging", "settled", "cancelled"):
+        for event in ("cash_reversed", "cash_reversed_card_waits"):
+            with pytest.raises(IllegalMove):
+                move(STATEMENT, status, event)
+
+
+def test_an_undone_write_off_leaves_the_statement_owed_again():
+    assert move(STATEMENT, "settled", "write_off_undone") == "due"
+    assert STATEMENT.sources("write_off_undone") == ("settled",)
+    with pytest.raises(IllegalMove):
+        move(STATEMENT, "cancelled", "write_off_undone")

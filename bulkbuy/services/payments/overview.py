@@ -125,7 +125,7 @@ def round_payments(round_id: int) -> RoundPayments:
         attempts.setdefault(attempt.statement_id, []).append(attempt)
     written_off = {w.statement_id: w for w in db.session.scalars(
         select(WriteOff).join(Statement, WriteOff.statement_id == Statement.id)
-        .where(Statement.round_id == round_id))}
+        .where(Statement.round_id == round_id, WriteOff.undone_at.is_(None)))}
     refund_failed_for = set(db.session.scalars(
         select(CardRefund.card_payment_id)
         .join(CardPayment, CardRefund.card_payment_id == CardPayment.id)
@@ -133,7 +133,10 @@ def round_payments(round_id: int) -> RoundPayments:
     cash: dict[int, list[CashPayment]] = {}
     for payment in db.session.scalars(
         select(CashPayment).join(Statement, CashPayment.statement_id == Statement.id)
-        .where(Statement.round_id == round_id).order_by(CashPayment.id)
+        # A reversed entry was a mistake: it never counts (the household's receipts
+        # page lists it, marked).
+        .where(Statement.round_id == round_id, CashPayment.reversed_at.is_(None))
+        .order_by(CashPayment.id)
     ):
         cash.setdefault(payment.statement_id, []).append(payment)
     rows = []
