@@ -64,3 +64,27 @@ def pytest_terminal_summary(terminalreporter):
     if _skipped_for_localstripe:
         terminalreporter.section("localstripe", sep="!", red=True, bold=True)
         terminalreporter.write_line(_NOT_INSTALLED, red=True, bold=True)
+
+
+@pytest.fixture
+def app_with_settings(db_url):
+    """make_app(**settings), its context pushed, for a test that needs settings of its
+    own (each app closed afterwards)."""
+    from bulkbuy.extensions import db
+    from tests.conftest import make_app
+
+    opened = []
+
+    def build(**settings):
+        app = make_app(db_url, **settings)
+        context = app.app_context()
+        context.push()
+        opened.append((app, context))
+        return app
+
+    yield build
+    for app, context in reversed(opened):
+        db.session.remove()
+        context.pop()
+        with app.app_context():
+            db.engine.dispose()

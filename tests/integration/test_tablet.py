@@ -31,7 +31,6 @@ from bulkbuy.models import (
 from bulkbuy.services import accounts, closing, pledges, rounds, tablet
 from bulkbuy.services.payments import cash as cash_service
 from tests import factories
-from tests.conftest import make_app
 from tests.integration.test_query_count import counted_statements
 from tests.pages import count, lines_of, page
 
@@ -135,26 +134,6 @@ def oak(client, auth):
     w = with_pins(factories.world())
     w.extra["session"] = start_tablet(client, auth, w)
     return w
-
-
-@pytest.fixture
-def app_with(db_url):
-    """make_app(**settings) for a test that needs settings of its own (closed afterwards)."""
-    opened = []
-
-    def build(**settings):
-        app = make_app(db_url, **settings)
-        context = app.app_context()
-        context.push()
-        opened.append((app, context))
-        return app
-
-    yield build
-    for app, context in reversed(opened):
-        db.session.remove()
-        context.pop()
-        with app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture
@@ -563,10 +542,10 @@ def test_pin_tries_from_one_tablet_are_rate_limited(client, oak):
     assert count(TabletVisit) == 0
 
 
-def test_guessing_the_workers_password_to_leave_is_rate_limited(app_with):
+def test_guessing_the_workers_password_to_leave_is_rate_limited(app_with_settings):
     """The worker's password guards their account and the end of tablet mode; a resident
     at the tablet must not be able to guess it faster than at sign-in (or than a PIN)."""
-    app = app_with(LOGIN_RATE_LIMIT="10 per minute;50 per hour")
+    app = app_with_settings(LOGIN_RATE_LIMIT="10 per minute;50 per hour")
     w = with_pins(factories.world())
     client = app.test_client()
     client.post("/login", data={"email": w.worker.email, "password": factories.PASSWORD})
@@ -580,10 +559,10 @@ def test_guessing_the_workers_password_to_leave_is_rate_limited(app_with):
 
 
 def test_guessing_the_workers_password_on_the_pin_page_is_rate_limited_like_sign_in(
-        app_with):
+        app_with_settings):
     """"Ask a helper" on the PIN page takes the worker's password: limited as at sign-in
     (10 a minute here), not by the PIN page's own 30 a minute."""
-    app = app_with(LOGIN_RATE_LIMIT="10 per minute;50 per hour")
+    app = app_with_settings(LOGIN_RATE_LIMIT="10 per minute;50 per hour")
     w = with_pins(factories.world())
     client = app.test_client()
     client.post("/login", data={"email": w.worker.email, "password": factories.PASSWORD})
@@ -596,8 +575,8 @@ def test_guessing_the_workers_password_on_the_pin_page_is_rate_limited_like_sign
     assert count(TabletVisit) == 0
 
 
-def test_guessing_the_workers_password_when_taking_cash_is_rate_limited(app_with):
-    app = app_with(LOGIN_RATE_LIMIT="10 per minute;50 per hour")
+def test_guessing_the_workers_password_when_taking_cash_is_rate_limited(app_with_settings):
+    app = app_with_settings(LOGIN_RATE_LIMIT="10 per minute;50 per hour")
     w, mine, _theirs = closed_world()
     client = app.test_client()
     client.post("/login", data={"email": w.worker.email, "password": factories.PASSWORD})
@@ -611,8 +590,8 @@ def test_guessing_the_workers_password_when_taking_cash_is_rate_limited(app_with
     assert count(CashPayment) == 0
 
 
-def test_in_production_the_tablets_cookies_are_secure(app_with):
-    app = app_with(SESSION_COOKIE_SECURE=True)
+def test_in_production_the_tablets_cookies_are_secure(app_with_settings):
+    app = app_with_settings(SESSION_COOKIE_SECURE=True)
     w = with_pins(factories.world())
     client = app.test_client()
     https = {"base_url": "https://localhost"}

@@ -22,11 +22,10 @@ from bulkbuy.extensions import db
 from bulkbuy.models import Household, Membership, PledgeLine, utcnow
 from bulkbuy.services import tablet
 from tests import factories
-from tests.integration.test_tablet import (  # noqa: F401 (app_with: a fixture)
+from tests.integration.test_tablet import (
     ENDED_UNCHANGED,
     PINS,
     TURN,
-    app_with,
     audit,
     cookie_deleted,
     fresh,
@@ -198,10 +197,10 @@ def test_a_pledge_sent_after_the_idle_reset_is_refused_writes_nothing_and_says_s
 
 @pytest.mark.parametrize(("idle", "warn"), [(40, 90), (40, 30), (120, 90)])
 def test_the_idle_warning_leaves_at_least_20_seconds_to_answer(
-        app_with, idle, warn):  # noqa: F811 (the fixture imported above)
+        app_with_settings, idle, warn):
     """WCAG 2.2.1 (Timing Adjustable): warned before the turn ends, the resident has at
     least 20 seconds to tap "Yes, keep going", whatever the settings say."""
-    app = app_with(TABLET_IDLE_SECONDS=idle, TABLET_WARN_SECONDS=warn)
+    app = app_with_settings(TABLET_IDLE_SECONDS=idle, TABLET_WARN_SECONDS=warn)
     w = with_pins(factories.world())
     client = app.test_client()
     client.post("/login", data={"email": w.worker.email, "password": factories.PASSWORD})
