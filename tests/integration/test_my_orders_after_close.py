@@ -1,30 +1,13 @@
 """My orders keeps a household's closed rounds: what it gets, what it owes or that it is
 paid in full, and how to pay, until the round is finished (and the last few finished)."""
 
-from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bulkbuy.extensions import db
-from bulkbuy.models import Round, Statement, utcnow
-from bulkbuy.services import closing, pledges
-from tests import factories
+from bulkbuy.models import Round, Statement
+from tests.integration.test_cash import _closed_world
 from tests.pages import page
-
-
-def _closed_world():
-    """r1 gets 6 of 12 tins at £10 a box and owes £5 (r2 takes the other 6)."""
-    w = factories.world(products=(("Tinned tomatoes", 12, 1000),))
-    item = w.round.items[0]
-    for household, person in zip(w.households, w.residents, strict=True):
-        pledges.set_pledge(item, household, 6, 0, entered_by=person, now=utcnow(),
-                           max_units=999)
-    db.session.commit()
-    closing.close_round(w.round.id, w.round.closes_at + timedelta(seconds=1))
-    db.session.commit()
-    statement = db.session.scalar(
-        select(Statement).where(Statement.household_id == w.households[0].id))
-    return w, statement
 
 
 def test_my_orders_shows_a_closed_round_what_it_gets_what_it_owes_and_how_to_pay(client, auth):
