@@ -268,7 +268,12 @@ def check_no_horizontal_scroll(page: Page) -> None:
 
 
 def check_page(page: Page, *, axe: bool = True) -> None:
-    """All three checks on the page as it stands (axe=False where JavaScript is off)."""
+    """All three checks on the page as it stands (axe=False where JavaScript is off).
+
+    Waits for the page's load event first: a check made as soon as a heading shows
+    (after a form's click) could measure the page before its stylesheet applied.
+    """
+    page.wait_for_load_state("load")
     if axe:
         scan(page)
     check_target_sizes(page)
