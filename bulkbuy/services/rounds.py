@@ -94,18 +94,8 @@ def create_round(
         status=status,
         created_by_id=created_by.id,
         created_at=now,
-        title=details.title,
-        closes_at=details.closes_at,
-        opens_at=details.opens_at,
-        delivery_fee_pence=details.delivery_fee_pence,
-        min_order_pence=details.min_order_pence,
-        fee_split=details.fee_split,
-        allocation_mode=details.allocation_mode,
-        collection_place=details.collection_place,
-        collection_time=details.collection_time,
-        notes=details.notes,
-        payment_days=details.payment_days,
         submission_token=details.submission,
+        **_detail_values(details),
     )
     db.session.add(rnd)
     db.session.flush()
@@ -147,15 +137,7 @@ def edit_draft(rnd: Round, products: Sequence[Product], details: RoundDetails, *
     result = db.session.execute(
         update(Round)
         .where(Round.id == rnd.id, Round.status == "draft")
-        .values(
-            title=details.title, closes_at=details.closes_at, opens_at=details.opens_at,
-            delivery_fee_pence=details.delivery_fee_pence,
-            min_order_pence=details.min_order_pence, fee_split=details.fee_split,
-            allocation_mode=details.allocation_mode,
-            collection_place=details.collection_place,
-            collection_time=details.collection_time, notes=details.notes,
-            payment_days=details.payment_days,
-        )
+        .values(**_detail_values(details))
         .execution_options(synchronize_session=False)
     )
     db.session.expire_all()
@@ -171,6 +153,24 @@ def edit_draft(rnd: Round, products: Sequence[Product], details: RoundDetails, *
     db.session.expire_all()
     audit.record("round.edited", actor=actor, group_id=rnd.group_id, subject=rnd,
                  products=len(products))
+
+
+def _detail_values(details: RoundDetails) -> dict:
+    """The round's columns a person fills in, from `details` (for a new round and a
+    changed draft alike; the form's one-time token is not among them)."""
+    return {
+        "title": details.title,
+        "closes_at": details.closes_at,
+        "opens_at": details.opens_at,
+        "delivery_fee_pence": details.delivery_fee_pence,
+        "min_order_pence": details.min_order_pence,
+        "fee_split": details.fee_split,
+        "allocation_mode": details.allocation_mode,
+        "collection_place": details.collection_place,
+        "collection_time": details.collection_time,
+        "notes": details.notes,
+        "payment_days": details.payment_days,
+    }
 
 
 def _snapshot(product: Product) -> dict:
