@@ -24,19 +24,21 @@ from bulkbuy.services import (
     tablet,
 )
 from bulkbuy.transactions import undone_on_error
-from bulkbuy.validation import clean_text
+from bulkbuy.validation import clean_text, record_id
 
 
 @bp.route("/<int:group_id>/households")
 @login_required
 def households(group_id: int):
     group, _member = _staff(group_id)
-    return _render_households(group)
+    return _render_households(group, search=request.args.get("q"),
+                              page=record_id(request.args.get("page")) or 1)
 
 
-def _render_households(group, errors=None, typed=None, status=200):
+def _render_households(group, errors=None, typed=None, status=200, *, search=None, page=1):
     return render_template(
-        "organiser/households.html", group=group, households=organising.households_of(group),
+        "organiser/households.html", group=group,
+        listed=organising.household_list(group, search=search, page=page),
         now=utcnow(), errors=errors or {}, typed=typed or {}, title=_("Households"),
     ), status
 
@@ -83,7 +85,10 @@ def set_household_pin(group_id: int, household_id: int):
             tablet.set_pin(household, request.form.get("pin", ""), actor=current_user,
                            now=utcnow())
     except ServiceError as error:
-        return _render_households(group, {household.id: {"pin": error.message}}, {}, 400)
+        # Shown on its own (found by its name), so the message is next to its form.
+        return _render_households(group, {household.id: {"pin": error.message}}, {}, 400,
+                                  search=household.label)
     flash(_("New PIN set for %(household)s.", household=household.label), "success")
-    return redirect(url_for("organiser.households", group_id=group.id)
+    return redirect(url_for("organiser.households", group_id=group.id,
+                            q=request.form.get("q") or None)
                     + f"#household-{household.id}", 303)

@@ -92,11 +92,38 @@ def update_group_settings(group: Group, *, require_round_approval: bool, actor: 
     return True
 
 
-def households_of(group: Group) -> list[Household]:
-    """The group's households by label, numbers in number order (the organiser's
-    households page)."""
+#: Households on one page of the organiser's list (a big estate is searched, not scrolled).
+HOUSEHOLDS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class HouseholdList:
+    """One page of a group's households, and how many match in all."""
+
+    households: list[Household]
+    total: int
+    page: int
+    pages: int
+    search: str
+
+
+def household_list(group: Group, *, search: str | None = None, page: int = 1,
+                   per_page: int = HOUSEHOLDS_PER_PAGE) -> HouseholdList:
+    """Page `page` (from 1; past the end gives the last) of the group's households whose
+    name or block contains `search` (any case, spaces as typed or not), numbers in number
+    order ("Flat 2" before "Flat 10")."""
+    search = " ".join((search or "").split())[:60]
+    wanted = search.casefold()
     homes = db.session.scalars(select(Household).where(Household.group_id == group.id))
-    return sorted(homes, key=lambda h: (natural_key(h.label), h.id))
+    matching = sorted(
+        (h for h in homes
+         if not wanted or wanted in " ".join(h.label.split()).casefold()
+         or wanted in " ".join((h.block or "").split()).casefold()),
+        key=lambda h: (natural_key(h.label), h.id))
+    pages = max(1, -(-len(matching) // per_page))
+    page = min(max(1, page), pages)
+    return HouseholdList(matching[(page - 1) * per_page:page * per_page], len(matching),
+                         page, pages, search)
 
 
 def household_of_group(group: Group, household_id: int) -> Household | None:

@@ -398,7 +398,8 @@ class SessionSheet:
 
     @property
     def cash_taken_pence(self) -> int:
-        return sum(c.amount_pence for c in self.cash_taken)
+        """Cash in the box from this session: entries reversed as mistakes do not count."""
+        return sum(c.amount_pence for c in self.cash_taken if c.reversed_at is None)
 
     @property
     def cash_due_pence(self) -> int:

@@ -328,3 +328,53 @@ def test_only_members_with_a_household_have_a_pin_page(client, auth):
     assert own_pin(client, other.group.id).status_code == 404
     auth.login(w.worker.email)  # a worker of the group, with no household of their own
     assert client.get(f"/groups/{w.group.id}/pin").status_code == 404
+
+
+def test_the_households_page_is_searched_and_paged_in_number_order(client, auth):
+    """#13 item 23: a big estate's households are found by name or block, 50 a page,
+    "Flat 2" before "Flat 10"; a search that finds nothing says so."""
+    w = factories.world(residents=1)
+    for number in range(2, 61):
+        tablet.create_assisted_household(w.group, f"Flat {number}",
+                                         "Birch House" if number % 2 else "Oak House",
+                                         "2468", actor=w.organiser, now=utcnow())
+    db.session.commit()
+    auth.login(w.organiser.email)
+    names = lambda response: re.findall(r'<li class="household-row"[^>]*>\s*<h2>(.*?)</h2>',  # noqa: E731
+                                        page(response))
+
+    first = client.get(households_url(w))
+    assert "60 households." in page(first) and "Page 1 of 2." in page(first)
+    assert names(first) == [f"Flat {n}" for n in range(1, 51)]
+    assert names(client.get(households_url(w) + "?page=2")) == [
+        f"Flat {n}" for n in range(51, 61)]
+    assert names(client.get(households_url(w) + "?page=99")) == [
+        f"Flat {n}" for n in range(51, 61)]  # past the end: the last page
+
+    found = client.get(households_url(w) + "?q=%20flat%20%205")
+    assert names(found) == ["Flat 5", *(f"Flat {n}" for n in range(50, 60))]
+    assert "11 households match “flat 5”." in page(found)
+    by_block = client.get(households_url(w) + "?q=birch")
+    assert names(by_block) == [f"Flat {n}" for n in range(3, 61, 2)]
+    none = client.get(households_url(w) + "?q=Elm")
+    assert "No household matches." in page(none) and names(none) == []
+
+
+def test_a_bad_pin_shows_that_household_with_its_message_whatever_page_it_is_on(
+        client, auth):
+    w = factories.world(residents=1)
+    for number in range(2, 61):
+        tablet.create_assisted_household(w.group, f"Flat {number}", None, "2468",
+                                         actor=w.organiser, now=utcnow())
+    db.session.commit()
+    auth.login(w.worker.email)
+    far = db.session.scalar(select(Household).where(Household.label == "Flat 57"))
+    pin_before = far.pin_hash
+
+    response = set_pin(client, w, far, "12")
+
+    assert response.status_code == 400
+    text = page(response)
+    assert A_PIN in text
+    assert f'href="#pin-{far.id}"' in text and f'id="pin-{far.id}"' in text
+    assert fresh(far).pin_hash == pin_before

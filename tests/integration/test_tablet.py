@@ -1250,6 +1250,31 @@ def test_the_session_sheet_lists_visits_orders_cash_taken_and_cash_still_due(cli
     assert fresh(session).ended_at is not None
 
 
+def test_cash_reversed_as_a_mistake_is_marked_on_the_sheet_and_not_counted(client, auth):
+    """#13: the session sheet is the cash box's receipt; an entry later reversed as a
+    mistake is shown struck through with the reason, and left out of the total."""
+    w, mine, theirs = closed_world()
+    start_tablet(client, auth, w)
+    take_turn(client, w.households[0], PINS[0])
+    assert pay(client, mine, amount="5", receipt="R-77").status_code == 303
+    client.post("/tablet/done")
+    client.get("/tablet/")
+    take_turn(client, w.households[1], PINS[1])
+    assert pay(client, theirs, amount="4", receipt="R-78").status_code == 303
+    client.post("/tablet/done")
+    response = client.post("/tablet/leave", data={"password": factories.PASSWORD})
+    wrong = db.session.scalar(select(CashPayment).where(CashPayment.receipt_number == "R-78"))
+    cash_service.reverse_cash(wrong, "Typed on the wrong flat", actor=w.organiser,
+                              now=utcnow())
+    db.session.commit()
+
+    text = page(client.get(response.headers["Location"]))
+    assert "£5 from Flat 1, receipt R-77" in text
+    assert re.search(r"<s>£4 from Flat 2, receipt R-78</s> Reversed as a mistake on .*?: "
+                     r"Typed on the wrong flat\. Not counted\.", text)
+    assert "Total cash taken: £5" in text
+
+
 def test_the_sheet_leaves_out_what_the_worker_did_on_another_device_meanwhile(client, auth):
     """The sheet is this tablet's receipt: the same worker's pledge and cash entered on
     their phone during the drop-in (another device, not this tablet) are not on it."""
