@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -34,6 +34,16 @@ def when(dt: datetime | None, timezone: str, now: datetime | None = None) -> str
     now = now or datetime.now(UTC)
     year = f" {at.year}" if abs(dt - now) > YEAR_SHOWN_BEYOND else ""
     return f"{at:%A} {at.day} {at:%B}{year}, {clock}"
+
+
+def day(value: date | None, now: datetime | None = None) -> str:
+    """A day as people say it, 'Friday 14 March', with the year when it is more than
+    about five months from today (as `when` does); '' for None."""
+    if value is None:
+        return ""
+    today = (now or datetime.now(UTC)).date()
+    year = f" {value.year}" if abs(value - today) > YEAR_SHOWN_BEYOND else ""
+    return f"{value:%A} {value.day} {value:%B}{year}"
 
 
 def input_value(dt: datetime | None, timezone: str) -> str:

@@ -46,12 +46,15 @@ class Allocation:
     pledged, 0 where it gets nothing); ``line_units`` per line, keyed by
     queue position; ``tolerance_units`` per household: how many of its
     units came from its tolerance (extra it agreed to take to fill a case).
+    ``spare``: units that arrived but nobody gets (only after
+    :func:`reallocate`, when more arrived than anybody asked for).
     """
 
     cases: int
     units: dict[Any, int]
     line_units: dict[int, int] = field(default_factory=dict)
     tolerance_units: dict[Any, int] = field(default_factory=dict)
+    spare: int = 0
 
 
 def _check_count(name: str, value: object, minimum: int = 0) -> int:
@@ -188,6 +191,136 @@ def _pro_rata(
         share_t[line.household_id] -= t
         t_given.append(t)
     return q_given, t_given
+
+
+def reallocate(
+    lines: Iterable[PledgeLine],
+    allocation: Allocation,
+    received: int,
+    mode: str = FIRST_COME,
+) -> Allocation:
+    """Share out what arrived on delivery day: ``received`` units of one product.
+
+    ``lines`` and ``allocation`` are the product's pledge lines and what
+    :func:`allocate` gave them at close; ``received`` is what can be handed
+    over (arrived minus damaged).
+
+    Short (``received`` at most what was allocated): exactly ``received``
+    units are given out and nobody gets more than before, per household
+    and per line. ``first_come`` takes units back from the latest queue
+    positions first, line by line: a later line keeps units only if every
+    earlier line kept all of its own. ``pro_rata`` lets each household keep
+    its exact share, allocated × received / allocated total, rounded by
+    largest remainder (a unit two households could equally keep goes to the
+    earlier position), laid on its lines in queue order.
+
+    Surplus (more arrived than allocated): nobody loses a unit; the extra
+    goes to lines still below quantity + tolerance, quantity first, then
+    tolerance: in queue order (``first_come``), or shared by largest
+    remainder over what each household still wants, earlier position on
+    ties, then laid on its lines in queue order (``pro_rata``). Units given
+    out = min(``received``, total quantity + tolerance); the rest is
+    ``spare``.
+
+    Always: ``cases`` is the allocation's; every household of the allocation
+    is in ``units`` and ``tolerance_units`` (0 where it gets nothing); a
+    line's units above its quantity are tolerance units (so, when short,
+    nobody's tolerance units grow); when everything arrived nothing
+    changes; the result does not depend on the order of ``lines``. Raises
+    ValueError on a negative ``received``, an unknown mode, and lines that
+    do not match the allocation (a line it does not know or one it has
+    units for that is missing, units that do not add up or exceed quantity
+    + tolerance).
+    """
+    if mode not in ALLOCATION_MODES:
+        raise ValueError(f"unknown allocation mode {mode!r}; use one of {ALLOCATION_MODES}")
+    _check_count("received", received)
+    ordered = _checked_lines(lines)
+    before = _units_before(ordered, allocation)
+    households: list[Any] = list(dict.fromkeys(line.household_id for line in ordered))
+    allocated = sum(before)
+
+    if received <= allocated:
+        if mode == FIRST_COME:
+            after = _hand_out(received, before)
+        else:
+            keep = split_pence(
+                received, {h: allocation.units[h] for h in households}, tie_order=households
+            )
+            after = _lay_on_lines(ordered, keep, before)
+    else:
+        extra = received - allocated
+        q_room = [max(0, line.quantity - b) for line, b in zip(ordered, before, strict=True)]
+        q_add = _share_room(extra, q_room, ordered, households, mode)
+        now = [b + q for b, q in zip(before, q_add, strict=True)]
+        t_room = [line.quantity + line.tolerance - n for line, n in zip(ordered, now, strict=True)]
+        t_add = _share_room(extra - sum(q_add), t_room, ordered, households, mode)
+        after = [n + t for n, t in zip(now, t_add, strict=True)]
+
+    units = dict.fromkeys(allocation.units, 0)
+    tolerance_units = dict.fromkeys(allocation.units, 0)
+    line_units: dict[int, int] = {}
+    for line, got in zip(ordered, after, strict=True):
+        line_units[line.queue_pos] = got
+        units[line.household_id] += got
+        tolerance_units[line.household_id] += max(0, got - line.quantity)
+    return Allocation(
+        cases=allocation.cases,
+        units=units,
+        line_units=line_units,
+        tolerance_units=tolerance_units,
+        spare=received - sum(after),
+    )
+
+
+def _units_before(ordered: list[PledgeLine], allocation: Allocation) -> list[int]:
+    """Each line's units in ``allocation`` (lines in queue order), checked against the lines."""
+    known = set(allocation.line_units)
+    given = {line.queue_pos for line in ordered}
+    if given - known:
+        raise ValueError(f"the allocation has no units for lines {sorted(given - known)}")
+    if known - given:
+        raise ValueError(f"the allocation has units for unknown lines {sorted(known - given)}")
+    before = [
+        _check_count(f"units of line {line.queue_pos}", allocation.line_units[line.queue_pos])
+        for line in ordered
+    ]
+    per_household: dict[Any, int] = {}
+    for line, units in zip(ordered, before, strict=True):
+        if units > line.quantity + line.tolerance:
+            raise ValueError(f"line {line.queue_pos} has more units than it asked for")
+        per_household[line.household_id] = per_household.get(line.household_id, 0) + units
+    for household in {*per_household, *allocation.units}:
+        if allocation.units.get(household) != per_household.get(household, 0):
+            raise ValueError(f"the units of {household!r} do not add up over its lines")
+    return before
+
+
+def _lay_on_lines(
+    ordered: list[PledgeLine], share: Mapping[Any, int], room: list[int]
+) -> list[int]:
+    """Lay each household's ``share`` on its lines in queue order, each up to its ``room``."""
+    left = dict(share)
+    given = []
+    for line, space in zip(ordered, room, strict=True):
+        take = min(space, left[line.household_id])
+        left[line.household_id] -= take
+        given.append(take)
+    return given
+
+
+def _share_room(
+    amount: int, room: list[int], ordered: list[PledgeLine], households: list[Any], mode: str
+) -> list[int]:
+    """Give up to ``amount`` units to lines with ``room``: queue order, or pro rata by household."""
+    if mode == FIRST_COME:
+        return _hand_out(amount, room)
+    wants = dict.fromkeys(households, 0)
+    for line, space in zip(ordered, room, strict=True):
+        wants[line.household_id] += space
+    # As in _pro_rata: sharing at most the total want never gives anybody more than its own.
+    share = split_pence(min(amount, sum(room)), wants, tie_order=households)
+    return _lay_on_lines(ordered, share, room)
 
 
 def household_positions(lines: Iterable[PledgeLine]) -> dict[Any, int]:

@@ -11,6 +11,7 @@ from bulkbuy.models.closing import (
     StatementLine,
     WriteOff,
 )
+from bulkbuy.models.collection import BagHandover
 from bulkbuy.models.rounds import (
     ALLOCATION_MODES,
     FEE_SPLITS,
@@ -29,6 +30,7 @@ __all__ = [
     "ROLES",
     "ROUND_STATUSES",
     "AuditEntry",
+    "BagHandover",
     "CardConsent",
     "CardPayment",
     "CardRefund",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -81,10 +82,18 @@ class Round(db.Model):
     reminder_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The payment window: households pay within this many days of the close.
     payment_days: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    #: The supplier's reference for the order, when they gave one (set when ordered).
+    supplier_reference: Mapped[str | None] = mapped_column(String(80))
+    #: The day the supplier expects to deliver (set when ordered; may be changed after).
+    expected_delivery_on: Mapped[date | None] = mapped_column(Date)
+    #: When an organiser marked the round ordered from the supplier, and who.
+    ordered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ordered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     group: Mapped[Group] = relationship()
     supplier: Mapped[Supplier] = relationship()
-    created_by: Mapped[User] = relationship()
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    ordered_by: Mapped[User | None] = relationship(foreign_keys=[ordered_by_id])
     items: Mapped[list[RoundItem]] = relationship(
         back_populates="round", order_by="RoundItem.name"
     )

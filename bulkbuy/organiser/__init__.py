@@ -6,9 +6,11 @@ bp = Blueprint("organiser", __name__)
 
 from bulkbuy.organiser import (  # noqa: E402,F401  (each registers its views on bp)
     catalogue,
+    collection,
     dropins,
     groups,
     households,
     money,
+    packing,
     rounds,
 )

@@ -1,9 +1,11 @@
-"""Rounds from products: creating, opening, the order sheet, statements, ordered, cancel."""
+"""Rounds from products: creating, opening, the order sheet, statements, ordered (and the
+delivery day), cancel."""
 
 from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 
 from flask import (
     Response,
@@ -141,11 +143,7 @@ def open_round(group_id: int, round_id: int):
 def round_detail(group_id: int, round_id: int):
     group = _organiser(group_id)
     rnd = _round(group, round_id)
-    sheet = statements.order_sheet(rnd) if rnd.status in CLOSED_STATUSES else None
-    return render_template(
-        "organiser/round.html", group=group, round=rnd, sheet=sheet, now=utcnow(),
-        title=rnd.title,
-    )
+    return _round_page(group, rnd, {}, {}, 200)
 
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/order-sheet")
@@ -202,18 +200,86 @@ def round_statements(group_id: int, round_id: int):
     )
 
 
+def _parse_day(text: str) -> date | None:
+    """The day typed in a date box (YYYY-MM-DD); None when blank. ValueError in plain
+    words when it is not a day."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(_("Enter a real date, like 2027-03-14")) from None
+
+
+def _round_page(group, rnd, errors: dict[str, str], typed: dict[str, str], status: int):
+    sheet = statements.order_sheet(rnd) if rnd.status in CLOSED_STATUSES else None
+    return render_template(
+        "organiser/round.html", group=group, round=rnd, sheet=sheet, now=utcnow(),
+        errors=errors, typed=typed, title=rnd.title,
+    ), status
+
+
 @bp.route("/<int:group_id>/rounds/<int:round_id>/ordered", methods=["POST"])
 @login_required
 def mark_ordered(group_id: int, round_id: int):
+    """The order is placed with the supplier: their reference (optional) and the day they
+    expect to deliver. Refused input shows the round page again with what was typed."""
     group = _organiser(group_id)
     rnd = _closed_round(group, round_id)
+    typed = {"reference": request.form.get("reference", ""),
+             "expected_on": request.form.get("expected_on", "")}
+    errors: dict[str, str] = {}
     try:
-        with undone_on_error():
-            rounds.mark_ordered(rnd, actor=current_user)
-    except ServiceError as error:
-        flash(error.message, "error")
-    else:
-        flash(_("Marked as ordered from the supplier."), "success")
+        expected_on = _parse_day(typed["expected_on"])
+    except ValueError as error:
+        errors["expected_on"] = str(error)
+    if not errors:
+        try:
+            with undone_on_error():
+                rounds.mark_ordered(rnd, reference=typed["reference"],
+                                    expected_on=expected_on, actor=current_user,
+                                    now=utcnow())
+        except ServiceError as error:
+            if error.field is None:
+                flash(error.message, "error")
+                return redirect(url_for("organiser.round_detail", group_id=group.id,
+                                        round_id=rnd.id), 303)
+            errors[error.field] = error.message
+    if errors:
+        return _round_page(group, rnd, errors, typed, 400)
+    flash(_("Marked as ordered from the supplier. Everyone who gets something is told the "
+            "delivery day."), "success")
+    return redirect(url_for("organiser.round_detail", group_id=group.id, round_id=rnd.id), 303)
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/delivery-day", methods=["POST"])
+@login_required
+def change_delivery_day(group_id: int, round_id: int):
+    """The supplier moved the delivery: a new expected day, and households are told."""
+    group = _organiser(group_id)
+    rnd = _closed_round(group, round_id)
+    typed = {"new_expected_on": request.form.get("expected_on", "")}
+    errors: dict[str, str] = {}
+    try:
+        expected_on = _parse_day(typed["new_expected_on"])
+    except ValueError as error:
+        errors["new_expected_on"] = str(error)
+    if not errors:
+        try:
+            with undone_on_error():
+                rounds.change_expected_delivery(rnd, expected_on, actor=current_user,
+                                                now=utcnow())
+        except ServiceError as error:
+            if error.field is None:
+                flash(error.message, "error")
+                return redirect(url_for("organiser.round_detail", group_id=group.id,
+                                        round_id=rnd.id), 303)
+            errors["new_" + error.field] = error.message
+    if errors:
+        return _round_page(group, rnd, errors, typed, 400)
+    flash(_("Delivery day changed. Everyone who gets something is told the new day."),
+          "success")
     return redirect(url_for("organiser.round_detail", group_id=group.id, round_id=rnd.id), 303)
 
 

@@ -137,6 +137,28 @@ def queue_round_cancelled(rnd: Round, now: datetime) -> None:
         _queue(f"round-cancelled:{rnd.id}:{user.id}", user.email, subject, body, now)
 
 
+def queue_round_ordered(rnd: Round, now: datetime) -> None:
+    """Tell the people (with an e-mail) of every household that gets something from the
+    round that it is ordered and the day delivery is expected. Keyed by round, day, the
+    round's version (a day moved away and back is news again), household and person: a
+    retry sends nothing twice, each change of day is sent once."""
+    getting = db.session.scalars(
+        select(Statement.household_id).where(
+            Statement.round_id == rnd.id,
+            exists().where(and_(StatementLine.statement_id == Statement.id,
+                                StatementLine.units > 0)),
+        )
+    ).all()
+    ordered = emails.template("round_ordered")
+    day = rnd.expected_delivery_on
+    for household_id, user in _people(getting):
+        subject, body = ordered.render(name=user.name, round_title=rnd.title,
+                                       expected_on=day, url=_round_url(rnd))
+        _queue(f"round-ordered:{rnd.id}:{day.isoformat()}:v{rnd.version}:{household_id}:"
+               f"{user.id}",
+               user.email, subject, body, now)
+
+
 def queue_reminders(now: datetime) -> int:
     """Queue, once per round, a reminder 24 hours before the deadline to households
     of the group that have not ordered yet; none for a round that opened (`opens_at`,

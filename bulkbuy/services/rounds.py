@@ -6,9 +6,11 @@ so two requests or processes can never make the same change twice.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, delete, or_, select, update
@@ -17,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Product, Round, RoundItem, Supplier, User
 from bulkbuy.services import ServiceError, audit, notifications, writes
+from bulkbuy.validation import clean_text
 
 #: The longest a round may stay open for orders.
 MAX_ROUND_LENGTH = timedelta(days=366)
@@ -201,13 +204,113 @@ def open_round(rnd: Round, *, actor: User | None, now: datetime) -> None:
     audit.record("round.opened", actor=actor, group_id=rnd.group_id, subject=rnd)
 
 
-def mark_ordered(rnd: Round, *, actor: User) -> None:
-    """Record that a closed round has been ordered from the supplier. Once only (a
-    guarded UPDATE from "closed"); raises ServiceError for a round in any other status.
-    Audited."""
-    if not transition(rnd.id, ("closed",), "ordered"):
+#: The supplier's reference for an order is at most this long.
+SUPPLIER_REFERENCE_LENGTH = 80
+#: The expected delivery may be at most this many months after the day orders closed.
+LONGEST_DELIVERY_MONTHS = 6
+
+
+def mark_ordered(rnd: Round, *, reference: str | None, expected_on: date | None,
+                 actor: User, now: datetime) -> None:
+    """Record that a closed round has been ordered from the supplier, with the supplier's
+    reference (optional: some give none) and the day they expect to deliver (required).
+
+    Once only: one guarded UPDATE from "closed". Refuses (ServiceError, nothing written)
+    a round in any other status, a round whose order has nothing in it (cancel it
+    instead), a missing date, a date before the day orders closed (in the group's zone)
+    or more than LONGEST_DELIVERY_MONTHS after it, and a reference that is too long.
+    Audited with the reference and date; every household that gets something and has an
+    e-mail address is told the date (notifications.queue_round_ordered).
+    """
+    if rnd.status != "closed":
         raise ServiceError(_l("This round is not waiting to be ordered."))
-    audit.record("round.ordered", actor=actor, group_id=rnd.group_id, subject=rnd)
+    if not _has_cases(rnd):
+        raise ServiceError(_l("Nobody gets anything from this round, so there is nothing to "
+                              "order. Cancel the round instead."))
+    reference = _clean_reference(reference)
+    _check_expected_on(rnd, expected_on)
+    if not transition(rnd.id, ("closed",), "ordered", supplier_reference=reference,
+                      expected_delivery_on=expected_on, ordered_at=now,
+                      ordered_by_id=actor.id):
+        raise ServiceError(_l("This round is not waiting to be ordered."))
+    audit.record("round.ordered", actor=actor, group_id=rnd.group_id, subject=rnd,
+                 reference=reference, expected_on=expected_on.isoformat())
+    notifications.queue_round_ordered(rnd, now)
+
+
+def change_expected_delivery(rnd: Round, expected_on: date | None, *, actor: User,
+                             now: datetime) -> None:
+    """Move an ordered round's expected delivery day (suppliers reschedule).
+
+    Only while the round is "ordered" and only to a different day within the same limits
+    as mark_ordered (ServiceError otherwise, nothing written). One guarded UPDATE on the
+    status and the old day, so of two changes at once from the same day one wins.
+    Audited with both days; households that get something are told the new day once.
+    """
+    if rnd.status != "ordered" or rnd.expected_delivery_on is None:
+        raise ServiceError(_l("The delivery day can only change while the round is ordered "
+                              "and not yet delivered."))
+    _check_expected_on(rnd, expected_on)
+    old = rnd.expected_delivery_on
+    if expected_on == old:
+        raise ServiceError(_l("That is the day already set. Choose a different day."),
+                           field="expected_on")
+    result = db.session.execute(
+        update(Round)
+        .where(Round.id == rnd.id, Round.status == "ordered",
+               Round.expected_delivery_on == old)
+        .values(expected_delivery_on=expected_on)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    if result.rowcount != 1:
+        raise ServiceError(_l("The delivery day was changed by someone else just now. "
+                              "Look at it again."))
+    audit.record("round.delivery_moved", actor=actor, group_id=rnd.group_id, subject=rnd,
+                 before=old.isoformat(), after=expected_on.isoformat())
+    notifications.queue_round_ordered(rnd, now)
+
+
+def _has_cases(rnd: Round) -> bool:
+    return db.session.scalar(
+        select(RoundItem.id).where(RoundItem.round_id == rnd.id, RoundItem.cases_ordered > 0)
+        .limit(1)
+    ) is not None
+
+
+def _clean_reference(reference: str | None) -> str | None:
+    try:
+        return clean_text(reference, str(_l("Supplier's reference")),
+                          max_length=SUPPLIER_REFERENCE_LENGTH, required=False)
+    except ValueError as error:
+        raise ServiceError(str(error), field="reference") from None
+
+
+def closed_on(rnd: Round) -> date:
+    """The day orders closed, in the group's time zone."""
+    closed = rnd.closed_at or rnd.closes_at
+    return closed.astimezone(ZoneInfo(rnd.group.timezone)).date()
+
+
+def latest_delivery_day(rnd: Round) -> date:
+    """The latest expected delivery day allowed: LONGEST_DELIVERY_MONTHS after the close
+    (the month's last day when that month is shorter)."""
+    first = closed_on(rnd)
+    months = first.month - 1 + LONGEST_DELIVERY_MONTHS
+    year, month = first.year + months // 12, months % 12 + 1
+    return date(year, month, min(first.day, calendar.monthrange(year, month)[1]))
+
+
+def _check_expected_on(rnd: Round, expected_on: date | None) -> None:
+    if expected_on is None:
+        raise ServiceError(_l("Enter the day the supplier expects to deliver."),
+                           field="expected_on")
+    if expected_on < closed_on(rnd):
+        raise ServiceError(_l("The delivery day cannot be before orders closed."),
+                           field="expected_on")
+    if expected_on > latest_delivery_day(rnd):
+        raise ServiceError(_l("Choose a delivery day within %(n)s months of the close.",
+                              n=LONGEST_DELIVERY_MONTHS), field="expected_on")
 
 
 #: Who starts a round decides its settings: an organiser's details are kept as given; a

@@ -320,6 +320,17 @@ PAGES: list[Visit] = [
           "/organise/{group}/rounds/{closed_round}/order-sheet"),
     Visit(G + "/rounds/<int:round_id>/statements", ORGANISER, "statements, closed round",
           "/organise/{group}/rounds/{closed_round}/statements"),
+    Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, closed: placing the order, no day",
+          "/organise/{group}/rounds/{closed_round}", press("I have placed the order with the supplier"),
+          status=400, posted=G + "/rounds/<int:round_id>/ordered"),
+    Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, ordered: the delivery day",
+          "/organise/{group}/rounds/{ordered_round}"),
+    Visit(G + "/rounds/<int:round_id>/pick-list", WORKER, "pick list, closed round",
+          "/organise/{group}/rounds/{closed_round}/pick-list"),
+    Visit(G + "/rounds/<int:round_id>/packing-slips", WORKER, "packing slips, A4",
+          "/organise/{group}/rounds/{closed_round}/packing-slips"),
+    Visit(G + "/rounds/<int:round_id>/packing-slips", WORKER, "packing slips, A6",
+          "/organise/{group}/rounds/{closed_round}/packing-slips?size=a6"),
     Visit(G + "/rounds/<int:round_id>/payments", ORGANISER, "payments, cash recorded",
           "/organise/{group}/rounds/{closed_round}/payments"),
     Visit(G + "/rounds/<int:round_id>/payments", ORGANISER, 'payments, cash "abc"',
@@ -406,6 +417,8 @@ def build_world(app) -> dict:
         _pledge(closed, "Tinned tomatoes", flat1, 12, r1, now)
         _pledge(closed, "Rice", flat1, 2, r1, now)
         _pledge(closed, "Rice", flat2, 23, r2, now)
+        ordered = new_round("April rice", collection_place="Community room")
+        _pledge(ordered, "Rice", flat1, 25, r1, now)
         failed = new_round("Big order", min_order_pence=1_000_000)
         _pledge(failed, "Tinned tomatoes", flat1, 3, r1, now)
         refunded = new_round("Called off")
@@ -416,9 +429,12 @@ def build_world(app) -> dict:
         db.session.commit()
 
         later = now + timedelta(seconds=2)
-        for rnd in (closed, failed, refunded):
+        for rnd in (closed, ordered, failed, refunded):
             assert closing.close_round(rnd.id, later) is not None
         db.session.commit()
+        rounds.mark_ordered(db.session.get(Round, ordered.id), reference="PO-77",
+                            expected_on=(later + timedelta(days=3)).date(), actor=org,
+                            now=later)
         statement = {(s.round_id, s.household_id): s for s in db.session.scalars(select(Statement))}
         flat1_closed = statement[closed.id, flat1.id]
         flat2_closed = statement[closed.id, flat2.id]
@@ -446,6 +462,7 @@ def build_world(app) -> dict:
             "group": group.id, "invite_code": group.invite_code, "supplier": made.supplier.id,
             "product": made.products[0].id, "open_round": open_round.id, "own_round": own.id,
             "draft_round": draft.id, "closed_round": closed.id, "failed_round": failed.id,
+            "ordered_round": ordered.id,
             "refunded_round": refunded.id, "cancelled_round": cancelled.id,
             "closed_statement_flat1": flat1_closed.id, "tablet_session": past.id,
             "closed_cash_flat1": flat1_cash.id, "flat1": flat1.id,

@@ -1,0 +1,163 @@
+"""Packing a finished round's goods: a pick list per product and a slip per household.
+
+Both are read from the statements' lines (the units each household gets), never worked
+out again from the pledges: whatever changed those lines after the close is what is
+packed. Each function costs a fixed number of queries, however many households.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bulkbuy.domain.labels import natural_key
+from bulkbuy.domain.statuses import StatementStatus
+from bulkbuy.extensions import db
+from bulkbuy.models import Household, Round, RoundItem, Statement, StatementLine
+
+#: What a slip says about money (PaymentDue.state).
+PAID = "paid"
+NOTHING_TO_PAY = "nothing_to_pay"
+STILL_TO_PAY = "still_to_pay"
+
+
+@dataclass(frozen=True)
+class PaymentDue:
+    """What a household still has to hand over, from what was actually paid.
+
+    state is PAID (all of it came in), NOTHING_TO_PAY (nothing was owed, or the rest was
+    written off: written_off_pence) or STILL_TO_PAY (still_to_pay_pence = total − paid,
+    never the total of a household that paid part; card_under_way while a card charge
+    for it is being taken)."""
+
+    state: str
+    still_to_pay_pence: int = 0
+    written_off_pence: int = 0
+    card_under_way: bool = False
+
+
+def payment_due(statement: Statement) -> PaymentDue:
+    """What the statement's household still has to pay, by its payment status and the
+    pence received (paid_pence)."""
+    rest = statement.total_pence - statement.paid_pence
+    status = statement.payment_status
+    if status == StatementStatus.SETTLED:
+        return PaymentDue(NOTHING_TO_PAY, written_off_pence=max(rest, 0))
+    if status == StatementStatus.CANCELLED:
+        return PaymentDue(NOTHING_TO_PAY)
+    if status == StatementStatus.PAID or rest <= 0:
+        return PaymentDue(PAID)
+    return PaymentDue(STILL_TO_PAY, still_to_pay_pence=rest,
+                      card_under_way=status == StatementStatus.CHARGING)
+
+
+@dataclass(frozen=True)
+class Bag:
+    """One household's bag and how many units of a product go into it."""
+
+    household: Household
+    units: int
+
+
+@dataclass(frozen=True)
+class PickProduct:
+    """A product, and the bags its units go into (households in natural order)."""
+
+    item: RoundItem
+    bags: list[Bag]
+
+    @property
+    def total_units(self) -> int:
+        return sum(bag.units for bag in self.bags)
+
+    @property
+    def spare_units(self) -> int:
+        """Units of the boxes ordered that go into no bag (0 when every unit is given)."""
+        return max((self.item.cases_ordered or 0) * self.item.case_size - self.total_units, 0)
+
+
+@dataclass(frozen=True)
+class PickList:
+    round: Round
+    products: list[PickProduct]
+    shows_blocks: bool
+
+
+@dataclass(frozen=True)
+class SlipLine:
+    item: RoundItem
+    units: int
+
+
+@dataclass(frozen=True)
+class Slip:
+    """What goes into one household's bag, and what it still has to pay."""
+
+    household: Household
+    statement: Statement
+    lines: list[SlipLine]
+    payment: PaymentDue
+
+
+@dataclass(frozen=True)
+class _Given:
+    """A finished round's statements, households, items and units given, as loaded."""
+
+    statements: list[tuple[Statement, Household]]
+    items: list[RoundItem]
+    units: dict[tuple[int, int], int]  # (statement id, round item id) -> units
+
+
+def _given(rnd: Round) -> _Given:
+    """Three queries: statements with households (natural order of labels), the round's
+    items (the order sheet's order: by name), and the statement lines giving units."""
+    rows = db.session.execute(
+        select(Statement, Household)
+        .join(Household, Statement.household_id == Household.id)
+        .where(Statement.round_id == rnd.id)
+    ).all()
+    statements = sorted(((s, h) for s, h in rows),
+                        key=lambda row: (natural_key(row[1].label), row[1].id))
+    items = list(db.session.scalars(
+        select(RoundItem).where(RoundItem.round_id == rnd.id)
+        .order_by(RoundItem.name, RoundItem.id)
+    ))
+    units: dict[tuple[int, int], int] = {}
+    if statements:
+        for statement_id, item_id, given in db.session.execute(
+            select(StatementLine.statement_id, StatementLine.round_item_id, StatementLine.units)
+            .join(Statement, StatementLine.statement_id == Statement.id)
+            .where(Statement.round_id == rnd.id, StatementLine.units > 0)
+        ):
+            units[(statement_id, item_id)] = given
+    return _Given(statements, items, units)
+
+
+def pick_list(rnd: Round) -> PickList:
+    """Per product that anyone gets (in the order sheet's order), each household's bag and
+    the units that go into it, households sorted naturally ("Flat 2" before "Flat 10")."""
+    given = _given(rnd)
+    bags: dict[int, list[Bag]] = defaultdict(list)
+    for statement, household in given.statements:
+        for item in given.items:
+            units = given.units.get((statement.id, item.id), 0)
+            if units:
+                bags[item.id].append(Bag(household, units))
+    products = [PickProduct(item, bags[item.id]) for item in given.items if bags[item.id]]
+    shows_blocks = any(bag.household.block for product in products for bag in product.bags)
+    return PickList(rnd, products, shows_blocks)
+
+
+def packing_slips(rnd: Round) -> list[Slip]:
+    """One slip per household that gets at least one unit, households sorted naturally:
+    its products and units (the order sheet's order) and what it still has to pay."""
+    given = _given(rnd)
+    slips = []
+    for statement, household in given.statements:
+        lines = [SlipLine(item, given.units[(statement.id, item.id)])
+                 for item in given.items if (statement.id, item.id) in given.units]
+        if lines:
+            slips.append(Slip(household, statement, lines, payment_due(statement)))
+    return slips
