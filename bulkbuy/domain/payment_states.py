@@ -131,6 +131,13 @@ STATEMENT = Table(
         *_moves([S.SETTLED], "write_off_undone", S.DUE,
                 "an organiser undoes a write-off made by mistake: what it covered is owed "
                 "again"),
+        *_moves([S.DUE, S.NEEDS_ACTION], "delivery_paid_up", S.PAID,
+                "what arrived costs no more than was already paid"),
+        *_moves([S.DUE, S.NEEDS_ACTION, S.PAID], "delivery_nothing_to_pay", S.SETTLED,
+                "nothing the household asked for arrived: there is nothing to pay"),
+        *_moves([S.PAID, S.SETTLED], "delivery_owes_more", S.DUE,
+                "more arrived than was paid for (extra units, or a substitute): the rest "
+                "is owed"),
         *_moves([*_OWED, S.PAID, S.SETTLED], "round_cancelled", S.CANCELLED,
                 "the round was cancelled after it closed: card money goes back"),
     ]),

@@ -12,6 +12,13 @@ from bulkbuy.models.closing import (
     WriteOff,
 )
 from bulkbuy.models.collection import BagHandover
+from bulkbuy.models.delivery import (
+    CREDIT_REASONS,
+    CashReturn,
+    HouseholdCredit,
+    ItemReceipt,
+    StatementAdjustment,
+)
 from bulkbuy.models.rounds import (
     ALLOCATION_MODES,
     FEE_SPLITS,
@@ -31,6 +38,11 @@ __all__ = [
     "ROUND_STATUSES",
     "AuditEntry",
     "BagHandover",
+    "CREDIT_REASONS",
+    "CashReturn",
+    "HouseholdCredit",
+    "ItemReceipt",
+    "StatementAdjustment",
     "CardConsent",
     "CardPayment",
     "CardRefund",

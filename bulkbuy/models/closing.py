@@ -56,6 +56,10 @@ class Statement(db.Model):
     payment_status: Mapped[str] = mapped_column(String(20), default="due", server_default="due")
     #: When payment_status is "needs_action": one of NEEDS_ACTION_REASONS.
     needs_action_reason: Mapped[str | None] = mapped_column(String(20))
+    #: Pence paid beyond the total after a delivery came short: money the group holds for
+    #: the household until it is handed back in cash or kept as a credit (card money goes
+    #: back to the card by itself and is never counted here).
+    owed_back_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     round: Mapped[Round] = relationship()

@@ -89,11 +89,20 @@ class Round(db.Model):
     #: When an organiser marked the round ordered from the supplier, and who.
     ordered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ordered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Bumped by each saving of what arrived (a guarded UPDATE from the version the form
+    #: was drawn from): two people saving at once get one result.
+    delivery_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When what arrived was last saved, and who saved it.
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: The supplier's invoice total as typed on the receive page (pence), when given.
+    invoice_total_pence: Mapped[int | None] = mapped_column(Integer)
 
     group: Mapped[Group] = relationship()
     supplier: Mapped[Supplier] = relationship()
     created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
     ordered_by: Mapped[User | None] = relationship(foreign_keys=[ordered_by_id])
+    received_by: Mapped[User | None] = relationship(foreign_keys=[received_by_id])
     items: Mapped[list[RoundItem]] = relationship(
         back_populates="round", order_by="RoundItem.name"
     )
@@ -133,6 +142,9 @@ class RoundItem(db.Model):
     max_cases: Mapped[int | None] = mapped_column(Integer)
     #: Cases to order from the supplier, set when the round closes.
     cases_ordered: Mapped[int | None] = mapped_column(Integer)
+    #: Set on a product the supplier sent instead of another of the round's products
+    #: (added when what arrived is saved; one unit a "case", priced per unit).
+    substitute_for_id: Mapped[int | None] = mapped_column(ForeignKey("round_items.id"))
 
     round: Mapped[Round] = relationship(back_populates="items")
     product: Mapped[Product] = relationship()

@@ -159,6 +159,20 @@ def queue_round_ordered(rnd: Round, now: datetime) -> None:
                user.email, subject, body, now)
 
 
+def queue_delivery_changed(rnd: Round, bills: dict, version: int, now: datetime) -> None:
+    """Tell the people (with an e-mail) of each household in `bills` what changed on its
+    bill when the delivery was saved. `bills` maps household id to a dict of the
+    template's values (changes, total_pence, card_back_pence, owed_back_pence,
+    still_to_pay_pence). Keyed by round, save (`version`), household and person: a
+    retry sends nothing twice, and each later save that changes a bill is news."""
+    changed = emails.template("delivery_changed")
+    for household_id, user in _people(bills):
+        subject, body = changed.render(name=user.name, round_title=rnd.title,
+                                       url=_round_url(rnd), **bills[household_id])
+        _queue(f"delivery-changed:{rnd.id}:v{version}:{household_id}:{user.id}",
+               user.email, subject, body, now)
+
+
 def queue_reminders(now: datetime) -> int:
     """Queue, once per round, a reminder 24 hours before the deadline to households
     of the group that have not ordered yet; none for a round that opened (`opens_at`,

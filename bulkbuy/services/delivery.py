@@ -1,0 +1,574 @@
+"""Delivery day: what arrived is recorded, shared out again, and every statement follows
+the goods, with a line per change and money moved once per change.
+
+Saving what arrived is one guarded change (`rounds.delivery_version`). Each save works
+from the close-time allocation and what arrived *now* (not from the previous save), so
+entering it twice changes nothing, and changing it later moves only the new difference:
+statements are compared with what they say now, and money follows the difference.
+
+Money, per statement, when its total goes down below what was paid: card money first
+goes back to the card (a partial refund of each card payment, latest first, never more
+than it paid towards the statement; the payment sweep asks Stripe), and what is left
+was cash, which the group now holds for the household (`owed_back_pence`) until a worker
+hands it back or the household keeps it as a credit. When the total goes up (surplus or
+a substitute), what is newly owed is charged by the sweep as usual (within the card's
+consented maximum; above it the household is asked).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import bindparam, func, insert, select, update
+
+from bulkbuy.domain import statuses
+from bulkbuy.domain.allocation import PledgeLine as DomainLine
+from bulkbuy.domain.allocation import household_positions, reallocate
+from bulkbuy.domain.delivery import ProductOutcome, SubstituteOutcome, restate, share_substitute
+from bulkbuy.domain.payment_states import STATEMENT
+from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
+from bulkbuy.extensions import db
+from bulkbuy.formatting import pence
+from bulkbuy.models import (
+    CardPayment,
+    ItemReceipt,
+    PledgeLine,
+    Product,
+    Round,
+    RoundItem,
+    Statement,
+    StatementAdjustment,
+    StatementLine,
+    User,
+    WriteOff,
+)
+from bulkbuy.services import ServiceError, audit, closing, notifications
+from bulkbuy.services.payments.refunds import queue_refund
+
+#: Rounds whose delivery can be recorded (again).
+RECEIVABLE = (statuses.RoundStatus.ORDERED, statuses.RoundStatus.DELIVERED)
+#: Most units of one product (or its substitute) a form may say arrived.
+MOST_UNITS = 99_999
+#: Most pence a substitute unit or an invoice may be.
+MOST_PENCE = 10_000_000
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """What arrived of one of the round's products, in units."""
+
+    item_id: int
+    arrived: int
+    damaged: int = 0
+
+
+@dataclass(frozen=True)
+class Substitute:
+    """Units the supplier sent in place of a product: one of the supplier's products
+    (`product_id`), or a new line (`name`, `unit_description`); priced per unit."""
+
+    for_item_id: int
+    units: int
+    unit_pence: int | None
+    product_id: int | None = None
+    name: str | None = None
+    unit_description: str | None = None
+
+
+@dataclass(frozen=True)
+class ReceiveLine:
+    """One product on the receive page: what was ordered, what was saved as arrived."""
+
+    item: RoundItem
+    ordered_units: int
+    arrived: int | None
+    damaged: int
+    substitute: RoundItem | None
+    substitute_units: int
+
+
+@dataclass(frozen=True)
+class ReceivePage:
+    round: Round
+    lines: list[ReceiveLine]
+    #: Pence we expect the supplier to charge for what arrived (goods + delivery fee).
+    expected_pence: int
+    #: Products of the supplier not in the round: what a substitute may be.
+    substitute_choices: list[Product]
+
+
+@dataclass
+class DeliveryResult:
+    """What one save changed."""
+
+    statements_changed: int = 0
+    refunds_queued: int = 0
+    owed_back_pence: int = 0
+    spare: dict[int, int] = field(default_factory=dict)
+
+
+def original_items(rnd: Round) -> list[RoundItem]:
+    """The round's products as ordered (substitutes left out), in the order sheet's order."""
+    return [i for i in rnd.items if i.substitute_for_id is None]
+
+
+def receive_page(rnd: Round) -> ReceivePage:
+    """The receive page: each product with what was ordered and what was saved."""
+    items = original_items(rnd)
+    receipts = {r.round_item_id: r for r in db.session.scalars(
+        select(ItemReceipt).join(RoundItem, ItemReceipt.round_item_id == RoundItem.id)
+        .where(RoundItem.round_id == rnd.id))}
+    # The latest substitute of each product is the one sent now (an earlier one, replaced,
+    # has no units); how many were sent is its receipt.
+    subs = {i.substitute_for_id: i for i in _substitute_items(rnd)
+            if receipts.get(i.id) is not None and receipts[i.id].arrived_units > 0}
+    lines = []
+    for item in items:
+        receipt = receipts.get(item.id)
+        sub = subs.get(item.id)
+        lines.append(ReceiveLine(
+            item=item, ordered_units=(item.cases_ordered or 0) * item.case_size,
+            arrived=receipt.arrived_units if receipt else None,
+            damaged=receipt.damaged_units if receipt else 0,
+            substitute=sub,
+            substitute_units=receipts[sub.id].arrived_units if sub else 0,
+        ))
+    in_round = {i.product_id for i in rnd.items}
+    choices = [p for p in db.session.scalars(
+        select(Product).where(Product.supplier_id == rnd.supplier_id)
+        .order_by(Product.name).limit(500)) if p.id not in in_round]
+    expected = db.session.scalar(
+        select(func.coalesce(func.sum(Statement.total_pence), 0))
+        .where(Statement.round_id == rnd.id))
+    return ReceivePage(rnd, lines, expected, choices)
+
+
+def record_delivery(rnd: Round, arrived: list[Arrived], substitutes: list[Substitute],
+                    invoice_total_pence: int | None, *, drawn_version: int, actor: User,
+                    now: datetime) -> DeliveryResult:
+    """Save what arrived for an ordered (or already delivered) round and restate every
+    statement from it. One guarded change: the save is refused (ServiceError, nothing
+    written) when someone else saved since the form was drawn (`drawn_version`), when
+    the round is not waiting for its delivery, or when a number is impossible (field
+    names: "arrived-<item>", "damaged-<item>", "sub_units-<item>", "sub_price-<item>",
+    "sub_product-<item>", "invoice"). Products left out of `arrived` are taken to have
+    arrived in full. The round becomes delivered. Audited; households whose bill
+    changed are told. Returns what changed."""
+    items = {i.id: i for i in original_items(rnd)}
+    given = _checked_arrivals(items, arrived)
+    subs = _checked_substitutes(rnd, items, substitutes)
+    if invoice_total_pence is not None and not 0 <= invoice_total_pence <= MOST_PENCE:
+        raise ServiceError(_l("Enter the invoice total in pounds, like 182.40."),
+                           field="invoice")
+    if rnd.status not in RECEIVABLE:
+        raise ServiceError(_l("Only a round marked as ordered can have its delivery "
+                              "recorded."))
+    claimed = db.session.execute(
+        update(Round)
+        .where(Round.id == rnd.id, Round.status.in_(RECEIVABLE),
+               Round.delivery_version == drawn_version)
+        .values(delivery_version=drawn_version + 1, status=statuses.RoundStatus.DELIVERED,
+                received_at=now, received_by_id=actor.id,
+                invoice_total_pence=invoice_total_pence)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise ServiceError(_l("Someone else saved what arrived a moment ago, so nothing "
+                              "was changed. Check what they saved below, then save again "
+                              "if it needs changing."))
+    db.session.refresh(rnd)
+    _save_receipts(items, given, actor, now)
+    sub_items = _save_substitutes(rnd, items, subs, actor, now)
+    result = _restate_round(rnd, items, given, sub_items, now)
+    audit.record("round.delivery_recorded", actor=actor, group_id=rnd.group_id, subject=rnd,
+                 version=rnd.delivery_version, invoice_total_pence=invoice_total_pence,
+                 arrived={str(k): list(v) for k, v in sorted(given.items())},
+                 substitutes={str(k): [s.units, s.unit_pence] for k, (_i, s) in
+                              sorted(sub_items.items())},
+                 statements_changed=result.statements_changed,
+                 refunds_queued=result.refunds_queued)
+    return result
+
+
+def _checked_arrivals(items: dict[int, RoundItem],
+                      arrived: list[Arrived]) -> dict[int, tuple[int, int]]:
+    """(arrived, damaged) per product, every product of the round included."""
+    given: dict[int, tuple[int, int]] = {}
+    for entry in arrived:
+        if entry.item_id not in items:
+            raise ServiceError(_l("That product is not in this round."))
+        if not 0 <= entry.arrived <= MOST_UNITS:
+            raise ServiceError(_l("Enter how many arrived, from 0 to %(most)s.",
+                                  most=f"{MOST_UNITS:,}"), field=f"arrived-{entry.item_id}")
+        if not 0 <= entry.damaged <= entry.arrived:
+            raise ServiceError(_l("Damaged cannot be more than arrived, or below 0."),
+                               field=f"damaged-{entry.item_id}")
+        given[entry.item_id] = (entry.arrived, entry.damaged)
+    for item_id, item in items.items():
+        given.setdefault(item_id, ((item.cases_ordered or 0) * item.case_size, 0))
+    return given
+
+
+def _checked_substitutes(rnd: Round, items: dict[int, RoundItem],
+                         substitutes: list[Substitute]) -> dict[int, Substitute]:
+    """At most one substitute per product, each with a price and a known product."""
+    checked: dict[int, Substitute] = {}
+    in_round = {i.product_id: i for i in rnd.items}
+    for sub in substitutes:
+        if sub.for_item_id not in items:
+            raise ServiceError(_l("That product is not in this round."))
+        if sub.for_item_id in checked:
+            raise ServiceError(_l("Enter one substitute for each product."),
+                               field=f"sub_product-{sub.for_item_id}")
+        if not 1 <= sub.units <= MOST_UNITS:
+            raise ServiceError(_l("Enter how many were sent instead, from 1 to %(most)s.",
+                                  most=f"{MOST_UNITS:,}"), field=f"sub_units-{sub.for_item_id}")
+        if sub.unit_pence is None or not 0 < sub.unit_pence <= MOST_PENCE:
+            raise ServiceError(_l("Enter the price of one substitute, like 0.85."),
+                               field=f"sub_price-{sub.for_item_id}")
+        if sub.product_id is not None:
+            product = db.session.get(Product, sub.product_id)
+            taken = in_round.get(sub.product_id)
+            if product is None or product.supplier_id != rnd.supplier_id or (
+                    taken is not None and taken.substitute_for_id != sub.for_item_id):
+                raise ServiceError(_l("Choose one of the supplier's products that is not "
+                                      "already in this round."),
+                                   field=f"sub_product-{sub.for_item_id}")
+        elif not sub.name:
+            raise ServiceError(_l("Choose the product sent instead, or type its name."),
+                               field=f"sub_product-{sub.for_item_id}")
+        checked[sub.for_item_id] = sub
+    return checked
+
+
+def _save_receipts(items: dict[int, RoundItem], given: dict[int, tuple[int, int]],
+                   actor: User, now: datetime) -> None:
+    saved = {r.round_item_id: r for r in db.session.scalars(
+        select(ItemReceipt).where(ItemReceipt.round_item_id.in_(list(items))))}
+    for item_id, (arrived, damaged) in given.items():
+        receipt = saved.get(item_id)
+        if receipt is None:
+            receipt = ItemReceipt(round_item_id=item_id)
+            db.session.add(receipt)
+        receipt.arrived_units, receipt.damaged_units = arrived, damaged
+        receipt.recorded_by_id, receipt.recorded_at = actor.id, now
+
+
+def _save_substitutes(rnd: Round, items: dict[int, RoundItem], subs: dict[int, Substitute],
+                      actor: User, now: datetime) -> dict[int, tuple[RoundItem, Substitute]]:
+    """The round item of each substitute, priced per unit (a product's first substitute
+    makes it; a new line becomes a hidden product of the supplier, or the supplier's
+    product of that name). How many were sent is kept as the item's receipt. A
+    substitute no longer sent keeps its item; the restatement gives it no units."""
+    sub_items = _substitute_items(rnd)
+    made: dict[int, tuple[RoundItem, Substitute]] = {}
+    for for_id, sub in subs.items():
+        product_id = sub.product_id
+        if product_id is None:
+            product = db.session.scalar(select(Product).where(
+                Product.supplier_id == rnd.supplier_id, Product.name == sub.name[:100]))
+            if product is None:
+                product = Product(supplier_id=rnd.supplier_id, name=sub.name[:100],
+                                  unit_description=(sub.unit_description or "")[:100],
+                                  case_size=1, case_price_pence=sub.unit_pence, active=False)
+                db.session.add(product)
+                db.session.flush()
+            elif any(i.product_id == product.id and i.substitute_for_id != for_id
+                     for i in rnd.items):
+                raise ServiceError(_l("Choose one of the supplier's products that is not "
+                                      "already in this round."),
+                                   field=f"sub_product-{for_id}")
+            product_id = product.id
+        item = next((i for i in sub_items if i.substitute_for_id == for_id
+                     and i.product_id == product_id), None)
+        if item is None:
+            source = db.session.get(Product, product_id)
+            item = RoundItem(round_id=rnd.id, product_id=product_id, name=source.name,
+                             unit_description=source.unit_description, case_size=1,
+                             case_price_pence=sub.unit_pence, cases_ordered=0,
+                             substitute_for_id=for_id)
+            db.session.add(item)
+            db.session.flush()
+        item.case_price_pence = sub.unit_pence
+        made[for_id] = (item, sub)
+    _save_receipts({item.id: item for item, _sub in made.values()},
+                   {item.id: (sub.units, 0) for item, sub in made.values()}, actor, now)
+    return made
+
+
+def _substitute_items(rnd: Round) -> list[RoundItem]:
+    return list(db.session.scalars(
+        select(RoundItem).where(RoundItem.round_id == rnd.id,
+                                RoundItem.substitute_for_id.is_not(None))
+        .order_by(RoundItem.id)))
+
+
+def _restate_round(rnd: Round, items: dict[int, RoundItem], given: dict[int, tuple[int, int]],
+                   sub_items: dict[int, tuple[RoundItem, Substitute]],
+                   now: datetime) -> DeliveryResult:
+    rows = db.session.execute(
+        select(PledgeLine.household_id, PledgeLine.round_item_id, PledgeLine.queue_pos,
+               PledgeLine.quantity, PledgeLine.tolerance)
+        .where(PledgeLine.round_id == rnd.id)).all()
+    lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
+    for row in rows:
+        lines_by_item[row.round_item_id].append(
+            DomainLine(row.household_id, row.queue_pos, row.quantity, row.tolerance))
+    ordered_items = sorted(items.values(), key=lambda i: i.id)
+    at_close = closing.outcome_if_closed(rnd, ordered_items, lines_by_item)
+    round_positions = household_positions(line for ls in lines_by_item.values() for line in ls)
+
+    products, new_units, tolerance_units = [], {}, {}
+    lost: dict[int, dict[int, int]] = {}
+    spare: dict[int, int] = {}
+    for item in ordered_items:
+        allocation = at_close.allocations[item.id]
+        arrived, damaged = given[item.id]
+        now_given = reallocate(lines_by_item.get(item.id, ()), allocation, arrived - damaged,
+                               rnd.allocation_mode)
+        new_units[item.id] = now_given.units
+        tolerance_units[item.id] = now_given.tolerance_units
+        spare[item.id] = now_given.spare
+        lost[item.id] = {h: u - now_given.units.get(h, 0) for h, u in allocation.units.items()
+                         if u > now_given.units.get(h, 0)}
+        products.append(ProductOutcome(
+            item.id, allocation.cases * item.case_price_pence, allocation.units,
+            now_given.units, household_positions(lines_by_item.get(item.id, ()))))
+    substitutes = []
+    for for_id, (sub_item, sub) in sub_items.items():
+        units, left = share_substitute(sub.units, lost.get(for_id, {}), round_positions)
+        new_units[sub_item.id] = units
+        tolerance_units[sub_item.id] = {}
+        spare[sub_item.id] = left
+        substitutes.append(SubstituteOutcome(sub_item.id, sub.unit_pence, units))
+    sent_now = {item.id for item, _sub in sub_items.values()}
+    for old in _substitute_items(rnd):
+        if old.id in sent_now:
+            continue
+        # A substitute no longer sent (or replaced by another product): nobody gets it.
+        db.session.execute(update(ItemReceipt).where(ItemReceipt.round_item_id == old.id)
+                           .values(arrived_units=0, damaged_units=0)
+                           .execution_options(synchronize_session=False))
+        new_units[old.id] = {}
+        tolerance_units[old.id] = {}
+        substitutes.append(SubstituteOutcome(old.id, old.case_price_pence, {}))
+    restated = restate(products, substitutes, rnd.delivery_fee_pence, rnd.fee_split,
+                       round_positions)
+    result = DeliveryResult(spare=spare)
+    _write_restatement(rnd, restated, new_units, tolerance_units, result, now)
+    return result
+
+
+def _write_restatement(rnd, restated, new_units, tolerance_units, result: DeliveryResult,
+                       now: datetime) -> None:
+    """Lines, adjustments and statements as bulk statements; money per changed statement."""
+    statements = {s.household_id: s for s in db.session.execute(
+        select(Statement.id, Statement.household_id, Statement.goods_pence,
+               Statement.fee_pence, Statement.total_pence, Statement.paid_pence,
+               Statement.payment_status, Statement.owed_back_pence)
+        .where(Statement.round_id == rnd.id)).all()}
+    by_statement = {s.id: s for s in statements.values()}
+    current = {(line.statement_id, line.round_item_id): line for line in db.session.execute(
+        select(StatementLine.id, StatementLine.statement_id, StatementLine.round_item_id,
+               StatementLine.units, StatementLine.amount_pence)
+        .join(Statement, StatementLine.statement_id == Statement.id)
+        .where(Statement.round_id == rnd.id)).all()}
+    version = rnd.delivery_version
+    line_updates, line_inserts, adjustments = [], [], []
+    new_goods: dict[int, int] = defaultdict(int)
+    for item_id, per_household in restated.goods.items():
+        units_now = new_units.get(item_id, {})
+        for household_id, pence_now in per_household.items():
+            statement = statements.get(household_id)
+            if statement is None:
+                continue
+            units = units_now.get(household_id, 0)
+            new_goods[statement.id] += pence_now
+            line = current.get((statement.id, item_id))
+            before = (line.units, line.amount_pence) if line else (0, 0)
+            if before == (units, pence_now):
+                continue
+            tol = tolerance_units.get(item_id, {}).get(household_id, 0)
+            if line is None:
+                line_inserts.append({"statement_id": statement.id, "round_item_id": item_id,
+                                     "quantity": 0, "tolerance": 0, "units": units,
+                                     "tolerance_units": tol, "amount_pence": pence_now})
+            else:
+                line_updates.append({"b_id": line.id, "b_units": units, "b_tol": tol,
+                                     "b_amount": pence_now})
+            adjustments.append({"statement_id": statement.id, "round_item_id": item_id,
+                                "delivery_version": version, "units_before": before[0],
+                                "units_after": units, "pence_before": before[1],
+                                "pence_after": pence_now, "created_at": now})
+    changed = []
+    for household_id, statement in statements.items():
+        goods = new_goods.get(statement.id, 0)
+        fee = restated.fee.get(household_id, 0)
+        if fee != statement.fee_pence:
+            adjustments.append({"statement_id": statement.id, "round_item_id": None,
+                                "delivery_version": version, "units_before": 0,
+                                "units_after": 0, "pence_before": statement.fee_pence,
+                                "pence_after": fee, "created_at": now})
+        if (goods, fee) != (statement.goods_pence, statement.fee_pence):
+            changed.append((statement, goods, fee))
+    if line_updates:
+        table = StatementLine.__table__
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("b_id"))
+            .values(units=bindparam("b_units"), tolerance_units=bindparam("b_tol"),
+                    amount_pence=bindparam("b_amount")),
+            line_updates, execution_options={"synchronize_session": False})
+    if line_inserts:
+        db.session.execute(insert(StatementLine.__table__), line_inserts)
+    if adjustments:
+        db.session.execute(insert(StatementAdjustment.__table__), adjustments)
+    moved = {}
+    for statement, goods, fee in changed:
+        moved[statement.id] = _move_money(rnd, by_statement[statement.id], goods, fee,
+                                          result, now)
+    result.statements_changed = len(changed)
+    db.session.expire_all()
+    _tell_households(rnd, by_statement, moved, version, now)
+
+
+def _tell_households(rnd: Round, statements: dict, moved: dict[int, tuple[int, int]],
+                     version: int, now: datetime) -> None:
+    """E-mail each household whose bill changed in this save what changed, in words."""
+    if not moved:
+        return
+    words: dict[int, list[str]] = defaultdict(list)
+    for adjustment in db.session.scalars(
+        select(StatementAdjustment).where(
+            StatementAdjustment.statement_id.in_(list(moved)),
+            StatementAdjustment.delivery_version == version)
+        .order_by(StatementAdjustment.id)
+    ):
+        words[adjustment.statement_id].append(describe(adjustment))
+    bills = {}
+    for statement in db.session.scalars(select(Statement).where(Statement.id.in_(list(moved)))):
+        card_back, _cash_back = moved[statement.id]
+        bills[statement.household_id] = {
+            "changes": words.get(statement.id, []), "total_pence": statement.total_pence,
+            "card_back_pence": card_back, "owed_back_pence": statement.owed_back_pence,
+            "still_to_pay_pence": statement.total_pence - statement.paid_pence
+            if statement.payment_status in statuses.OPEN_TO_PAYMENT else 0,
+        }
+    notifications.queue_delivery_changed(rnd, bills, version, now)
+
+
+def _move_money(rnd: Round, statement, goods: int, fee: int, result: DeliveryResult,
+                now: datetime) -> tuple[int, int]:
+    """Set the statement's new total and move its money once: card money back to the
+    card, cash held for the household, or the new amount owed. Returns (pence going back
+    to the card, pence of cash now owed back)."""
+    total = goods + fee
+    paid = statement.paid_pence
+    status = statement.payment_status
+    excess = max(0, paid - total) if status != StatementStatus.CHARGING else 0
+    card_back = 0
+    if excess:
+        for payment in db.session.scalars(
+            select(CardPayment).where(CardPayment.statement_id == statement.id,
+                                      CardPayment.status == AttemptStatus.SUCCEEDED,
+                                      CardPayment.credited_pence > 0)
+            .order_by(CardPayment.id.desc())
+        ):
+            take = min(excess - card_back, payment.credited_pence)
+            if take <= 0:
+                break
+            moved = db.session.execute(
+                update(CardPayment)
+                .where(CardPayment.id == payment.id, CardPayment.credited_pence >= take)
+                .values(credited_pence=CardPayment.credited_pence - take)
+                .execution_options(synchronize_session=False)).rowcount
+            if moved != 1:
+                continue
+            db.session.refresh(payment)
+            if queue_refund(payment, take, reason="delivery_changed", now=now,
+                            keep_pence=payment.credited_pence) is not None:
+                result.refunds_queued += 1
+            card_back += take
+    cash_back = excess - card_back
+    paid_now = paid - excess
+    # Cash the group already holds for the household (from an earlier save) pays first
+    # towards a bill that has gone up again.
+    held_used = min(statement.owed_back_pence, max(0, total - paid_now)) \
+        if status != StatementStatus.CHARGING else 0
+    paid_now += held_used
+    if status == StatementStatus.CHARGING:
+        event = None  # the charge's answer credits what is owed and refunds the rest
+    elif total == 0 and paid_now == 0:
+        event = "delivery_nothing_to_pay"
+    elif paid_now == total:
+        event = "delivery_paid_up"
+    elif status in (StatementStatus.PAID, StatementStatus.SETTLED) and paid_now < total \
+            and not _written_off(statement.id):
+        event = "delivery_owes_more"
+    else:
+        event = None
+    values = {"goods_pence": goods, "fee_pence": fee, "total_pence": total,
+              "paid_pence": paid_now,
+              "owed_back_pence": Statement.owed_back_pence + cash_back - held_used}
+    guards = [Statement.id == statement.id, Statement.paid_pence == paid,
+              Statement.owed_back_pence == statement.owed_back_pence]
+    if event is not None and status in STATEMENT.sources(event):
+        values.update(payment_status=STATEMENT.target(event), needs_action_reason=None)
+    moved = db.session.execute(
+        update(Statement).where(*guards).values(**values)
+        .execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        raise ServiceError(_l("A payment for this round came in while saving, so nothing "
+                              "was changed. Save again."))
+    result.owed_back_pence += cash_back - held_used
+    audit.record("statement.restated", actor=None, group_id=rnd.group_id,
+                 household_id=statement.household_id, statement_id=statement.id,
+                 delivery_version=rnd.delivery_version, total_before=statement.total_pence,
+                 total_after=total, card_back_pence=card_back, cash_owed_back_pence=cash_back)
+    return card_back, cash_back - held_used
+
+
+def _written_off(statement_id: int) -> bool:
+    """A write-off stands on the statement: an organiser decided the group covers the
+    rest, so a change of total does not make it owed again (the books show it)."""
+    return db.session.scalar(select(WriteOff.id).where(
+        WriteOff.statement_id == statement_id, WriteOff.undone_at.is_(None))) is not None
+
+
+def changes_of(statement: Statement) -> list[tuple[str, int]]:
+    """The statement's changes since close, newest save last, as (plain words, pence:
+    negative is less to pay): one line per product (and the fee) that changed."""
+    rows = db.session.scalars(
+        select(StatementAdjustment).where(StatementAdjustment.statement_id == statement.id)
+        .order_by(StatementAdjustment.delivery_version, StatementAdjustment.id)).all()
+    return [(describe(a), a.change_pence) for a in rows]
+
+
+def describe(adjustment: StatementAdjustment) -> str:
+    """One change in plain words, with its amount ("2 of 6 Tinned tomatoes did not
+    arrive or came damaged: −£1.66")."""
+    change = adjustment.change_pence
+    money = ("−" if change < 0 else "+") + pence(abs(change))
+    item = adjustment.item
+    before, after = adjustment.units_before, adjustment.units_after
+    if item is None:
+        return str(_l("Your share of the delivery cost changed: %(money)s", money=money))
+    if item.substitute_for_id is not None:
+        original = db.session.get(RoundItem, item.substitute_for_id)
+        if after > before:
+            return str(_l("%(n)s %(name)s sent instead of %(original)s: %(money)s",
+                          n=after - before, name=item.name, original=original.name,
+                          money=money))
+        return str(_l("%(n)s fewer %(name)s sent instead of %(original)s: %(money)s",
+                      n=before - after, name=item.name, original=original.name, money=money))
+    if after < before:
+        return str(_l("%(lost)s of %(before)s %(name)s did not arrive or came damaged: "
+                      "%(money)s", lost=before - after, before=before, name=item.name,
+                      money=money))
+    if after > before:
+        return str(_l("%(n)s more %(name)s arrived than expected: %(money)s",
+                      n=after - before, name=item.name, money=money))
+    return str(_l("%(name)s: your share of its cost changed by a penny or two as others' "
+                  "goods changed: %(money)s", name=item.name, money=money))

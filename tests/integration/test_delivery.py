@@ -1,0 +1,247 @@
+"""Delivery day (#14): what arrived is saved, shared out again, and each statement
+follows the goods with a line per change; money moves once per change.
+
+The world: a case of 12 tins at £10 (83⅓p a tin). Flat 1 asked for 6 first, Flat 2
+for 6 after it: one case, £5 each. Two tins of the case came damaged."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bulkbuy.extensions import db
+from bulkbuy.models import (
+    AuditEntry,
+    ItemReceipt,
+    OutboxMessage,
+    Round,
+    Statement,
+    StatementAdjustment,
+    StatementLine,
+    utcnow,
+)
+from bulkbuy.services import ServiceError, closing, delivery, rounds
+from bulkbuy.services.payments import cash as cash_service
+from tests import factories
+from tests.integration.helpers.closing_checks import pledge
+from tests.pages import count
+
+
+def ordered_world(*, fee_pence: int = 0, rice: bool = False) -> factories.World:
+    """Flats 1 and 2 six tins each (Flat 1 first); with `rice`, Flat 1 also a sack of
+    rice (case of 1 at £31.50). Closed and marked ordered."""
+    now = utcnow()
+    products = (("Tinned tomatoes", 12, 1000), ("Rice", 1, 3150))
+    w = factories.world(products=products, now=now)
+    w.round.delivery_fee_pence = fee_pence
+    db.session.commit()
+    pledge(w, 0, "Tinned tomatoes", 6, now=now)
+    pledge(w, 1, "Tinned tomatoes", 6, now=now)
+    if rice:
+        pledge(w, 0, "Rice", 1, now=now)
+    assert closing.close_round(w.round.id, w.round.closes_at + timedelta(seconds=1))
+    db.session.commit()
+    rounds.mark_ordered(w.round, reference="PO-1",
+                        expected_on=(w.round.closes_at + timedelta(days=2)).date(),
+                        actor=w.organiser, now=w.round.closes_at)
+    db.session.commit()
+    return w
+
+
+def item(w, name):
+    return next(i for i in w.round.items if i.name == name)
+
+
+def bills(w) -> dict[str, tuple[int, int, str, int]]:
+    """Each flat's (total, paid, status, owed back)."""
+    db.session.expire_all()
+    return {s.household.label: (s.total_pence, s.paid_pence, s.payment_status,
+                                s.owed_back_pence)
+            for s in db.session.scalars(select(Statement).where(Statement.round_id
+                                                                == w.round.id))}
+
+
+def save(w, arrived, substitutes=(), invoice=None, version=None):
+    rnd = db.session.get(Round, w.round.id)
+    result = delivery.record_delivery(
+        rnd, [delivery.Arrived(item(w, name).id, a, d) for name, (a, d) in arrived.items()],
+        list(substitutes), invoice,
+        drawn_version=rnd.delivery_version if version is None else version,
+        actor=w.organiser, now=utcnow())
+    db.session.commit()
+    return result
+
+
+def test_everything_arriving_changes_no_bill_and_the_round_is_delivered(app):
+    w = ordered_world(rice=True)
+    before = bills(w)
+
+    result = save(w, {"Tinned tomatoes": (12, 0), "Rice": (1, 0)})
+
+    assert result.statements_changed == 0
+    assert bills(w) == before
+    assert db.session.get(Round, w.round.id).status == "delivered"
+    assert count(StatementAdjustment) == 0
+    assert [m.key for m in db.session.scalars(select(OutboxMessage)) if
+            m.key.startswith("delivery-changed")] == []
+
+
+def test_two_damaged_tins_come_off_the_later_pledger_first_to_the_penny(app):
+    w = ordered_world()
+
+    save(w, {"Tinned tomatoes": (12, 2)})
+
+    # 10 tins to hand over cost 1000 × 10 / 12 = 833p: Flat 1 keeps 6 (500p), Flat 2 gets 4.
+    assert bills(w) == {"Flat 1": (500, 0, "due", 0), "Flat 2": (333, 0, "due", 0)}
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    assert [line.units for line in flat2.lines] == [4]
+    assert delivery.changes_of(flat2) == [
+        ("2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67", -167)]
+    mail = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.key.startswith("delivery-changed:")))
+    assert mail.to_address == "r2@oak.test"
+    assert "2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67" in mail.body
+    assert "Your bill is now £3.33." in mail.body
+
+
+def test_cash_paid_beyond_the_new_bill_is_held_for_the_household(app):
+    w = ordered_world()
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
+    db.session.commit()
+
+    save(w, {"Tinned tomatoes": (12, 2)})
+
+    assert bills(w)["Flat 2"] == (333, 333, "paid", 167)
+    mail = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.key.startswith("delivery-changed:")))
+    assert "We owe you £1.67 of the cash you paid." in mail.body
+
+
+def test_saving_the_same_delivery_again_moves_nothing_more(app):
+    w = ordered_world()
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
+    db.session.commit()
+    save(w, {"Tinned tomatoes": (12, 2)})
+    after_first = (bills(w), count(StatementAdjustment), count(OutboxMessage))
+
+    save(w, {"Tinned tomatoes": (12, 2)})
+
+    assert (bills(w), count(StatementAdjustment), count(OutboxMessage)) == after_first
+    assert db.session.get(Round, w.round.id).delivery_version == 2
+
+
+def test_a_later_change_moves_only_the_new_difference(app):
+    w = ordered_world()
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
+    db.session.commit()
+    save(w, {"Tinned tomatoes": (12, 2)})
+
+    save(w, {"Tinned tomatoes": (12, 1)})  # one of the "damaged" tins was fine after all
+
+    # 11 tins cost 917p (1000 × 11 / 12, rounded): Flat 1 500p, Flat 2 5 tins 417p.
+    assert bills(w)["Flat 2"] == (417, 417, "paid", 83)
+    flat2 = db.session.get(Statement, flat2.id)
+    assert [amount for _words, amount in delivery.changes_of(flat2)] == [-167, 84]
+
+
+def test_a_substitute_goes_to_the_household_that_lost_units(app):
+    w = ordered_world()
+    tins = item(w, "Tinned tomatoes")
+
+    save(w, {"Tinned tomatoes": (10, 0)}, [delivery.Substitute(
+        tins.id, 2, 85, name="Plum tomatoes", unit_description="400g tin")])
+
+    assert bills(w)["Flat 2"] == (333 + 170, 0, "due", 0)
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    assert sorted((line.item.name, line.units, line.amount_pence) for line in flat2.lines) \
+        == [("Plum tomatoes", 2, 170), ("Tinned tomatoes", 4, 333)]
+    assert [words for words, _a in delivery.changes_of(flat2)] == [
+        "2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67",
+        "2 Plum tomatoes sent instead of Tinned tomatoes: +£1.70"]
+    page = delivery.receive_page(db.session.get(Round, w.round.id))
+    assert [(line.item.name, line.arrived, line.substitute.name, line.substitute_units)
+            for line in page.lines if line.substitute] == [
+        ("Tinned tomatoes", 10, "Plum tomatoes", 2)]
+
+    # The supplier's substitute is taken back off the record: nobody gets it any more.
+    save(w, {"Tinned tomatoes": (10, 0)})
+    assert bills(w)["Flat 2"] == (333, 0, "due", 0)
+
+
+def test_the_fee_follows_the_goods(app):
+    w = ordered_world(fee_pence=300)
+
+    save(w, {"Tinned tomatoes": (6, 0)})  # Flat 2 gets nothing now
+
+    assert bills(w) == {"Flat 1": (500 + 300, 0, "due", 0), "Flat 2": (0, 0, "settled", 0)}
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    assert [words for words, _a in delivery.changes_of(flat2)] == [
+        "6 of 6 Tinned tomatoes did not arrive or came damaged: −£5",
+        "Your share of the delivery cost changed: −£1.50"]
+
+
+@pytest.mark.parametrize("arrived, substitute, field", [
+    ({"Tinned tomatoes": (-1, 0)}, None, "arrived"),
+    ({"Tinned tomatoes": (5, 6)}, None, "damaged"),
+    ({"Tinned tomatoes": (5, -1)}, None, "damaged"),
+    ({"Tinned tomatoes": (100_000, 0)}, None, "arrived"),
+    ({"Tinned tomatoes": (10, 0)}, dict(units=2, unit_pence=None, name="Plum"), "sub_price"),
+    ({"Tinned tomatoes": (10, 0)}, dict(units=0, unit_pence=85, name="Plum"), "sub_units"),
+    ({"Tinned tomatoes": (10, 0)}, dict(units=2, unit_pence=85), "sub_product"),
+])
+def test_impossible_numbers_are_refused_and_nothing_is_written(app, arrived, substitute,
+                                                               field):
+    w = ordered_world()
+    before = (bills(w), count(ItemReceipt), count(StatementLine), count(AuditEntry))
+    subs = [delivery.Substitute(item(w, "Tinned tomatoes").id, **substitute)] \
+        if substitute else []
+
+    with pytest.raises(ServiceError) as refused:
+        save(w, arrived, subs)
+    db.session.rollback()
+
+    assert refused.value.field.startswith(field)
+    assert (bills(w), count(ItemReceipt), count(StatementLine), count(AuditEntry)) == before
+    assert db.session.get(Round, w.round.id).status == "ordered"
+
+
+def test_a_product_not_in_the_round_is_refused(app):
+    w = ordered_world()
+    other = factories.world(name="Elm Court", prefix="e")
+    rnd = db.session.get(Round, w.round.id)
+    with pytest.raises(ServiceError):
+        delivery.record_delivery(rnd, [delivery.Arrived(other.round.items[0].id, 1, 0)], [],
+                                 None, drawn_version=0, actor=w.organiser, now=utcnow())
+
+
+def test_two_people_saving_from_the_same_form_get_one_result(app):
+    w = ordered_world()
+    save(w, {"Tinned tomatoes": (12, 2)}, version=0)
+
+    with pytest.raises(ServiceError) as refused:
+        save(w, {"Tinned tomatoes": (12, 0)}, version=0)  # drawn before the first save
+    db.session.rollback()
+
+    assert "Someone else saved what arrived" in refused.value.message
+    assert bills(w)["Flat 2"][0] == 333
+
+
+def test_only_an_ordered_round_can_be_received(app):
+    now = utcnow()
+    w = factories.world(now=now)
+    pledge(w, 0, "Tinned tomatoes", 12, now=now)
+    closing.close_round(w.round.id, w.round.closes_at + timedelta(seconds=1))
+    db.session.commit()
+    with pytest.raises(ServiceError):
+        save(w, {"Tinned tomatoes": (12, 0)})
