@@ -51,11 +51,13 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
     #: Sign-in tries per account (the e-mail typed, whatever the address), and per network
-    #: address (higher: residents on a shared wifi share one address). Join forms use
-    #: LOGIN_RATE_LIMIT per address.
+    #: address (higher: residents on a shared wifi share one address).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT",
                                               "60 per minute;300 per hour")
+    #: Join forms sent per network address (each join form counted on its own): a whole
+    #: estate may join from one hall's wifi in an evening.
+    JOIN_RATE_LIMIT = os.environ.get("JOIN_RATE_LIMIT", "30 per minute;300 per hour")
 
     #: Events of this level and above go to standard error, one line each.
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -124,5 +126,6 @@ class TestConfig(Config):
     STRIPE_API_BASE = None
     LOGIN_RATE_LIMIT = "1000 per minute"
     LOGIN_ADDRESS_RATE_LIMIT = "1000 per minute"
+    JOIN_RATE_LIMIT = "1000 per minute"
     #: Most tests post forms directly; tests/integration/test_security.py turns this on.
     WTF_CSRF_ENABLED = False

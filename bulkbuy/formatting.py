@@ -74,3 +74,8 @@ def parse_local(text: str | None, timezone: str) -> datetime:
 
 def pence(amount: int | None) -> str:
     return "" if amount is None else format_pence(amount)
+
+
+def pence_input(amount: int | None) -> str:
+    """Pence as a plain number of pounds for a form field: 1250 -> '12.50'; '' for None."""
+    return "" if amount is None else f"{amount // 100}.{amount % 100:02d}"

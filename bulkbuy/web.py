@@ -73,6 +73,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["pence"] = formatting.pence
     app.jinja_env.filters["when"] = formatting.when
     app.jinja_env.filters["day"] = formatting.day
+    app.jinja_env.filters["pence_input"] = formatting.pence_input
     app.jinja_env.filters["input_value"] = formatting.input_value
     app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, _cached_ngettext)
     app.jinja_env.globals["organises_a_group"] = organises_a_group

@@ -12,5 +12,6 @@ from bulkbuy.organiser import (  # noqa: E402,F401  (each registers its views on
     households,
     money,
     packing,
+    receiving,
     rounds,
 )

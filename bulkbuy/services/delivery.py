@@ -116,8 +116,9 @@ def original_items(rnd: Round) -> list[RoundItem]:
 
 
 def receive_page(rnd: Round) -> ReceivePage:
-    """The receive page: each product with what was ordered and what was saved."""
-    items = original_items(rnd)
+    """The receive page: each product ordered (some cases) with what was ordered and what
+    was saved."""
+    items = [i for i in original_items(rnd) if i.cases_ordered]
     receipts = {r.round_item_id: r for r in db.session.scalars(
         select(ItemReceipt).join(RoundItem, ItemReceipt.round_item_id == RoundItem.id)
         .where(RoundItem.round_id == rnd.id))}

@@ -27,6 +27,7 @@ from bulkbuy.models import (
     Round,
     RoundItem,
     Statement,
+    StatementLine,
     TabletSession,
     TabletVisit,
     User,
@@ -74,9 +75,22 @@ _OWES = (
            Statement.payment_status.in_(statuses.OWED),
            _FINISHED.status.in_(statuses.FINISHED_ROUNDS))
     .exists())
+#: Rounds whose goods are on their way or have come: the tablet says when, and where to
+#: collect them, to each household that gets some (paid for or not).
+_ON_ITS_WAY = (statuses.RoundStatus.ORDERED, statuses.RoundStatus.DELIVERED)
+_GETS_SOME = (
+    select(StatementLine.id)
+    .where(StatementLine.statement_id == Statement.id, StatementLine.units > 0)
+    .exists())
+_COMING = aliased(Round)
+_EXPECTS = (
+    select(Statement.id).join(_COMING, Statement.round_id == _COMING.id)
+    .where(Statement.household_id == bindparam("household_id"),
+           _COMING.status.in_(_ON_ITS_WAY), _GETS_SOME)
+    .exists())
 _SCREEN_VERSIONS = (
     select(Group.settings_version, Group.households_version, Round.id, Round.version,
-           Round.pledge_version, _OWES)
+           Round.pledge_version, _OWES, _EXPECTS)
     .select_from(Group)
     .outerjoin(Round, (Round.group_id == Group.id) & (Round.status == "open")
                & (Round.closes_at > bindparam("now")))
@@ -95,6 +109,12 @@ _OWED = (
            Statement.payment_status.in_(statuses.OWED),
            Round.status.in_(statuses.FINISHED_ROUNDS))
     .order_by(Statement.id))
+_DELIVERIES = (
+    select(Statement).options(contains_eager(Statement.round))
+    .join(Round, Statement.round_id == Round.id)
+    .where(Statement.household_id == bindparam("household_id"),
+           Round.status.in_(_ON_ITS_WAY), _GETS_SOME)
+    .order_by(Round.expected_delivery_on.is_(None), Round.expected_delivery_on, Round.id))
 
 
 @dataclass(frozen=True)
@@ -122,6 +142,9 @@ class PledgeScreen:
     key: tuple
     #: The household's bills still owed, of rounds that have finished.
     owed: list[Statement]
+    #: The household's statements, paid or not, of ordered or delivered rounds that give
+    #: it at least one unit: one a round, the day expected soonest first (see the round).
+    deliveries: list[Statement]
     #: Whole seconds since the server last noted the resident there (the page's idle
     #: count starts from the same moment).
     seen_ago: int
@@ -153,12 +176,13 @@ class PledgeScreen:
 
 def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     """The turn's household's pledge screen: the versions its open rounds' part is kept by
-    (that part itself is PledgeScreen.open_rounds), and its bills still owed.
+    (that part itself is PledgeScreen.open_rounds), its bills still owed, and its goods of
+    ordered or delivered rounds (PledgeScreen.deliveries).
 
     Notes the resident is still there (tablet.touch: a write at most every few seconds,
     left to the end so the row is held only for the commit). One statement whatever the
-    number of pledges (the versions, and whether any bill is owed), and one more for the
-    bills when there are some.
+    number of pledges (the versions, and whether any bill is owed or any goods are on
+    their way), and one more each for the bills and the deliveries when there are some.
     """
     household = turn.household
     rows = db.session.execute(
@@ -169,11 +193,15 @@ def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     owed = []
     if rows[0][5]:  # the bills themselves only when there are some (seldom)
         owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
+    deliveries = []
+    if rows[0][6]:  # only while a round it gets goods from is ordered or delivered
+        deliveries = list(db.session.scalars(_DELIVERIES, {"household_id": household.id}))
     tablet.touch(turn, now)
     # The server counts idleness from its last write (touch writes at most every few
     # seconds); the page counts from the same moment, so neither ends the turn first.
     seen_ago = max(0, math.ceil((now - turn.last_seen_at).total_seconds()))
-    return PledgeScreen(household=household, key=key, owed=owed, seen_ago=seen_ago, now=now)
+    return PledgeScreen(household=household, key=key, owed=owed, deliveries=deliveries,
+                        seen_ago=seen_ago, now=now)
 
 
 #: How long after Done its summary may be shown (once, on the thank-you page).
@@ -208,7 +236,8 @@ def turn_summary(session: TabletSession, visit_id: int | None, now: datetime
         return None
     household = visit.household
     owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
-    screen = PledgeScreen(household=household, key=(), owed=owed, seen_ago=0, now=now)
+    screen = PledgeScreen(household=household, key=(), owed=owed, deliveries=[], seen_ago=0,
+                          now=now)
     shown = screen.open_rounds()
     ordered = [(rnd, [v for v in views if v.my_quantity]) for rnd, views in shown.rounds]
     return TurnSummary(rounds=[(rnd, views) for rnd, views in ordered if views],

@@ -324,7 +324,8 @@ def _order_page(turn, error: TypedError | None = None):
     html, status = _page("tablet/order.html", 400 if error else 200,
                          household=screen.household,
                          rounds_html=Markup(rounds_html),  # noqa: S704 - autoescaped above
-                         any_rounds=any_rounds, owed=screen.owed, item_count=item_count,
+                         any_rounds=any_rounds, owed=screen.owed,
+                         deliveries=screen.deliveries, item_count=item_count,
                          most_pence=most_pence, owed_pence=screen.owed_pence,
                          seen_ago=screen.seen_ago, error=error,
                          title=_("Error: %(title)s", title=title) if error else title)

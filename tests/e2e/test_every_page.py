@@ -46,7 +46,16 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from bulkbuy import web
 from bulkbuy.extensions import db
 from bulkbuy.models import Round, Statement, utcnow
-from bulkbuy.services import accounts, closing, joining, pledges, rounds, tablet
+from bulkbuy.services import (
+    accounts,
+    closing,
+    collection,
+    delivery,
+    joining,
+    pledges,
+    rounds,
+    tablet,
+)
 from bulkbuy.services.payments import cash as cash_service
 from bulkbuy.services.payments import refunds
 from tests import factories
@@ -108,6 +117,11 @@ def quantity_in_letters(page: Page, ids: dict) -> None:
     card = page.locator(f"#item-{ids['open_rice']}")
     card.locator(f"#quantity-{ids['open_rice']}").fill("abc")
     _send(page, card.get_by_role("button", name="Save", exact=True))
+
+
+def arrived_in_letters(page: Page, ids: dict) -> None:
+    page.locator("input[name^=arrived-]").first.fill("abc")
+    _send(page, page.get_by_role("button", name="Save what arrived"))
 
 
 def press(name: str) -> Callable[[Page, dict], None]:
@@ -326,6 +340,19 @@ PAGES: list[Visit] = [
           posted=G + "/rounds/<int:round_id>/ordered"),
     Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, ordered: the delivery day",
           "/organise/{group}/rounds/{ordered_round}"),
+    Visit(G + "/rounds/<int:round_id>/receive", WORKER, "what arrived, ordered round",
+          "/organise/{group}/rounds/{ordered_round}/receive"),
+    Visit(G + "/rounds/<int:round_id>/receive", WORKER, "what arrived, saved, with changes",
+          "/organise/{group}/rounds/{delivered_round}/receive"),
+    Visit(G + "/rounds/<int:round_id>/receive", WORKER, 'what arrived, "abc"',
+          "/organise/{group}/rounds/{ordered_round}/receive", arrived_in_letters,
+          status=400),
+    Visit(G + "/rounds/<int:round_id>/collection", WORKER, "collection day",
+          "/organise/{group}/rounds/{delivered_round}/collection"),
+    Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, delivered",
+          "/organise/{group}/rounds/{delivered_round}"),
+    Visit("/rounds/<int:round_id>", RESIDENT, "round page, delivered: what changed",
+          "/rounds/{delivered_round}"),
     Visit(G + "/rounds/<int:round_id>/pick-list", WORKER, "pick list, closed round",
           "/organise/{group}/rounds/{closed_round}/pick-list"),
     Visit(G + "/rounds/<int:round_id>/packing-slips", WORKER, "packing slips, A4",
@@ -420,6 +447,9 @@ def build_world(app) -> dict:
         _pledge(closed, "Rice", flat2, 23, r2, now)
         ordered = new_round("April rice", collection_place="Community room")
         _pledge(ordered, "Rice", flat1, 25, r1, now)
+        delivered = new_round("May tins", collection_place="Community room")
+        _pledge(delivered, "Tinned tomatoes", flat1, 6, r1, now)
+        _pledge(delivered, "Tinned tomatoes", flat2, 6, r2, now)
         failed = new_round("Big order", min_order_pence=1_000_000)
         _pledge(failed, "Tinned tomatoes", flat1, 3, r1, now)
         refunded = new_round("Called off")
@@ -430,12 +460,19 @@ def build_world(app) -> dict:
         db.session.commit()
 
         later = now + timedelta(seconds=2)
-        for rnd in (closed, ordered, failed, refunded):
+        for rnd in (closed, ordered, delivered, failed, refunded):
             assert closing.close_round(rnd.id, later) is not None
         db.session.commit()
-        rounds.mark_ordered(db.session.get(Round, ordered.id), reference="PO-77",
-                            expected_on=(later + timedelta(days=3)).date(), actor=org,
-                            now=later)
+        for rnd in (ordered, delivered):
+            rounds.mark_ordered(db.session.get(Round, rnd.id), reference="PO-77",
+                                expected_on=(later + timedelta(days=3)).date(), actor=org,
+                                now=later)
+        tins = next(i for i in delivered.items if i.name == "Tinned tomatoes")
+        delivery.record_delivery(  # two tins came damaged: Flat 2 gets 4
+            db.session.get(Round, delivered.id), [delivery.Arrived(tins.id, 12, 2)], [],
+            None, drawn_version=0, actor=worker, now=later)
+        collection.collect(db.session.get(Round, delivered.id), flat1.id,
+                           neighbour_name=None, cash=None, actor=worker, now=later)
         statement = {(s.round_id, s.household_id): s for s in db.session.scalars(select(Statement))}
         flat1_closed = statement[closed.id, flat1.id]
         flat2_closed = statement[closed.id, flat2.id]
@@ -463,7 +500,7 @@ def build_world(app) -> dict:
             "group": group.id, "invite_code": group.invite_code, "supplier": made.supplier.id,
             "product": made.products[0].id, "open_round": open_round.id, "own_round": own.id,
             "draft_round": draft.id, "closed_round": closed.id, "failed_round": failed.id,
-            "ordered_round": ordered.id,
+            "ordered_round": ordered.id, "delivered_round": delivered.id,
             "refunded_round": refunded.id, "cancelled_round": cancelled.id,
             "closed_statement_flat1": flat1_closed.id, "tablet_session": past.id,
             "closed_cash_flat1": flat1_cash.id, "flat1": flat1.id,

@@ -245,3 +245,65 @@ def test_only_an_ordered_round_can_be_received(app):
     db.session.commit()
     with pytest.raises(ServiceError):
         save(w, {"Tinned tomatoes": (12, 0)})
+
+
+def test_a_worker_records_the_delivery_on_the_receive_page(client, auth):
+    w = ordered_world()
+    tins = item(w, "Tinned tomatoes")
+    url = f"/organise/{w.group.id}/rounds/{w.round.id}/receive"
+    auth.login(w.worker.email)
+
+    shown = client.get(url)
+    assert shown.status_code == 200
+    text = shown.get_data(as_text=True)
+    assert "Ordered: 1 case of 12, 12 items (unit)." in text
+    assert f'id="arrived-{tins.id}" name="arrived-{tins.id}" value="12"' in text
+
+    response = client.post(url, data={
+        "version": "0", f"arrived-{tins.id}": "12", f"damaged-{tins.id}": "2",
+        f"sub_product-{tins.id}": "new", f"sub_name-{tins.id}": "Plum tomatoes",
+        f"sub_unit-{tins.id}": "400g tin", f"sub_price-{tins.id}": "0.85",
+        f"sub_units-{tins.id}": "2", "invoice": "10.50"})
+    assert response.status_code == 303
+    assert bills(w)["Flat 2"] == (333 + 170, 0, "due", 0)
+    text = client.get(url).get_data(as_text=True)
+    assert "Households now pay £10.03 in all for what arrived." in text
+    assert "The invoice is £0.47 more than households pay" in text
+    assert f'id="sub_units-{tins.id}" name="sub_units-{tins.id}" value="2"' in text
+
+
+def test_bad_numbers_on_the_receive_page_are_shown_and_nothing_is_written(client, auth):
+    w = ordered_world()
+    tins = item(w, "Tinned tomatoes")
+    url = f"/organise/{w.group.id}/rounds/{w.round.id}/receive"
+    auth.login(w.organiser.email)
+    before = (bills(w), count(ItemReceipt), count(AuditEntry))
+
+    for form, message in [
+        ({f"arrived-{tins.id}": "ten"}, "How many arrived must be a whole number, like 2"),
+        ({f"arrived-{tins.id}": "5", f"damaged-{tins.id}": "6"},
+         "Damaged cannot be more than arrived, or below 0."),
+        ({f"arrived-{tins.id}": "10", f"sub_name-{tins.id}": "Plum", f"sub_units-{tins.id}":
+          "2", f"sub_product-{tins.id}": "new"}, "Enter the price of one substitute"),
+        ({f"arrived-{tins.id}": "12", "invoice": "lots"}, "pounds"),
+    ]:
+        response = client.post(url, data={"version": "0", **form})
+        assert response.status_code == 400, form
+        text = response.get_data(as_text=True)
+        assert "There is a problem" in text and message in text, form
+    assert (bills(w), count(ItemReceipt), count(AuditEntry)) == before
+
+
+def test_residents_cannot_open_the_receive_page_and_a_closed_round_has_none(client, auth):
+    w = ordered_world()
+    auth.login("r1@oak.test")
+    assert client.get(f"/organise/{w.group.id}/rounds/{w.round.id}/receive").status_code \
+        == 403
+    now = utcnow()
+    other = factories.world(name="Elm Court", prefix="e", now=now)
+    pledge(other, 0, "Tinned tomatoes", 12, now=now)
+    closing.close_round(other.round.id, other.round.closes_at + timedelta(seconds=1))
+    db.session.commit()
+    auth.login(other.organiser.email)
+    assert client.get(f"/organise/{other.group.id}/rounds/{other.round.id}/receive"
+                      ).status_code == 404
