@@ -131,6 +131,9 @@ STATEMENT = Table(
         *_moves([S.SETTLED], "write_off_undone", S.DUE,
                 "an organiser undoes a write-off made by mistake: what it covered is owed "
                 "again"),
+        *_moves([S.DUE], "credit_pays_rest", S.PAID,
+                "at close, the household's credit (kept from an earlier round) covers the "
+                "bill"),
         *_moves([S.DUE, S.NEEDS_ACTION], "delivery_paid_up", S.PAID,
                 "what arrived costs no more than was already paid"),
         *_moves([S.DUE, S.NEEDS_ACTION, S.PAID], "delivery_nothing_to_pay", S.SETTLED,

@@ -27,6 +27,7 @@ from bulkbuy.organiser.common import (
 )
 from bulkbuy.services import (
     ServiceError,
+    credits,
     statements,
 )
 from bulkbuy.services.payments import attempts, overview, refunds
@@ -235,6 +236,40 @@ def cash_returned(group_id: int, round_id: int, cash_id: int):
               "success")
     return redirect(url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id),
                     303)
+
+
+@bp.route("/<int:group_id>/rounds/<int:round_id>/payments/<int:statement_id>/owed-back",
+          methods=["POST"])
+@login_required
+def settle_owed_back(group_id: int, round_id: int, statement_id: int):
+    """What the group holds for a household after a short delivery: handed back in cash
+    now, or kept off its next bill (the household chooses, with a worker)."""
+    group, _member = _staff(group_id)
+    rnd = _closed_round(group, round_id)
+    statement = cash_service.statement_of_round(rnd.id, statement_id)
+    if statement is None:
+        abort(404)
+    choice = request.form.get("choice")
+    back = ("organiser.collection" if request.form.get("back") == "collection"
+            else "organiser.round_payments")
+    if choice not in ("cash", "credit"):
+        flash(_("Choose cash back or a credit for the next order."), "error")
+    else:
+        try:
+            with undone_on_error():
+                if choice == "cash":
+                    done = credits.hand_back(statement, actor=current_user, now=utcnow())
+                else:
+                    done = credits.keep_as_credit(statement, actor=current_user, now=utcnow())
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            flash(_("Recorded: %(amount)s handed back in cash.",
+                    amount=format_pence(done.amount_pence)) if choice == "cash" else
+                  _("Recorded: %(amount)s kept for their next order.",
+                    amount=format_pence(done.amount_pence)), "success")
+    return redirect(url_for(back, group_id=group.id, round_id=rnd.id)
+                    + f"#statement-{statement.id}", 303)
 
 
 @bp.route(

@@ -440,6 +440,8 @@ def _tell_households(rnd: Round, statements: dict, moved: dict[int, tuple[int, i
     """E-mail each household whose bill changed in this save what changed, in words."""
     if not moved:
         return
+    items = {i.id: i for i in db.session.scalars(
+        select(RoundItem).where(RoundItem.round_id == rnd.id))}
     words: dict[int, list[str]] = defaultdict(list)
     for adjustment in db.session.scalars(
         select(StatementAdjustment).where(
@@ -447,7 +449,7 @@ def _tell_households(rnd: Round, statements: dict, moved: dict[int, tuple[int, i
             StatementAdjustment.delivery_version == version)
         .order_by(StatementAdjustment.id)
     ):
-        words[adjustment.statement_id].append(describe(adjustment))
+        words[adjustment.statement_id].append(describe(adjustment, items))
     bills = {}
     for statement in db.session.scalars(select(Statement).where(Statement.id.in_(list(moved)))):
         card_back, _cash_back = moved[statement.id]
@@ -541,23 +543,39 @@ def _written_off(statement_id: int) -> bool:
 def changes_of(statement: Statement) -> list[tuple[str, int]]:
     """The statement's changes since close, newest save last, as (plain words, pence:
     negative is less to pay): one line per product (and the fee) that changed."""
+    return changes_by_statement([statement.id]).get(statement.id, [])
+
+
+def changes_by_statement(statement_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """`changes_of` for many statements at once (two queries, one more when any changed)."""
+    if not statement_ids:
+        return {}
     rows = db.session.scalars(
-        select(StatementAdjustment).where(StatementAdjustment.statement_id == statement.id)
+        select(StatementAdjustment).where(StatementAdjustment.statement_id.in_(statement_ids))
         .order_by(StatementAdjustment.delivery_version, StatementAdjustment.id)).all()
-    return [(describe(a), a.change_pence) for a in rows]
+    if not rows:
+        return {}
+    items = {i.id: i for i in db.session.scalars(select(RoundItem).where(
+        RoundItem.round_id.in_(select(Statement.round_id)
+                               .where(Statement.id.in_(statement_ids)))))}
+    found: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for adjustment in rows:
+        found[adjustment.statement_id].append((describe(adjustment, items),
+                                               adjustment.change_pence))
+    return found
 
 
-def describe(adjustment: StatementAdjustment) -> str:
+def describe(adjustment: StatementAdjustment, items: dict[int, RoundItem]) -> str:
     """One change in plain words, with its amount ("2 of 6 Tinned tomatoes did not
-    arrive or came damaged: −£1.66")."""
+    arrive or came damaged: −£1.66"); `items`: the round's products by id."""
     change = adjustment.change_pence
     money = ("−" if change < 0 else "+") + pence(abs(change))
-    item = adjustment.item
+    item = items.get(adjustment.round_item_id)
     before, after = adjustment.units_before, adjustment.units_after
     if item is None:
         return str(_l("Your share of the delivery cost changed: %(money)s", money=money))
     if item.substitute_for_id is not None:
-        original = db.session.get(RoundItem, item.substitute_for_id)
+        original = items[item.substitute_for_id]
         if after > before:
             return str(_l("%(n)s %(name)s sent instead of %(original)s: %(money)s",
                           n=after - before, name=item.name, original=original.name,

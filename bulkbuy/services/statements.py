@@ -6,7 +6,7 @@ Each function costs a fixed number of queries, however many households.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_babel import gettext
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from bulkbuy.domain.explain import explain_line
 from bulkbuy.domain.labels import natural_key
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, PledgeLine, Round, RoundItem, Statement, StatementLine
+from bulkbuy.services import delivery
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class OrderSheet:
 def order_sheet(rnd: Round) -> OrderSheet:
     """Cases per product to order from the supplier, with prices and totals (closed rounds)."""
     items = db.session.scalars(
-        select(RoundItem).where(RoundItem.round_id == rnd.id).order_by(RoundItem.name)
+        select(RoundItem).where(RoundItem.round_id == rnd.id,
+                                RoundItem.substitute_for_id.is_(None))
+        .order_by(RoundItem.name)
     ).all()
     lines = [
         OrderLine(item, item.cases_ordered or 0, (item.cases_ordered or 0) * item.case_price_pence)
@@ -62,6 +65,8 @@ class ExplainedStatement:
     statement: Statement
     household: Household
     lines: list[ExplainedLine]
+    #: What changed when the delivery came, in words, with pence (negative: less to pay).
+    changes: list[tuple[str, int]] = field(default_factory=list)
 
 
 def statements_for(rnd: Round, household_id: int | None = None) -> list[ExplainedStatement]:
@@ -89,6 +94,8 @@ def statements_for(rnd: Round, household_id: int | None = None) -> list[Explaine
             .group_by(PledgeLine.round_item_id)
         ).all()
     )
+    changes = delivery.changes_by_statement([statement.id for statement, _ in rows]) \
+        if rnd.delivery_version else {}
     lines_by_statement: dict[int, list[StatementLine]] = defaultdict(list)
     for line in db.session.scalars(
         select(StatementLine).where(
@@ -104,6 +111,11 @@ def statements_for(rnd: Round, household_id: int | None = None) -> list[Explaine
         )
         for line in ordered:
             item = items[line.round_item_id]
+            if item.substitute_for_id is not None:
+                replaced = items[item.substitute_for_id].name
+                explained.append(ExplainedLine(item, line, gettext(
+                    "Sent by the supplier instead of %(name)s", name=replaced)))
+                continue
             why = explain_line(
                 asked=line.quantity, offered_extra=line.tolerance, units=line.units,
                 extra_units=line.tolerance_units, case_size=item.case_size,
@@ -111,5 +123,6 @@ def statements_for(rnd: Round, household_id: int | None = None) -> list[Explaine
                 max_cases=item.max_cases, allocation_mode=rnd.allocation_mode, gettext=gettext,
             )
             explained.append(ExplainedLine(item, line, why))
-        result.append(ExplainedStatement(statement, household, explained))
+        result.append(ExplainedStatement(statement, household, explained,
+                                         changes.get(statement.id, [])))
     return result

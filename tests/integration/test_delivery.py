@@ -14,6 +14,8 @@ from sqlalchemy import select
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     AuditEntry,
+    CashReturn,
+    HouseholdCredit,
     ItemReceipt,
     OutboxMessage,
     Round,
@@ -22,7 +24,7 @@ from bulkbuy.models import (
     StatementLine,
     utcnow,
 )
-from bulkbuy.services import ServiceError, closing, delivery, rounds
+from bulkbuy.services import ServiceError, closing, credits, delivery, rounds
 from bulkbuy.services.payments import cash as cash_service
 from tests import factories
 from tests.integration.helpers.closing_checks import pledge
@@ -307,3 +309,101 @@ def test_residents_cannot_open_the_receive_page_and_a_closed_round_has_none(clie
     auth.login(other.organiser.email)
     assert client.get(f"/organise/{other.group.id}/rounds/{other.round.id}/receive"
                       ).status_code == 404
+
+
+def test_the_household_sees_what_changed_and_what_it_is_owed_back(client, auth):
+    w = ordered_world()
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
+    db.session.commit()
+    tins = item(w, "Tinned tomatoes")
+    save(w, {"Tinned tomatoes": (10, 0)}, [delivery.Substitute(
+        tins.id, 1, 85, name="Plum tomatoes", unit_description="400g tin")])
+    auth.login("r2@oak.test")
+
+    text = client.get(f"/rounds/{w.round.id}").get_data(as_text=True)
+
+    assert "What changed when the delivery came" in text
+    assert "2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67" in text
+    assert "1 Plum tomatoes sent instead of Tinned tomatoes: +£0.85" in text
+    assert "Sent by the supplier instead of Tinned tomatoes" in text
+    # 333p + 85p = 418p; 500p was paid in cash: 82p is held for the household.
+    assert bills(w)["Flat 2"] == (418, 418, "paid", 82)
+    assert "We owe you back (cash you paid)" in text and "£0.82" in text
+
+
+def _short_cash_world():
+    """Flat 2 paid £5 cash; 2 tins came damaged: the group holds £1.67 for it."""
+    w = ordered_world()
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
+    db.session.commit()
+    save(w, {"Tinned tomatoes": (12, 2)})
+    return w, flat2.id
+
+
+def test_cash_held_for_a_household_is_handed_back_once(client, auth):
+    w, statement_id = _short_cash_world()
+    auth.login(w.worker.email)
+    url = f"/organise/{w.group.id}/rounds/{w.round.id}/payments/{statement_id}/owed-back"
+
+    assert client.post(url, data={"choice": "cash", "back": "collection"}).status_code == 303
+    second = client.post(url, data={"choice": "cash"}, follow_redirects=True)
+
+    assert "Nothing is owed back to this household for this round." in second.get_data(
+        as_text=True)
+    assert [(r.amount_pence, r.statement_id) for r in db.session.scalars(
+        select(CashReturn))] == [(167, statement_id)]
+    assert bills(w)["Flat 2"] == (333, 333, "paid", 0)
+    assert credits.balance(w.households[1].id) == 0
+
+
+def test_a_credit_kept_pays_first_towards_the_next_round(client, auth):
+    w, statement_id = _short_cash_world()
+    auth.login(w.worker.email)
+    url = f"/organise/{w.group.id}/rounds/{w.round.id}/payments/{statement_id}/owed-back"
+    assert client.post(url, data={"choice": "credit"}).status_code == 303
+    assert credits.balance(w.households[1].id) == 167
+    assert client.post(url, data={"choice": "bogus"}).status_code == 303  # refused
+    assert credits.balance(w.households[1].id) == 167
+
+    now = utcnow()
+    later = rounds.create_round(w.group, w.supplier, w.products, rounds.RoundDetails(
+        title="Next tins", closes_at=now + timedelta(days=3)), created_by=w.organiser,
+        now=now)
+    rounds.open_round(later, actor=w.organiser, now=now)
+    db.session.commit()
+    pledge(w, 1, "Tinned tomatoes", 12, now=now, rnd=later)  # a case: £10
+    closing.close_round(later.id, later.closes_at + timedelta(seconds=1))
+    db.session.commit()
+
+    nxt = db.session.scalar(select(Statement).where(Statement.round_id == later.id))
+    assert (nxt.total_pence, nxt.paid_pence, nxt.payment_status) == (1000, 167, "due")
+    assert credits.balance(w.households[1].id) == 0
+    assert sorted(c.amount_pence for c in db.session.scalars(select(HouseholdCredit))) \
+        == [-167, 167]
+
+
+def test_a_credit_covering_the_whole_next_bill_marks_it_paid(app):
+    w, statement_id = _short_cash_world()
+    credits.keep_as_credit(db.session.get(Statement, statement_id), actor=w.worker,
+                           now=utcnow())
+    db.session.commit()
+    now = utcnow()
+    later = rounds.create_round(w.group, w.supplier, w.products, rounds.RoundDetails(
+        title="Rice", closes_at=now + timedelta(days=3)), created_by=w.organiser, now=now)
+    rounds.open_round(later, actor=w.organiser, now=now)
+    db.session.commit()
+    item_of = next(i for i in later.items if i.name == "Tinned tomatoes")
+    later_item = item_of
+    later_item.case_size, later_item.case_price_pence = 1, 100  # one tin for £1
+    db.session.commit()
+    pledge(w, 1, "Tinned tomatoes", 1, now=now, rnd=later)
+    closing.close_round(later.id, later.closes_at + timedelta(seconds=1))
+    db.session.commit()
+
+    nxt = db.session.scalar(select(Statement).where(Statement.round_id == later.id))
+    assert (nxt.total_pence, nxt.paid_pence, nxt.payment_status) == (100, 100, "paid")
+    assert credits.balance(w.households[1].id) == 67

@@ -314,3 +314,50 @@ def test_a_later_save_after_a_refused_refund_gives_back_only_the_new_difference(
     assert_stripe_refunds(card_app, payment, [166, 167])
     assert bills(w)["Flat 2"] == (167, 167, "paid", 0)
     assert_refunded_pence_matches_refunds(payment)
+
+
+def test_a_bill_that_goes_back_up_after_a_refused_refund_uses_the_money_still_held(
+        card_app):
+    """Two tins were first saved as damaged (167p to go back to the card), Stripe refused
+    that refund, then receiving was corrected: everything arrived. The 167p never left
+    the group, so the bill is paid as it was, and the card is not charged again."""
+    w, (_flat1, flat2) = ordered_card_round(card_app, charged=True)
+    [payment] = card_payments(flat2)
+    save(w, {"Tinned tomatoes": (12, 2)})
+    sweep(card_app)
+    [refused] = refunds_of(payment)
+    post_event(card_app.test_client(), refund_event("refund.failed", refused, payment,
+                                                    "failed"))
+
+    save(w, {"Tinned tomatoes": (12, 0)})
+    swept = sweep(card_app)
+
+    charges = card_payments(flat2)
+    db.session.refresh(payment)
+    assert (len(charges), swept.charged, payment.credited_pence,
+            refunds.refund_still_owed(payment), bills(w)["Flat 2"]) == (
+        1, 0, 500, 0, (500, 500, "paid", 0)), (
+        "the 167p whose refund Stripe refused is still with the group, yet the card was "
+        f"charged again ({[c.amount_pence for c in charges]}) and the page still offers "
+        f"to refund {refunds.refund_still_owed(payment)}p: delivery._move_money must "
+        "credit it back to the statement first (see the report's diff)")
+
+
+def test_a_bill_that_goes_back_up_before_its_refund_was_sent_keeps_exactly_the_bill(
+        card_app):
+    """Saved short (167p queued back to the card), then corrected before the sweep ran:
+    whatever the sweep does, the card ends paying exactly the bill."""
+    w, (_flat1, flat2) = ordered_card_round(card_app, charged=True)
+    save(w, {"Tinned tomatoes": (12, 2)})
+
+    save(w, {"Tinned tomatoes": (12, 0)})
+    sweep(card_app)
+
+    assert bills(w)["Flat 2"] == (500, 500, "paid", 0)
+    kept = 0
+    for payment in card_payments(flat2):
+        at_stripe = refunds_at_stripe(card_app, payment.payment_intent_id)
+        kept += payment.amount_pence - sum(r.amount for r in at_stripe)
+        assert_refunded_pence_matches_refunds(payment)
+    assert kept == 500
+    assert reconcile(card_app.config)[1] == []
