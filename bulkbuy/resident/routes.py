@@ -221,6 +221,7 @@ def my_orders():
                            helper_changes=orders.helper_changes,
                            pin_groups=orders.pin_groups,
                            to_pay=orders.to_pay, closed=orders.closed,
+                           changes=orders.changes, credit=orders.credit,
                            title=_("My orders"))
 
 

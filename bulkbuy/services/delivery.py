@@ -88,6 +88,10 @@ class ReceiveLine:
     damaged: int
     substitute: RoundItem | None
     substitute_units: int
+    #: Units that arrived usable but are in nobody's bag (more than was ordered), once
+    #: saved; and of the substitute.
+    spare: int = 0
+    substitute_spare: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,11 @@ def receive_page(rnd: Round) -> ReceivePage:
     # has no units); how many were sent is its receipt.
     subs = {i.substitute_for_id: i for i in _substitute_items(rnd)
             if receipts.get(i.id) is not None and receipts[i.id].arrived_units > 0}
+    handed = dict(db.session.execute(
+        select(StatementLine.round_item_id, func.sum(StatementLine.units))
+        .join(Statement, StatementLine.statement_id == Statement.id)
+        .where(Statement.round_id == rnd.id)
+        .group_by(StatementLine.round_item_id)).all())
     lines = []
     for item in items:
         receipt = receipts.get(item.id)
@@ -136,6 +145,9 @@ def receive_page(rnd: Round) -> ReceivePage:
             damaged=receipt.damaged_units if receipt else 0,
             substitute=sub,
             substitute_units=receipts[sub.id].arrived_units if sub else 0,
+            spare=receipt.usable_units - int(handed.get(item.id) or 0) if receipt else 0,
+            substitute_spare=receipts[sub.id].arrived_units - int(handed.get(sub.id) or 0)
+            if sub else 0,
         ))
     in_round = {i.product_id for i in rnd.items}
     choices = [p for p in db.session.scalars(

@@ -24,7 +24,7 @@ from bulkbuy.models import (
     StatementLine,
     User,
 )
-from bulkbuy.services import round_view
+from bulkbuy.services import credits, delivery, round_view
 from bulkbuy.services.payments import saved_cards as cards
 
 
@@ -171,6 +171,10 @@ class MyOrders:
     to_pay: list[Statement]
     #: The households' closed rounds (see closed_statements), each statement with its lines.
     closed: list[Statement]
+    #: statement id: what changed when its delivery came, in words, with pence.
+    changes: dict[int, list[tuple[str, int]]]
+    #: household id: its credit (kept from a short delivery), only where it has some.
+    credit: dict[int, int]
 
 
 def my_orders(user: User, config: Mapping) -> MyOrders:
@@ -204,4 +208,6 @@ def my_orders(user: User, config: Mapping) -> MyOrders:
         pin_groups=[m.group for m in memberships],
         to_pay=to_pay,
         closed=closed,
+        changes=delivery.changes_by_statement([st.id for st in closed]),
+        credit=credits.balances(m.household_id for m in memberships),
     )

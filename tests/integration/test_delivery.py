@@ -407,3 +407,30 @@ def test_a_credit_covering_the_whole_next_bill_marks_it_paid(app):
     nxt = db.session.scalar(select(Statement).where(Statement.round_id == later.id))
     assert (nxt.total_pence, nxt.paid_pence, nxt.payment_status) == (100, 100, "paid")
     assert credits.balance(w.households[1].id) == 67
+
+
+def test_my_orders_shows_what_changed_what_is_owed_back_and_the_credit(client, auth):
+    w, statement_id = _short_cash_world()
+    auth.login("r2@oak.test")
+
+    text = client.get("/my-orders").get_data(as_text=True)
+    assert "2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67" in text
+    assert "We owe you £1.67 of the cash you paid." in text
+
+    credits.keep_as_credit(db.session.get(Statement, statement_id), actor=w.worker,
+                           now=utcnow())
+    db.session.commit()
+    text = client.get("/my-orders").get_data(as_text=True)
+    assert "We owe you £1.67" not in text
+    assert "You have £1.67 of credit. It comes off your next bill by itself." in text
+
+
+def test_surplus_units_nobody_asked_for_are_shown_as_spare(client, auth):
+    w = ordered_world()
+    save(w, {"Tinned tomatoes": (14, 0)})  # 2 more than the case: nobody offered to take more
+
+    assert bills(w) == {"Flat 1": (500, 0, "due", 0), "Flat 2": (500, 0, "due", 0)}
+    auth.login(w.organiser.email)
+    text = client.get(f"/organise/{w.group.id}/rounds/{w.round.id}/receive").get_data(
+        as_text=True)
+    assert "2 spare: more came than was ordered" in text
