@@ -508,6 +508,11 @@ def _move_money(rnd: Round, statement, goods: int, fee: int, result: DeliveryRes
             card_back += take
     cash_back = excess - card_back
     paid_now = paid - excess
+    # Card money whose refund Stripe refused is still with the group: it pays first
+    # towards a bill that has gone up again (else the card is charged twice for it).
+    card_again = _card_money_held(statement.id, total - paid_now) \
+        if status != StatementStatus.CHARGING else 0
+    paid_now += card_again
     # Cash the group already holds for the household (from an earlier save) pays first
     # towards a bill that has gone up again.
     held_used = min(statement.owed_back_pence, max(0, total - paid_now)) \
@@ -541,8 +546,34 @@ def _move_money(rnd: Round, statement, goods: int, fee: int, result: DeliveryRes
     audit.record("statement.restated", actor=None, group_id=rnd.group_id,
                  household_id=statement.household_id, statement_id=statement.id,
                  delivery_version=rnd.delivery_version, total_before=statement.total_pence,
-                 total_after=total, card_back_pence=card_back, cash_owed_back_pence=cash_back)
+                 total_after=total, card_back_pence=card_back, cash_owed_back_pence=cash_back,
+                 card_held_used_pence=card_again)
     return card_back, cash_back - held_used
+
+
+def _card_money_held(statement_id: int, wanted: int) -> int:
+    """Credit back to the statement up to `wanted` pence of its card payments that were
+    neither credited nor given back (a refund of them failed); returns the pence."""
+    used = 0
+    for payment in db.session.scalars(
+        select(CardPayment).where(CardPayment.statement_id == statement_id,
+                                  CardPayment.status == AttemptStatus.SUCCEEDED)
+        .order_by(CardPayment.id)
+    ):
+        use = min(wanted - used, payment.amount_pence - payment.credited_pence
+                  - payment.refunded_pence)
+        if use <= 0:
+            continue
+        moved = db.session.execute(
+            update(CardPayment)
+            .where(CardPayment.id == payment.id,
+                   CardPayment.credited_pence + CardPayment.refunded_pence + use
+                   <= CardPayment.amount_pence)
+            .values(credited_pence=CardPayment.credited_pence + use)
+            .execution_options(synchronize_session=False)).rowcount
+        if moved == 1:
+            used += use
+    return used
 
 
 def _written_off(statement_id: int) -> bool:

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.domain import statuses
 from bulkbuy.domain.payment_states import STATEMENT
-from bulkbuy.domain.statuses import StatementStatus
+from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import CardConsent, CardPayment, Round, SavedCard, Statement
 from bulkbuy.services.payments import attempts
@@ -67,17 +67,30 @@ def sweep_will_charge(statement: Statement) -> bool:
     most = db.session.scalar(select(CardConsent.max_pence).where(
         CardConsent.round_id == statement.round_id,
         CardConsent.household_id == statement.household_id))
-    return would_charge(statement, card_of(statement.household_id), most)
+    return would_charge(statement, card_of(statement.household_id), most,
+                        card_kept_pence(statement.id))
 
 
-def would_charge(statement: Statement, card: SavedCard | None, consent_max: int | None
-                 ) -> bool:
-    """The sweep's rule, given the household's card and the most it agreed to for this
-    round: due, a card saved, agreed, within that maximum and at least Stripe's minimum."""
+def card_kept_pence(statement_id: int) -> int:
+    """Pence cards already paid for the statement and not given back (refunds asked
+    count as given back): what counts against the household's consent."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(CardPayment.amount_pence - CardPayment.refunded_pence),
+                             0))
+        .where(CardPayment.statement_id == statement_id,
+               CardPayment.status == AttemptStatus.SUCCEEDED)) or 0
+
+
+def would_charge(statement: Statement, card: SavedCard | None, consent_max: int | None,
+                 card_kept: int = 0) -> bool:
+    """The sweep's rule, given the household's card, the most it agreed to for this
+    round and what its cards already paid for the statement (`card_kept_pence`): due, a
+    card saved, agreed, within that maximum in all and at least Stripe's minimum."""
     owed = statement.total_pence - statement.paid_pence
     return (statement.payment_status == StatementStatus.DUE and card is not None
             and card.is_ready and consent_max is not None
-            and gateway.MINIMUM_CHARGE_PENCE <= owed <= consent_max
+            and gateway.MINIMUM_CHARGE_PENCE <= owed
+            and owed + card_kept <= consent_max
             and statement.round.status in statuses.CHARGEABLE_ROUNDS)
 
 
@@ -105,7 +118,9 @@ def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:
             CardConsent.round_id == statement.round_id,
             CardConsent.household_id == statement.household_id)
     )
-    if consented is None or amount > consented:
+    # The consent is for the round in all: a card that paid before (a delivery raised
+    # the bill since) counts against it.
+    if consented is None or amount + card_kept_pence(statement_id) > consented:
         attempts.mark_needs_action(statement, "over_consent", now)
         return None
     return attempts.record_attempt(statement, "off_session", now)

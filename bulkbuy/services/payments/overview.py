@@ -160,7 +160,9 @@ def round_payments(round_id: int) -> RoundPayments:
             last_attempt=tried[-1] if tried else None,
             written_off=written_off.get(statement.id),
             sweep_will_charge=charge_sweep.would_charge(
-                statement, cards.get(household.id), consents.get(household.id)),
+                statement, cards.get(household.id), consents.get(household.id),
+                sum(a.amount_pence - a.refunded_pence for a in tried
+                    if a.status == "succeeded")),
         ))
     succeeded = [a for tried in attempts.values() for a in tried if a.status == "succeeded"]
     return RoundPayments(
