@@ -43,4 +43,16 @@ fi
 # SQLite only; it ends with `charges_per_s=... bare_sdk_per_s=... ratio=... peak_rate=...`.
 echo "== bench: card charges (localstripe)"
 "$PYTHON" bench/charge.py || status=1
+
+# Delivery day (bench/delivery.py): a round of 2,000 households received 20% short, its
+# statements restated and the refunds swept against localstripe beside a bare SDK loop;
+# SQLite, then PostgreSQL (its own database, bulkbuy_bench_delivery) when it can be had.
+# Each run ends with `database=... reallocate_s=... refunds_per_s=... bare_sdk_per_s=...
+# ratio=... peak_rate=... rate=... card_households=...`.
+echo "== bench: delivery day, SQLite"
+"$PYTHON" bench/delivery.py || status=1
+if url=$(TEST_DB_NAME=bulkbuy_bench_delivery bash scripts/ensure_postgres.sh); then
+  echo "== bench: delivery day, PostgreSQL"
+  "$PYTHON" bench/delivery.py --postgres "$url" || status=1
+fi
 exit $status

@@ -134,8 +134,9 @@ STATEMENT = Table(
         *_moves([S.DUE], "credit_pays_rest", S.PAID,
                 "at close, the household's credit (kept from an earlier round) covers the "
                 "bill"),
-        *_moves([S.DUE, S.NEEDS_ACTION], "delivery_paid_up", S.PAID,
-                "what arrived costs no more than was already paid"),
+        *_moves([S.DUE, S.NEEDS_ACTION, S.SETTLED], "delivery_paid_up", S.PAID,
+                "what arrived costs no more than was already paid (a write-off of the "
+                "rest is then undone)"),
         *_moves([S.DUE, S.NEEDS_ACTION, S.PAID], "delivery_nothing_to_pay", S.SETTLED,
                 "nothing the household asked for arrived: there is nothing to pay"),
         *_moves([S.PAID, S.SETTLED], "delivery_owes_more", S.DUE,

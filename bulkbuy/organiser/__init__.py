@@ -14,4 +14,5 @@ from bulkbuy.organiser import (  # noqa: E402,F401  (each registers its views on
     packing,
     receiving,
     rounds,
+    settlement,
 )

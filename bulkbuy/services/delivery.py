@@ -438,10 +438,13 @@ def _write_restatement(rnd, restated, new_units, tolerance_units, result: Delive
         db.session.execute(insert(StatementLine.__table__), line_inserts)
     if adjustments:
         db.session.execute(insert(StatementAdjustment.__table__), adjustments)
+    carded = set(db.session.scalars(
+        select(CardPayment.statement_id).where(CardPayment.round_id == rnd.id,
+                                               CardPayment.status == AttemptStatus.SUCCEEDED)))
     moved = {}
     for statement, goods, fee in changed:
         moved[statement.id] = _move_money(rnd, by_statement[statement.id], goods, fee,
-                                          result, now)
+                                          result, now, has_card=statement.id in carded)
     result.statements_changed = len(changed)
     db.session.expire_all()
     _tell_households(rnd, by_statement, moved, version, now)
@@ -475,7 +478,7 @@ def _tell_households(rnd: Round, statements: dict, moved: dict[int, tuple[int, i
 
 
 def _move_money(rnd: Round, statement, goods: int, fee: int, result: DeliveryResult,
-                now: datetime) -> tuple[int, int]:
+                now: datetime, *, has_card: bool) -> tuple[int, int]:
     """Set the statement's new total and move its money once: card money back to the
     card, cash held for the household, or the new amount owed. Returns (pence going back
     to the card, pence of cash now owed back)."""
@@ -484,7 +487,7 @@ def _move_money(rnd: Round, statement, goods: int, fee: int, result: DeliveryRes
     status = statement.payment_status
     excess = max(0, paid - total) if status != StatementStatus.CHARGING else 0
     card_back = 0
-    if excess:
+    if excess and has_card:
         for payment in db.session.scalars(
             select(CardPayment).where(CardPayment.statement_id == statement.id,
                                       CardPayment.status == AttemptStatus.SUCCEEDED,
@@ -511,21 +514,33 @@ def _move_money(rnd: Round, statement, goods: int, fee: int, result: DeliveryRes
     # Card money whose refund Stripe refused is still with the group: it pays first
     # towards a bill that has gone up again (else the card is charged twice for it).
     card_again = _card_money_held(statement.id, total - paid_now) \
-        if status != StatementStatus.CHARGING else 0
+        if has_card and status != StatementStatus.CHARGING and total > paid_now else 0
     paid_now += card_again
     # Cash the group already holds for the household (from an earlier save) pays first
     # towards a bill that has gone up again.
     held_used = min(statement.owed_back_pence, max(0, total - paid_now)) \
         if status != StatementStatus.CHARGING else 0
     paid_now += held_used
+    write_off = _active_write_off(statement.id) if status == StatementStatus.SETTLED else None
+    if write_off is not None:
+        # The group covers the rest: it covers the new rest (none left: it is undone).
+        rest = total - paid_now
+        audit.record("write_off.restated", actor=None, group_id=rnd.group_id,
+                     household_id=statement.household_id, subject=write_off,
+                     before=write_off.amount_pence, after=max(rest, 0))
+        if rest > 0:
+            write_off.amount_pence = rest
+        else:
+            write_off.undone_at = now
     if status == StatementStatus.CHARGING:
         event = None  # the charge's answer credits what is owed and refunds the rest
+    elif write_off is not None and total - paid_now > 0:
+        event = None  # still settled: the write-off covers the new rest
     elif total == 0 and paid_now == 0:
         event = "delivery_nothing_to_pay"
     elif paid_now == total:
         event = "delivery_paid_up"
-    elif status in (StatementStatus.PAID, StatementStatus.SETTLED) and paid_now < total \
-            and not _written_off(statement.id):
+    elif status in (StatementStatus.PAID, StatementStatus.SETTLED) and paid_now < total:
         event = "delivery_owes_more"
     else:
         event = None
@@ -576,11 +591,11 @@ def _card_money_held(statement_id: int, wanted: int) -> int:
     return used
 
 
-def _written_off(statement_id: int) -> bool:
-    """A write-off stands on the statement: an organiser decided the group covers the
-    rest, so a change of total does not make it owed again (the books show it)."""
-    return db.session.scalar(select(WriteOff.id).where(
-        WriteOff.statement_id == statement_id, WriteOff.undone_at.is_(None))) is not None
+def _active_write_off(statement_id: int) -> WriteOff | None:
+    """The write-off standing on the statement (an organiser decided the group covers
+    the rest), if any."""
+    return db.session.scalar(select(WriteOff).where(
+        WriteOff.statement_id == statement_id, WriteOff.undone_at.is_(None)))
 
 
 def changes_of(statement: Statement) -> list[tuple[str, int]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from bulkbuy.access import STAFF_ROLES
@@ -21,8 +21,10 @@ from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     CashPayment,
+    CashReturn,
     Group,
     Household,
+    HouseholdCredit,
     Membership,
     Round,
     RoundItem,
@@ -32,7 +34,16 @@ from bulkbuy.models import (
     TabletVisit,
     User,
 )
-from bulkbuy.services import ServiceError, accounts, audit, pledges, round_view, tablet
+from bulkbuy.services import (
+    ServiceError,
+    accounts,
+    audit,
+    credits,
+    delivery,
+    pledges,
+    round_view,
+    tablet,
+)
 from bulkbuy.services.payments import cash
 from bulkbuy.services.round_view import ItemView
 from bulkbuy.validation import clean_text, parse_pounds
@@ -88,9 +99,20 @@ _EXPECTS = (
     .where(Statement.household_id == bindparam("household_id"),
            _COMING.status.in_(_ON_ITS_WAY), _GETS_SOME)
     .exists())
+#: The group holds cash for the household from a short delivery (any round).
+_HOLDS = (
+    select(Statement.id)
+    .where(Statement.household_id == bindparam("household_id"),
+           Statement.owed_back_pence > 0)
+    .exists())
+#: The household's credit (credits.balance, in the same statement).
+_CREDIT = (
+    select(func.coalesce(func.sum(HouseholdCredit.amount_pence), 0))
+    .where(HouseholdCredit.household_id == bindparam("household_id"))
+    .scalar_subquery())
 _SCREEN_VERSIONS = (
     select(Group.settings_version, Group.households_version, Round.id, Round.version,
-           Round.pledge_version, _OWES, _EXPECTS)
+           Round.pledge_version, _OWES, _EXPECTS, _HOLDS, _CREDIT)
     .select_from(Group)
     .outerjoin(Round, (Round.group_id == Group.id) & (Round.status == "open")
                & (Round.closes_at > bindparam("now")))
@@ -115,6 +137,12 @@ _DELIVERIES = (
     .where(Statement.household_id == bindparam("household_id"),
            Round.status.in_(_ON_ITS_WAY), _GETS_SOME)
     .order_by(Round.expected_delivery_on.is_(None), Round.expected_delivery_on, Round.id))
+_HELD = (
+    select(Statement).options(contains_eager(Statement.round))
+    .join(Round, Statement.round_id == Round.id)
+    .where(Statement.household_id == bindparam("household_id"),
+           Statement.owed_back_pence > 0)
+    .order_by(Statement.id))
 
 
 @dataclass(frozen=True)
@@ -145,6 +173,14 @@ class PledgeScreen:
     #: The household's statements, paid or not, of ordered or delivered rounds that give
     #: it at least one unit: one a round, the day expected soonest first (see the round).
     deliveries: list[Statement]
+    #: The household's statements, of any round, on which the group holds cash it paid
+    #: beyond its bill after a short delivery (owed_back_pence > 0).
+    held: list[Statement]
+    #: Statement id (of the deliveries and `held`): what changed when its delivery came,
+    #: as delivery.changes_by_statement says it; only statements with changes.
+    changes: dict[int, list[tuple[str, int]]]
+    #: The household's credit, in pence (credits.balance).
+    credit_pence: int
     #: Whole seconds since the server last noted the resident there (the page's idle
     #: count starts from the same moment).
     seen_ago: int
@@ -154,6 +190,12 @@ class PledgeScreen:
     def owed_pence(self) -> int:
         """What the household still owes, over its bills of finished rounds."""
         return sum(s.total_pence - s.paid_pence for s in self.owed)
+
+    @property
+    def held_apart(self) -> list[Statement]:
+        """The statements of `held` not among the deliveries (shown on their own)."""
+        shown = {s.id for s in self.deliveries}
+        return [s for s in self.held if s.id not in shown]
 
     def open_rounds(self) -> OpenRounds:
         """The open rounds' part, worked out afresh (when no copy is kept under `key`):
@@ -176,13 +218,15 @@ class PledgeScreen:
 
 def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     """The turn's household's pledge screen: the versions its open rounds' part is kept by
-    (that part itself is PledgeScreen.open_rounds), its bills still owed, and its goods of
-    ordered or delivered rounds (PledgeScreen.deliveries).
+    (that part itself is PledgeScreen.open_rounds), its bills still owed, its goods of
+    ordered or delivered rounds (PledgeScreen.deliveries), the cash the group holds for it
+    after a short delivery (held), what changed when its deliveries came, and its credit.
 
     Notes the resident is still there (tablet.touch: a write at most every few seconds,
     left to the end so the row is held only for the commit). One statement whatever the
-    number of pledges (the versions, and whether any bill is owed or any goods are on
-    their way), and one more each for the bills and the deliveries when there are some.
+    number of pledges (the versions, whether any bill is owed, any goods are on their way
+    or any cash is held, and the credit), and one more each for the bills, the deliveries
+    and the cash held when there are some, and for what changed when a delivery came.
     """
     household = turn.household
     rows = db.session.execute(
@@ -196,11 +240,18 @@ def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     deliveries = []
     if rows[0][6]:  # only while a round it gets goods from is ordered or delivered
         deliveries = list(db.session.scalars(_DELIVERIES, {"household_id": household.id}))
+    held = []
+    if rows[0][7]:  # the group holds cash for it: seldom, and only after a short delivery
+        held = list(db.session.scalars(_HELD, {"household_id": household.id}))
+    # Changes are written only when a delivery is recorded, which makes the round delivered.
+    changed = {s.id for s in deliveries if s.round.status == statuses.RoundStatus.DELIVERED}
+    changes = delivery.changes_by_statement(sorted(changed | {s.id for s in held}))
     tablet.touch(turn, now)
     # The server counts idleness from its last write (touch writes at most every few
     # seconds); the page counts from the same moment, so neither ends the turn first.
     seen_ago = max(0, math.ceil((now - turn.last_seen_at).total_seconds()))
     return PledgeScreen(household=household, key=key, owed=owed, deliveries=deliveries,
+                        held=held, changes=dict(changes), credit_pence=max(0, rows[0][8] or 0),
                         seen_ago=seen_ago, now=now)
 
 
@@ -236,8 +287,8 @@ def turn_summary(session: TabletSession, visit_id: int | None, now: datetime
         return None
     household = visit.household
     owed = list(db.session.scalars(_OWED, {"household_id": household.id}))
-    screen = PledgeScreen(household=household, key=(), owed=owed, deliveries=[], seen_ago=0,
-                          now=now)
+    screen = PledgeScreen(household=household, key=(), owed=owed, deliveries=[], held=[],
+                          changes={}, credit_pence=0, seen_ago=0, now=now)
     shown = screen.open_rounds()
     ordered = [(rnd, [v for v in views if v.my_quantity]) for rnd, views in shown.rounds]
     return TurnSummary(rounds=[(rnd, views) for rnd, views in ordered if views],
@@ -300,3 +351,38 @@ def cash_at_tablet(turn: TabletVisit, statement_id: int, password: str, amount: 
                                        now=now)
     tablet.touch(turn, now)
     return payment
+
+
+#: What a household may do with cash the group holds for it (owed_back_at_tablet).
+OWED_BACK_CHOICES = ("cash", "credit")
+
+
+def owed_back_at_tablet(turn: TabletVisit, statement_id: int, choice: str, password: str,
+                        now: datetime) -> CashReturn | HouseholdCredit:
+    """The household chooses, with the worker, what happens to the cash the group holds
+    for it on one of its bills after a short delivery, the worker confirming with their
+    own password: `choice` "cash" is handed back now (credits.hand_back), "credit" is kept
+    off its next bill (credits.keep_as_credit); either recorded as done by the worker at
+    this tablet (audited with the tablet session), and the resident noted as still there.
+    Returns the cash return or the credit entry.
+
+    Refuses with ServiceError, in this order: a bill not the household's (field
+    "statement_id"); a choice that is neither ("choice"); a wrong password ("password");
+    and whatever credits refuses (nothing held on the bill, or someone just settled it).
+    """
+    statement = db.session.get(Statement, statement_id)
+    if statement is None or statement.household_id != turn.household_id:
+        raise ServiceError(_l("We could not find that bill."), field="statement_id")
+    if choice not in OWED_BACK_CHOICES:
+        raise ServiceError(_l("Choose cash back now, or keep it for the next order."),
+                           field="choice")
+    worker = turn.tablet_session.worker
+    if accounts.authenticate(worker.email, password or "") is None:
+        raise ServiceError(NOT_THE_HELPER, field="password")
+    with audit.context(tablet_session_id=turn.tablet_session_id):
+        if choice == "cash":
+            done = credits.hand_back(statement, actor=worker, now=now)
+        else:
+            done = credits.keep_as_credit(statement, actor=worker, now=now)
+    tablet.touch(turn, now)
+    return done

@@ -2,13 +2,14 @@
 
 Both are read from the statements' lines (the units each household gets), never worked
 out again from the pledges: whatever changed those lines after the close is what is
-packed. Each function costs a fixed number of queries, however many households.
+packed, substitutes included. Each function costs a fixed number of queries, however
+many households.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -16,33 +17,41 @@ from bulkbuy.domain.labels import natural_key
 from bulkbuy.domain.statuses import StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, Round, RoundItem, Statement, StatementLine
+from bulkbuy.services import delivery
 
 #: What a slip says about money (PaymentDue.state).
 PAID = "paid"
 NOTHING_TO_PAY = "nothing_to_pay"
 STILL_TO_PAY = "still_to_pay"
+OWED_BACK = "owed_back"
 
 
 @dataclass(frozen=True)
 class PaymentDue:
     """What a household still has to hand over, from what was actually paid.
 
-    state is PAID (all of it came in), NOTHING_TO_PAY (nothing was owed, or the rest was
-    written off: written_off_pence) or STILL_TO_PAY (still_to_pay_pence = total − paid,
-    never the total of a household that paid part; card_under_way while a card charge
-    for it is being taken)."""
+    state is OWED_BACK (the delivery came short and the group holds owed_back_pence of
+    the cash the household paid: it chooses cash back or a credit), PAID (all of it came
+    in), NOTHING_TO_PAY (nothing was owed, or the rest was written off:
+    written_off_pence) or STILL_TO_PAY (still_to_pay_pence = total − paid, never the
+    total of a household that paid part; card_under_way while a card charge for it is
+    being taken)."""
 
     state: str
     still_to_pay_pence: int = 0
     written_off_pence: int = 0
     card_under_way: bool = False
+    owed_back_pence: int = 0
 
 
 def payment_due(statement: Statement) -> PaymentDue:
     """What the statement's household still has to pay, by its payment status and the
-    pence received (paid_pence)."""
+    pence received (paid_pence); or what the group owes it back (owed_back_pence), which
+    comes first: a household that overpaid is never told it still has to pay."""
     rest = statement.total_pence - statement.paid_pence
     status = statement.payment_status
+    if statement.owed_back_pence > 0:
+        return PaymentDue(OWED_BACK, owed_back_pence=statement.owed_back_pence)
     if status == StatementStatus.SETTLED:
         return PaymentDue(NOTHING_TO_PAY, written_off_pence=max(rest, 0))
     if status == StatementStatus.CANCELLED:
@@ -89,16 +98,22 @@ class PickList:
 class SlipLine:
     item: RoundItem
     units: int
+    #: The product it was sent in place of (the item is a substitute), else None.
+    instead_of: RoundItem | None = None
 
 
 @dataclass(frozen=True)
 class Slip:
-    """What goes into one household's bag, and what it still has to pay."""
+    """What goes into one household's bag, what changed when the delivery came, and what
+    it still has to pay (or is owed back)."""
 
     household: Household
     statement: Statement
     lines: list[SlipLine]
     payment: PaymentDue
+    #: What changed when the delivery came, in plain words with pence
+    #: (delivery.changes_by_statement); empty when nothing did.
+    changes: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -152,12 +167,18 @@ def pick_list(rnd: Round) -> PickList:
 
 def packing_slips(rnd: Round) -> list[Slip]:
     """One slip per household that gets at least one unit, households sorted naturally:
-    its products and units (the order sheet's order) and what it still has to pay."""
+    its products and units as its statement gives them now (the order sheet's order; a
+    substitute with the product it came instead of), what changed when the delivery
+    came, and what it still has to pay or is owed back."""
     given = _given(rnd)
+    by_id = {item.id: item for item in given.items}
     slips = []
     for statement, household in given.statements:
-        lines = [SlipLine(item, given.units[(statement.id, item.id)])
+        lines = [SlipLine(item, given.units[(statement.id, item.id)],
+                          by_id.get(item.substitute_for_id) if item.substitute_for_id else None)
                  for item in given.items if (statement.id, item.id) in given.units]
         if lines:
             slips.append(Slip(household, statement, lines, payment_due(statement)))
-    return slips
+    changes = delivery.changes_by_statement([slip.statement.id for slip in slips])
+    return [Slip(slip.household, slip.statement, slip.lines, slip.payment,
+                 changes.get(slip.statement.id, [])) for slip in slips]

@@ -325,7 +325,9 @@ def _order_page(turn, error: TypedError | None = None):
                          household=screen.household,
                          rounds_html=Markup(rounds_html),  # noqa: S704 - autoescaped above
                          any_rounds=any_rounds, owed=screen.owed,
-                         deliveries=screen.deliveries, item_count=item_count,
+                         deliveries=screen.deliveries, held=screen.held_apart,
+                         changes=screen.changes, credit_pence=screen.credit_pence,
+                         item_count=item_count,
                          most_pence=most_pence, owed_pence=screen.owed_pence,
                          seen_ago=screen.seen_ago, error=error,
                          title=_("Error: %(title)s", title=title) if error else title)
@@ -413,6 +415,34 @@ def cash():
     flash(_("Cash recorded: %(amount)s.", amount=format_pence(payment.amount_pence)),
           "success")
     return redirect(url_for("tablet.order") + f"#bill-{statement_id}", 303)
+
+
+@bp.route("/owed-back", methods=["POST"])
+@login_required
+@limiter.limit(_password_limit)
+def owed_back():
+    """Cash the group holds for the household after a short delivery: handed back now, or
+    kept for its next order, as the household chooses (the helper's password confirms)."""
+    turn, away = _turn_or_list()
+    if away:
+        return away
+    statement_id = validation.record_id(request.form.get("statement_id")) or 0
+    choice = request.form.get("choice", "")
+    try:
+        with undone_on_error():
+            done = dropin.owed_back_at_tablet(turn, statement_id, choice,
+                                              request.form.get("password", ""), utcnow())
+    except ServiceError as error:
+        flash(error.message, "error")
+        if error.field == "statement_id":  # not one of this household's bills
+            return redirect(url_for("tablet.order"), 303)
+        return redirect(url_for("tablet.order") + f"#owed-back-{statement_id}", 303)
+    amount = format_pence(done.amount_pence)
+    if choice == "cash":
+        flash(_("Recorded: %(amount)s handed back in cash.", amount=amount), "success")
+    else:
+        flash(_("Kept for your next order: %(amount)s.", amount=amount), "success")
+    return redirect(url_for("tablet.order"), 303)
 
 
 @bp.route("/still-here", methods=["POST"])

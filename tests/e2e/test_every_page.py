@@ -349,6 +349,8 @@ PAGES: list[Visit] = [
           status=400),
     Visit(G + "/rounds/<int:round_id>/collection", WORKER, "collection day",
           "/organise/{group}/rounds/{delivered_round}/collection"),
+    Visit(G + "/rounds/<int:round_id>/settlement", ORGANISER, "settling up, delivered round",
+          "/organise/{group}/rounds/{delivered_round}/settlement"),
     Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, delivered",
           "/organise/{group}/rounds/{delivered_round}"),
     Visit("/rounds/<int:round_id>", RESIDENT, "round page, delivered: what changed",
@@ -389,6 +391,8 @@ NOT_PAGES = {
     "/static/<path:filename>": "CSS and JavaScript files, not pages",
     "/organise/<int:group_id>/rounds/<int:round_id>/order-sheet.csv":
         "a CSV download for the supplier, not a page (its HTML twin, order-sheet, is checked)",
+    "/organise/<int:group_id>/rounds/<int:round_id>/settlement.csv":
+        "a CSV download for the treasurer, not a page (its HTML twin, settlement, is checked)",
 }
 
 #: The order the roles' browsers take their turns in (the tablet's session sheet is

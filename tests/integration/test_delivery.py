@@ -22,6 +22,7 @@ from bulkbuy.models import (
     Statement,
     StatementAdjustment,
     StatementLine,
+    WriteOff,
     utcnow,
 )
 from bulkbuy.services import ServiceError, closing, credits, delivery, rounds
@@ -422,7 +423,7 @@ def test_my_orders_shows_what_changed_what_is_owed_back_and_the_credit(client, a
     db.session.commit()
     text = client.get("/my-orders").get_data(as_text=True)
     assert "We owe you £1.67" not in text
-    assert "You have £1.67 of credit. It comes off your next bill by itself." in text
+    assert "You have £1.67 kept for your next order. It comes off your next bill by itself." in text
 
 
 def test_surplus_units_nobody_asked_for_are_shown_as_spare(client, auth):
@@ -434,3 +435,26 @@ def test_surplus_units_nobody_asked_for_are_shown_as_spare(client, auth):
     text = client.get(f"/organise/{w.group.id}/rounds/{w.round.id}/receive").get_data(
         as_text=True)
     assert "2 spare: more came than was ordered" in text
+
+
+def test_a_write_off_follows_the_bill_and_is_undone_when_nothing_is_left_to_cover(app):
+    w = ordered_world()
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    cash_service.record_cash(flat2, 200, "R-1", actor=w.worker, now=utcnow())
+    cash_service.write_off(db.session.get(Statement, flat2.id), "group_covers",
+                           actor=w.organiser, now=utcnow())
+    db.session.commit()
+    assert db.session.scalar(select(WriteOff)).amount_pence == 300
+
+    save(w, {"Tinned tomatoes": (12, 2)})  # Flat 2's bill: £3.33
+    assert bills(w)["Flat 2"] == (333, 200, "settled", 0)
+    assert db.session.scalar(select(WriteOff)).amount_pence == 133
+
+    save(w, {"Tinned tomatoes": (9, 0)})  # Flat 2 gets 3 tins: 250p; £2 was paid
+    off = db.session.scalar(select(WriteOff))
+    assert bills(w)["Flat 2"] == (250, 200, "settled", 0) and off.amount_pence == 50
+
+    save(w, {"Tinned tomatoes": (8, 0)})  # 2 tins: 167p, less than the £2 paid
+    assert bills(w)["Flat 2"] == (167, 167, "paid", 33)
+    assert db.session.scalar(select(WriteOff)).undone_at is not None
