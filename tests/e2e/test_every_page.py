@@ -408,6 +408,11 @@ def _pledge(rnd: Round, name: str, household, quantity: int, user, now) -> None:
     pledges.set_pledge(item, household, quantity, 0, entered_by=user, now=now, max_units=999)
 
 
+def statement_of(rnd: Round, household) -> Statement:
+    return db.session.scalar(select(Statement).where(
+        Statement.round_id == rnd.id, Statement.household_id == household.id))
+
+
 def build_world(app) -> dict:
     """Oak Estate in every state worth seeing; returns the ids the URLs need.
 
@@ -452,8 +457,8 @@ def build_world(app) -> dict:
         ordered = new_round("April rice", collection_place="Community room")
         _pledge(ordered, "Rice", flat1, 25, r1, now)
         delivered = new_round("May tins", collection_place="Community room")
-        _pledge(delivered, "Tinned tomatoes", flat1, 6, r1, now)
         _pledge(delivered, "Tinned tomatoes", flat2, 6, r2, now)
+        _pledge(delivered, "Tinned tomatoes", flat1, 6, r1, now)
         failed = new_round("Big order", min_order_pence=1_000_000)
         _pledge(failed, "Tinned tomatoes", flat1, 3, r1, now)
         refunded = new_round("Called off")
@@ -471,11 +476,14 @@ def build_world(app) -> dict:
             rounds.mark_ordered(db.session.get(Round, rnd.id), reference="PO-77",
                                 expected_on=(later + timedelta(days=3)).date(), actor=org,
                                 now=later)
+        flat1_may = statement_of(delivered, flat1)
+        cash_service.record_cash(flat1_may, flat1_may.total_pence, "R-104", actor=worker,
+                                 now=later)
         tins = next(i for i in delivered.items if i.name == "Tinned tomatoes")
-        delivery.record_delivery(  # two tins came damaged: Flat 2 gets 4
+        delivery.record_delivery(  # two tins came damaged: Flat 1 (later) gets 4, is owed back
             db.session.get(Round, delivered.id), [delivery.Arrived(tins.id, 12, 2)], [],
             None, drawn_version=0, actor=worker, now=later)
-        collection.collect(db.session.get(Round, delivered.id), flat1.id,
+        collection.collect(db.session.get(Round, delivered.id), flat2.id,
                            neighbour_name=None, cash=None, actor=worker, now=later)
         statement = {(s.round_id, s.household_id): s for s in db.session.scalars(select(Statement))}
         flat1_closed = statement[closed.id, flat1.id]
