@@ -23,12 +23,17 @@ class ItemReceipt(db.Model):
         CheckConstraint("arrived_units >= 0", name="arrived_non_negative"),
         CheckConstraint("damaged_units >= 0 AND damaged_units <= arrived_units",
                         name="damaged_within_arrived"),
+        CheckConstraint("case_price_pence IS NULL OR case_price_pence >= 0",
+                        name="case_price_non_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_item_id: Mapped[int] = mapped_column(ForeignKey("round_items.id"), unique=True)
     arrived_units: Mapped[int] = mapped_column(Integer)
     damaged_units: Mapped[int] = mapped_column(Integer)
+    #: The case price on the supplier's invoice when it differs from the round's (a
+    #: price rise or cut), in pence; None: as ordered.
+    case_price_pence: Mapped[int | None] = mapped_column(Integer)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -50,7 +50,13 @@ def receive(group_id: int, round_id: int):
         except ValueError as error:
             errors[f"damaged-{item_id}"] = str(error)
             damaged = 0
-        arrived.append(delivery.Arrived(item_id, units, damaged))
+        price = None
+        if (typed.get(f"price-{item_id}") or "").strip():
+            try:
+                price = parse_pounds(typed[f"price-{item_id}"])
+            except ValueError as error:
+                errors[f"price-{item_id}"] = str(error)
+        arrived.append(delivery.Arrived(item_id, units, damaged, price))
         substitute = _substitute(item_id, typed, errors)
         if substitute is not None:
             substitutes.append(substitute)

@@ -28,6 +28,7 @@ from bulkbuy.domain import statuses
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
 from bulkbuy.domain.allocation import household_positions, reallocate
 from bulkbuy.domain.delivery import ProductOutcome, SubstituteOutcome, restate, share_substitute
+from bulkbuy.domain.outcome import consented_maximum
 from bulkbuy.domain.payment_states import STATEMENT
 from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
 from bulkbuy.extensions import db
@@ -63,6 +64,8 @@ class Arrived:
     item_id: int
     arrived: int
     damaged: int = 0
+    #: The case price on the invoice when the supplier changed it (pence); None: as ordered.
+    case_price_pence: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class ReceiveLine:
     ordered_units: int
     arrived: int | None
     damaged: int
+    #: The case price on the invoice, when saved as changed.
+    case_price_pence: int | None
     substitute: RoundItem | None
     substitute_units: int
     #: Units that arrived usable but are in nobody's bag (more than was ordered), once
@@ -143,6 +148,7 @@ def receive_page(rnd: Round) -> ReceivePage:
             item=item, ordered_units=(item.cases_ordered or 0) * item.case_size,
             arrived=receipt.arrived_units if receipt else None,
             damaged=receipt.damaged_units if receipt else 0,
+            case_price_pence=receipt.case_price_pence if receipt else None,
             substitute=sub,
             substitute_units=receipts[sub.id].arrived_units if sub else 0,
             spare=receipt.usable_units - int(handed.get(item.id) or 0) if receipt else 0,
@@ -207,8 +213,9 @@ def record_delivery(rnd: Round, arrived: list[Arrived], substitutes: list[Substi
 
 
 def _checked_arrivals(items: dict[int, RoundItem],
-                      arrived: list[Arrived]) -> dict[int, tuple[int, int]]:
-    """(arrived, damaged) per product, every product of the round included."""
+                      arrived: list[Arrived]) -> dict[int, tuple[int, int, int | None]]:
+    """(arrived, damaged, invoice case price or None) per product, every product of the
+    round included."""
     given: dict[int, tuple[int, int]] = {}
     for entry in arrived:
         if entry.item_id not in items:
@@ -219,9 +226,15 @@ def _checked_arrivals(items: dict[int, RoundItem],
         if not 0 <= entry.damaged <= entry.arrived:
             raise ServiceError(_l("Damaged cannot be more than arrived, or below 0."),
                                field=f"damaged-{entry.item_id}")
-        given[entry.item_id] = (entry.arrived, entry.damaged)
+        price = entry.case_price_pence
+        if price is not None and not 0 <= price <= MOST_PENCE:
+            raise ServiceError(_l("Enter the invoice's price for a case, like 10.50."),
+                               field=f"price-{entry.item_id}")
+        if price == items[entry.item_id].case_price_pence:
+            price = None  # as ordered
+        given[entry.item_id] = (entry.arrived, entry.damaged, price)
     for item_id, item in items.items():
-        given.setdefault(item_id, ((item.cases_ordered or 0) * item.case_size, 0))
+        given.setdefault(item_id, ((item.cases_ordered or 0) * item.case_size, 0, None))
     return given
 
 
@@ -257,16 +270,17 @@ def _checked_substitutes(rnd: Round, items: dict[int, RoundItem],
     return checked
 
 
-def _save_receipts(items: dict[int, RoundItem], given: dict[int, tuple[int, int]],
+def _save_receipts(items: dict[int, RoundItem], given: dict[int, tuple],
                    actor: User, now: datetime) -> None:
     saved = {r.round_item_id: r for r in db.session.scalars(
         select(ItemReceipt).where(ItemReceipt.round_item_id.in_(list(items))))}
-    for item_id, (arrived, damaged) in given.items():
+    for item_id, (arrived, damaged, *price) in given.items():
         receipt = saved.get(item_id)
         if receipt is None:
             receipt = ItemReceipt(round_item_id=item_id)
             db.session.add(receipt)
         receipt.arrived_units, receipt.damaged_units = arrived, damaged
+        receipt.case_price_pence = price[0] if price else None
         receipt.recorded_by_id, receipt.recorded_at = actor.id, now
 
 
@@ -319,7 +333,7 @@ def _substitute_items(rnd: Round) -> list[RoundItem]:
         .order_by(RoundItem.id)))
 
 
-def _restate_round(rnd: Round, items: dict[int, RoundItem], given: dict[int, tuple[int, int]],
+def _restate_round(rnd: Round, items: dict[int, RoundItem], given: dict[int, tuple],
                    sub_items: dict[int, tuple[RoundItem, Substitute]],
                    now: datetime) -> DeliveryResult:
     rows = db.session.execute(
@@ -339,7 +353,7 @@ def _restate_round(rnd: Round, items: dict[int, RoundItem], given: dict[int, tup
     spare: dict[int, int] = {}
     for item in ordered_items:
         allocation = at_close.allocations[item.id]
-        arrived, damaged = given[item.id]
+        arrived, damaged, new_price = given[item.id]
         now_given = reallocate(lines_by_item.get(item.id, ()), allocation, arrived - damaged,
                                rnd.allocation_mode)
         new_units[item.id] = now_given.units
@@ -347,8 +361,9 @@ def _restate_round(rnd: Round, items: dict[int, RoundItem], given: dict[int, tup
         spare[item.id] = now_given.spare
         lost[item.id] = {h: u - now_given.units.get(h, 0) for h, u in allocation.units.items()
                          if u > now_given.units.get(h, 0)}
+        price = item.case_price_pence if new_price is None else new_price
         products.append(ProductOutcome(
-            item.id, allocation.cases * item.case_price_pence, allocation.units,
+            item.id, allocation.cases * price, allocation.units,
             now_given.units, household_positions(lines_by_item.get(item.id, ()))))
     substitutes = []
     for for_id, (sub_item, sub) in sub_items.items():
@@ -370,9 +385,46 @@ def _restate_round(rnd: Round, items: dict[int, RoundItem], given: dict[int, tup
         substitutes.append(SubstituteOutcome(old.id, old.case_price_pence, {}))
     restated = restate(products, substitutes, rnd.delivery_fee_pence, rnd.fee_split,
                        round_positions)
+    raised = {item_id for item_id, (_a, _d, price) in given.items()
+              if price is not None and price > items[item_id].case_price_pence}
+    if raised:
+        _within_consent(rnd, restated, raised, items, lines_by_item)
     result = DeliveryResult(spare=spare)
     _write_restatement(rnd, restated, new_units, tolerance_units, result, now)
     return result
+
+
+def _within_consent(rnd: Round, restated, raised: set[int], items: dict[int, RoundItem],
+                    lines_by_item: dict[int, list[DomainLine]]) -> None:
+    """A supplier's price rise is shared only within what each household agreed to: the
+    most it was shown when it ordered (every unit it would take at the round's prices,
+    and the biggest share of delivery). What a household's bill would go over that by
+    comes off its share of the risen products (it pays that much less) and is the
+    group's deficit: the settling-up page shows the invoice above what households pay.
+    Changes `restated` in place."""
+    wanted: dict[int, dict[int, tuple[int, int, int]]] = defaultdict(dict)
+    for item_id, lines in lines_by_item.items():
+        item = items.get(item_id)
+        if item is None:
+            continue
+        for line in lines:
+            units, size, price = wanted[line.household_id].get(
+                item_id, (0, item.case_size, item.case_price_pence))
+            wanted[line.household_id][item_id] = (units + line.quantity + line.tolerance,
+                                                  size, price)
+    for household, total in restated.totals.items():
+        most = consented_maximum(wanted.get(household, {}), rnd.delivery_fee_pence,
+                                 fee_mode=rnd.fee_split, min_order_pence=rnd.min_order_pence)
+        over = total - most
+        for item_id in sorted(raised):
+            if over <= 0:
+                break
+            share = restated.goods.get(item_id, {})
+            cut = min(over, share.get(household, 0))
+            if cut > 0:
+                share[household] -= cut
+                restated.totals[household] -= cut
+                over -= cut
 
 
 def _write_restatement(rnd, restated, new_units, tolerance_units, result: DeliveryResult,
@@ -647,5 +699,8 @@ def describe(adjustment: StatementAdjustment, items: dict[int, RoundItem]) -> st
     if after > before:
         return str(_l("%(n)s more %(name)s arrived than expected: %(money)s",
                       n=after - before, name=item.name, money=money))
+    if abs(change) > 2:
+        return str(_l("The supplier's price for %(name)s changed: %(money)s",
+                      name=item.name, money=money))
     return str(_l("%(name)s: your share of its cost changed by a penny or two as others' "
                   "goods changed: %(money)s", name=item.name, money=money))

@@ -458,3 +458,35 @@ def test_a_write_off_follows_the_bill_and_is_undone_when_nothing_is_left_to_cove
     save(w, {"Tinned tomatoes": (8, 0)})  # 2 tins: 167p, less than the £2 paid
     assert bills(w)["Flat 2"] == (167, 167, "paid", 33)
     assert db.session.scalar(select(WriteOff)).undone_at is not None
+
+
+def test_a_price_rise_is_shared_only_within_what_each_household_agreed_to(app):
+    """Flat 1 asked for 6 tins and offered to take up to 6 more to fill a case; Flat 2
+    asked for 6 and nothing more. The supplier charges £12 a case, not £10."""
+    now = utcnow()
+    w = factories.world(products=(("Tinned tomatoes", 12, 1000),), now=now)
+    pledge(w, 0, "Tinned tomatoes", 6, 6, now=now)
+    pledge(w, 1, "Tinned tomatoes", 6, now=now)
+    assert closing.close_round(w.round.id, w.round.closes_at + timedelta(seconds=1))
+    db.session.commit()
+    rounds.mark_ordered(w.round, reference=None,
+                        expected_on=(w.round.closes_at + timedelta(days=2)).date(),
+                        actor=w.organiser, now=w.round.closes_at)
+    db.session.commit()
+    tins = item(w, "Tinned tomatoes")
+    rnd = db.session.get(Round, w.round.id)
+
+    delivery.record_delivery(rnd, [delivery.Arrived(tins.id, 12, 0, 1200)], [], 1200,
+                             drawn_version=0, actor=w.organiser, now=utcnow())
+    db.session.commit()
+
+    # Flat 1 agreed to up to 12 tins (£10): it pays its £6 share. Flat 2 agreed to at
+    # most 6 tins at the round's price (£5): the other £1 is the group's.
+    assert bills(w) == {"Flat 1": (600, 0, "due", 0), "Flat 2": (500, 0, "due", 0)}
+    flat1 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[0].id))
+    assert delivery.changes_of(flat1) == [
+        ("The supplier's price for Tinned tomatoes changed: +£1", 100)]
+    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
+                                                      w.households[1].id))
+    assert delivery.changes_of(flat2) == []
