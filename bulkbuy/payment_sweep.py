@@ -172,26 +172,64 @@ def send_refunds(now: datetime, *, config, throttle: Throttle, result: PaymentSw
     recorded: the sweep died, timed out or lost the answer) is looked up by its key
     first, and asked again, with the same key, only when Stripe surely has none:
     a peer that forgets keys (or a key older than Stripe's 24 hours) would
-    otherwise refund twice.
+    otherwise refund twice. Such look-ups are made here, one at a time.
+
+    Each claim is committed before its request is sent, and its answer committed when
+    it comes. Up to STRIPE_CONCURRENT_CHARGES new refunds are in flight at once (a
+    worker thread each, as for charges); this thread alone uses the database and the
+    throttle.
     """
-    for refund_id in refunds.due_refund_ids(now, batch):
-        try:
-            with unit_of_work():
-                request = refunds.claim_refund(refund_id, now)
-            if request is None:
-                continue
-            throttle.wait()
+    concurrency = max(1, int(config.get("STRIPE_CONCURRENT_CHARGES", 4)))
+    in_flight: deque[tuple[int, Future]] = deque()
+    with ThreadPoolExecutor(max_workers=concurrency,
+                            thread_name_prefix="stripe-refund") as pool:
+        for refund_id in refunds.due_refund_ids(now, batch):
             try:
-                info = refunds.ask_stripe(config, request, throttle.wait)
-            except gateway.GatewayError as exc:
-                if exc.outcome_unknown and exc.http_status == 429:
-                    throttle.rate_limited()
+                while len(in_flight) >= concurrency:
+                    _finish_refund(*in_flight.popleft(), now=now, throttle=throttle,
+                                   result=result)
                 with unit_of_work():
-                    refunds.record_refund_error(refund_id, exc, now)
-                result.errors.append(str(exc))
-                continue
+                    request = refunds.claim_refund(refund_id, now)
+                if request is None:
+                    continue
+                throttle.wait()
+                if request.maybe_asked:
+                    answer: Future = Future()
+                    try:
+                        answer.set_result(refunds.ask_stripe(config, request, throttle.wait))
+                    except Exception as exc:  # recorded by _finish_refund, as a thread's
+                        answer.set_exception(exc)
+                else:
+                    answer = pool.submit(refunds.ask_stripe, config, request,
+                                         _no_second_request)
+                in_flight.append((refund_id, answer))
+            except Exception:  # one bad refund never stops the others
+                _failed("refund_id", refund_id)
+        while in_flight:
+            _finish_refund(*in_flight.popleft(), now=now, throttle=throttle, result=result)
+
+
+def _no_second_request() -> None:
+    """The pacing hook of a refund asked in a worker thread: such a refund was never
+    asked before, so it makes one request and never paces a second."""
+    raise AssertionError("a new refund makes one request")
+
+
+def _finish_refund(refund_id: int, answer: Future, *, now: datetime, throttle: Throttle,
+                   result: PaymentSweep) -> None:
+    """Wait for one refund's answer and record it (a lost answer is looked up later)."""
+    try:
+        try:
+            info = answer.result()
+        except gateway.GatewayError as exc:
+            if exc.outcome_unknown and exc.http_status == 429:
+                throttle.rate_limited()
             with unit_of_work():
-                refunds.record_refund_answer(refund_id, info, now)
-            result.refunded += 1
-        except Exception:  # one bad statement never stops the others
-            _failed("refund_id", refund_id)
+                refunds.record_refund_error(refund_id, exc, now)
+            result.errors.append(str(exc))
+            return
+        with unit_of_work():
+            refunds.record_refund_answer(refund_id, info, now)
+        result.refunded += 1
+    except Exception:  # one bad refund never stops the others
+        _failed("refund_id", refund_id)

@@ -57,9 +57,14 @@ def split_pence(
     _check_whole("total", total)
     if total < 0:
         raise ValueError(f"cannot split a negative total ({total})")
-    exact_weights: dict[K, Fraction] = {}
+    exact_weights: dict[K, int | Fraction] = {}
+    all_whole = True
     for key, weight in weights.items():
-        w = _check_exact(f"weight of {key!r}", weight)
+        if type(weight) is int:  # the usual case (units, pence): no Fraction needed
+            w: int | Fraction = weight
+        else:
+            w = _check_exact(f"weight of {key!r}", weight)
+            all_whole = False
         if w < 0:
             raise ValueError(f"weight of {key!r} is negative ({weight})")
         exact_weights[key] = w
@@ -77,8 +82,11 @@ def split_pence(
         return {key: 0 for key in order}
     # Scale every weight to a whole number (exactly: by the common denominator),
     # so each share is total * w / sum in integers: floor and remainder at once.
-    scale = math.lcm(*(w.denominator for w in exact_weights.values()))
-    whole = {key: int(w * scale) for key, w in exact_weights.items()}
+    if all_whole:
+        whole = exact_weights
+    else:
+        scale = math.lcm(*(Fraction(w).denominator for w in exact_weights.values()))
+        whole = {key: int(w * scale) for key, w in exact_weights.items()}
     weight_sum = sum(whole.values())
     if weight_sum == 0:
         raise ValueError(f"cannot split {total} over weights that are all zero")

@@ -5,6 +5,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from sqlalchemy import insert
+
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, User
 
@@ -45,3 +47,27 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+def record_many(entries: list[dict], *, group_id: int | None) -> None:
+    """Add many entries with no actor (a sweep's or a save's own bookkeeping) in one bulk
+    INSERT. Each entry is a dict of `action`, `household_id`, optionally `subject`, and
+    the details, written as `record` writes them."""
+    if not entries:
+        return
+    context = _context.get() or {}
+    rows = []
+    for entry in entries:
+        details = dict(entry)
+        action = details.pop("action")
+        household_id = details.pop("household_id", None)
+        subject = details.pop("subject", None)
+        rows.append({
+            "action": action, "actor_id": None, "group_id": group_id,
+            "household_id": household_id,
+            "subject_type": type(subject).__name__ if subject is not None else None,
+            "subject_id": getattr(subject, "id", None),
+            "details": json.dumps({**context, **details}, sort_keys=True, default=str)
+            if details or context else None,
+        })
+    db.session.execute(insert(AuditEntry.__table__), rows)

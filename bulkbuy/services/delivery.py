@@ -21,8 +21,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from bulkbuy.domain import statuses
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
@@ -46,8 +47,8 @@ from bulkbuy.models import (
     User,
     WriteOff,
 )
-from bulkbuy.services import ServiceError, audit, closing, notifications
-from bulkbuy.services.payments.refunds import queue_refund
+from bulkbuy.services import ServiceError, audit, bulk, closing, notifications
+from bulkbuy.services.payments.refunds import insert_refunds
 
 #: Rounds whose delivery can be recorded (again).
 RECEIVABLE = (statuses.RoundStatus.ORDERED, statuses.RoundStatus.DELIVERED)
@@ -433,7 +434,8 @@ def _write_restatement(rnd, restated, new_units, tolerance_units, result: Delive
     statements = {s.household_id: s for s in db.session.execute(
         select(Statement.id, Statement.household_id, Statement.goods_pence,
                Statement.fee_pence, Statement.total_pence, Statement.paid_pence,
-               Statement.payment_status, Statement.owed_back_pence)
+               Statement.payment_status, Statement.owed_back_pence,
+               Statement.needs_action_reason)
         .where(Statement.round_id == rnd.id)).all()}
     by_statement = {s.id: s for s in statements.values()}
     current = {(line.statement_id, line.round_item_id): line for line in db.session.execute(
@@ -462,8 +464,8 @@ def _write_restatement(rnd, restated, new_units, tolerance_units, result: Delive
                                      "quantity": 0, "tolerance": 0, "units": units,
                                      "tolerance_units": tol, "amount_pence": pence_now})
             else:
-                line_updates.append({"b_id": line.id, "b_units": units, "b_tol": tol,
-                                     "b_amount": pence_now})
+                line_updates.append({"id": line.id, "units": units, "tolerance_units": tol,
+                                     "amount_pence": pence_now})
             adjustments.append({"statement_id": statement.id, "round_item_id": item_id,
                                 "delivery_version": version, "units_before": before[0],
                                 "units_after": units, "pence_before": before[1],
@@ -479,25 +481,16 @@ def _write_restatement(rnd, restated, new_units, tolerance_units, result: Delive
                                 "pence_after": fee, "created_at": now})
         if (goods, fee) != (statement.goods_pence, statement.fee_pence):
             changed.append((statement, goods, fee))
-    if line_updates:
-        table = StatementLine.__table__
-        db.session.execute(
-            update(table).where(table.c.id == bindparam("b_id"))
-            .values(units=bindparam("b_units"), tolerance_units=bindparam("b_tol"),
-                    amount_pence=bindparam("b_amount")),
-            line_updates, execution_options={"synchronize_session": False})
+    bulk.update_rows(StatementLine.__table__, line_updates,
+                     set_=("units", "tolerance_units", "amount_pence"))
     if line_inserts:
         db.session.execute(insert(StatementLine.__table__), line_inserts)
     if adjustments:
         db.session.execute(insert(StatementAdjustment.__table__), adjustments)
-    carded = set(db.session.scalars(
-        select(CardPayment.statement_id).where(CardPayment.round_id == rnd.id,
-                                               CardPayment.status == AttemptStatus.SUCCEEDED)))
-    moved = {}
-    for statement, goods, fee in changed:
-        moved[statement.id] = _move_money(rnd, by_statement[statement.id], goods, fee,
-                                          result, now, has_card=statement.id in carded)
+    moved = _move_money(rnd, [(by_statement[st.id], goods, fee) for st, goods, fee in changed],
+                        result, now) if changed else {}
     result.statements_changed = len(changed)
+    db.session.flush()
     db.session.expire_all()
     _tell_households(rnd, by_statement, moved, version, now)
 
@@ -510,15 +503,22 @@ def _tell_households(rnd: Round, statements: dict, moved: dict[int, tuple[int, i
     items = {i.id: i for i in db.session.scalars(
         select(RoundItem).where(RoundItem.round_id == rnd.id))}
     words: dict[int, list[str]] = defaultdict(list)
-    for adjustment in db.session.scalars(
-        select(StatementAdjustment).where(
-            StatementAdjustment.statement_id.in_(list(moved)),
-            StatementAdjustment.delivery_version == version)
+    # Plain rows: a big round's save changes thousands of bills.
+    for adjustment in db.session.execute(
+        select(StatementAdjustment.statement_id, StatementAdjustment.round_item_id,
+               StatementAdjustment.units_before, StatementAdjustment.units_after,
+               StatementAdjustment.pence_before, StatementAdjustment.pence_after)
+        .where(StatementAdjustment.statement_id.in_(list(moved)),
+               StatementAdjustment.delivery_version == version)
         .order_by(StatementAdjustment.id)
     ):
         words[adjustment.statement_id].append(describe(adjustment, items))
     bills = {}
-    for statement in db.session.scalars(select(Statement).where(Statement.id.in_(list(moved)))):
+    for statement in db.session.execute(
+        select(Statement.id, Statement.household_id, Statement.total_pence,
+               Statement.paid_pence, Statement.payment_status, Statement.owed_back_pence)
+        .where(Statement.id.in_(list(moved)))
+    ):
         card_back, _cash_back = moved[statement.id]
         bills[statement.household_id] = {
             "changes": words.get(statement.id, []), "total_pence": statement.total_pence,
@@ -529,118 +529,145 @@ def _tell_households(rnd: Round, statements: dict, moved: dict[int, tuple[int, i
     notifications.queue_delivery_changed(rnd, bills, version, now)
 
 
-def _move_money(rnd: Round, statement, goods: int, fee: int, result: DeliveryResult,
-                now: datetime, *, has_card: bool) -> tuple[int, int]:
-    """Set the statement's new total and move its money once: card money back to the
-    card, cash held for the household, or the new amount owed. Returns (pence going back
-    to the card, pence of cash now owed back)."""
-    total = goods + fee
-    paid = statement.paid_pence
-    status = statement.payment_status
-    excess = max(0, paid - total) if status != StatementStatus.CHARGING else 0
-    card_back = 0
-    if excess and has_card:
-        for payment in db.session.scalars(
-            select(CardPayment).where(CardPayment.statement_id == statement.id,
-                                      CardPayment.status == AttemptStatus.SUCCEEDED,
-                                      CardPayment.credited_pence > 0)
-            .order_by(CardPayment.id.desc())
-        ):
-            take = min(excess - card_back, payment.credited_pence)
-            if take <= 0:
-                break
-            moved = db.session.execute(
-                update(CardPayment)
-                .where(CardPayment.id == payment.id, CardPayment.credited_pence >= take)
-                .values(credited_pence=CardPayment.credited_pence - take)
-                .execution_options(synchronize_session=False)).rowcount
-            if moved != 1:
-                continue
-            db.session.refresh(payment)
-            if queue_refund(payment, take, reason="delivery_changed", now=now,
-                            keep_pence=payment.credited_pence) is not None:
-                result.refunds_queued += 1
-            card_back += take
-    cash_back = excess - card_back
-    paid_now = paid - excess
-    # Card money whose refund Stripe refused is still with the group: it pays first
-    # towards a bill that has gone up again (else the card is charged twice for it).
-    card_again = _card_money_held(statement.id, total - paid_now) \
-        if has_card and status != StatementStatus.CHARGING and total > paid_now else 0
-    paid_now += card_again
-    # Cash the group already holds for the household (from an earlier save) pays first
-    # towards a bill that has gone up again.
-    held_used = min(statement.owed_back_pence, max(0, total - paid_now)) \
-        if status != StatementStatus.CHARGING else 0
-    paid_now += held_used
-    write_off = _active_write_off(statement.id) if status == StatementStatus.SETTLED else None
-    if write_off is not None:
-        # The group covers the rest: it covers the new rest (none left: it is undone).
-        rest = total - paid_now
-        audit.record("write_off.restated", actor=None, group_id=rnd.group_id,
-                     household_id=statement.household_id, subject=write_off,
-                     before=write_off.amount_pence, after=max(rest, 0))
-        if rest > 0:
-            write_off.amount_pence = rest
-        else:
-            write_off.undone_at = now
-    if status == StatementStatus.CHARGING:
-        event = None  # the charge's answer credits what is owed and refunds the rest
-    elif write_off is not None and total - paid_now > 0:
-        event = None  # still settled: the write-off covers the new rest
-    elif total == 0 and paid_now == 0:
-        event = "delivery_nothing_to_pay"
-    elif paid_now == total:
-        event = "delivery_paid_up"
-    elif status in (StatementStatus.PAID, StatementStatus.SETTLED) and paid_now < total:
-        event = "delivery_owes_more"
-    else:
-        event = None
-    values = {"goods_pence": goods, "fee_pence": fee, "total_pence": total,
-              "paid_pence": paid_now,
-              "owed_back_pence": Statement.owed_back_pence + cash_back - held_used}
-    guards = [Statement.id == statement.id, Statement.paid_pence == paid,
-              Statement.owed_back_pence == statement.owed_back_pence]
-    if event is not None and status in STATEMENT.sources(event):
-        values.update(payment_status=STATEMENT.target(event), needs_action_reason=None)
-    moved = db.session.execute(
-        update(Statement).where(*guards).values(**values)
-        .execution_options(synchronize_session=False)).rowcount
-    if moved != 1:
-        raise ServiceError(_l("A payment for this round came in while saving, so nothing "
-                              "was changed. Save again."))
-    result.owed_back_pence += cash_back - held_used
-    audit.record("statement.restated", actor=None, group_id=rnd.group_id,
-                 household_id=statement.household_id, statement_id=statement.id,
-                 delivery_version=rnd.delivery_version, total_before=statement.total_pence,
-                 total_after=total, card_back_pence=card_back, cash_owed_back_pence=cash_back,
-                 card_held_used_pence=card_again)
-    return card_back, cash_back - held_used
+@dataclass
+class _Card:
+    """One succeeded card payment of a changed statement, as read and as it will be."""
+
+    id: int
+    household_id: int
+    amount: int
+    credited_read: int
+    refunded_read: int
+    credited: int
+    refunded: int
 
 
-def _card_money_held(statement_id: int, wanted: int) -> int:
-    """Credit back to the statement up to `wanted` pence of its card payments that were
-    neither credited nor given back (a refund of them failed); returns the pence."""
-    used = 0
-    for payment in db.session.scalars(
-        select(CardPayment).where(CardPayment.statement_id == statement_id,
-                                  CardPayment.status == AttemptStatus.SUCCEEDED)
-        .order_by(CardPayment.id)
+def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
+                now: datetime) -> dict[int, tuple[int, int]]:
+    """Set each changed statement's new total and move its money once: card money back
+    to the card, cash held for the household, or the new amount owed. `changed` holds
+    (statement row, goods, fee). Returns, per statement id, (pence going back to the
+    card, change in cash held for the household).
+
+    Written for big rounds: the card payments and write-offs are read in one query each
+    (the payments locked), and payments, refunds, statements and audit entries are
+    written in bulk, every UPDATE guarded on the values read, so the save is refused
+    (nothing written) if a payment moved meanwhile."""
+    ids = [statement.id for statement, _goods, _fee in changed]
+    cards: dict[int, list[_Card]] = defaultdict(list)
+    for row in db.session.execute(
+        select(CardPayment.id, CardPayment.statement_id, CardPayment.household_id,
+               CardPayment.amount_pence, CardPayment.credited_pence,
+               CardPayment.refunded_pence)
+        .where(CardPayment.statement_id.in_(ids),
+               CardPayment.status == AttemptStatus.SUCCEEDED)
+        .order_by(CardPayment.id).with_for_update()
     ):
-        use = min(wanted - used, payment.amount_pence - payment.credited_pence
-                  - payment.refunded_pence)
-        if use <= 0:
-            continue
-        moved = db.session.execute(
-            update(CardPayment)
-            .where(CardPayment.id == payment.id,
-                   CardPayment.credited_pence + CardPayment.refunded_pence + use
-                   <= CardPayment.amount_pence)
-            .values(credited_pence=CardPayment.credited_pence + use)
-            .execution_options(synchronize_session=False)).rowcount
-        if moved == 1:
-            used += use
-    return used
+        cards[row.statement_id].append(_Card(
+            row.id, row.household_id, row.amount_pence, row.credited_pence,
+            row.refunded_pence, row.credited_pence, row.refunded_pence))
+    write_offs = {w.statement_id: w for w in db.session.scalars(
+        select(WriteOff).where(WriteOff.statement_id.in_(ids), WriteOff.undone_at.is_(None)))}
+    refunds: list[tuple[_Card, int]] = []
+    statement_rows, audits = [], []
+    moved: dict[int, tuple[int, int]] = {}
+    for statement, goods, fee in changed:
+        total = goods + fee
+        paid = statement.paid_pence
+        status = statement.payment_status
+        charging = status == StatementStatus.CHARGING
+        excess = max(0, paid - total) if not charging else 0
+        card_back = 0
+        for card in reversed(cards.get(statement.id, ())) if excess else ():
+            take = min(excess - card_back, card.credited)
+            if take <= 0:
+                continue
+            card.credited -= take
+            card.refunded += take
+            refunds.append((card, take))
+            card_back += take
+        cash_back = excess - card_back
+        paid_now = paid - excess
+        # Card money whose refund Stripe refused is still with the group, and cash held
+        # from an earlier save: both pay first towards a bill that has gone up again.
+        card_again = 0
+        for card in cards.get(statement.id, ()) if not charging else ():
+            use = min(total - paid_now - card_again,
+                      card.amount - card.credited - card.refunded)
+            if use > 0:
+                card.credited += use
+                card_again += use
+        paid_now += card_again
+        held_used = min(statement.owed_back_pence, max(0, total - paid_now)) \
+            if not charging else 0
+        paid_now += held_used
+        write_off = write_offs.get(statement.id) \
+            if status == StatementStatus.SETTLED else None
+        if write_off is not None:
+            # The group covers the rest: it covers the new rest (none left: undone).
+            rest = total - paid_now
+            audits.append(dict(action="write_off.restated", household_id=statement.household_id,
+                               subject=write_off, before=write_off.amount_pence,
+                               after=max(rest, 0)))
+            if rest > 0:
+                write_off.amount_pence = rest
+            else:
+                write_off.undone_at = now
+        event = _event(status, total, paid_now,
+                       covered=write_off is not None and total > paid_now)
+        moves = event is not None and status in STATEMENT.sources(event)
+        statement_rows.append({
+            "id": statement.id, "read_paid_pence": paid,
+            "read_owed_back_pence": statement.owed_back_pence, "goods_pence": goods,
+            "fee_pence": fee, "total_pence": total, "paid_pence": paid_now,
+            "owed_back_pence": statement.owed_back_pence + cash_back - held_used,
+            "payment_status": STATEMENT.target(event) if moves else status,
+            "needs_action_reason": None if moves else statement.needs_action_reason})
+        result.owed_back_pence += cash_back - held_used
+        audits.append(dict(action="statement.restated", household_id=statement.household_id,
+                           statement_id=statement.id, delivery_version=rnd.delivery_version,
+                           total_before=statement.total_pence, total_after=total,
+                           card_back_pence=card_back, cash_owed_back_pence=cash_back,
+                           card_held_used_pence=card_again))
+        moved[statement.id] = (card_back, cash_back - held_used)
+    came_in = _l("A payment for this round came in while saving, so nothing was changed. "
+                 "Save again.")
+    touched = [c for cs in cards.values() for c in cs
+               if (c.credited, c.refunded) != (c.credited_read, c.refunded_read)]
+    if bulk.update_rows(
+            CardPayment.__table__,
+            [{"id": c.id, "credited_pence": c.credited, "refunded_pence": c.refunded,
+              "read_credited_pence": c.credited_read, "read_refunded_pence": c.refunded_read}
+             for c in touched],
+            set_=("credited_pence", "refunded_pence"),
+            guards=("credited_pence", "refunded_pence")) != len(touched):
+        raise ServiceError(came_in)
+    result.refunds_queued += insert_refunds(
+        [(card.id, card.household_id, amount) for card, amount in refunds],
+        reason="delivery_changed", group_id=rnd.group_id, now=now)
+    if bulk.update_rows(
+            Statement.__table__, statement_rows,
+            set_=("goods_pence", "fee_pence", "total_pence", "paid_pence", "owed_back_pence",
+                  "payment_status", "needs_action_reason"),
+            guards=("paid_pence", "owed_back_pence")) != len(statement_rows):
+        raise ServiceError(came_in)
+    audit.record_many(audits, group_id=rnd.group_id)
+    return moved
+
+
+def _event(status: str, total: int, paid: int, *, covered: bool) -> str | None:
+    """The statement's move when its total is now `total` with `paid` paid: none while a
+    charge is in flight (its answer credits what is owed and refunds the rest) or while a
+    write-off still covers the rest (`covered`)."""
+    if status == StatementStatus.CHARGING or covered:
+        return None
+    if total == 0 and paid == 0:
+        return "delivery_nothing_to_pay"
+    if paid == total:
+        return "delivery_paid_up"
+    if status in (StatementStatus.PAID, StatementStatus.SETTLED) and paid < total:
+        return "delivery_owes_more"
+    return None
 
 
 def _active_write_off(statement_id: int) -> WriteOff | None:
@@ -675,32 +702,32 @@ def changes_by_statement(statement_ids: list[int]) -> dict[int, list[tuple[str, 
     return found
 
 
-def describe(adjustment: StatementAdjustment, items: dict[int, RoundItem]) -> str:
-    """One change in plain words, with its amount ("2 of 6 Tinned tomatoes did not
-    arrive or came damaged: −£1.66"); `items`: the round's products by id."""
-    change = adjustment.change_pence
+def describe(adjustment, items: dict[int, RoundItem]) -> str:
+    """One change (a StatementAdjustment, or a row of its columns) in plain words, with its
+    amount ("2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.66"); `items`:
+    the round's products by id."""
+    change = adjustment.pence_after - adjustment.pence_before
     money = ("−" if change < 0 else "+") + pence(abs(change))
     item = items.get(adjustment.round_item_id)
     before, after = adjustment.units_before, adjustment.units_after
     if item is None:
-        return str(_l("Your share of the delivery cost changed: %(money)s", money=money))
+        return _("Your share of the delivery cost changed: %(money)s", money=money)
     if item.substitute_for_id is not None:
-        original = items[item.substitute_for_id]
+        original = items[item.substitute_for_id].name
         if after > before:
-            return str(_l("%(n)s %(name)s sent instead of %(original)s: %(money)s",
-                          n=after - before, name=item.name, original=original.name,
-                          money=money))
-        return str(_l("%(n)s fewer %(name)s sent instead of %(original)s: %(money)s",
-                      n=before - after, name=item.name, original=original.name, money=money))
+            return _("%(n)s %(name)s sent instead of %(original)s: %(money)s",
+                     n=after - before, name=item.name, original=original, money=money)
+        return _("%(n)s fewer %(name)s sent instead of %(original)s: %(money)s",
+                 n=before - after, name=item.name, original=original, money=money)
     if after < before:
-        return str(_l("%(lost)s of %(before)s %(name)s did not arrive or came damaged: "
-                      "%(money)s", lost=before - after, before=before, name=item.name,
-                      money=money))
+        return _("%(lost)s of %(before)s %(name)s did not arrive or came damaged: "
+                 "%(money)s", lost=before - after, before=before, name=item.name,
+                 money=money)
     if after > before:
-        return str(_l("%(n)s more %(name)s arrived than expected: %(money)s",
-                      n=after - before, name=item.name, money=money))
+        return _("%(n)s more %(name)s arrived than expected: %(money)s",
+                 n=after - before, name=item.name, money=money)
     if abs(change) > 2:
-        return str(_l("The supplier's price for %(name)s changed: %(money)s",
-                      name=item.name, money=money))
-    return str(_l("%(name)s: your share of its cost changed by a penny or two as others' "
-                  "goods changed: %(money)s", name=item.name, money=money))
+        return _("The supplier's price for %(name)s changed: %(money)s",
+                 name=item.name, money=money)
+    return _("%(name)s: your share of its cost changed by a penny or two as others' "
+             "goods changed: %(money)s", name=item.name, money=money)

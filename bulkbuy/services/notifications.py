@@ -166,11 +166,23 @@ def queue_delivery_changed(rnd: Round, bills: dict, version: int, now: datetime)
     still_to_pay_pence). Keyed by round, save (`version`), household and person: a
     retry sends nothing twice, and each later save that changes a bill is news."""
     changed = emails.template("delivery_changed")
+    url = _round_url(rnd)
+    prefix = f"delivery-changed:{rnd.id}:v{version}:"
+    # One look for keys already queued (a retry) and one bulk INSERT, as
+    # queue_round_results does: a big round changes thousands of bills at once.
+    queued = set(db.session.scalars(select(OutboxMessage.key).where(
+        OutboxMessage.key.startswith(prefix, autoescape=True))))
+    rows = []
     for household_id, user in _people(bills):
-        subject, body = changed.render(name=user.name, round_title=rnd.title,
-                                       url=_round_url(rnd), **bills[household_id])
-        _queue(f"delivery-changed:{rnd.id}:v{version}:{household_id}:{user.id}",
-               user.email, subject, body, now)
+        key = f"{prefix}{household_id}:{user.id}"
+        if key in queued:
+            continue
+        subject, body = changed.render(name=user.name, round_title=rnd.title, url=url,
+                                       **bills[household_id])
+        rows.append({"key": key, "to_address": user.email, "subject": subject, "body": body,
+                     "created_at": now})
+    if rows:
+        db.session.execute(insert(OutboxMessage.__table__), rows)
 
 
 def queue_reminders(now: datetime) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from bulkbuy.adapters import stripe_gateway as gateway
 from bulkbuy.domain import statuses
@@ -61,8 +61,7 @@ def queue_refund(payment: CardPayment, amount_pence: int, *, reason: str, now: d
     ) or 0)
     refund = CardRefund(
         card_payment_id=payment.id, amount_pence=amount, reason=reason,
-        # The random part: another database's payment ids repeat ours (see charge_key).
-        idempotency_key=f"bulkbuy-refund-{payment.id}-{number}-{secrets.token_hex(6)}",
+        idempotency_key=_refund_key(payment.id, number),
         status=REFUND.start(RefundStatus.PENDING),
         next_check_at=now, requested_by_id=getattr(actor, "id", None),
         created_at=now, updated_at=now,
@@ -76,6 +75,42 @@ def queue_refund(payment: CardPayment, amount_pence: int, *, reason: str, now: d
     )
     db.session.flush()
     return refund
+
+
+def insert_refunds(wanted: list[tuple[int, int, int]], *, reason: str, group_id: int,
+                   now: datetime) -> int:
+    """Queue many refunds at once: `wanted` holds (card payment id, household id, pence),
+    amounts the caller has already reserved on the payments (`refunded_pence`) with its
+    own guarded UPDATE. One bulk INSERT of refunds (each with its own key, as
+    `queue_refund` makes them) and one of audit entries; the payment sweep sends them.
+    Returns how many were queued."""
+    wanted = [w for w in wanted if w[2] > 0]
+    if not wanted:
+        return 0
+    numbers = dict(db.session.execute(
+        select(CardRefund.card_payment_id, func.count(CardRefund.id))
+        .where(CardRefund.card_payment_id.in_({payment_id for payment_id, _h, _a in wanted}))
+        .group_by(CardRefund.card_payment_id)).all())
+    rows, audits = [], []
+    for payment_id, household_id, amount in wanted:
+        numbers[payment_id] = numbers.get(payment_id, 0) + 1
+        rows.append({
+            "card_payment_id": payment_id, "amount_pence": amount, "reason": reason,
+            "idempotency_key": _refund_key(payment_id, numbers[payment_id]),
+            "status": REFUND.start(RefundStatus.PENDING), "next_check_at": now,
+            "requested_by_id": None, "created_at": now, "updated_at": now})
+        audits.append({"action": "card.refund_queued", "household_id": household_id,
+                       "card_payment_id": payment_id, "amount_pence": amount,
+                       "reason": reason})
+    db.session.execute(insert(CardRefund.__table__), rows)
+    audit.record_many(audits, group_id=group_id)
+    return len(rows)
+
+
+def _refund_key(payment_id: int, number: int) -> str:
+    """A refund's idempotency key. The random part: another database's payment ids repeat
+    ours (see attempts.charge_key)."""
+    return f"bulkbuy-refund-{payment_id}-{number}-{secrets.token_hex(6)}"
 
 
 def refund_still_owed(payment: CardPayment) -> int:
