@@ -27,6 +27,7 @@ from bulkbuy.models.rounds import (
     Round,
     RoundItem,
 )
+from bulkbuy.models.spare import SPARE_KINDS, SpareDisposal
 from bulkbuy.models.tablet import TabletSession, TabletVisit
 from bulkbuy.models.types import utcnow
 
@@ -59,6 +60,8 @@ __all__ = [
     "Statement",
     "StatementLine",
     "StripeEvent",
+    "SPARE_KINDS",
+    "SpareDisposal",
     "Supplier",
     "TabletSession",
     "TabletVisit",

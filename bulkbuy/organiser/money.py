@@ -253,7 +253,7 @@ def settle_owed_back(group_id: int, round_id: int, statement_id: int):
     back = ("organiser.collection" if request.form.get("back") == "collection"
             else "organiser.round_payments")
     if choice not in ("cash", "credit"):
-        flash(_("Choose cash back or a credit for the next order."), "error")
+        flash(_("Choose cash back, or keeping it for their next order."), "error")
     else:
         try:
             with undone_on_error():

@@ -702,6 +702,21 @@ def changes_by_statement(statement_ids: list[int]) -> dict[int, list[tuple[str, 
     return found
 
 
+def units_at_close(statement_ids: list[int]) -> dict[tuple[int, int], int]:
+    """(statement id, product id): the units the statement gave at close, for each product
+    a delivery changed (the first change's "before")."""
+    first: dict[tuple[int, int], int] = {}
+    for row in db.session.execute(
+        select(StatementAdjustment.statement_id, StatementAdjustment.round_item_id,
+               StatementAdjustment.units_before)
+        .where(StatementAdjustment.statement_id.in_(statement_ids),
+               StatementAdjustment.round_item_id.is_not(None))
+        .order_by(StatementAdjustment.id)
+    ):
+        first.setdefault((row.statement_id, row.round_item_id), row.units_before)
+    return first
+
+
 def describe(adjustment, items: dict[int, RoundItem]) -> str:
     """One change (a StatementAdjustment, or a row of its columns) in plain words, with its
     amount ("2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.66"); `items`:

@@ -96,6 +96,8 @@ def statements_for(rnd: Round, household_id: int | None = None) -> list[Explaine
     )
     changes = delivery.changes_by_statement([statement.id for statement, _ in rows]) \
         if rnd.delivery_version else {}
+    at_close = delivery.units_at_close([statement.id for statement, _ in rows]) \
+        if rnd.delivery_version else {}
     lines_by_statement: dict[int, list[StatementLine]] = defaultdict(list)
     for line in db.session.scalars(
         select(StatementLine).where(
@@ -116,12 +118,16 @@ def statements_for(rnd: Round, household_id: int | None = None) -> list[Explaine
                 explained.append(ExplainedLine(item, line, gettext(
                     "Sent by the supplier instead of %(name)s", name=replaced)))
                 continue
+            close_units = at_close.get((statement.id, item.id), line.units)
             why = explain_line(
-                asked=line.quantity, offered_extra=line.tolerance, units=line.units,
+                asked=line.quantity, offered_extra=line.tolerance, units=close_units,
                 extra_units=line.tolerance_units, case_size=item.case_size,
                 cases=item.cases_ordered or 0, total_asked=int(totals.get(item.id, 0)),
                 max_cases=item.max_cases, allocation_mode=rnd.allocation_mode, gettext=gettext,
             )
+            if close_units != line.units:
+                why = gettext("At close you were to get %(n)s. The delivery changed "
+                              "this: see below.", n=close_units)
             explained.append(ExplainedLine(item, line, why))
         result.append(ExplainedStatement(statement, household, explained,
                                          changes.get(statement.id, [])))

@@ -326,6 +326,8 @@ def test_the_household_sees_what_changed_and_what_it_is_owed_back(client, auth):
     text = client.get(f"/rounds/{w.round.id}").get_data(as_text=True)
 
     assert "What changed when the delivery came" in text
+    assert "It has arrived and is ready to collect." in text
+    assert "At close you were to get 6. The delivery changed this: see below." in text
     assert "2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67" in text
     assert "1 Plum tomatoes sent instead of Tinned tomatoes: +£0.85" in text
     assert "Sent by the supplier instead of Tinned tomatoes" in text

@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bulkbuy.extensions import db
+from bulkbuy.formatting import day as day_words
 from bulkbuy.models import Statement, utcnow
 from bulkbuy.services import accounts, closing, pledges, rounds
 from bulkbuy.services.payments import cash as cash_service
@@ -150,3 +151,14 @@ def test_residents_are_refused_and_unfinished_or_cancelled_rounds_are_not_found(
     db.session.commit()
     for what in ("pick-list", "packing-slips"):
         assert client.get(_url(w, what)).status_code == 404
+
+
+def test_a_slip_printed_before_delivery_says_the_day_it_is_expected(client, auth):
+    from tests.integration.test_delivery import ordered_world
+
+    w = ordered_world()
+    auth.login(w.worker.email)
+    text = client.get(f"/organise/{w.group.id}/rounds/{w.round.id}/packing-slips"
+                      ).get_data(as_text=True)
+    day = (w.round.closes_at + timedelta(days=2)).date()
+    assert f"Delivery expected on {day_words(day)}." in text

@@ -39,7 +39,7 @@ def test_a_slip_shows_the_substitute_what_changed_and_the_cash_owed_back(client,
     assert "2 × Passata (jar) instead of Tinned tomatoes" in mine
     assert "What changed 2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67" in mine
     assert "2 Passata sent instead of Tinned tomatoes: +£1" in mine
-    assert "We owe you £0.67: cash back or a credit, they choose" in mine
+    assert "We owe you £0.67: cash back now, or kept for your next order. You choose." in mine
     assert "Paid" not in mine and "to pay" not in mine
     # Flat 1 got all it asked for: no changes, and it still has its £5 to pay.
     assert "6 × Tinned tomatoes (unit)" in theirs and "Passata" not in theirs
