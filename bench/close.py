@@ -126,8 +126,10 @@ def make_app(url: str):
 # --- data ---------------------------------------------------------------------------------
 
 
-def build_round(households: int, lines: int) -> tuple[int, object]:
-    """Fill the (empty, migrated) database; return (round id, the time to close it at)."""
+def build_round(households: int, lines: int, products: int = PRODUCTS) -> tuple[int, object]:
+    """Fill the (empty, migrated) database with one round of `products` products, and
+    `lines` pledge lines over `households` households; return (round id, the time to
+    close it at)."""
     from sqlalchemy import func, insert, select, text
 
     from bulkbuy.extensions import db
@@ -151,7 +153,7 @@ def build_round(households: int, lines: int) -> tuple[int, object]:
              "RETURNING id"), {"g": group.id, "t": now.replace(tzinfo=None)},
     ).scalar_one()
     product_rows = []
-    for n in range(PRODUCTS):
+    for n in range(products):
         size = rng.randint(4, 25)
         product_rows.append({
             "supplier_id": supplier_id, "name": f"Product {n:03d}", "unit_description": "unit",

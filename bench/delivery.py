@@ -59,7 +59,6 @@ import cProfile
 import io
 import os
 import pstats
-import random
 import shutil
 import sys
 import tempfile
@@ -75,6 +74,7 @@ for _path in (ROOT, BENCH):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+import close as close_bench  # noqa: E402 - bench/close.py: the same big round
 from charge import (  # noqa: E402 - bench/charge.py, after the path is set
     _SetupServer,
     client_for,
@@ -93,7 +93,6 @@ RATE_LIMIT = 100
 #: write, so with 2,000 PaymentIntents (2.6 MB of state) each refund costs it 0.3-0.6 s
 #: and the fake, not the app or the SDK, sets both sides' pace; 300 keeps it near 40 ms.
 CARD_HOUSEHOLDS = 300
-SEED = 20261214
 CARD_OK = "4242424242424242"
 TARGET_REALLOCATE_S = 1.0
 TARGET_RATIO = 0.9
@@ -126,94 +125,25 @@ class Refund:
 
 
 def build_round(households: int) -> tuple[int, object]:
-    """Fill the (empty, migrated) database, close the round and mark it ordered (each
-    committed); return (round id, the time of the close)."""
-    from sqlalchemy import func, insert, select, text
+    """Fill the (empty, migrated) database as bench/close.py does, close the round and
+    mark it ordered (each committed); return (round id, the time of the close)."""
+    from sqlalchemy import select
 
     from bulkbuy.extensions import db
-    from bulkbuy.models import (
-        Household,
-        Membership,
-        PledgeLine,
-        Product,
-        Round,
-        RoundItem,
-        User,
-        utcnow,
-    )
-    from bulkbuy.services import accounts, closing, rounds
+    from bulkbuy.models import Round, User
+    from bulkbuy.services import closing, rounds
 
-    rng = random.Random(SEED)
-    now = utcnow()
-    organiser = accounts.create_user("bench-organiser@example.org", "Organiser", "password123")
-    group = accounts.create_group("Bench Estate", "Europe/London", organiser, actor=None)
-    supplier_id = db.session.execute(
-        text("INSERT INTO suppliers (group_id, name, created_at) VALUES (:g, 'Wholesaler', :t) "
-             "RETURNING id"), {"g": group.id, "t": now.replace(tzinfo=None)},
-    ).scalar_one()
-    product_rows = []
-    for n in range(PRODUCTS):
-        size = rng.randint(4, 25)
-        product_rows.append({
-            "supplier_id": supplier_id, "name": f"Product {n:03d}", "unit_description": "unit",
-            "case_size": size, "case_price_pence": size * rng.randint(30, 400),
-            "supplier_code": f"P{n:03d}", "active": True,
-        })
-    db.session.execute(insert(Product), product_rows)
-    products = db.session.scalars(
-        select(Product).where(Product.supplier_id == supplier_id).order_by(Product.id)).all()
-    rnd = rounds.create_round(
-        group, products[0].supplier, products,
-        rounds.RoundDetails(title="Bench round", closes_at=now + timedelta(days=7),
-                            delivery_fee_pence=2500, min_order_pence=10_000),
-        created_by=organiser, now=now,
-    )
-    rounds.open_round(rnd, actor=organiser, now=now)
-    db.session.flush()
-    item_ids = list(db.session.scalars(
-        select(RoundItem.id).where(RoundItem.round_id == rnd.id).order_by(RoundItem.id)))
-
-    home_ids = db.session.scalars(
-        insert(Household).returning(Household.id, sort_by_parameter_order=True),
-        [{"group_id": group.id, "label": f"Flat {n}", "is_assisted": n % 4 == 3,
-          "pin_failed_attempts": 0, "created_at": now} for n in range(households)],
-    ).all()
-    with_user = [h for n, h in enumerate(home_ids) if n % 4 != 3]
-    user_ids = db.session.scalars(
-        insert(User).returning(User.id, sort_by_parameter_order=True),
-        [{"email": f"resident{n}@bench.example.org", "name": f"Resident {n}",
-          "password_hash": "not-a-login", "is_site_admin": False, "created_at": now}
-         for n in range(len(with_user))],
-    ).all()
-    db.session.execute(insert(Membership), [
-        {"user_id": u, "group_id": group.id, "role": "member", "household_id": h,
-         "created_at": now} for u, h in zip(user_ids, with_user, strict=True)])
-
-    wanted = []
-    for home_id in home_ids:
-        for item_id in rng.sample(item_ids, LINES_PER_HOUSEHOLD):
-            tolerance = rng.randint(1, 3) if rng.random() < 0.33 else 0
-            wanted.append((home_id, item_id, rng.randint(1, 5), tolerance))
-    rng.shuffle(wanted)  # households pledge in no particular order
-    start = (db.session.scalar(select(func.max(PledgeLine.queue_pos))) or 0) + 1
-    db.session.execute(insert(PledgeLine), [
-        {"round_id": rnd.id, "round_item_id": item_id, "household_id": home_id,
-         "queue_pos": start + n, "quantity": quantity, "tolerance": tolerance,
-         "created_at": now, "entered_by_id": None}
-        for n, (home_id, item_id, quantity, tolerance) in enumerate(wanted)])
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(select(func.setval("pledge_queue_seq", start + len(wanted))))
-    db.session.commit()
-    round_id = rnd.id
-
-    close_at = now + timedelta(days=8)
+    round_id, close_at = close_bench.build_round(households, households * LINES_PER_HOUSEHOLD,
+                                                 products=PRODUCTS)
     result = closing.close_round(round_id, close_at)
     db.session.commit()
     if result is None or result.status != "closed":
         raise SystemExit(f"the round did not close: {result}")
-    rnd = db.session.get(Round, round_id)
-    rounds.mark_ordered(rnd, reference="BENCH-1", expected_on=(close_at + timedelta(days=3))
-                        .date(), actor=organiser, now=close_at)
+    organiser = db.session.scalar(select(User).where(
+        User.email == "bench-organiser@example.org"))
+    rounds.mark_ordered(db.session.get(Round, round_id), reference="BENCH-1",
+                        expected_on=(close_at + timedelta(days=3)).date(),
+                        actor=organiser, now=close_at)
     db.session.commit()
     db.session.remove()
     return round_id, close_at

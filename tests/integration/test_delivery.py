@@ -53,6 +53,12 @@ def ordered_world(*, fee_pence: int = 0, rice: bool = False) -> factories.World:
     return w
 
 
+def statement_of(w, flat: int) -> Statement:
+    """The round's statement of the household at `flat` (0 is Flat 1)."""
+    return db.session.scalar(select(Statement).where(
+        Statement.round_id == w.round.id, Statement.household_id == w.households[flat].id))
+
+
 def item(w, name):
     return next(i for i in w.round.items if i.name == name)
 
@@ -98,8 +104,7 @@ def test_two_damaged_tins_come_off_the_later_pledger_first_to_the_penny(app):
 
     # 10 tins to hand over cost 1000 × 10 / 12 = 833p: Flat 1 keeps 6 (500p), Flat 2 gets 4.
     assert bills(w) == {"Flat 1": (500, 0, "due", 0), "Flat 2": (333, 0, "due", 0)}
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     assert [line.units for line in flat2.lines] == [4]
     assert delivery.changes_of(flat2) == [
         ("2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67", -167)]
@@ -112,8 +117,7 @@ def test_two_damaged_tins_come_off_the_later_pledger_first_to_the_penny(app):
 
 def test_cash_paid_beyond_the_new_bill_is_held_for_the_household(app):
     w = ordered_world()
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
     db.session.commit()
 
@@ -126,12 +130,7 @@ def test_cash_paid_beyond_the_new_bill_is_held_for_the_household(app):
 
 
 def test_saving_the_same_delivery_again_moves_nothing_more(app):
-    w = ordered_world()
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
-    cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
-    db.session.commit()
-    save(w, {"Tinned tomatoes": (12, 2)})
+    w, _statement_id = _short_cash_world()
     after_first = (bills(w), count(StatementAdjustment), count(OutboxMessage))
 
     save(w, {"Tinned tomatoes": (12, 2)})
@@ -142,8 +141,7 @@ def test_saving_the_same_delivery_again_moves_nothing_more(app):
 
 def test_a_later_change_moves_only_the_new_difference(app):
     w = ordered_world()
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
     db.session.commit()
     save(w, {"Tinned tomatoes": (12, 2)})
@@ -164,8 +162,7 @@ def test_a_substitute_goes_to_the_household_that_lost_units(app):
         tins.id, 2, 85, name="Plum tomatoes", unit_description="400g tin")])
 
     assert bills(w)["Flat 2"] == (333 + 170, 0, "due", 0)
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     assert sorted((line.item.name, line.units, line.amount_pence) for line in flat2.lines) \
         == [("Plum tomatoes", 2, 170), ("Tinned tomatoes", 4, 333)]
     assert [words for words, _a in delivery.changes_of(flat2)] == [
@@ -187,8 +184,7 @@ def test_the_fee_follows_the_goods(app):
     save(w, {"Tinned tomatoes": (6, 0)})  # Flat 2 gets nothing now
 
     assert bills(w) == {"Flat 1": (500 + 300, 0, "due", 0), "Flat 2": (0, 0, "settled", 0)}
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     assert [words for words, _a in delivery.changes_of(flat2)] == [
         "6 of 6 Tinned tomatoes did not arrive or came damaged: −£5",
         "Your share of the delivery cost changed: −£1.50"]
@@ -314,8 +310,7 @@ def test_residents_cannot_open_the_receive_page_and_a_closed_round_has_none(clie
 
 def test_the_household_sees_what_changed_and_what_it_is_owed_back(client, auth):
     w = ordered_world()
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
     db.session.commit()
     tins = item(w, "Tinned tomatoes")
@@ -339,8 +334,7 @@ def test_the_household_sees_what_changed_and_what_it_is_owed_back(client, auth):
 def _short_cash_world():
     """Flat 2 paid £5 cash; 2 tins came damaged: the group holds £1.67 for it."""
     w = ordered_world()
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     cash_service.record_cash(flat2, 500, "R-1", actor=w.worker, now=utcnow())
     db.session.commit()
     save(w, {"Tinned tomatoes": (12, 2)})
@@ -441,8 +435,7 @@ def test_surplus_units_nobody_asked_for_are_shown_as_spare(client, auth):
 
 def test_a_write_off_follows_the_bill_and_is_undone_when_nothing_is_left_to_cover(app):
     w = ordered_world()
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     cash_service.record_cash(flat2, 200, "R-1", actor=w.worker, now=utcnow())
     cash_service.write_off(db.session.get(Statement, flat2.id), "group_covers",
                            actor=w.organiser, now=utcnow())
@@ -485,10 +478,8 @@ def test_a_price_rise_is_shared_only_within_what_each_household_agreed_to(app):
     # Flat 1 agreed to up to 12 tins (£10): it pays its £6 share. Flat 2 agreed to at
     # most 6 tins at the round's price (£5): the other £1 is the group's.
     assert bills(w) == {"Flat 1": (600, 0, "due", 0), "Flat 2": (500, 0, "due", 0)}
-    flat1 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[0].id))
+    flat1 = statement_of(w, 0)
     assert delivery.changes_of(flat1) == [
         ("The supplier's price for Tinned tomatoes changed: +£1", 100)]
-    flat2 = db.session.scalar(select(Statement).where(Statement.household_id ==
-                                                      w.households[1].id))
+    flat2 = statement_of(w, 1)
     assert delivery.changes_of(flat2) == []
