@@ -15,4 +15,5 @@ from bulkbuy.organiser import (  # noqa: E402,F401  (each registers its views on
     receiving,
     rounds,
     settlement,
+    spare,
 )

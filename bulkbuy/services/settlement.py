@@ -7,15 +7,21 @@ The check, per statement and for the round (money in pence):
                      − refunded to cards (asked of Stripe or done; a failed refund gives
                        its amount back, so it is not counted)
                      + cash in (entries not reversed) − cash handed back
+                     + spare sold (the cash taken for spare units)
     money received + credit from earlier rounds used on these bills
         = paid on the bills + cash held for households (owed back, or a cancelled
           bill's cash not yet handed back) + kept as credit for a later round
           + card money a failed refund still owes back
+          + spare sold, kept by the group (units sold × the price each)
 
-Both sides are worked out from different rows (payments, refunds, cash entries and
-the credit ledger on one side; the statements' own paid and owed-back figures on the
+Both sides are worked out from different rows or columns (payments, refunds, cash
+entries, the credit ledger and the cash taken for spare units on one side; the
+statements' own paid and owed-back figures, and spare units sold at their price, on the
 other), so a figure changed behind the app's back shows as a difference, with the
 households whose money does not add up.
+
+Spare units are no household's: their cash is money in that pays no bill. The group
+keeps it towards the supplier's invoice, so it comes off the group's deficit.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from bulkbuy.models import (
     Household,
     HouseholdCredit,
     Round,
+    RoundItem,
+    SpareDisposal,
     Statement,
     User,
     WriteOff,
@@ -91,6 +99,10 @@ class Books:
     #: Cash handed back (a cancelled round's, and what was owed back after a delivery).
     cash_handed_back_pence: int
     credits_used_pence: int
+    #: Cash taken for spare units (units nobody's bag has), and the same sales as units
+    #: sold × the price each: where that money is now (kept by the group).
+    spare_sold_pence: int
+    spare_kept_pence: int
     paid_pence: int
     #: Cash the group holds for households, to hand back or keep as credit.
     cash_held_pence: int
@@ -111,7 +123,7 @@ class Books:
     def received_pence(self) -> int:
         """Money received for the round, after what went back."""
         return (self.card_in_pence - self.card_refunded_pence + self.cash_in_pence
-                - self.cash_handed_back_pence)
+                - self.cash_handed_back_pence + self.spare_sold_pence)
 
     @property
     def money_in_pence(self) -> int:
@@ -122,7 +134,7 @@ class Books:
     def accounted_pence(self) -> int:
         """The other side: where that money is now."""
         return (self.paid_pence + self.cash_held_pence + self.credits_issued_pence
-                + self.card_still_owed_pence)
+                + self.card_still_owed_pence + self.spare_kept_pence)
 
     @property
     def difference_pence(self) -> int:
@@ -148,8 +160,10 @@ class Books:
     @property
     def deficit_pence(self) -> int:
         """What the group covers from its own funds: write-offs, and an invoice above
-        what households pay. Shown, never charged to anyone."""
-        return self.written_off_pence + self.invoice_above_bills_pence
+        what households pay, less what spare units sold for (never below 0). Shown,
+        never charged to anyone."""
+        return max(0, self.written_off_pence + self.invoice_above_bills_pence
+                   - self.spare_kept_pence)
 
     @property
     def sections(self) -> list[tuple[LazyString, list[Figure]]]:
@@ -167,6 +181,8 @@ class Books:
                 Figure("cash_in", _l("Cash in"), self.cash_in_pence),
                 Figure("cash_handed_back", _l("Cash handed back"),
                        -self.cash_handed_back_pence),
+                Figure("spare_sold", _l("Spare sold (cash for units nobody ordered)"),
+                       self.spare_sold_pence),
                 Figure("received", _l("Money received for the round"),
                        self.received_pence),
                 Figure("credits_used", _l("Credit from earlier rounds used on these bills"),
@@ -182,6 +198,8 @@ class Books:
                 Figure("card_still_owed", _l("Card money still to go back (a refund did "
                                              "not go through)"),
                        self.card_still_owed_pence),
+                Figure("spare_kept", _l("Spare sold, kept by the group towards the "
+                                        "supplier's invoice"), self.spare_kept_pence),
                 Figure("accounted", _l("Accounted for"), self.accounted_pence),
                 Figure("difference", _l("Difference (0 when the books balance)"),
                        self.difference_pence),
@@ -193,6 +211,9 @@ class Books:
                 Figure("invoice_below_bills", _l("Households pay above the invoice"),
                        self.invoice_below_bills_pence),
                 Figure("written_off", _l("Written off"), self.written_off_pence),
+                Figure("spare_off_deficit", _l("Spare sold, taken off the deficit"),
+                       -min(self.spare_kept_pence,
+                            self.written_off_pence + self.invoice_above_bills_pence)),
                 Figure("deficit", _l("The group's deficit"), self.deficit_pence),
                 Figure("card_fees", _l("Card fees (estimate)"),
                        self.card_fee_estimate_pence),
@@ -283,6 +304,13 @@ def books(rnd: Round) -> Books:
         .join(Statement, WriteOff.statement_id == Statement.id)
         .where(Statement.round_id == rnd.id, WriteOff.undone_at.is_(None))) or 0
 
+    # Spare sales: the cash taken (money in), and units × price each (where it is now).
+    spare_sold, spare_kept = db.session.execute(
+        select(func.coalesce(func.sum(SpareDisposal.cash_pence), 0),
+               func.coalesce(func.sum(SpareDisposal.units * SpareDisposal.unit_pence), 0))
+        .join(RoundItem, SpareDisposal.round_item_id == RoundItem.id)
+        .where(RoundItem.round_id == rnd.id, SpareDisposal.kind == "sold")).one()
+
     mismatches = [
         Mismatch(household, money_in[statement.id] - accounted[statement.id])
         for statement, household in sorted(
@@ -299,6 +327,7 @@ def books(rnd: Round) -> Books:
         card_in_pence=card_in, card_refunded_pence=card_refunded,
         cash_in_pence=cash_in, cash_handed_back_pence=handed_back,
         credits_used_pence=credits_used,
+        spare_sold_pence=int(spare_sold), spare_kept_pence=int(spare_kept),
         paid_pence=sum(s.paid_pence for s in live),
         cash_held_pence=sum(s.owed_back_pence for s in live) + cancelled_cash_held,
         credits_issued_pence=credits_issued, card_still_owed_pence=card_still_owed,

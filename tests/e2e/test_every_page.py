@@ -349,6 +349,11 @@ PAGES: list[Visit] = [
           status=400),
     Visit(G + "/rounds/<int:round_id>/collection", WORKER, "collection day",
           "/organise/{group}/rounds/{delivered_round}/collection"),
+    Visit(G + "/rounds/<int:round_id>/spare", WORKER, "spare units to sell or give away",
+          "/organise/{group}/rounds/{delivered_round}/spare"),
+    Visit(G + "/rounds/<int:round_id>/spare", WORKER, "spare: a sale with no price",
+          "/organise/{group}/rounds/{delivered_round}/spare", press("Sell (Rice)"),
+          status=400),
     Visit(G + "/rounds/<int:round_id>/settlement", ORGANISER, "settling up, delivered round",
           "/organise/{group}/rounds/{delivered_round}/settlement"),
     Visit(G + "/rounds/<int:round_id>", ORGANISER, "round, delivered",
@@ -459,6 +464,7 @@ def build_world(app) -> dict:
         delivered = new_round("May tins", collection_place="Community room")
         _pledge(delivered, "Tinned tomatoes", flat2, 6, r2, now)
         _pledge(delivered, "Tinned tomatoes", flat1, 6, r1, now)
+        _pledge(delivered, "Rice", flat2, 25, r2, now)
         failed = new_round("Big order", min_order_pence=1_000_000)
         _pledge(failed, "Tinned tomatoes", flat1, 3, r1, now)
         refunded = new_round("Called off")
@@ -480,8 +486,10 @@ def build_world(app) -> dict:
         cash_service.record_cash(flat1_may, flat1_may.total_pence, "R-104", actor=worker,
                                  now=later)
         tins = next(i for i in delivered.items if i.name == "Tinned tomatoes")
-        delivery.record_delivery(  # two tins came damaged: Flat 1 (later) gets 4, is owed back
-            db.session.get(Round, delivered.id), [delivery.Arrived(tins.id, 12, 2)], [],
+        rice = next(i for i in delivered.items if i.name == "Rice")
+        delivery.record_delivery(  # two tins came damaged: Flat 1 (later) gets 4, is owed
+            db.session.get(Round, delivered.id),  # back; 2 sacks of rice too many: spare
+            [delivery.Arrived(tins.id, 12, 2), delivery.Arrived(rice.id, 27, 0)], [],
             None, drawn_version=0, actor=worker, now=later)
         collection.collect(db.session.get(Round, delivered.id), flat2.id,
                            neighbour_name=None, cash=None, actor=worker, now=later)

@@ -148,12 +148,13 @@ def test_the_books_balance_to_the_penny_and_the_round_finishes_once_all_is_done(
         # Goods now: tins 400 + 400 + 300, beans 300 + 200; fees 5 × 60.
         "goods": 1600, "fees": 300, "bills": 1900, "outstanding": 260,
         "card_in": 460 + 360, "card_refunded": 0, "cash_in": 460 + 360 + 100,
-        "cash_handed_back": 0, "received": 1740, "credits_used": 150, "money_in": 1890,
+        "cash_handed_back": 0, "spare_sold": 0, "received": 1740, "credits_used": 150,
+        "money_in": 1890,
         # Paid: 460 + 460 (150 credit + 310 card) + 360 + 260 + 100; held: 100 + 100.
         "paid": 1640, "cash_held": 200, "credits_issued": 0, "card_still_owed": 50,
-        "accounted": 1890, "difference": 0,
+        "spare_kept": 0, "accounted": 1890, "difference": 0,
         "invoice": 2000, "invoice_above_bills": 100, "invoice_below_bills": 0,
-        "written_off": 0, "deficit": 100,
+        "written_off": 0, "spare_off_deficit": 0, "deficit": 100,
         # Stripe's 1.5% + 20p, rounded up: 27p on £4.60, 26p on £3.60.
         "card_fees": 27 + 26,
     }
@@ -173,11 +174,11 @@ def test_the_books_balance_to_the_penny_and_the_round_finishes_once_all_is_done(
     assert figures(done) == {
         "goods": 1600, "fees": 300, "bills": 1900, "outstanding": 0,
         "card_in": 820, "card_refunded": -50, "cash_in": 920, "cash_handed_back": -100,
-        "received": 1590, "credits_used": 150, "money_in": 1740,
+        "spare_sold": 0, "received": 1590, "credits_used": 150, "money_in": 1740,
         "paid": 1640, "cash_held": 0, "credits_issued": 100, "card_still_owed": 0,
-        "accounted": 1740, "difference": 0,
+        "spare_kept": 0, "accounted": 1740, "difference": 0,
         "invoice": 2000, "invoice_above_bills": 100, "invoice_below_bills": 0,
-        "written_off": 260, "deficit": 360, "card_fees": 53,
+        "written_off": 260, "spare_off_deficit": 0, "deficit": 360, "card_fees": 53,
     }
     assert done.balanced and done.left == []
 

@@ -17,7 +17,15 @@ from bulkbuy.adapters.stripe_gateway import MINIMUM_CHARGE_PENCE
 from bulkbuy.domain.payment_states import STATEMENT, move
 from bulkbuy.domain.statuses import StatementStatus
 from bulkbuy.extensions import db
-from bulkbuy.models import CashPayment, Household, Round, Statement, User, WriteOff
+from bulkbuy.models import (
+    CashPayment,
+    Household,
+    Round,
+    SpareDisposal,
+    Statement,
+    User,
+    WriteOff,
+)
 from bulkbuy.models.closing import WRITE_OFF_REASONS
 from bulkbuy.services import ServiceError, audit
 
@@ -64,6 +72,11 @@ def record_cash(
             raise ServiceError(_l("That receipt number was on an entry that was reversed. "
                                   "Add a letter to it, like %(example)s.",
                                   example=receipt_number + "b"), field="receipt")
+        raise ServiceError(_l("That receipt number is already recorded."), field="receipt")
+    if db.session.scalar(select(SpareDisposal.id).where(
+            SpareDisposal.group_id == group_id,
+            SpareDisposal.receipt_number == receipt_number)) is not None:
+        # One receipt book: the number was used for spare units sold after a delivery.
         raise ServiceError(_l("That receipt number is already recorded."), field="receipt")
     result = db.session.execute(
         update(Statement)
