@@ -27,7 +27,7 @@ from sqlalchemy import func, insert, select, update
 
 from bulkbuy.domain import statuses
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
-from bulkbuy.domain.allocation import household_positions, reallocate
+from bulkbuy.domain.allocation import allocate, household_positions, reallocate
 from bulkbuy.domain.delivery import ProductOutcome, SubstituteOutcome, restate, share_substitute
 from bulkbuy.domain.outcome import consented_maximum
 from bulkbuy.domain.payment_states import STATEMENT
@@ -47,7 +47,7 @@ from bulkbuy.models import (
     User,
     WriteOff,
 )
-from bulkbuy.services import ServiceError, audit, bulk, closing, notifications
+from bulkbuy.services import ServiceError, audit, bulk, notifications
 from bulkbuy.services.payments.refunds import insert_refunds
 
 #: Rounds whose delivery can be recorded (again).
@@ -217,7 +217,7 @@ def _checked_arrivals(items: dict[int, RoundItem],
                       arrived: list[Arrived]) -> dict[int, tuple[int, int, int | None]]:
     """(arrived, damaged, invoice case price or None) per product, every product of the
     round included."""
-    given: dict[int, tuple[int, int]] = {}
+    given: dict[int, tuple[int, int, int | None]] = {}
     for entry in arrived:
         if entry.item_id not in items:
             raise ServiceError(_l("That product is not in this round."))
@@ -346,14 +346,17 @@ def _restate_round(rnd: Round, items: dict[int, RoundItem], given: dict[int, tup
         lines_by_item[row.round_item_id].append(
             DomainLine(row.household_id, row.queue_pos, row.quantity, row.tolerance))
     ordered_items = sorted(items.values(), key=lambda i: i.id)
-    at_close = closing.outcome_if_closed(rnd, ordered_items, lines_by_item)
+    # What each household got at close (the allocation alone: its pence are restated).
+    at_close = {item.id: allocate(item.case_size, lines_by_item.get(item.id, ()),
+                                  item.max_cases, rnd.allocation_mode)
+                for item in ordered_items}
     round_positions = household_positions(line for ls in lines_by_item.values() for line in ls)
 
     products, new_units, tolerance_units = [], {}, {}
     lost: dict[int, dict[int, int]] = {}
     spare: dict[int, int] = {}
     for item in ordered_items:
-        allocation = at_close.allocations[item.id]
+        allocation = at_close[item.id]
         arrived, damaged, new_price = given[item.id]
         now_given = reallocate(lines_by_item.get(item.id, ()), allocation, arrived - damaged,
                                rnd.allocation_mode)
