@@ -3,14 +3,14 @@ in the same step), keep it for later or give it away. On a phone or a tablet."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from bulkbuy.domain.money import format_pence
 from bulkbuy.models import Group, Round, utcnow
 from bulkbuy.organiser import bp
-from bulkbuy.organiser.common import _round, _staff
+from bulkbuy.organiser.common import _round_in, _staff
 from bulkbuy.services import ServiceError
 from bulkbuy.services import collection as collection_service
 from bulkbuy.transactions import undone_on_error
@@ -20,10 +20,7 @@ from bulkbuy.validation import clean_text, parse_pounds
 def _collection_round(group_id: int, round_id: int) -> tuple[Group, Round]:
     """Staff of the group, and a round of it whose bags are being (or were) handed out."""
     group, _member = _staff(group_id)
-    rnd = _round(group, round_id)
-    if rnd.status not in collection_service.SHOWN_ROUNDS:
-        abort(404)
-    return group, rnd
+    return group, _round_in(group, round_id, collection_service.SHOWN_ROUNDS)
 
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/collection")

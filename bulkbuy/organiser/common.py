@@ -3,6 +3,8 @@ manage (404 otherwise), and pounds as typed in forms."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from flask import (
     abort,
 )
@@ -44,11 +46,16 @@ def _round(group: Group, round_id: int) -> Round:
     return rnd
 
 
-def _closed_round(group: Group, round_id: int) -> Round:
+def _round_in(group: Group, round_id: int, shown: Collection[str]) -> Round:
+    """The group's round with this id when its status is one of `shown` (404 otherwise)."""
     rnd = _round(group, round_id)
-    if rnd.status not in CLOSED_STATUSES:
+    if rnd.status not in shown:
         abort(404)
     return rnd
+
+
+def _closed_round(group: Group, round_id: int) -> Round:
+    return _round_in(group, round_id, CLOSED_STATUSES)
 
 
 def _staff(group_id: int) -> tuple[Group, Membership]:

@@ -3,13 +3,13 @@ and every household's bill follows the goods. On a phone or a tablet."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from bulkbuy.models import utcnow
 from bulkbuy.organiser import bp
-from bulkbuy.organiser.common import _round, _staff
+from bulkbuy.organiser.common import _round_in, _staff
 from bulkbuy.services import ServiceError, delivery
 from bulkbuy.transactions import undone_on_error
 from bulkbuy.validation import clean_text, parse_pounds, record_id, whole_number
@@ -19,10 +19,7 @@ NEW_PRODUCT = "new"
 
 def _receivable(group_id: int, round_id: int):
     group, _member = _staff(group_id)
-    rnd = _round(group, round_id)
-    if rnd.status not in delivery.RECEIVABLE:
-        abort(404)
-    return group, rnd
+    return group, _round_in(group, round_id, delivery.RECEIVABLE)
 
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/receive", methods=["GET", "POST"])

@@ -6,13 +6,13 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Response, abort, flash, redirect, render_template, url_for
+from flask import Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from bulkbuy.models import Group, Round, utcnow
 from bulkbuy.organiser import bp
-from bulkbuy.organiser.common import _organiser, _round
+from bulkbuy.organiser.common import _organiser, _round_in
 from bulkbuy.organiser.rounds import _csv_safe
 from bulkbuy.services import ServiceError, settlement
 from bulkbuy.transactions import undone_on_error
@@ -21,10 +21,7 @@ from bulkbuy.transactions import undone_on_error
 def _settling_round(group_id: int, round_id: int) -> tuple[Group, Round]:
     """An organiser of the group, and a round of it that was delivered (or finished)."""
     group = _organiser(group_id)
-    rnd = _round(group, round_id)
-    if rnd.status not in settlement.SHOWN_ROUNDS:
-        abort(404)
-    return group, rnd
+    return group, _round_in(group, round_id, settlement.SHOWN_ROUNDS)
 
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/settlement")

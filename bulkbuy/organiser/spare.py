@@ -11,7 +11,7 @@ from bulkbuy.domain.money import format_pence
 from bulkbuy.models import Group, Round, utcnow
 from bulkbuy.models.spare import BUYER_MAX, REASON_MAX, RECEIPT_MAX
 from bulkbuy.organiser import bp
-from bulkbuy.organiser.common import _round, _staff
+from bulkbuy.organiser.common import _round_in, _staff
 from bulkbuy.services import ServiceError, delivery
 from bulkbuy.services import spare as spare_service
 from bulkbuy.transactions import undone_on_error
@@ -24,10 +24,7 @@ ACTIONS = {"sell": ("units", "price", "receipt", "buyer"), "give": ("units", "re
 def _spare_round(group_id: int, round_id: int) -> tuple[Group, Round]:
     """Staff of the group, and a round of it that was delivered (or finished)."""
     group, _member = _staff(group_id)
-    rnd = _round(group, round_id)
-    if rnd.status not in spare_service.SHOWN_ROUNDS:
-        abort(404)
-    return group, rnd
+    return group, _round_in(group, round_id, spare_service.SHOWN_ROUNDS)
 
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/spare", methods=["GET", "POST"])
