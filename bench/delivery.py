@@ -10,7 +10,7 @@ SDK loop.
 
 The round (untimed, bulk inserted as bench/close.py does): one group, 40 products,
 2,000 households with 5 pledge lines each (10,000 lines), three in four households with
-a user (so the "your bill changed" e-mails are queued too), a delivery fee and a minimum
+a user (so the "your bill changed" e-mails are owed too), a delivery fee and a minimum
 order the round reaches; closed with services.closing.close_round and marked ordered
 with services.rounds.mark_ordered, each committed.
 
@@ -42,6 +42,9 @@ Timed, `bare_sdk_per_s`: on a fresh localstripe from the same snapshot, one Stri
 (max_network_retries=0) calling client.v1.refunds.create for the same PaymentIntents,
 amounts, metadata and idempotency keys, one at a time; ratio = refunds_per_s /
 bare_sdk_per_s.
+
+Timed, `news_s` (reported, no target): the notification sweep's part that turns the
+save's notices into those e-mails (delivery.queue_delivery_news and its commit).
 
 The last line printed is always
 `database=... reallocate_s=... refunds_per_s=... bare_sdk_per_s=... ratio=...
@@ -390,6 +393,24 @@ def print_profile(profiler: cProfile.Profile, seconds: float) -> None:
     say(f"profile of a save (rolled back; {seconds:.2f} s under cProfile):\n{out.getvalue()}")
 
 
+def news_sweep() -> tuple[float, int]:
+    """Seconds the notification sweep takes to queue the "your bill changed" e-mails of
+    the save (delivery.queue_delivery_news and its commit), and how many it queued."""
+    from sqlalchemy import func, select
+
+    from bulkbuy.extensions import db
+    from bulkbuy.models import OutboxMessage, utcnow
+    from bulkbuy.services import delivery
+
+    db.session.remove()
+    before = db.session.scalar(select(func.count(OutboxMessage.id)))
+    started = time.perf_counter()
+    delivery.queue_delivery_news(utcnow())
+    db.session.commit()
+    seconds = time.perf_counter() - started
+    return seconds, db.session.scalar(select(func.count(OutboxMessage.id))) - before
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", metavar="URL",
@@ -476,6 +497,11 @@ def main() -> int:
             if result.refunds_queued != len(refunds) or not refunds:
                 raise SystemExit(f"{result.refunds_queued} refunds queued, "
                                  f"{len(refunds)} found")
+            news_s, mails = news_sweep()
+            if mails < result.statements_changed // 2:
+                raise SystemExit(f"{mails} e-mails for {result.statements_changed} bills")
+            say(f"news sweep: {mails:,} e-mails for {result.statements_changed:,} changed "
+                f"bills in {news_s:.3f} s (the notification sweep, after the save)")
 
             with localstripe_from(snapshot, state_dir, len(paid)) as base_url:
                 app.config["STRIPE_API_BASE"] = base_url
@@ -507,7 +533,8 @@ def main() -> int:
     say("targets met" if not missed else "targets MISSED: " + "; ".join(missed))
     say(f"database={database} reallocate_s={reallocate_s:.3f} "
         f"refunds_per_s={refunds_per_s:.1f} bare_sdk_per_s={bare_per_s:.1f} "
-        f"ratio={ratio:.3f} peak_rate={peak} rate={args.rate:g} card_households={len(paid)}")
+        f"ratio={ratio:.3f} peak_rate={peak} rate={args.rate:g} card_households={len(paid)} "
+        f"news_s={news_s:.3f}")
     return 0
 
 

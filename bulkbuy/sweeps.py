@@ -17,7 +17,7 @@ from datetime import datetime
 from flask import current_app
 
 from bulkbuy import payment_sweep
-from bulkbuy.services import closing, notifications, rounds
+from bulkbuy.services import closing, delivery, notifications, rounds
 from bulkbuy.services.payments.charge_sweep import PaymentSweep
 from bulkbuy.services.payments.throttle import Throttle
 from bulkbuy.transactions import unit_of_work
@@ -63,9 +63,12 @@ def close_due_rounds(now: datetime) -> list[closing.CloseResult]:
 
 
 def sweep_notifications(now: datetime) -> int:
-    """Queue due reminders, then send what is in the outbox. Returns messages sent."""
+    """Queue due reminders and the news of bills that a delivery changed, then send what
+    is in the outbox. Returns messages sent."""
     with unit_of_work():
         notifications.queue_reminders(now)
+    with unit_of_work():
+        delivery.queue_delivery_news(now)
     return send_outbox(now)
 
 

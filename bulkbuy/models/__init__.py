@@ -15,6 +15,7 @@ from bulkbuy.models.collection import BagHandover
 from bulkbuy.models.delivery import (
     CREDIT_REASONS,
     CashReturn,
+    DeliveryNotice,
     HouseholdCredit,
     ItemReceipt,
     StatementAdjustment,
@@ -41,6 +42,7 @@ __all__ = [
     "BagHandover",
     "CREDIT_REASONS",
     "CashReturn",
+    "DeliveryNotice",
     "HouseholdCredit",
     "ItemReceipt",
     "StatementAdjustment",

@@ -116,3 +116,24 @@ class CashReturn(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     statement: Mapped[Statement] = relationship()
+
+
+class DeliveryNotice(db.Model):
+    """News owed to a household whose bill a delivery save changed: written in the save
+    (so it is never lost), turned into e-mails by the notification sweep, which sets
+    `queued_at` (so it is never sent twice)."""
+
+    __tablename__ = "delivery_notices"
+    __table_args__ = (
+        CheckConstraint("card_back_pence >= 0", name="card_back_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("statements.id"), index=True)
+    #: The round's delivery_version of the save that changed the bill.
+    delivery_version: Mapped[int] = mapped_column(Integer)
+    #: Card money that save sent back to the household's card.
+    card_back_pence: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When its e-mails were put in the outbox; None: not yet.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from bulkbuy.domain import statuses
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
@@ -36,6 +36,7 @@ from bulkbuy.extensions import db
 from bulkbuy.formatting import pence
 from bulkbuy.models import (
     CardPayment,
+    DeliveryNotice,
     ItemReceipt,
     PledgeLine,
     Product,
@@ -486,50 +487,83 @@ def _write_restatement(rnd, restated, new_units, tolerance_units, result: Delive
             changed.append((statement, goods, fee))
     bulk.update_rows(StatementLine.__table__, line_updates,
                      set_=("units", "tolerance_units", "amount_pence"))
-    if line_inserts:
-        db.session.execute(insert(StatementLine.__table__), line_inserts)
-    if adjustments:
-        db.session.execute(insert(StatementAdjustment.__table__), adjustments)
+    bulk.insert_rows(StatementLine.__table__, line_inserts)
+    bulk.insert_rows(StatementAdjustment.__table__, adjustments)
     moved = _move_money(rnd, [(by_statement[st.id], goods, fee) for st, goods, fee in changed],
                         result, now) if changed else {}
     result.statements_changed = len(changed)
     db.session.flush()
     db.session.expire_all()
-    _tell_households(rnd, by_statement, moved, version, now)
+    if moved:
+        # The e-mails are rendered by the notification sweep (queue_delivery_news): a big
+        # round's save changes thousands of bills, and the save should stay quick.
+        bulk.insert_rows(DeliveryNotice.__table__, [
+            {"statement_id": statement_id, "delivery_version": version,
+             "card_back_pence": card_back, "created_at": now}
+            for statement_id, (card_back, _cash_back) in moved.items()])
 
 
-def _tell_households(rnd: Round, statements: dict, moved: dict[int, tuple[int, int]],
-                     version: int, now: datetime) -> None:
-    """E-mail each household whose bill changed in this save what changed, in words."""
-    if not moved:
-        return
+def queue_delivery_news(now: datetime) -> int:
+    """Put in the outbox, once, the e-mails owed for bills that delivery saves changed
+    (the DeliveryNotice rows not yet queued). The notices are claimed first (marked
+    queued, guarded on not being so already), so two sweeps at once queue each once. A
+    bill changed by several saves since the last sweep gets one e-mail with every
+    change and its bill as it is now. Returns how many statements' news was queued."""
+    claimed = db.session.execute(
+        update(DeliveryNotice).where(DeliveryNotice.queued_at.is_(None))
+        .values(queued_at=now)
+        .returning(DeliveryNotice.statement_id, DeliveryNotice.delivery_version,
+                   DeliveryNotice.card_back_pence)
+        .execution_options(synchronize_session=False)).all()
+    if not claimed:
+        return 0
+    rounds = dict(db.session.execute(
+        select(Statement.id, Statement.round_id)
+        .where(Statement.id.in_({n.statement_id for n in claimed}))).all())
+    by_round: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for notice in claimed:
+        by_round[rounds[notice.statement_id]][notice.statement_id].append(notice)
+    for round_id, notices in sorted(by_round.items()):
+        _tell_households(db.session.get(Round, round_id), notices, now)
+    return len(rounds)
+
+
+def _tell_households(rnd: Round, notices: dict[int, list], now: datetime) -> None:
+    """E-mail each household whose bill changed (`notices` by statement id) what
+    changed, in words, and what its bill is now."""
     items = {i.id: i for i in db.session.scalars(
         select(RoundItem).where(RoundItem.round_id == rnd.id))}
+    versions = {statement_id: {n.delivery_version for n in told}
+                for statement_id, told in notices.items()}
     words: dict[int, list[str]] = defaultdict(list)
     # Plain rows: a big round's save changes thousands of bills.
     for adjustment in db.session.execute(
         select(StatementAdjustment.statement_id, StatementAdjustment.round_item_id,
+               StatementAdjustment.delivery_version,
                StatementAdjustment.units_before, StatementAdjustment.units_after,
                StatementAdjustment.pence_before, StatementAdjustment.pence_after)
-        .where(StatementAdjustment.statement_id.in_(list(moved)),
-               StatementAdjustment.delivery_version == version)
+        .where(StatementAdjustment.statement_id.in_(list(notices)),
+               StatementAdjustment.delivery_version.in_(
+                   sorted(set().union(*versions.values()))))
         .order_by(StatementAdjustment.id)
     ):
-        words[adjustment.statement_id].append(describe(adjustment, items))
-    bills = {}
+        if adjustment.delivery_version in versions[adjustment.statement_id]:
+            words[adjustment.statement_id].append(describe(adjustment, items))
+    bills, newest = {}, {}
     for statement in db.session.execute(
         select(Statement.id, Statement.household_id, Statement.total_pence,
                Statement.paid_pence, Statement.payment_status, Statement.owed_back_pence)
-        .where(Statement.id.in_(list(moved)))
+        .where(Statement.id.in_(list(notices)))
     ):
-        card_back, _cash_back = moved[statement.id]
+        newest[statement.household_id] = max(versions[statement.id])
         bills[statement.household_id] = {
             "changes": words.get(statement.id, []), "total_pence": statement.total_pence,
-            "card_back_pence": card_back, "owed_back_pence": statement.owed_back_pence,
+            "card_back_pence": sum(n.card_back_pence for n in notices[statement.id]),
+            "owed_back_pence": statement.owed_back_pence,
             "still_to_pay_pence": statement.total_pence - statement.paid_pence
             if statement.payment_status in statuses.OPEN_TO_PAYMENT else 0,
         }
-    notifications.queue_delivery_changed(rnd, bills, version, now)
+    notifications.queue_delivery_changed(rnd, bills, newest, now)
 
 
 @dataclass

@@ -159,22 +159,24 @@ def queue_round_ordered(rnd: Round, now: datetime) -> None:
                user.email, subject, body, now)
 
 
-def queue_delivery_changed(rnd: Round, bills: dict, version: int, now: datetime) -> None:
+def queue_delivery_changed(rnd: Round, bills: dict, versions: dict[int, int],
+                           now: datetime) -> None:
     """Tell the people (with an e-mail) of each household in `bills` what changed on its
     bill when the delivery was saved. `bills` maps household id to a dict of the
     template's values (changes, total_pence, card_back_pence, owed_back_pence,
-    still_to_pay_pence). Keyed by round, save (`version`), household and person: a
-    retry sends nothing twice, and each later save that changes a bill is news."""
+    still_to_pay_pence); `versions` maps it to the newest save (delivery_version) the
+    news covers. Keyed by round, save, household and person: a retry sends nothing
+    twice, and each later save that changes a bill is news."""
     changed = emails.template("delivery_changed")
     url = _round_url(rnd)
-    prefix = f"delivery-changed:{rnd.id}:v{version}:"
+    prefix = f"delivery-changed:{rnd.id}:"
     # One look for keys already queued (a retry) and one bulk INSERT, as
     # queue_round_results does: a big round changes thousands of bills at once.
     queued = set(db.session.scalars(select(OutboxMessage.key).where(
         OutboxMessage.key.startswith(prefix, autoescape=True))))
     rows = []
     for household_id, user in _people(bills):
-        key = f"{prefix}{household_id}:{user.id}"
+        key = f"{prefix}v{versions[household_id]}:{household_id}:{user.id}"
         if key in queued:
             continue
         subject, body = changed.render(name=user.name, round_title=rnd.title, url=url,

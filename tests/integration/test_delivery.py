@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bulkbuy import sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     AuditEntry,
@@ -83,6 +84,18 @@ def save(w, arrived, substitutes=(), invoice=None, version=None):
     return result
 
 
+def news() -> int:
+    """The notification sweep's part for delivery: the e-mails of changed bills."""
+    queued = delivery.queue_delivery_news(utcnow())
+    db.session.commit()
+    return queued
+
+
+def delivery_mail() -> list[OutboxMessage]:
+    return list(db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.key.startswith("delivery-changed:")).order_by(OutboxMessage.id)))
+
+
 def test_everything_arriving_changes_no_bill_and_the_round_is_delivered(app):
     w = ordered_world(rice=True)
     before = bills(w)
@@ -93,8 +106,8 @@ def test_everything_arriving_changes_no_bill_and_the_round_is_delivered(app):
     assert bills(w) == before
     assert db.session.get(Round, w.round.id).status == "delivered"
     assert count(StatementAdjustment) == 0
-    assert [m.key for m in db.session.scalars(select(OutboxMessage)) if
-            m.key.startswith("delivery-changed")] == []
+    assert news() == 0
+    assert delivery_mail() == []
 
 
 def test_two_damaged_tins_come_off_the_later_pledger_first_to_the_penny(app):
@@ -108,8 +121,9 @@ def test_two_damaged_tins_come_off_the_later_pledger_first_to_the_penny(app):
     assert [line.units for line in flat2.lines] == [4]
     assert delivery.changes_of(flat2) == [
         ("2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67", -167)]
-    mail = db.session.scalar(select(OutboxMessage).where(
-        OutboxMessage.key.startswith("delivery-changed:")))
+    assert delivery_mail() == []  # the save leaves the e-mails to the notification sweep
+    assert news() == 1
+    [mail] = delivery_mail()
     assert mail.to_address == "r2@oak.test"
     assert "2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67" in mail.body
     assert "Your bill is now £3.33." in mail.body
@@ -124,17 +138,19 @@ def test_cash_paid_beyond_the_new_bill_is_held_for_the_household(app):
     save(w, {"Tinned tomatoes": (12, 2)})
 
     assert bills(w)["Flat 2"] == (333, 333, "paid", 167)
-    mail = db.session.scalar(select(OutboxMessage).where(
-        OutboxMessage.key.startswith("delivery-changed:")))
+    sweeps.sweep_notifications(utcnow())  # the scheduler's job (no mail server in tests)
+    [mail] = delivery_mail()
     assert "We owe you £1.67 of the cash you paid." in mail.body
 
 
 def test_saving_the_same_delivery_again_moves_nothing_more(app):
     w, _statement_id = _short_cash_world()
+    assert news() == 1
     after_first = (bills(w), count(StatementAdjustment), count(OutboxMessage))
 
     save(w, {"Tinned tomatoes": (12, 2)})
 
+    assert news() == 0
     assert (bills(w), count(StatementAdjustment), count(OutboxMessage)) == after_first
     assert db.session.get(Round, w.round.id).delivery_version == 2
 
@@ -152,6 +168,26 @@ def test_a_later_change_moves_only_the_new_difference(app):
     assert bills(w)["Flat 2"] == (417, 417, "paid", 83)
     flat2 = db.session.get(Statement, flat2.id)
     assert [amount for _words, amount in delivery.changes_of(flat2)] == [-167, 84]
+    # Both saves came before the sweep: one e-mail tells both changes and the bill now.
+    assert news() == 1
+    assert news() == 0
+    [mail] = delivery_mail()
+    assert mail.key.startswith(f"delivery-changed:{w.round.id}:v2:")
+    assert "2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67" in mail.body
+    assert "Your bill is now £4.17." in mail.body
+
+
+def test_each_sweep_after_a_save_tells_only_that_save(app):
+    w = ordered_world()
+    save(w, {"Tinned tomatoes": (12, 2)})
+    news()
+
+    save(w, {"Tinned tomatoes": (12, 1)})
+
+    assert news() == 1
+    first, second = delivery_mail()
+    assert "Your bill is now £3.33." in first.body
+    assert "−£1.67" not in second.body and "Your bill is now £4.17." in second.body
 
 
 def test_a_substitute_goes_to_the_household_that_lost_units(app):
