@@ -28,7 +28,9 @@ if ! bash scripts/ensure_chromium.sh >/dev/null; then
   fi
   echo "!!! make test: Chromium is missing: the browser tests in tests/e2e will be SKIPPED." >&2
 fi
-"$PYTHON" -m pytest "$@"
+# Two pytest-xdist workers (TEST_WORKERS; 0 runs in one process): each has its own
+# PostgreSQL database (TEST_DATABASE_URL's name + "_gw0", made by tests/conftest.py).
+"$PYTHON" -m pytest -n "${TEST_WORKERS:-2}" --dist worksteal "$@"
 status=$?
 if [ $status -eq 5 ]; then
   echo "make test: no tests were collected" >&2

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from flask import g
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from bulkbuy import create_app, web
 from bulkbuy.extensions import db
@@ -52,7 +52,35 @@ def postgresql_url() -> str:
         if os.environ.get("CI") == "true":
             pytest.fail("TEST_DATABASE_URL must be set in CI: PostgreSQL tests cannot run")
         pytest.skip("PostgreSQL not available: set TEST_DATABASE_URL (make test does)")
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return _database_of_worker(url, worker) if worker else url
+
+
+def _database_of_worker(url: str, worker: str) -> str:
+    """A database of its own for one pytest-xdist worker (`make test` runs two): the
+    TEST_DATABASE_URL database's name with the worker's id ("gw0") after it, made on the
+    same server when it is not there yet."""
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    server = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                           {"name": name}) is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        server.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def skip_reasons(terminalreporter) -> list[str]:
+    """The messages of every skipped test of the run (workers' too, under pytest-xdist),
+    for the loud notices at the end of a run that could not test everything."""
+    reasons = []
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple):
+            reasons.append(str(report.longrepr[2]))
+    return reasons
 
 
 def make_app(url: str, **overrides):

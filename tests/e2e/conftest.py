@@ -23,7 +23,7 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from bulkbuy.extensions import db
-from tests.conftest import empty_tables, make_app
+from tests.conftest import empty_tables, make_app, skip_reasons
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,15 +42,14 @@ except ImportError:  # pragma: no cover - requirements-dev.txt installs them
     sync_playwright = None
 
 
-_skipped_because: list[str] = []
+_SKIPPED = "!!! BROWSER TESTS SKIPPED:"
 
 
 def _no_browser(reason: str):
     """Fail in CI; elsewhere skip, and say so in the summary (see pytest_terminal_summary)."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"browser tests cannot run in CI (CI=true): {reason}", pytrace=False)
-    _skipped_because.append(reason)
-    pytest.skip(f"!!! BROWSER TESTS SKIPPED: {reason} !!!")
+    pytest.skip(f"{_SKIPPED} {reason} !!!")
 
 
 #: Seconds a browser test may take before it is stopped (the rest get pyproject's 120).
@@ -65,9 +64,11 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _skipped_because:
+    skipped = [r for r in skip_reasons(terminalreporter) if _SKIPPED in r]
+    if skipped:
+        reason = skipped[0].split(_SKIPPED, 1)[1].strip(" !")
         terminalreporter.write_sep(
-            "!", f"BROWSER TESTS (tests/e2e) SKIPPED: {_skipped_because[0]}", red=True, bold=True
+            "!", f"BROWSER TESTS (tests/e2e) SKIPPED: {reason}", red=True, bold=True
         )
 
 
@@ -298,8 +299,7 @@ def e2e_localstripe() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"card journeys cannot run in CI (CI=true): {_LOCALSTRIPE_MISSING}",
                         pytrace=False)
-        _skipped_because.append(_LOCALSTRIPE_MISSING)
-        pytest.skip(f"!!! {_LOCALSTRIPE_MISSING} !!!")
+        pytest.skip(f"{_SKIPPED} {_LOCALSTRIPE_MISSING} !!!")
     with localstripe_server.LocalstripeServer() as base_url:
         yield base_url
 

@@ -13,21 +13,20 @@ import os
 import pytest
 
 from devtools import localstripe_server
+from tests.conftest import skip_reasons
 
 _NOT_INSTALLED = (
     "LOCALSTRIPE NOT INSTALLED: Stripe payment tests did NOT run. "
     "Install the dev requirements (pip install -r requirements-dev.txt)."
 )
-_skipped_for_localstripe: list[str] = []
 
 
 @pytest.fixture(scope="session")
-def localstripe(request):
+def localstripe():
     """Base URL of the one localstripe of this test run."""
     if not localstripe_server.is_installed():
         if os.environ.get("CI") == "true":
             pytest.fail(_NOT_INSTALLED + " It must be installed in CI.")
-        _skipped_for_localstripe.append(request.node.nodeid)
         pytest.skip(_NOT_INSTALLED)
     with localstripe_server.LocalstripeServer() as base_url:
         yield base_url
@@ -61,7 +60,7 @@ def card_app(db_url, stripe_config, localstripe):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _skipped_for_localstripe:
+    if any(_NOT_INSTALLED in reason for reason in skip_reasons(terminalreporter)):
         terminalreporter.section("localstripe", sep="!", red=True, bold=True)
         terminalreporter.write_line(_NOT_INSTALLED, red=True, bold=True)
 
