@@ -20,6 +20,7 @@ from bulkbuy.models.delivery import (
     ItemReceipt,
     StatementAdjustment,
 )
+from bulkbuy.models.people import ErasureRequest, Invite, RecoveryCode
 from bulkbuy.models.rounds import (
     ALLOCATION_MODES,
     FEE_SPLITS,
@@ -39,6 +40,9 @@ __all__ = [
     "ROLES",
     "ROUND_STATUSES",
     "AuditEntry",
+    "ErasureRequest",
+    "Invite",
+    "RecoveryCode",
     "BagHandover",
     "CREDIT_REASONS",
     "CashReturn",

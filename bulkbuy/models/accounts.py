@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -36,6 +37,14 @@ class User(UserMixin, db.Model):
     #: Part of every session's user id (see get_id): raising it ends every session
     #: signed in before, copies of the cookie included.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Two-step sign-in (TOTP): the base32 secret, set when the person starts setting it
+    #: up; it is in use once `totp_enabled_at` is set. `totp_last_step` is the time step
+    #: of the last code accepted, so a code cannot be used twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    #: When the person's name and e-mail were erased (UK GDPR); the row stays for the books.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 
@@ -57,6 +66,9 @@ class Group(db.Model):
     invite_code: Mapped[str] = mapped_column(String(32), unique=True)
     #: When true, rounds that residents open wait for an organiser's approval.
     require_round_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: When true, the group's organisers and workers must use two-step sign-in.
+    require_two_step: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
     #: Bumped by the database (triggers, migration 0008): on any change to this row, and
     #: when a household of the group is added, removed, renamed or moved. Kept pages are
     #: keyed by them (bulkbuy/fragment_cache.py).
@@ -94,8 +106,14 @@ class Household(db.Model):
     pin_failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     pin_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When staff removed the household (its history stays for the books).
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The household it was merged into (it is removed too).
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    #: When its name and other personal details were erased (UK GDPR).
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    group: Mapped[Group] = relationship()
+    group: Mapped[Group] = relationship(foreign_keys=[group_id])
 
     @validates("label")
     def _keep_label_key(self, _key: str, label: str) -> str:
