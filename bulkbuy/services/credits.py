@@ -120,3 +120,28 @@ def apply_to_new_statements(rnd: Round, now: datetime) -> int:
         applied += 1
     db.session.flush()
     return applied
+
+
+def give_back_used(rnd: Round, now: datetime) -> int:
+    """A closed round was cancelled: every household's credit used on its statements goes
+    back to its ledger (an entry in, of the same pence), kept for its next round. Called
+    once, by the cancel (itself a guarded, once-only move). Returns the pence given back."""
+    used = db.session.execute(
+        select(HouseholdCredit.household_id, HouseholdCredit.statement_id,
+               func.sum(HouseholdCredit.amount_pence))
+        .join(Statement, HouseholdCredit.statement_id == Statement.id)
+        .where(Statement.round_id == rnd.id, HouseholdCredit.reason == "used")
+        .group_by(HouseholdCredit.household_id, HouseholdCredit.statement_id)).all()
+    given = 0
+    for household_id, statement_id, total in used:
+        if not total:
+            continue
+        db.session.add(HouseholdCredit(group_id=rnd.group_id, household_id=household_id,
+                                       amount_pence=-total, reason="owed_back",
+                                       statement_id=statement_id, recorded_at=now))
+        audit.record("credit.given_back", actor=None, group_id=rnd.group_id,
+                     household_id=household_id, amount_pence=-total,
+                     statement_id=statement_id)
+        given += -total
+    db.session.flush()
+    return given

@@ -28,6 +28,7 @@ from bulkbuy.models import (
 )
 from bulkbuy.services import ServiceError, closing, credits, delivery, rounds
 from bulkbuy.services.payments import cash as cash_service
+from bulkbuy.services.payments import refunds
 from tests import factories
 from tests.integration.helpers.closing_checks import pledge
 from tests.pages import count
@@ -440,6 +441,17 @@ def test_a_credit_covering_the_whole_next_bill_marks_it_paid(app):
     nxt = db.session.scalar(select(Statement).where(Statement.round_id == later.id))
     assert (nxt.total_pence, nxt.paid_pence, nxt.payment_status) == (100, 100, "paid")
     assert credits.balance(w.households[1].id) == 67
+
+    # The organiser cancels that round after all: the £1 used goes back to be kept.
+    refunds.cancel_closed_round(db.session.get(Round, later.id), actor=w.organiser,
+                                now=utcnow())
+    db.session.commit()
+    assert credits.balance(w.households[1].id) == 167
+    with pytest.raises(ServiceError):  # cancelling twice gives nothing back twice
+        refunds.cancel_closed_round(db.session.get(Round, later.id), actor=w.organiser,
+                                    now=utcnow())
+    db.session.rollback()
+    assert credits.balance(w.households[1].id) == 167
 
 
 def test_my_orders_shows_what_changed_what_is_owed_back_and_the_credit(client, auth):
