@@ -139,6 +139,9 @@ STATEMENT = Table(
                 "rest is then undone)"),
         *_moves([S.DUE, S.NEEDS_ACTION, S.PAID], "delivery_nothing_to_pay", S.SETTLED,
                 "nothing the household asked for arrived: there is nothing to pay"),
+        *_moves([S.NEEDS_ACTION], "delivery_within_consent", S.DUE,
+                "what arrived brings a bill that was over the card's agreed maximum within "
+                "it: the sweep charges again"),
         *_moves([S.PAID, S.SETTLED], "delivery_owes_more", S.DUE,
                 "more arrived than was paid for (extra units, or a substitute): the rest "
                 "is owed"),

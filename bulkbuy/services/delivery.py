@@ -35,6 +35,7 @@ from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.formatting import pence
 from bulkbuy.models import (
+    CardConsent,
     CardPayment,
     DeliveryNotice,
     ItemReceipt,
@@ -605,6 +606,7 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             row.refunded_pence, row.credited_pence, row.refunded_pence))
     write_offs = {w.statement_id: w for w in db.session.scalars(
         select(WriteOff).where(WriteOff.statement_id.in_(ids), WriteOff.undone_at.is_(None)))}
+    consents = _consents_over(rnd, [s for s, _goods, _fee in changed])
     refunds: list[tuple[_Card, int]] = []
     statement_rows, audits = [], []
     moved: dict[int, tuple[int, int]] = {}
@@ -652,6 +654,10 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
                 write_off.undone_at = now
         event = _event(status, total, paid_now,
                        covered=write_off is not None and total > paid_now)
+        if event is None and statement.id in consents and paid_now < total:
+            kept = sum(c.amount - c.refunded for c in cards.get(statement.id, ()))
+            if total - paid_now + kept <= consents[statement.id]:
+                event = "delivery_within_consent"
         moves = event is not None and status in STATEMENT.sources(event)
         statement_rows.append({
             "id": statement.id, "read_paid_pence": paid,
@@ -690,6 +696,19 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
         raise ServiceError(came_in)
     audit.record_many(audits, group_id=rnd.group_id)
     return moved
+
+
+def _consents_over(rnd: Round, statements: list) -> dict[int, int]:
+    """For the statements that wait for the resident because their bill went over what
+    the household agreed its card may pay: statement id → that most (one query)."""
+    waiting = {s.household_id: s.id for s in statements
+               if s.payment_status == StatementStatus.NEEDS_ACTION
+               and s.needs_action_reason == "over_consent"}
+    if not waiting:
+        return {}
+    return {waiting[household_id]: most for household_id, most in db.session.execute(
+        select(CardConsent.household_id, CardConsent.max_pence)
+        .where(CardConsent.round_id == rnd.id, CardConsent.household_id.in_(list(waiting))))}
 
 
 def _event(status: str, total: int, paid: int, *, covered: bool) -> str | None:

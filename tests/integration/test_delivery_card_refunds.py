@@ -208,6 +208,25 @@ def test_a_substitute_above_the_agreed_maximum_is_not_charged_but_asks_the_resid
     assert len(payment_intents_at_stripe(card_app)) == 1
 
 
+def test_a_corrected_delivery_within_the_agreed_maximum_is_charged_again(card_app):
+    """Flat 2's bill went over what it agreed (the sweep asked the resident); the plums'
+    price is then corrected to 80p: £4.93 is within the £5.00 agreed, so the statement is
+    due again and the next sweep charges the card, without the resident."""
+    w, (_flat1, flat2) = ordered_card_round(card_app, charged=False)
+    _with_dear_plums(w)
+    sweep(card_app)
+    db.session.refresh(flat2)
+    assert flat2.payment_status == "needs_action"
+
+    _with_dear_plums(w, plum_pence=80)  # 4 tins (333p) + 2 plums (160p) = 493p
+
+    db.session.refresh(flat2)
+    assert (flat2.total_pence, flat2.payment_status, flat2.needs_action_reason) == (
+        493, "due", None)
+    assert sweep(card_app).charged == 1
+    assert bills(w)["Flat 2"] == (493, 493, "paid", 0)
+
+
 def test_a_substitute_on_a_charged_card_never_takes_it_past_the_agreed_maximum(card_app):
     """Flat 2's card took £5.00 (all it agreed to) at close; a substitute now makes its
     bill £9.33. The £4.33 more would take the card to £9.33 in all for the round, past
