@@ -50,14 +50,24 @@ class Config:
     #: Flask-Limiter storage; use redis://127.0.0.1:6379 when several workers serve.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    #: Prefix of the rate limits' keys in the store (several deployments on one Redis).
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "bulkbuy")
     #: Sign-in tries per account (the e-mail typed, whatever the address), and per network
     #: address (higher: residents on a shared wifi share one address).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT",
                                               "60 per minute;300 per hour")
+    #: Two-step sign-in codes typed per account (a 6-digit code is easier to guess than a
+    #: password; 10 wrong in a row also sends the person back to the password).
+    TWO_STEP_RATE_LIMIT = os.environ.get("TWO_STEP_RATE_LIMIT", "6 per minute;30 per hour")
     #: Join forms sent per network address (each join form counted on its own): a whole
     #: estate may join from one hall's wifi in an evening.
     JOIN_RATE_LIMIT = os.environ.get("JOIN_RATE_LIMIT", "30 per minute;300 per hour")
+    #: "Forgot password" forms per e-mail address typed (each may send an e-mail; also
+    #: e-mail change forms per account), and per network address (higher: shared wifi).
+    RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per hour;20 per day")
+    RESET_ADDRESS_RATE_LIMIT = os.environ.get("RESET_ADDRESS_RATE_LIMIT",
+                                              "30 per hour;200 per day")
 
     #: Events of this level and above go to standard error, one line each.
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -109,6 +119,9 @@ class Config:
     FRAGMENT_CACHE = _bool("FRAGMENT_CACHE", True)
     MAX_CSV_BYTES = 1_000_000
     MAX_CONTENT_LENGTH = 2_000_000
+    #: Audit log entries older than this many days are deleted by a daily sweep (the
+    #: money records themselves are kept; see the privacy page).
+    AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "730"))
 
 
 class TestConfig(Config):
@@ -126,6 +139,9 @@ class TestConfig(Config):
     STRIPE_API_BASE = None
     LOGIN_RATE_LIMIT = "1000 per minute"
     LOGIN_ADDRESS_RATE_LIMIT = "1000 per minute"
+    TWO_STEP_RATE_LIMIT = "1000 per minute"
     JOIN_RATE_LIMIT = "1000 per minute"
+    RESET_RATE_LIMIT = "1000 per minute"
+    RESET_ADDRESS_RATE_LIMIT = "1000 per minute"
     #: Most tests post forms directly; tests/integration/test_security.py turns this on.
     WTF_CSRF_ENABLED = False

@@ -6,7 +6,8 @@ asking for an organiser's page answers 403.
 
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -36,7 +37,23 @@ def require_role(group_id: int, *roles: str) -> Membership:
     found = membership(group_id)
     if found.role not in roles:
         abort(403)
+    if found.role in STAFF_ROLES:
+        _two_step_if_group_requires(group_id)
     return found
+
+
+def _two_step_if_group_requires(group_id: int) -> None:
+    """Staff of a group that requires two-step sign-in (site admins acting as its
+    organisers too) are sent to set it up until they have."""
+    if current_user.totp_enabled_at is not None:
+        return
+    group = db.session.get(Group, group_id)
+    if group is None or not group.require_two_step:
+        return
+    flash(_("%(group)s asks its organisers and workers to use two-step sign-in. Set it up "
+            "to open the group's staff pages.", group=group.name), "info")
+    back = request.full_path.rstrip("?") if request.method == "GET" else None
+    abort(redirect(url_for("auth.two_step_settings", next=back), 303))
 
 
 def group_or_404(group_id: int) -> Group:

@@ -102,7 +102,7 @@ def scheduler() -> None:
     click.echo("scheduler running; Ctrl-C stops it")
     try:
         app = current_app._get_current_object()
-        scheduling.blocking(app, sweeps.periodic_jobs(app.config)).start()
+        scheduling.blocking(app, sweeps.scheduled_jobs(app.config)).start()
     except (KeyboardInterrupt, SystemExit):
         pass
 
@@ -117,7 +117,7 @@ def dev_server(host: str, port: int) -> None:
     from bulkbuy.adapters import scheduler as scheduling
 
     app = current_app._get_current_object()
-    background = scheduling.background(app, sweeps.periodic_jobs(app.config))
+    background = scheduling.background(app, sweeps.scheduled_jobs(app.config))
     background.start()
     click.echo(f"serving on http://{host}:{port} with the scheduler inside; Ctrl-C stops both")
     try:

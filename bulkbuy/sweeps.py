@@ -17,7 +17,9 @@ from datetime import datetime
 from flask import current_app
 
 from bulkbuy import payment_sweep
-from bulkbuy.services import closing, delivery, notifications, rounds
+from bulkbuy.extensions import db
+from bulkbuy.models import utcnow
+from bulkbuy.services import closing, delivery, health, notifications, retention, rounds
 from bulkbuy.services.payments.charge_sweep import PaymentSweep
 from bulkbuy.services.payments.throttle import Throttle
 from bulkbuy.transactions import unit_of_work
@@ -36,7 +38,36 @@ def periodic_jobs(config) -> list[tuple[Callable[[datetime], object], int]]:
     often enough that a round closes within 60 s of its deadline."""
     return [(sweep_rounds, int(config.get("SWEEP_SECONDS", 20))),
             (sweep_notifications, 30),
-            (sweep_payments, int(config.get("PAYMENT_SWEEP_SECONDS", 30)))]
+            (sweep_payments, int(config.get("PAYMENT_SWEEP_SECONDS", 30))),
+            (sweep_audit_retention, 3600)]
+
+
+def scheduled_jobs(config) -> list[tuple[Callable[[datetime], object], int]]:
+    """periodic_jobs, each recording its last run for /healthz (services.health)."""
+    return [(_recorded(sweep), seconds) for sweep, seconds in periodic_jobs(config)]
+
+
+def _recorded(sweep: Callable[[datetime], object]) -> Callable[[datetime], object]:
+    def run(now: datetime) -> object:
+        try:
+            result = sweep(now)
+        except Exception:
+            db.session.rollback()
+            _record(sweep.__name__, ok=False)
+            raise
+        _record(sweep.__name__, ok=True)
+        return result
+
+    run.__name__ = sweep.__name__
+    return run
+
+
+def _record(name: str, *, ok: bool) -> None:
+    try:
+        with unit_of_work():
+            health.record_sweep(name, utcnow(), ok=ok)
+    except Exception:  # the record is a nicety: never hide the sweep's own outcome
+        log.exception("could not record the run of sweep %s", name)
 
 
 def sweep_rounds(now: datetime) -> RoundSweep:
@@ -83,6 +114,20 @@ def send_outbox(now: datetime, batch: int = 20) -> int:
         if done is None:
             return sent
         sent += done
+
+
+def sweep_audit_retention(now: datetime, *, days: int | None = None) -> int:
+    """Delete audit entries older than AUDIT_RETENTION_DAYS, a batch per unit of work;
+    returns how many (hourly: usually none are due, which costs one query)."""
+    if days is None:
+        days = int(current_app.config.get("AUDIT_RETENTION_DAYS", retention.DEFAULT_DAYS))
+    deleted = 0
+    while True:
+        with unit_of_work():
+            done = retention.delete_old_audit_entries(now, days)
+        if not done:
+            return deleted
+        deleted += done
 
 
 def sweep_payments(now: datetime, *, config=None, throttle: Throttle | None = None,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import flask_babel
 from flask import Flask, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -9,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.routing import IntegerConverter
+from werkzeug.security import safe_join
 
 from bulkbuy import formatting
 from bulkbuy.domain.progress import describe_fill
@@ -36,6 +40,7 @@ def init_app(app: Flask) -> None:
     """Register blueprints, the user loader, response headers, error pages and filters."""
     from bulkbuy.admin import bp as admin_bp
     from bulkbuy.auth import bp as auth_bp
+    from bulkbuy.ops import bp as ops_bp
     from bulkbuy.organiser import bp as organiser_bp
     from bulkbuy.payments import bp as payments_bp
     from bulkbuy.resident import bp as resident_bp
@@ -48,7 +53,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(payments_bp)
     app.register_blueprint(tablet_bp)
+    app.register_blueprint(ops_bp)
     app.before_request(_keep_tablets_in_tablet_mode)
+    app.url_defaults(_fingerprint_static_urls)
 
     # The only rate limits are on POSTs (sign-in, joining): skip the limiter's
     # per-request work for every other request.
@@ -171,6 +178,45 @@ def _keep_tablets_in_tablet_mode():
     return None
 
 
+#: Static file name → the first 12 hex digits of its content's SHA-256 (per process: the
+#: files change only with a deploy, which restarts the workers).
+_static_versions: dict[str, str] = {}
+#: A year: the longest a cache is asked to keep a static file (its URL changes with it).
+STATIC_MAX_AGE = 365 * 24 * 3600
+
+
+def static_version(filename: str) -> str:
+    """The fingerprint of a static file's content ("missing" for no such file); read
+    afresh on every call in development, where the files are being edited."""
+    version = _static_versions.get(filename)
+    if version is None:
+        path = safe_join(current_app.static_folder, filename)
+        try:
+            version = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path \
+                else "missing"
+        except OSError:
+            version = "missing"
+        if current_app.config.get("BULKBUY_ENV") != "development":
+            _static_versions[filename] = version
+    return version
+
+
+def _fingerprint_static_urls(endpoint: str, values: dict) -> None:
+    """url_for("static", filename=...) carries ?v=<fingerprint>: a new file is a new URL,
+    so browsers and proxies may keep each one for a year."""
+    if endpoint == "static" and "filename" in values and "v" not in values:
+        values["v"] = static_version(values["filename"])
+
+
+def _static_cache_control(response) -> None:
+    """A static file asked for by its current fingerprint is kept for a year, never
+    revalidated; any other static URL is revalidated (ETag) each time."""
+    filename = (request.view_args or {}).get("filename")
+    if (response.status_code == 200 and filename
+            and request.args.get("v") == static_version(filename)):
+        response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE}, immutable"
+
+
 def _security_headers(response):
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -180,7 +226,9 @@ def _security_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if not request.path.startswith("/static/"):
+    if request.endpoint == "static":
+        _static_cache_control(response)
+    elif not request.path.startswith("/static/"):
         # Pages may show a household's orders or money: never keep a copy.
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"

@@ -20,6 +20,18 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 echo "make test: PostgreSQL at ${TEST_DATABASE_URL:-(none)}"
 
+# The production layout's test needs Redis (its rate-limit store).
+if [ -z "${TEST_REDIS_URL:-}" ]; then
+  if url=$(bash scripts/ensure_redis.sh); then
+    export TEST_REDIS_URL="$url"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "make test: Redis is needed in CI and could not be started." >&2
+    exit 1
+  else
+    echo "!!! make test: Redis could not be started: the production layout test is SKIPPED." >&2
+  fi
+fi
+
 # Browser tests need Debian's Chromium (never a downloaded browser).
 if ! bash scripts/ensure_chromium.sh >/dev/null; then
   if [ "${CI:-}" = "true" ]; then

@@ -4,28 +4,34 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import ValidationError
+from wtforms import EmailField, StringField
+from wtforms.validators import StopValidation, ValidationError
 
 from bulkbuy.admin import bp
 from bulkbuy.forms import BaseForm, EmailAddress, Text
-from bulkbuy.services import ServiceError, accounts
+from bulkbuy.models import utcnow
+from bulkbuy.qr import qr_svg
+from bulkbuy.services import ServiceError, accounts, staff
 from bulkbuy.transactions import undone_on_error
+
+
+class OptionalEmailAddress(EmailAddress):
+    """Nothing, or one e-mail address."""
+
+    def __call__(self, form, field):
+        if not field.data:
+            field.data = None
+            raise StopValidation()
+        super().__call__(form, field)
 
 
 class GroupForm(BaseForm):
     name = StringField(_l("Group name"), validators=[Text(_l("Group name"), 100)])
     timezone = StringField(_l("Time zone"), default="Europe/London",
                            validators=[Text(_l("Time zone"), 64)])
-    organiser_email = EmailField(_l("Organiser's email"),
-                                 validators=[Text(_l("Organiser's email"), 254),
-                                             EmailAddress()])
-    organiser_name = StringField(_l("Organiser's name (new accounts only)"),
-                                 validators=[Text(_l("Organiser's name"), 100, required=False)])
-    organiser_password = PasswordField(
-        _l("Organiser's first password (new accounts only)"),
-        validators=[Text(_l("Password"), 200, required=False)],
-    )
+    organiser_email = EmailField(_l("First organiser's e-mail (optional)"),
+                                 validators=[Text(_l("Organiser's email"), 254,
+                                                  required=False), OptionalEmailAddress()])
 
     def validate_timezone(self, field):
         if field.data not in available_timezones():
@@ -41,20 +47,27 @@ def _admins_only():
 
 @bp.route("/groups", methods=["GET", "POST"])
 def groups():
+    """The site's groups; a new group is made with no organiser and an invite link for
+    its first one (e-mailed, or shown here once with a QR code): nobody types a password
+    for someone else."""
     form = GroupForm()
     if form.validate_on_submit():
         try:
             with undone_on_error():
-                group = accounts.create_group_with_organiser(
-                    form.name.data, form.timezone.data, form.organiser_email.data,
-                    form.organiser_name.data, form.organiser_password.data, actor=current_user)
+                group, invite, url = staff.create_group_with_invite(
+                    form.name.data, form.timezone.data, form.organiser_email.data or None,
+                    actor=current_user, now=utcnow())
         except ServiceError as error:
-            target = {"password": "organiser_password", "email": "organiser_email"}.get(
-                error.field, error.field or "name"
-            )
-            getattr(form, target).errors.append(error.message)
+            target = {"email": "organiser_email"}.get(error.field, error.field or "name")
+            getattr(form, target, form.name).errors.append(error.message)
         else:
-            flash(_("Group %(name)s created.", name=group.name), "success")
-            return redirect(url_for("admin.groups"), 303)
+            if invite.email:
+                flash(_("Group %(name)s created. The invite for its first organiser was "
+                        "sent to %(email)s.", name=group.name, email=invite.email), "success")
+                return redirect(url_for("admin.groups"), 303)
+            return render_template("organiser/staff_invite_link.html", group=group,
+                                   invite=invite, url=url,
+                                   qr=qr_svg(url, title=_("QR code of the invite link")),
+                                   back=url_for("admin.groups"), title=_("Invite link"))
     return render_template("admin/groups.html", form=form, groups=accounts.all_groups(),
                            title=_("Groups"))

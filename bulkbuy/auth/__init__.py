@@ -1,7 +1,14 @@
-"""Signing in and out, and joining a group with an invite code."""
+"""Signing in and out, joining a group, invites, account recovery and two-step sign-in."""
 
 from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from bulkbuy.auth import routes  # noqa: E402,F401  (routes register themselves on bp)
+# Each module registers its views on bp.
+from bulkbuy.auth import (  # noqa: E402,F401
+    household_invite,
+    invites,
+    recovery,
+    routes,
+    two_step,
+)

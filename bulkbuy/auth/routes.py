@@ -4,10 +4,11 @@ from flask_login import current_user, login_user, logout_user
 
 from bulkbuy.auth import bp
 from bulkbuy.auth.forms import InviteCodeForm, JoinForm, LoginForm
+from bulkbuy.auth.two_step import hold_sign_in
 from bulkbuy.extensions import account_key, limiter
 from bulkbuy.models import utcnow
 from bulkbuy.redirects import same_site_path
-from bulkbuy.services import ServiceError, accounts, joining
+from bulkbuy.services import ServiceError, accounts, joining, two_step
 from bulkbuy.transactions import undone_on_error
 
 
@@ -39,6 +40,9 @@ def login():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is not None:
             session.clear()
+            if two_step.is_on(user):  # not signed in until the code is right as well
+                hold_sign_in(user, _safe_next(request.args.get("next")))
+                return redirect(url_for("auth.two_step_login"), 303)
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors.append(_("That email and password do not match. Try again."))

@@ -20,6 +20,7 @@ from bulkbuy.models.delivery import (
     ItemReceipt,
     StatementAdjustment,
 )
+from bulkbuy.models.operations import SweepRun
 from bulkbuy.models.people import ErasureRequest, Invite, RecoveryCode
 from bulkbuy.models.rounds import (
     ALLOCATION_MODES,
@@ -43,6 +44,7 @@ __all__ = [
     "ErasureRequest",
     "Invite",
     "RecoveryCode",
+    "SweepRun",
     "BagHandover",
     "CREDIT_REASONS",
     "CashReturn",

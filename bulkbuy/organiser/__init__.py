@@ -5,15 +5,20 @@ from flask import Blueprint
 bp = Blueprint("organiser", __name__)
 
 from bulkbuy.organiser import (  # noqa: E402,F401  (each registers its views on bp)
+    audit_log,
     catalogue,
     collection,
     dropins,
+    erasure,
     groups,
+    household_admin,
     households,
+    member_reset,
     money,
     packing,
     receiving,
     rounds,
     settlement,
     spare,
+    staff,
 )

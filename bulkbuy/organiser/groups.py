@@ -68,6 +68,9 @@ def settings(group_id: int):
                 organising.update_group_settings(
                     group, name=form.name.data,
                     require_round_approval=form.require_round_approval.data,
+                    # an older page's form, without the name box, leaves it as it is
+                    require_two_step=("require_two_step" in request.form
+                                      if "name" in request.form else None),
                     actor=current_user)
         except ServiceError as error:
             form.name.errors.append(error.message)

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("resident", __name__)
 
-from bulkbuy.resident import routes  # noqa: E402,F401
+from bulkbuy.resident import data, routes  # noqa: E402,F401

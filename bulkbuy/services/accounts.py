@@ -105,6 +105,18 @@ def create_group(name: str, timezone: str, organiser: User, *, actor: User | Non
     return group
 
 
+def create_group_without_organiser(name: str, timezone: str, *, actor: User) -> Group:
+    """Add a group with no organiser yet (a site admin then invites its first one:
+    services.staff.create_group_with_invite)."""
+    taken = _l("There is already a group with that name.")
+    if db.session.scalar(select(Group).where(func.lower(Group.name) == name.lower())):
+        raise ServiceError(taken, field="name")
+    group = Group(name=name, timezone=timezone, invite_code=new_invite_code())
+    writes.add_or_refuse(group, taken, field="name")
+    audit.record("group.created", actor=actor, group_id=group.id, subject=group)
+    return group
+
+
 def create_group_with_organiser(name: str, timezone: str, organiser_email: str,
                                 organiser_name: str | None, organiser_password: str | None,
                                 *, actor: User) -> Group:
@@ -168,7 +180,8 @@ def refuse_mixed_alphabets(label: str, *, field: str) -> None:
 
 
 def join_group(group: Group, user: User, household_label: str) -> Membership:
-    """Make `user` a member of `group` with a new household called `household_label`.
+    """Make `user` a member of `group` with a new household called `household_label`
+    (a staff member of the group without a household gets it, keeping their role).
 
     A label already used in the group is refused: joining someone else's
     household needs an organiser, so nobody can see another home's orders.
@@ -176,7 +189,7 @@ def join_group(group: Group, user: User, household_label: str) -> Membership:
     existing = db.session.scalar(
         select(Membership).where(Membership.user_id == user.id, Membership.group_id == group.id)
     )
-    if existing is not None:
+    if existing is not None and existing.household_id is not None:
         return existing
     household_label = clean_household_label(household_label, field="household")
     taken = _l("That name is already on the list. Add your name, like 'Flat 12 (Amina)', "
@@ -186,6 +199,19 @@ def join_group(group: Group, user: User, household_label: str) -> Membership:
     refuse_mixed_alphabets(household_label, field="household")
     household = Household(group_id=group.id, label=household_label)
     writes.add_or_refuse(household, taken, field="household")
+    if existing is not None:  # staff without a home in the group add their own
+        added = db.session.execute(
+            update(Membership).where(Membership.id == existing.id,
+                                     Membership.household_id.is_(None))
+            .values(household_id=household.id)
+            .execution_options(synchronize_session=False)).rowcount
+        if added != 1:  # sent twice at the same moment
+            raise ServiceError(_l("You already order for a household in this group."),
+                               field="household")
+        db.session.refresh(existing)
+        audit.record("group.household_added", actor=user, group_id=group.id,
+                     household_id=household.id, role=existing.role)
+        return existing
     membership = Membership(
         user_id=user.id, group_id=group.id, role="member", household_id=household.id
     )

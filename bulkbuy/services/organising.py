@@ -55,9 +55,11 @@ def dashboard(group: Group) -> Dashboard:
 
 
 def update_group_settings(group: Group, *, require_round_approval: bool, actor: User,
-                          name: str | None = None) -> bool:
-    """Save the group's settings: its name (when `name` is given) and whether residents'
-    rounds need an organiser's approval before they open. Returns whether anything
+                          name: str | None = None, require_two_step: bool | None = None
+                          ) -> bool:
+    """Save the group's settings: its name (when `name` is given), whether residents'
+    rounds need an organiser's approval before they open, and (when given) whether its
+    staff must use two-step sign-in. Returns whether anything
     changed; each change is audited ("group.settings_changed", with the setting and its
     values before and after), saving the same values again writes nothing.
 
@@ -79,6 +81,15 @@ def update_group_settings(group: Group, *, require_round_approval: bool, actor: 
             "group.settings_changed", actor=actor, group_id=group.id, subject=group,
             setting="name", before=before_name, after=name,
         )
+        changed = True
+    if require_two_step is not None and bool(require_two_step) != group.require_two_step:
+        # Its staff without two-step sign-in are then sent to set it up (access.py).
+        audit.record(
+            "group.settings_changed", actor=actor, group_id=group.id, subject=group,
+            setting="require_two_step", before=bool(group.require_two_step),
+            after=bool(require_two_step),
+        )
+        group.require_two_step = bool(require_two_step)
         changed = True
     before = bool(group.require_round_approval)
     after = bool(require_round_approval)
@@ -114,7 +125,8 @@ def household_list(group: Group, *, search: str | None = None, page: int = 1,
     order ("Flat 2" before "Flat 10")."""
     search = " ".join((search or "").split())[:60]
     wanted = search.casefold()
-    homes = db.session.scalars(select(Household).where(Household.group_id == group.id))
+    homes = db.session.scalars(select(Household).where(Household.group_id == group.id,
+                                                       Household.removed_at.is_(None)))
     matching = sorted(
         (h for h in homes
          if not wanted or wanted in " ".join(h.label.split()).casefold()

@@ -104,7 +104,8 @@ def households(group_id: int) -> list[Household]:
     """The group's households, by block then label, numbers in them in number order
     ("Flat 2" before "Flat 10"); homes with no block last (only labels are shown on the
     tablet)."""
-    homes = db.session.scalars(select(Household).where(Household.group_id == group_id))
+    homes = db.session.scalars(select(Household).where(Household.group_id == group_id,
+                                                       Household.removed_at.is_(None)))
     return sorted(homes, key=lambda h: (h.block is None, natural_key(h.block or ""),
                                         natural_key(h.label), h.id))
 
@@ -119,7 +120,8 @@ def household_in(session: TabletSession, household_id) -> Household:
     """The session's group's household with this id, or ServiceError (no other group's)."""
     wanted = validation.record_id(household_id)
     household = db.session.get(Household, wanted) if wanted is not None else None
-    if household is None or household.group_id != session.group_id:
+    if (household is None or household.group_id != session.group_id
+            or household.removed_at is not None):
         raise ServiceError(_l("We could not find that household. Tap your flat on the list."))
     return household
 

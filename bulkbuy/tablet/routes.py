@@ -27,7 +27,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from bulkbuy import fragment_cache, validation
+from bulkbuy import access, fragment_cache, validation
 from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import limiter
 from bulkbuy.models import utcnow
@@ -105,6 +105,7 @@ def start():
         if group is None:  # none, not a number, no such group, or not one of theirs
             flash(_("Choose one of your groups for this drop-in."), "error")
             return redirect(url_for("tablet.start"), 303)
+        access.require_role(group.id, *access.STAFF_ROLES)  # the group's two-step rule
         started, token = tablet.start_session(group, current_user, utcnow())
         session[SESSION_KEY] = started.id
         response = make_response(redirect(url_for("tablet.households"), 303))

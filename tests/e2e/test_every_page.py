@@ -33,28 +33,34 @@ cash-only mode (card pages are covered by the card payment tests).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from bulkbuy import web
 from bulkbuy.extensions import db
-from bulkbuy.models import Round, Statement, utcnow
+from bulkbuy.models import OutboxMessage, Round, Statement, utcnow
 from bulkbuy.services import (
     accounts,
     closing,
     collection,
     delivery,
+    invites,
     joining,
     pledges,
+    privacy,
+    recovery,
     rounds,
     tablet,
+    two_step,
 )
 from bulkbuy.services.payments import cash as cash_service
 from bulkbuy.services.payments import refunds
@@ -187,9 +193,24 @@ def mismatched_household_pin(page: Page, ids: dict) -> None:
     _send(page, page.get_by_role("button", name="Save my PIN"))
 
 
+TWO_STEP_EMAIL = "twostep@oak.test"
+
+
+def password_of_a_two_step_user(page: Page, ids: dict) -> None:
+    page.get_by_label("Email address").fill(TWO_STEP_EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    _send(page, page.get_by_role("button", name="Sign in"))
+
+
+def wrong_two_step_code(page: Page, ids: dict) -> None:
+    password_of_a_two_step_user(page, ids)
+    page.get_by_label("6-digit code from your authenticator app").fill("000000")
+    _send(page, page.get_by_role("button", name="Sign in"))
+
+
 ERROR_STATES = (wrong_password, unknown_invite_code, blank_join, quantity_in_letters,
-                blank_closing_time, cash_in_letters, wrong_pin, wrong_leave_password,
-                mismatched_household_pin)
+                wrong_two_step_code, blank_closing_time, cash_in_letters, wrong_pin,
+                wrong_leave_password, mismatched_household_pin)
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -229,6 +250,27 @@ PAGES: list[Visit] = [
     Visit("/join/confirm/<token>", ANON, "a join link that does not work",
           "/join/confirm/no-such-link", status=404),
     Visit(None, ANON, "error page: page not found", "/no-such-page", status=404),
+    Visit("/password/forgot", ANON, "forgot your password", "/password/forgot"),
+    Visit("/password/forgot/sent", ANON, "reset link sent (whoever asked)",
+          "/password/forgot/sent"),
+    Visit("/password/reset/<token>", ANON, "choose a new password", "{reset_link}"),
+    Visit("/password/reset/<token>", ANON, "a reset link that does not work",
+          "/password/reset/no-such-link", status=404),
+    Visit("/account/email/confirm/<token>", ANON, "use this new e-mail address?",
+          "{email_link}"),
+    Visit("/login/two-step", ANON, "sign in: the two-step code", "/login",
+          password_of_a_two_step_user),
+    Visit("/login/two-step", ANON, "sign in: a wrong two-step code", "/login",
+          wrong_two_step_code, status=400),
+    Visit("/invite/staff/<token>", ANON, "join as a community worker: make an account",
+          "/invite/staff/{staff_token}"),
+    Visit("/invite/staff/<token>", ANON, "a staff invite that does not work",
+          "/invite/staff/no-such-invite", status=404),
+    Visit("/invite/household/<token>", ANON, "join Flat 2: make an account",
+          "/invite/household/{household_token}"),
+    Visit("/invite/household/<token>", ANON, "a household invite that does not work",
+          "/invite/household/no-such-invite", status=404),
+    Visit("/privacy", ANON, "privacy: what we keep and why", "/privacy"),
     # A resident (Flat 1: ordered in every round; owes money for the closed one)
     Visit("/", RESIDENT, "home: open, closed, failed, cancelled rounds; money to pay", "/"),
     Visit("/my-orders", RESIDENT, "my orders: two open rounds", "/my-orders"),
@@ -254,6 +296,11 @@ PAGES: list[Visit] = [
     Visit("/groups/<int:group_id>/rounds/new", RESIDENT, "start a round: the form",
           "/groups/{group}/rounds/new?supplier={supplier}"),
     Visit("/organise/", RESIDENT, "error page: not allowed (403)", "/organise/", status=403),
+    Visit("/account", RESIDENT, "your account: password and e-mail", "/account"),
+    Visit("/account/two-step", RESIDENT, "two-step sign-in, off", "/account/two-step"),
+    Visit("/my/data", RESIDENT, "your household's data", "/my/data"),
+    Visit("/my/data/erase-request", RESIDENT, "ask for your household's data to be erased",
+          "/my/data/erase-request"),
     # The resident who started a round
     Visit("/rounds/<int:round_id>", STARTER, "own open round (change time, cancel links)",
           "/rounds/{own_round}"),
@@ -275,6 +322,7 @@ PAGES: list[Visit] = [
     Visit(G + "/rounds/<int:round_id>/payments", WORKER, "payments, closed round",
           "/organise/{group}/rounds/{closed_round}/payments"),
     Visit(G + "/tablet-sessions", WORKER, "drop-in sessions", "/organise/{group}/tablet-sessions"),
+    Visit(G + "/audit", WORKER, "audit log: drop-in entries only", "/organise/{group}/audit"),
     # The worker's tablet: started by the form, then a resident's turn (tablet-mode pages)
     Visit("/tablet/start", AT_TABLET, "start the tablet", "/tablet/start"),
     Visit("/tablet/", AT_TABLET, "tap your flat (two blocks)", "/tablet/start",
@@ -389,11 +437,25 @@ PAGES: list[Visit] = [
           "/organise/{group}/households/{flat1}/receipts"),
     Visit(G + "/rounds/<int:round_id>/cancel-after-close", ORGANISER,
           "cancel a closed round?", "/organise/{group}/rounds/{closed_round}/cancel-after-close"),
+    Visit(G + "/staff", ORGANISER, "staff: organisers, workers, invites",
+          "/organise/{group}/staff"),
+    Visit(G + "/households/<int:household_id>/merge", ORGANISER, "merge: choose the other",
+          "/organise/{group}/households/{flat3}/merge"),
+    Visit(G + "/households/<int:household_id>/merge", ORGANISER, "merge: the preview",
+          "/organise/{group}/households/{flat3}/merge?into={flat2}"),
+    Visit(G + "/audit", ORGANISER, "audit log", "/organise/{group}/audit"),
+    Visit(G + "/audit", ORGANISER, "audit log, a bad date", "/organise/{group}/audit?from=abc",
+          status=400),
+    Visit(G + "/erasure-requests", ORGANISER, "erasure requests: one waiting",
+          "/organise/{group}/erasure-requests"),
 ]
 
 #: GET rules that are not pages, and why they are not checked here.
 NOT_PAGES = {
     "/static/<path:filename>": "CSS and JavaScript files, not pages",
+    "/healthz": "JSON for the production layout's monitoring, not a page",
+    "/organise/<int:group_id>/audit.csv":
+        "a CSV download of the audit log, not a page (its HTML twin, audit, is checked)",
     "/organise/<int:group_id>/rounds/<int:round_id>/order-sheet.csv":
         "a CSV download for the supplier, not a page (its HTML twin, order-sheet, is checked)",
     "/organise/<int:group_id>/rounds/<int:round_id>/settlement.csv":
@@ -418,6 +480,16 @@ def statement_of(rnd: Round, household) -> Statement:
         Statement.round_id == rnd.id, Statement.household_id == household.id))
 
 
+def _link_in_mail(key_prefix: str, path: str) -> str:
+    """The path of the link starting `path` in the newest outbox message keyed so."""
+    body = db.session.scalar(
+        select(OutboxMessage.body).where(OutboxMessage.key.startswith(key_prefix))
+        .order_by(OutboxMessage.id.desc()).limit(1))
+    found = re.search(rf"https?://[^/\s]+({re.escape(path)}\S+)", body or "")
+    assert found, f"no {path} link in an outbox message keyed {key_prefix}"
+    return found.group(1)
+
+
 def build_world(app) -> dict:
     """Oak Estate in every state worth seeing; returns the ids the URLs need.
 
@@ -431,7 +503,7 @@ def build_world(app) -> dict:
         now = utcnow()
         made = factories.world(residents=3)
         group, org, worker = made.group, made.organiser, made.worker
-        (r1, r2, _r3), (flat1, flat2, _flat3) = made.residents, made.households
+        (r1, r2, r3), (flat1, flat2, flat3) = made.residents, made.households
         admin = factories.user("admin@site.test", "Ada Admin", admin=True)
         accounts.create_group("Birch Court", "Europe/London", org, actor=admin)
 
@@ -513,6 +585,16 @@ def build_world(app) -> dict:
         tablet.end_session(past, now - timedelta(days=7) + timedelta(minutes=30))
         joining.ask_to_join(group, email="newcomer@oak.test", name="Nia",
                             household_label="Flat 40", password="password123", now=now)
+        _staff_invite, staff_token = invites.create(group, kind="staff", role="worker",
+                                                    actor=org, now=now)
+        _household_invite, household_token = invites.create(
+            group, kind="household", actor=org, now=now, household=flat2)
+        recovery.ask_password_reset("r2@oak.test", now)
+        recovery.ask_email_change(r3, PASSWORD, "nia.new@oak.test", now)
+        privacy.ask_for_erasure(r3, flat3.id, confirmed=True, now=now)
+        with_two_step = factories.user(TWO_STEP_EMAIL, "Tess Two-Step")
+        secret = two_step.start_setup(with_two_step)
+        two_step.confirm_setup(with_two_step, pyotp.TOTP(secret).now(), now)
         db.session.commit()
         join_token = join_link_for("newcomer@oak.test").rsplit("/", 1)[1]
 
@@ -525,7 +607,10 @@ def build_world(app) -> dict:
             "closed_statement_flat1": flat1_closed.id, "tablet_session": past.id,
             "closed_cash_flat1": flat1_cash.id, "flat1": flat1.id,
             "open_rice": next(i.id for i in open_round.items if i.name == "Rice"),
-            "join_token": join_token,
+            "join_token": join_token, "staff_token": staff_token,
+            "household_token": household_token, "flat2": flat2.id, "flat3": flat3.id,
+            "reset_link": _link_in_mail("password-reset:", "/password/reset/"),
+            "email_link": _link_in_mail("email-change-confirm:", "/account/email/confirm/"),
         }
         assert db.session.get(Round, failed.id).status == "failed"
         assert db.session.get(Round, refunded.id).status == "cancelled"

@@ -286,7 +286,7 @@ def test_a_resident_gets_403_from_every_organiser_page_and_changes_nothing(app, 
         "group_id": w.group.id, "supplier_id": w.supplier.id, "product_id": w.products[0].id,
         "round_id": draft.id, "item_id": draft.items[0].id,
         "household_id": w.households[1].id, "statement_id": 1, "cash_id": 1, "session_id": 1,
-        "payment_id": 1,
+        "payment_id": 1, "user_id": w.residents[1].id, "invite_id": 1, "membership_id": 1,
     }
     invite_code = w.group.invite_code
     routes = list(organiser_routes(app.url_map, ids))
