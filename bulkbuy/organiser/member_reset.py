@@ -14,13 +14,6 @@ from bulkbuy.services import organising, recovery
 from bulkbuy.transactions import undone_on_error
 
 
-@bp.context_processor
-def _reset_link_members():
-    # The households page lists, in each household, who can be sent a link (one query
-    # for the page's households: recovery.household_members).
-    return {"reset_link_members": recovery.household_members}
-
-
 @bp.route("/<int:group_id>/households/<int:household_id>/members/<int:user_id>/reset-link",
           methods=["POST"])
 @login_required

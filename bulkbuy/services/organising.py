@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bulkbuy.domain.labels import natural_key
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, Membership, Round, Supplier, TabletSession, User
-from bulkbuy.services import ServiceError, audit, catalogue, rounds, writes
+from bulkbuy.services import ServiceError, audit, catalogue, recovery, rounds, writes
 
 #: How many drop-in sessions the sessions page lists (newest first).
 RECENT_TABLET_SESSIONS = 50
@@ -116,6 +116,8 @@ class HouseholdList:
     page: int
     pages: int
     search: str
+    #: Per household shown: its members staff may send a password reset link.
+    members: dict[int, list[User]]
 
 
 def household_list(group: Group, *, search: str | None = None, page: int = 1,
@@ -134,8 +136,9 @@ def household_list(group: Group, *, search: str | None = None, page: int = 1,
         key=lambda h: (natural_key(h.label), h.id))
     pages = max(1, -(-len(matching) // per_page))
     page = min(max(1, page), pages)
-    return HouseholdList(matching[(page - 1) * per_page:page * per_page], len(matching),
-                         page, pages, search)
+    shown = matching[(page - 1) * per_page:page * per_page]
+    return HouseholdList(shown, len(matching), page, pages, search,
+                         recovery.household_members(group, shown))
 
 
 def household_of_group(group: Group, household_id: int) -> Household | None:
