@@ -6,6 +6,7 @@ a reset link. The links are signed, work once and go out of date."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import time_machine
@@ -100,6 +101,28 @@ def test_a_known_and_an_unknown_address_get_byte_identical_answers(client):
         client.get(unknown.headers["Location"]).get_data()
     assert [m.to_address for m in mail_to("r1@oak.test")] == ["r1@oak.test"]
     assert count(OutboxMessage) == 1  # nothing for the unknown address
+
+
+def test_a_known_and_an_unknown_address_take_about_as_long(client):
+    """The answer's timing does not tell either: the same work (a token signed, the
+    e-mail rendered) whether or not the address has an account. The median of seven
+    tries each must be within a factor of three ("the same order"), a margin wide
+    enough for a busy machine, narrow enough to catch a path that skips the work."""
+    factories.world(open_round=False)
+
+    def median_seconds(email: str) -> float:
+        times = []
+        for _ in range(7):
+            started = time.perf_counter()
+            assert forgot(client, email).status_code == 303
+            times.append(time.perf_counter() - started)
+        return sorted(times)[3]
+
+    forgot(client, "nobody@oak.test")  # warm up: templates compiled, connections open
+    known, unknown = median_seconds("r1@oak.test"), median_seconds("nobody@oak.test")
+
+    assert 1 / 3 < known / unknown < 3, f"known {known * 1000:.1f} ms, unknown " \
+        f"{unknown * 1000:.1f} ms"
 
 
 def test_a_link_out_of_date_changes_nothing(client):
