@@ -64,6 +64,7 @@ ACTION_WORDS: dict[str, str] = {
     "account.password_reset": _l("Password reset from an e-mailed link"),
     "account.recovery_code_used": _l("Signed in with a recovery code"),
     "account.recovery_codes_renewed": _l("New recovery codes made"),
+    "account.reset_asked": _l("Someone asked for a password reset link"),
     "account.reset_link_sent": _l("Password reset link sent"),
     "account.sessions_ended": _l("Signed out on every device"),
     "account.two_step_off": _l("Two-step sign-in turned off"),
