@@ -335,6 +335,33 @@ def test_someone_outside_the_group_gets_404_for_its_round(client, auth):
     assert count(PledgeLine) == 0
 
 
+def test_another_groups_organiser_gets_404_from_every_organiser_route_and_changes_nothing(
+        app, client, auth):
+    """Every GET and POST route of the organiser area, with Oak's ids, asked by Elm's
+    organiser: 404 (so Oak's ids tell nothing), and nothing written."""
+    oak = factories.world()
+    factories.world(name="Elm Court")
+    statement = 1
+    ids = {
+        "group_id": oak.group.id, "supplier_id": oak.supplier.id,
+        "product_id": oak.products[0].id, "round_id": oak.round.id,
+        "item_id": oak.round.items[0].id, "household_id": oak.households[0].id,
+        "statement_id": statement, "cash_id": 1, "session_id": 1, "payment_id": 1,
+        "user_id": oak.residents[0].id, "invite_id": 1, "membership_id": 1,
+    }
+    routes = [(method, path) for method, path in organiser_routes(app.url_map, ids)
+              if path.startswith(f"/organise/{oak.group.id}")]  # not the list of one's groups
+    assert len(routes) >= 60
+    before = [count(m) for m in (Supplier, Product, Round, AuditEntry)]
+
+    auth.login("org@elm.test")
+    answers = {(method, path): client.open(path, method=method, data={}).status_code
+               for method, path in routes}
+
+    assert {key: status for key, status in answers.items() if status != 404} == {}
+    assert [count(m) for m in (Supplier, Product, Round, AuditEntry)] == before
+
+
 def test_a_site_admin_can_manage_groups_and_a_resident_cannot(client, auth):
     factories.world(open_round=False)
     factories.user("admin@site.test", "Site Admin", admin=True)
