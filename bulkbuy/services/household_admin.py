@@ -16,7 +16,7 @@ from sqlalchemy import or_, select, update
 
 from bulkbuy.domain import merging
 from bulkbuy.domain.labels import natural_key
-from bulkbuy.domain.statuses import OWED, RoundStatus
+from bulkbuy.domain.statuses import COLLECTING_ROUNDS, OWED, RoundStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     Group,
@@ -47,6 +47,9 @@ MONEY_OUTSTANDING = _l(
     "%(household)s still owes money for a round, or is owed money back, or has money "
     "kept for later. Settle that first (take the payment, write it off, or hand the "
     "money back); then try again.")
+ROUND_UNFINISHED = _l(
+    "%(household)s has a round that is not finished yet: its bill can still change when the "
+    "delivery is recorded. Try again when the round is finished.")
 ROUND_CLOSING = _l("A round with orders from %(household)s is closing right now. Try again "
                    "in a few minutes, once it has closed.")
 LABEL_TAKEN = _l("There is already a household with that name. Choose another.")
@@ -109,6 +112,27 @@ def money_outstanding(household: Household, *, credit_counts: bool = True) -> bo
     return credit_counts and credits.balance(household.id) != 0
 
 
+def round_unfinished(household: Household) -> bool:
+    """Whether the household has a bill in a round not finished yet (closed, ordered or
+    delivered): a delivery saved later can still change it, and money can move."""
+    return db.session.scalar(
+        select(Statement.id).join(Round, Statement.round_id == Round.id)
+        .where(Statement.household_id == household.id,
+               Round.status.in_([str(s) for s in COLLECTING_ROUNDS])).limit(1)) is not None
+
+
+def _locked(*households: Household) -> None:
+    """Lock the households' rows (in id order) and read them again, so a merge, a
+    removal and a join through an invite link wait for one another; refuses one
+    removed meanwhile."""
+    for household in sorted(households, key=lambda h: h.id):
+        db.session.scalar(select(Household).where(Household.id == household.id)
+                          .with_for_update().execution_options(populate_existing=True))
+        if household.removed_at is not None:
+            raise ServiceError(_l("%(household)s was just removed or merged.",
+                                  household=household.label))
+
+
 # --- merging ---------------------------------------------------------------------------
 
 
@@ -168,6 +192,8 @@ def _merge_problem(kept: Household, merged: Household) -> str | None:
         # would be left behind with its removed row.
         if money_outstanding(household, credit_counts=household is merged):
             return str(MONEY_OUTSTANDING % {"household": household.label})
+    if round_unfinished(merged):  # its bills stay with it: none may still change
+        return str(ROUND_UNFINISHED % {"household": merged.label})
     return None
 
 
@@ -224,6 +250,7 @@ def merge_households(kept: Household, merged: Household, *, actor: User,
     (merged_into_id). Refused with a ServiceError, nothing changed, for merge_preview's
     problems and while one of the rounds is past its deadline but not yet closed.
     Audited ("household.merged")."""
+    _locked(kept, merged)
     preview = merge_preview(kept, merged)
     if preview.problem is not None:
         raise ServiceError(preview.problem)
@@ -280,8 +307,11 @@ def remove_household(household: Household, *, actor: User, now: datetime) -> Rem
     service (audited there, round versions bumped); staff in it stay staff with no
     household, its members leave the group; its name becomes "Removed household <id>".
     Audited ("household.removed")."""
+    _locked(household)
     if money_outstanding(household):
         raise ServiceError(MONEY_OUTSTANDING % {"household": household.label})
+    if round_unfinished(household):
+        raise ServiceError(ROUND_UNFINISHED % {"household": household.label})
     lines = _open_lines([household.id])
     withdrawn = 0
     for item_id in dict.fromkeys(line.round_item_id for line in lines):
@@ -353,6 +383,10 @@ def waiting_household_invite(token: str, now: datetime) -> Invite | None:
 
 def _join(invite: Invite, user: User, token: str, now: datetime) -> Household:
     household = invite.household
+    if invite.created_by_id == user.id:
+        raise ServiceError(_l("You made this link for someone else. Give it to the person "
+                              "who lives in %(household)s.", household=household.label))
+    _locked(household)
     membership = db.session.scalar(select(Membership).where(
         Membership.user_id == user.id, Membership.group_id == invite.group_id))
     if membership is not None and membership.household_id == household.id:

@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, or_, select, update
 
 from bulkbuy.domain.money import format_pence
 from bulkbuy.domain.statuses import (
+    COLLECTING_ROUNDS,
     OWED,
     UNANSWERED_ATTEMPTS,
     UNANSWERED_REFUNDS,
@@ -374,6 +375,12 @@ def money_left(household_id: int) -> list[str]:
                          .where(PledgeLine.household_id == household_id,
                                 Round.status.in_(_ORDERING_ROUNDS)).limit(1)) is not None:
         reasons.append(_l("It has orders in a round that is still open."))
+    if db.session.scalar(select(Statement.id).join(Round, Round.id == Statement.round_id)
+                         .where(Statement.household_id == household_id,
+                                Round.status.in_([str(s) for s in COLLECTING_ROUNDS]))
+                         .limit(1)) is not None:
+        reasons.append(_l("A round it ordered in is not finished: its bill can still "
+                          "change when the delivery is recorded."))
     return [str(reason) for reason in reasons]
 
 
@@ -469,6 +476,8 @@ def erase_household(household: Household, *, actor: User, now: datetime,
     the household ends. Free text about it (staff's notes, neighbours' names, audit
     details naming it or its members) is replaced."""
     hid = household.id
+    db.session.scalar(select(Household).where(Household.id == hid).with_for_update()
+                      .execution_options(populate_existing=True))  # waits for a join
     memberships = list(db.session.scalars(
         select(Membership).where(Membership.household_id == hid)))
     people = {m.user_id: m.user for m in memberships}
@@ -478,9 +487,10 @@ def erase_household(household: Household, *, actor: User, now: datetime,
         or_(Membership.household_id.is_(None), Membership.household_id != hid,
             Membership.role != "member")))) if people else set()
     leaving = [u for uid, u in people.items() if uid not in staying and not u.is_site_admin]
-    terms = [t for t in [household.label, household.block] + [
+    # The block is not personal (many homes share it) and is left alone.
+    terms = [t for t in [household.label] + [
         text for u in leaving for text in (u.name, u.email)] if t]
-    _scrub_audit_details(household, terms)
+    _scrub_audit_details(household, {u.id for u in leaving}, terms)
     _scrub_free_text(household, leaving, terms, now)
 
     household.label = _erased_label(household)
@@ -560,11 +570,22 @@ def _scrub_free_text(household: Household, people: Iterable[User], terms: list,
     db.session.execute(update(SavedCard).where(SavedCard.household_id == hid).values(
         brand=None, last4=None, payment_method_id=None, setup_intent_id=None,
         status="pending").execution_options(synchronize_session=False))
-    if emails:
-        db.session.execute(delete(PendingJoin).where(PendingJoin.email.in_(emails)))
-        # Kept (their keys stop a message being queued again), but emptied and never sent.
-        for message in db.session.scalars(select(OutboxMessage).where(
-                OutboxMessage.to_address.in_(emails))):
+    invite_keys = [f"household-invite:{i}" for i in db.session.scalars(
+        select(Invite.id).where(Invite.household_id == hid))]
+    change_keys = [OutboxMessage.key.startswith(f"email-change-confirm:{u.id}:")
+                   for u in people]
+    db.session.execute(update(ErasureRequest).where(
+        ErasureRequest.household_id == hid, ErasureRequest.reason.is_not(None))
+        .values(reason=ERASED_TEXT).execution_options(synchronize_session=False))
+    if emails or invite_keys or change_keys:
+        if emails:
+            db.session.execute(delete(PendingJoin).where(PendingJoin.email.in_(emails)))
+        # Kept (their keys stop a message being queued again), but emptied and never sent:
+        # those to their addresses, the invites into the household, and confirmations
+        # of an address change they asked for.
+        for message in db.session.scalars(select(OutboxMessage).where(or_(
+                OutboxMessage.to_address.in_(emails), OutboxMessage.key.in_(invite_keys),
+                *change_keys))):
             message.to_address = "erased@invalid"
             message.subject = ERASED_TEXT
             message.body = ""
@@ -581,9 +602,12 @@ def _names_any(text: str | None, terms: Iterable[str]) -> bool:
     return bool(text) and any(p.search(text) for p in _patterns(terms))
 
 
-def _scrub_audit_details(household: Household, terms: list[str]) -> None:
-    """In the group's audit entries (and the site-wide ones), every detail that names the
-    household or its members becomes ERASED_TEXT; figures and ids stay."""
+def _scrub_audit_details(household: Household, user_ids: set[int], terms: list[str]) -> None:
+    """In the group's audit entries (and the site-wide ones) that name the household or
+    its leaving members: in the entries about them (the household's, theirs as actor or
+    subject) every detail naming them becomes ERASED_TEXT; in other households' entries
+    only a detail that is exactly one of their names does (so "Anna" erased leaves
+    "Anna's neighbour helped" in someone else's entry alone). Figures and ids stay."""
     if not terms:
         return
     # Details are JSON, which writes letters beyond ASCII as \\u escapes: look for both.
@@ -595,13 +619,18 @@ def _scrub_audit_details(household: Household, terms: list[str]) -> None:
         AuditEntry.details.is_not(None),
         or_(AuditEntry.group_id == household.group_id, AuditEntry.group_id.is_(None)),
         or_(*likes)))
+    exact = {t.strip().casefold() for t in terms}
     for entry in entries:
+        own = (entry.household_id == household.id or entry.actor_id in user_ids
+               or (entry.subject_type, entry.subject_id) == ("Household", household.id)
+               or (entry.subject_type == "User" and entry.subject_id in user_ids))
         try:
             details = json.loads(entry.details)
         except ValueError:
-            entry.details = json.dumps({"details": ERASED_TEXT})
+            if own:
+                entry.details = json.dumps({"details": ERASED_TEXT})
             continue
-        cleaned = _scrub_value(details, patterns)
+        cleaned = _scrub_value(details, patterns) if own else _scrub_exact(details, exact)
         if cleaned != details:
             entry.details = json.dumps(cleaned, sort_keys=True, default=str)
 
@@ -613,6 +642,16 @@ def _scrub_value(value, patterns: list[re.Pattern]):
         return {k: _scrub_value(v, patterns) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub_value(v, patterns) for v in value]
+    return value
+
+
+def _scrub_exact(value, exact: set[str]):
+    if isinstance(value, str):
+        return ERASED_TEXT if value.strip().casefold() in exact else value
+    if isinstance(value, dict):
+        return {k: _scrub_exact(v, exact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_exact(v, exact) for v in value]
     return value
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from bulkbuy.extensions import db
@@ -99,6 +99,10 @@ def accept(token: str, user: User, now: datetime) -> Membership:
     or their membership raised, keeping their household; a role is never lowered).
     The link then stops working. Raises ServiceError(invites.LINK_GONE) when it is not
     (or no longer) usable, also when someone used it at the same moment."""
+    waiting = invites.waiting(token, now, kind="staff")
+    if waiting is None or not _may_still_invite(waiting.created_by_id, waiting.group_id,
+                                                waiting.role):
+        raise ServiceError(invites.LINK_GONE)
     used = invites.use(token, user, now, kind="staff")
     member = db.session.scalar(select(Membership).where(
         Membership.user_id == user.id, Membership.group_id == used.group_id))
@@ -134,6 +138,27 @@ def join_with_new_account(token: str, *, name: str, email: str, password: str,
         raise ServiceError(SIGN_IN_FIRST, field="email")
     user = accounts.add_user(address, name[:100], accounts.hash_secret(password))
     return user, accept(token, user, now)
+
+
+def _may_still_invite(creator_id: int, group_id: int, role: str) -> bool:
+    """Whether the person who made an invite may still give its role in its group: a
+    site admin, or an organiser of the group (an organiser removed since cannot use
+    their own old link to come back)."""
+    creator = db.session.get(User, creator_id)
+    if creator is None:
+        return False
+    if creator.is_site_admin:
+        return True
+    return db.session.scalar(select(Membership.role).where(
+        Membership.user_id == creator_id, Membership.group_id == group_id)) == "organiser"
+
+
+def _withdraw_invites_of(user: User, group: Group, now: datetime) -> None:
+    """Every open invite `user` made in `group` stops working (their role was lowered)."""
+    db.session.execute(
+        update(Invite).where(Invite.created_by_id == user.id, Invite.group_id == group.id,
+                             Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session=False))
 
 
 def _locked_group(group: Group) -> Group:
@@ -185,6 +210,7 @@ def change_role(group: Group, member: Membership, new_role: str, *, actor: User,
                  before=before, after=new_role if kept is not None else None)
     if _RANK[new_role] < _RANK[before]:
         accounts.end_sessions(user, reason="role_changed")
+        _withdraw_invites_of(user, group, now)
     return kept
 
 

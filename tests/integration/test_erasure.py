@@ -16,11 +16,12 @@ from bulkbuy.models import (
     Household,
     HouseholdCredit,
     Membership,
+    Round,
     Statement,
     User,
     utcnow,
 )
-from bulkbuy.services import accounts, audit, closing, pledges, tablet
+from bulkbuy.services import accounts, audit, closing, household_admin, pledges, privacy, tablet
 from bulkbuy.services.payments import cash
 from tests import factories
 from tests.pages import count, page
@@ -57,6 +58,10 @@ def test_asked_then_erased_names_go_and_the_money_stays(app, client, auth):
     w, mine, theirs = closed_world()
     h1, h2 = w.households
     cash.record_cash(mine, 500, "R-1", actor=w.worker, now=utcnow())
+    db.session.commit()
+    assert any("not finished" in why for why in privacy.money_left(h1.id))
+    # Delivered and finished (as settlement.finish_round leaves it): no bill can change.
+    db.session.get(Round, w.round.id).status = "complete"
     audit.record("test.note", actor=w.worker, group_id=w.group.id, household_id=h1.id,
                  note="rang Resident 1 on r1@oak.test about Flat 1", amount_pence=500)
     db.session.commit()
@@ -218,3 +223,28 @@ def test_nobody_asks_for_a_household_they_are_not_in(client, auth):
 
     assert response.status_code == 400
     assert count(ErasureRequest) == 0
+
+
+def test_erasing_one_household_leaves_its_neighbours_log_alone(app):
+    """The block is shared by many homes and is not personal: a neighbour's entries that
+    mention it, or free text in them, stay as they were. Only a value that is exactly
+    the erased household's name is taken out of other entries."""
+    w = factories.world(open_round=False)
+    h1, h2 = w.households
+    now = utcnow()
+    household_admin.edit_household(h1, "Flat 1", "A", actor=w.organiser, now=now)
+    household_admin.edit_household(h2, "Flat 2", "A", actor=w.organiser, now=now)
+    audit.record("test.note", actor=w.worker, group_id=w.group.id, household_id=h2.id,
+                 note="Flat 1 lent Flat 2 a trolley", neighbour="Flat 1")
+    db.session.commit()
+
+    privacy.erase_household(h1, actor=w.organiser, now=utcnow())
+    db.session.commit()
+
+    db.session.expire_all()
+    edited = db.session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "household.edited", AuditEntry.household_id == h2.id))
+    note = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "test.note"))
+    assert json.loads(edited.details)["after"] == {"block": "A", "label": "Flat 2"}
+    assert json.loads(note.details)["note"] == "Flat 1 lent Flat 2 a trolley"
+    assert json.loads(note.details)["neighbour"] == "(erased)"

@@ -79,6 +79,8 @@ def past_round(w, *, paid: bool) -> Round:
         for statement in db.session.scalars(select(Statement).where(Statement.round_id == rnd.id)):
             statement.paid_pence = statement.total_pence
             statement.payment_status = "paid"
+        # Delivered and finished (as settlement.finish_round leaves it): no bill can change.
+        db.session.get(Round, rnd.id).status = "complete"
     db.session.commit()
     return rnd
 
@@ -275,6 +277,23 @@ def test_removing_is_refused_while_money_is_owed_either_way(client, organiser, m
     assert MONEY in page(response)
     assert fresh(Household, home.id).removed_at is None
     assert len(lines(home.id, w.round.id)) == 1
+
+
+def test_removing_or_merging_waits_until_a_paid_round_is_finished(client, organiser):
+    """Paid, but the delivery is not recorded yet: the bill can still change (money back
+    to the household, or more to pay), so the household stays until the round is done."""
+    w = organiser
+    home, other = w.households[0], w.households[1]
+    rnd = past_round(w, paid=True)
+    db.session.get(Round, rnd.id).status = "ordered"
+    db.session.commit()
+
+    removed = client.post(url(w, home, "/remove"), data={"confirm": "yes"})
+    merged = client.post(url(w, home, "/merge"), data={"into": other.id})
+
+    assert removed.status_code == merged.status_code == 400
+    assert "not finished yet" in page(removed) and "not finished yet" in page(merged)
+    assert fresh(Household, home.id).removed_at is None
 
 
 def test_removing_needs_the_box_ticked(client, organiser):

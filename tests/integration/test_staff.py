@@ -324,3 +324,28 @@ def test_a_worker_joins_a_household_with_the_groups_invite_code(client, auth):
 
     member = membership("worker@oak.test", w.group)
     assert member.role == "worker" and member.household.label == "Flat 8"
+
+
+def test_an_organiser_removed_cannot_come_back_with_a_link_they_made(client, auth):
+    """Their open invites stop working when their role goes; and a link whose maker is no
+    longer an organiser gives nothing, whoever follows it."""
+    w = factories.world(open_round=False)
+    second = factories.user("org2@oak.test", "Second Organiser")
+    db.session.add(Membership(user_id=second.id, group_id=w.group.id, role="organiser"))
+    db.session.commit()
+    auth.login("org2@oak.test")
+    shown = page(client.post(f"/organise/{w.group.id}/staff/invite",
+                             data={"role": "organiser", "email": ""}))
+    link = re.search(r"https?://[^/\s\"<]+(/invite/staff/[A-Za-z0-9_-]+)", shown).group(1)
+    auth.login("org@oak.test")
+    membership = db.session.scalar(select(Membership).where(Membership.user_id == second.id))
+    assert client.post(f"/organise/{w.group.id}/staff/{membership.id}/remove").status_code \
+        == 303
+
+    auth.login("org2@oak.test")
+    client.post(link)
+
+    db.session.expire_all()
+    assert db.session.scalar(select(Membership).where(Membership.user_id == second.id)) is None
+    assert db.session.scalar(select(Invite.revoked_at).where(
+        Invite.created_by_id == second.id)) is not None
