@@ -68,6 +68,15 @@ class Config:
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per hour;20 per day")
     RESET_ADDRESS_RATE_LIMIT = os.environ.get("RESET_ADDRESS_RATE_LIMIT",
                                               "30 per hour;200 per day")
+    #: PINs sent per tablet session at the drop-in (also limited per network address by
+    #: LOGIN_ADDRESS_RATE_LIMIT): each PIN checked costs one password hash.
+    PIN_RATE_LIMIT = os.environ.get("PIN_RATE_LIMIT", "30 per minute")
+    #: The method for new password and PIN hashes (bulkbuy/services/hashing.py):
+    #: Argon2id at OWASP's minimum, 19 MiB, 2 passes, 1 lane (about 30 ms here), or a
+    #: Werkzeug method ("scrypt:32768:8:1"). Hashes made otherwise still verify and are
+    #: made again at the next right sign-in. docs/performance.md, "Password and PIN
+    #: hashing", has the figures and why.
+    PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "argon2id:19456:2:1")
 
     #: Events of this level and above go to standard error, one line each.
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -143,5 +152,8 @@ class TestConfig(Config):
     JOIN_RATE_LIMIT = "1000 per minute"
     RESET_RATE_LIMIT = "1000 per minute"
     RESET_ADDRESS_RATE_LIMIT = "1000 per minute"
+    #: The production default, not a high one: tests/integration/test_tablet.py checks that
+    #: the 31st PIN from one tablet in a minute is refused; no test sends more otherwise.
+    PIN_RATE_LIMIT = "30 per minute"
     #: Most tests post forms directly; tests/integration/test_security.py turns this on.
     WTF_CSRF_ENABLED = False

@@ -23,21 +23,21 @@ from bulkbuy.services import accounts
 from config import TestConfig, database_url
 
 _hash_once = functools.lru_cache(maxsize=None)(accounts.hash_secret)
-_check_once = functools.lru_cache(maxsize=None)(accounts.check_password_hash)
+_check_once = functools.lru_cache(maxsize=None)(accounts.check_secret)
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 _migrated: set[str] = set()
 
 
 @pytest.fixture(autouse=True)
-def _scrypt_once_per_password(monkeypatch):
-    """Real scrypt hashes, but each password is hashed (and checked) once per run.
+def _hash_once_per_password(monkeypatch):
+    """Real hashes (Argon2id), but each password is hashed (and checked) once per run.
 
-    scrypt costs about 0.1 s a call and test users share a password; hashing it
-    afresh for each user would be most of the suite's run time.
+    A hash costs about 30 ms and test users share a password; hashing it afresh for
+    each user would be much of the suite's run time.
     """
     monkeypatch.setattr(accounts, "hash_secret", _hash_once)
-    monkeypatch.setattr(accounts, "check_password_hash", _check_once)
+    monkeypatch.setattr(accounts, "check_secret", _check_once)
 
 
 @pytest.fixture(scope="session")

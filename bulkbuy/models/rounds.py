@@ -137,6 +137,8 @@ class RoundItem(db.Model):
     case_size: Mapped[int] = mapped_column(Integer)
     #: Pence for a whole case, VAT included, as it was when the round opened.
     case_price_pence: Mapped[int] = mapped_column(Integer)
+    #: Shop price of one unit in pence, as it was when the round opened (None: unknown).
+    retail_price_pence: Mapped[int | None] = mapped_column(Integer)
     supplier_code: Mapped[str | None] = mapped_column(String(40))
     #: Optional cap on cases ordered (storage space, supplier stock).
     max_cases: Mapped[int | None] = mapped_column(Integer)

@@ -193,9 +193,11 @@ def _csv_safe(text: str) -> str:
 def round_statements(group_id: int, round_id: int):
     group = _organiser(group_id)
     rnd = _closed_round(group, round_id)
+    explained = statements.statements_for(rnd)
     return render_template(
         "organiser/statements.html", group=group, round=rnd,
-        statements=statements.statements_for(rnd), sheet=statements.order_sheet(rnd),
+        statements=explained, sheet=statements.order_sheet(rnd),
+        round_saving=statements.total_saving(explained),
         title=_("Statements: %(round)s", round=rnd.title),
     )
 
@@ -214,9 +216,10 @@ def _parse_day(text: str) -> date | None:
 
 def _round_page(group, rnd, errors: dict[str, str], typed: dict[str, str], status: int):
     sheet = statements.order_sheet(rnd) if rnd.status in CLOSED_STATUSES else None
+    round_saving = statements.round_saving_of(rnd) if sheet else None
     return render_template(
         "organiser/round.html", group=group, round=rnd, sheet=sheet, now=utcnow(),
-        errors=errors, typed=typed, title=rnd.title,
+        round_saving=round_saving, errors=errors, typed=typed, title=rnd.title,
     ), status
 
 

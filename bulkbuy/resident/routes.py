@@ -222,7 +222,7 @@ def my_orders():
                            pin_groups=orders.pin_groups,
                            to_pay=orders.to_pay, closed=orders.closed,
                            changes=orders.changes, credit=orders.credit,
-                           title=_("My orders"))
+                           savings=orders.savings, title=_("My orders"))
 
 
 @bp.route("/groups/<int:group_id>/rounds/new", methods=["GET", "POST"])

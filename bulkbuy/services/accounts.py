@@ -6,18 +6,15 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from bulkbuy import validation
 from bulkbuy.domain import labels
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, Membership, User
-from bulkbuy.services import ServiceError, audit, writes
+from bulkbuy.services import ServiceError, audit, hashing, writes
 from bulkbuy.validation import MAX_ID
 
 MIN_PASSWORD_LENGTH = 8
-# Compared against when the e-mail is unknown, so a miss costs as long as a hit.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
 _INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 
 
@@ -26,13 +23,20 @@ def normalise_email(email: str) -> str:
 
 
 def hash_secret(secret: str) -> str:
-    """Hash a password or PIN with scrypt."""
-    return generate_password_hash(secret, method="scrypt")
+    """Hash a password or PIN with today's method (services.hashing: Argon2id)."""
+    return hashing.make(secret)
 
 
 def check_secret(secret_hash: str, secret: str) -> bool:
-    """True when `secret` matches a hash made by `hash_secret`."""
-    return check_password_hash(secret_hash, secret)
+    """True when `secret` matches a hash made by `hash_secret`, with whatever method and
+    parameters it was made."""
+    return hashing.verify(secret_hash, secret)
+
+
+def needs_rehash(secret_hash: str) -> bool:
+    """True when the hash was made otherwise than today's method would (then it is made
+    again when its secret is next given right)."""
+    return hashing.outdated(secret_hash)
 
 
 def find_user(email: str) -> User | None:
@@ -40,12 +44,22 @@ def find_user(email: str) -> User | None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The user with this e-mail and password, or None (taking the same time either way)."""
+    """The user with this e-mail and password, or None (taking the same time either way,
+    unless the account's hash was made with an older method).
+
+    A right password whose hash has outdated parameters is hashed again with today's
+    (the request commits it), so a change of PASSWORD_HASH_METHOD (or the move from
+    scrypt to Argon2id) reaches every account that signs in.
+    """
     user = find_user(email)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_secret(hashing.dummy(), password)
         return None
-    return user if check_password_hash(user.password_hash, password) else None
+    if not check_secret(user.password_hash, password):
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_secret(password)
+    return user
 
 
 def check_new_password(password: str) -> None:

@@ -319,6 +319,7 @@ def _save_substitutes(rnd: Round, items: dict[int, RoundItem], subs: dict[int, S
             item = RoundItem(round_id=rnd.id, product_id=product_id, name=source.name,
                              unit_description=source.unit_description, case_size=1,
                              case_price_pence=sub.unit_pence, cases_ordered=0,
+                             retail_price_pence=source.retail_price_pence,
                              substitute_for_id=for_id)
             db.session.add(item)
             db.session.flush()

@@ -9,7 +9,7 @@ inside `undone_on_error()`, so a refused one leaves nothing written.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from bulkbuy.access import STAFF_ROLES
 from bulkbuy.domain import statuses
+from bulkbuy.domain.savings import Saving
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     CashPayment,
@@ -42,6 +43,7 @@ from bulkbuy.services import (
     delivery,
     pledges,
     round_view,
+    statements,
     tablet,
 )
 from bulkbuy.services.payments import cash
@@ -185,6 +187,9 @@ class PledgeScreen:
     #: count starts from the same moment).
     seen_ago: int
     now: datetime
+    #: Statement id (of `owed` and the deliveries): what it saved compared with
+    #: shop prices (statements.savings_of).
+    savings: dict[int, Saving] = field(default_factory=dict)
 
     @property
     def owed_pence(self) -> int:
@@ -226,7 +231,8 @@ def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     left to the end so the row is held only for the commit). One statement whatever the
     number of pledges (the versions, whether any bill is owed, any goods are on their way
     or any cash is held, and the credit), and one more each for the bills, the deliveries
-    and the cash held when there are some, and for what changed when a delivery came.
+    and the cash held when there are some, for what changed when a delivery came, and for
+    what those bills saved compared with shop prices.
     """
     household = turn.household
     rows = db.session.execute(
@@ -246,13 +252,14 @@ def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     # Changes are written only when a delivery is recorded, which makes the round delivered.
     changed = {s.id for s in deliveries if s.round.status == statuses.RoundStatus.DELIVERED}
     changes = delivery.changes_by_statement(sorted(changed | {s.id for s in held}))
+    savings = statements.savings_of(sorted({s.id for s in (*owed, *deliveries)}))
     tablet.touch(turn, now)
     # The server counts idleness from its last write (touch writes at most every few
     # seconds); the page counts from the same moment, so neither ends the turn first.
     seen_ago = max(0, math.ceil((now - turn.last_seen_at).total_seconds()))
     return PledgeScreen(household=household, key=key, owed=owed, deliveries=deliveries,
                         held=held, changes=dict(changes), credit_pence=max(0, rows[0][8] or 0),
-                        seen_ago=seen_ago, now=now)
+                        seen_ago=seen_ago, now=now, savings=savings)
 
 
 #: How long after Done its summary may be shown (once, on the thank-you page).

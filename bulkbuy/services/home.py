@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from bulkbuy.access import STAFF_ROLES
 from bulkbuy.domain import statuses
+from bulkbuy.domain.savings import Saving, saving
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     Group,
@@ -175,6 +176,8 @@ class MyOrders:
     changes: dict[int, list[tuple[str, int]]]
     #: household id: its credit (kept from a short delivery), only where it has some.
     credit: dict[int, int]
+    #: statement id (of `closed`): what it saved compared with shop prices.
+    savings: dict[int, Saving]
 
 
 def my_orders(user: User, config: Mapping) -> MyOrders:
@@ -210,4 +213,7 @@ def my_orders(user: User, config: Mapping) -> MyOrders:
         closed=closed,
         changes=delivery.changes_by_statement([st.id for st in closed]),
         credit=credits.balances(m.household_id for m in memberships),
+        # From the lines and products already loaded with the statements: no query.
+        savings={st.id: saving((line.units, line.amount_pence, line.item.retail_price_pence)
+                               for line in st.lines) for st in closed},
     )

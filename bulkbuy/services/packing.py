@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from bulkbuy.domain.labels import natural_key
+from bulkbuy.domain.savings import Saving, saving
 from bulkbuy.domain.statuses import StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, Round, RoundItem, Statement, StatementLine
@@ -114,6 +115,8 @@ class Slip:
     #: What changed when the delivery came, in plain words with pence
     #: (delivery.changes_by_statement); empty when nothing did.
     changes: list[tuple[str, int]] = field(default_factory=list)
+    #: What the bag saved compared with shop prices (bulkbuy.domain.savings).
+    saving: Saving = field(default_factory=Saving)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class _Given:
     statements: list[tuple[Statement, Household]]
     items: list[RoundItem]
     units: dict[tuple[int, int], int]  # (statement id, round item id) -> units
+    amounts: dict[tuple[int, int], int]  # (statement id, round item id) -> pence
 
 
 def _given(rnd: Round) -> _Given:
@@ -140,14 +144,17 @@ def _given(rnd: Round) -> _Given:
         .order_by(RoundItem.name, RoundItem.id)
     ))
     units: dict[tuple[int, int], int] = {}
+    amounts: dict[tuple[int, int], int] = {}
     if statements:
-        for statement_id, item_id, given in db.session.execute(
-            select(StatementLine.statement_id, StatementLine.round_item_id, StatementLine.units)
+        for statement_id, item_id, given, pence in db.session.execute(
+            select(StatementLine.statement_id, StatementLine.round_item_id, StatementLine.units,
+                   StatementLine.amount_pence)
             .join(Statement, StatementLine.statement_id == Statement.id)
             .where(Statement.round_id == rnd.id, StatementLine.units > 0)
         ):
             units[(statement_id, item_id)] = given
-    return _Given(statements, items, units)
+            amounts[(statement_id, item_id)] = pence
+    return _Given(statements, items, units, amounts)
 
 
 def pick_list(rnd: Round) -> PickList:
@@ -169,7 +176,8 @@ def packing_slips(rnd: Round) -> list[Slip]:
     """One slip per household that gets at least one unit, households sorted naturally:
     its products and units as its statement gives them now (the order sheet's order; a
     substitute with the product it came instead of), what changed when the delivery
-    came, and what it still has to pay or is owed back."""
+    came, what it still has to pay or is owed back, and what it saved compared with shop
+    prices (from the same lines: no more queries)."""
     given = _given(rnd)
     by_id = {item.id: item for item in given.items}
     slips = []
@@ -181,4 +189,7 @@ def packing_slips(rnd: Round) -> list[Slip]:
             slips.append(Slip(household, statement, lines, payment_due(statement)))
     changes = delivery.changes_by_statement([slip.statement.id for slip in slips])
     return [Slip(slip.household, slip.statement, slip.lines, slip.payment,
-                 changes.get(slip.statement.id, [])) for slip in slips]
+                 changes.get(slip.statement.id, []),
+                 saving((line.units, given.amounts[(slip.statement.id, line.item.id)],
+                         line.item.retail_price_pence) for line in slip.lines))
+            for slip in slips]

@@ -182,6 +182,7 @@ def _snapshot(product: Product) -> dict:
         "unit_description": product.unit_description,
         "case_size": product.case_size,
         "case_price_pence": product.case_price_pence,
+        "retail_price_pence": product.retail_price_pence,
         "supplier_code": product.supplier_code,
     }
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from bulkbuy.domain.explain import explain_line
 from bulkbuy.domain.labels import natural_key
+from bulkbuy.domain.savings import Saving, round_saving, saving
 from bulkbuy.extensions import db
 from bulkbuy.models import Household, PledgeLine, Round, RoundItem, Statement, StatementLine
 from bulkbuy.services import delivery
@@ -67,6 +68,8 @@ class ExplainedStatement:
     lines: list[ExplainedLine]
     #: What changed when the delivery came, in words, with pence (negative: less to pay).
     changes: list[tuple[str, int]] = field(default_factory=list)
+    #: What the bill saved compared with shop prices (bulkbuy.domain.savings).
+    saving: Saving = field(default_factory=Saving)
 
 
 def statements_for(rnd: Round, household_id: int | None = None) -> list[ExplainedStatement]:
@@ -129,6 +132,43 @@ def statements_for(rnd: Round, household_id: int | None = None) -> list[Explaine
                 why = gettext("At close you were to get %(n)s. The delivery changed "
                               "this: see below.", n=close_units)
             explained.append(ExplainedLine(item, line, why))
-        result.append(ExplainedStatement(statement, household, explained,
-                                         changes.get(statement.id, [])))
+        result.append(ExplainedStatement(
+            statement, household, explained, changes.get(statement.id, []),
+            saving((line.units, line.amount_pence, items[line.round_item_id].retail_price_pence)
+                   for line in lines_by_statement[statement.id])))
     return result
+
+
+def savings_of(statement_ids: list[int]) -> dict[int, Saving]:
+    """What each of these bills saved compared with shop prices (the shop prices its
+    round's products had when the round opened): one query, none without bills. Every
+    id given is in the answer."""
+    found: dict[int, list[tuple[int, int, int | None]]] = {i: [] for i in statement_ids}
+    if statement_ids:
+        for statement_id, units, amount, shop in db.session.execute(
+            select(StatementLine.statement_id, StatementLine.units, StatementLine.amount_pence,
+                   RoundItem.retail_price_pence)
+            .join(RoundItem, StatementLine.round_item_id == RoundItem.id)
+            .where(StatementLine.statement_id.in_(statement_ids))
+        ):
+            found[statement_id].append((units, amount, shop))
+    return {statement_id: saving(lines) for statement_id, lines in found.items()}
+
+
+def round_saving_of(rnd: Round) -> Saving:
+    """What the round's bills saved together compared with shop prices (the sum of
+    each household's saving): one query."""
+    by_statement: dict[int, list[tuple[int, int, int | None]]] = defaultdict(list)
+    for statement_id, units, amount, shop in db.session.execute(
+        select(StatementLine.statement_id, StatementLine.units, StatementLine.amount_pence,
+               RoundItem.retail_price_pence)
+        .join(RoundItem, StatementLine.round_item_id == RoundItem.id)
+        .where(RoundItem.round_id == rnd.id)
+    ):
+        by_statement[statement_id].append((units, amount, shop))
+    return round_saving(saving(lines) for lines in by_statement.values())
+
+
+def total_saving(explained: list[ExplainedStatement]) -> Saving:
+    """What these statements (statements_for's) saved together; no query."""
+    return round_saving(s.saving for s in explained)

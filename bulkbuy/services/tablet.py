@@ -144,7 +144,8 @@ def check_pin(session: TabletSession, household: Household, pin: str, now: datet
     the 5th wrong one locks the PIN for 15 minutes (logged). However many tries
     arrive at once, at most 5 PINs are checked per lock period: each try takes
     its place in one guarded UPDATE before the (slow) check, and a try that
-    finds the PIN locked is refused unchecked, right PIN or not. A refusal is an
+    finds the PIN locked is refused unchecked, right PIN or not (no hash is
+    computed for it, nor for a PIN that is not 4 numbers). A refusal is an
     answer, not an error: the request commits it like a success, so failures
     are kept (never run this inside `undone_on_error`).
     """
@@ -161,6 +162,8 @@ def check_pin(session: TabletSession, household: Household, pin: str, now: datet
     if accounts.check_secret(household.pin_hash, pin):
         household.pin_failed_attempts = 0
         household.pin_locked_until = None
+        if accounts.needs_rehash(household.pin_hash):  # PASSWORD_HASH_METHOD changed
+            household.pin_hash = accounts.hash_secret(pin)
         visit, token = start_visit(session, household, "pin", now)
         return PinResult(visit, token)
     if tries >= MAX_PIN_ATTEMPTS:

@@ -23,6 +23,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
@@ -49,6 +50,24 @@ from bulkbuy.transactions import undone_on_error
 def _password_limit():
     """Guessing the helper's password at the tablet is limited as signing in is."""
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _pin_limit():
+    """PINs sent per tablet session (each one checked costs a slow hash)."""
+    return current_app.config["PIN_RATE_LIMIT"]
+
+
+def _pin_address_limit():
+    """PINs sent per network address, over all its tablets: as sign-in tries are (a hall's
+    tablets share its wifi's address)."""
+    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
+
+
+def _tablet_key() -> str:
+    """The PIN limit's key: this browser's tablet session (its id, from the signed Flask
+    session), or its network address when it has none."""
+    found = session.get(SESSION_KEY)
+    return f"tablet:{found}" if found is not None else f"tablet:@{get_remote_address()}"
 
 
 #: A page of a turn that is over, looked at again (back after Done, a reload): every tap
@@ -229,7 +248,10 @@ def _not_the_helper_password() -> bool:
 
 @bp.route("/pin", methods=["GET", "POST"])
 @login_required
-@limiter.limit("30 per minute", methods=["POST"])
+# A PIN checked costs a slow hash: limited per tablet and per address, so the page
+# cannot be used to burn CPU (a locked PIN is refused before any hash).
+@limiter.limit(_pin_limit, methods=["POST"], key_func=_tablet_key)
+@limiter.limit(_pin_address_limit, methods=["POST"])
 # The helper's password is the worker's sign-in password: never guessable here faster
 # than at sign-in.
 @limiter.limit(_password_limit, methods=["POST"], exempt_when=_not_the_helper_password)
@@ -328,6 +350,7 @@ def _order_page(turn, error: TypedError | None = None):
                          any_rounds=any_rounds, owed=screen.owed,
                          deliveries=screen.deliveries, held=screen.held_apart,
                          changes=screen.changes, credit_pence=screen.credit_pence,
+                         savings=screen.savings,
                          item_count=item_count,
                          most_pence=most_pence, owed_pence=screen.owed_pence,
                          seen_ago=screen.seen_ago, error=error,

@@ -68,7 +68,7 @@ def test_staff_add_a_household_with_no_email_that_has_a_hashed_pin(client, staff
     home = db.session.scalar(select(Household).where(Household.label == "Flat 40"))
     assert (home.group_id, home.block, home.is_assisted) == (staff.group.id, "Birch Block", True)
     assert (home.pin_failed_attempts, home.pin_locked_until) == (0, None)
-    assert home.pin_hash.startswith("scrypt:")  # a salted hash, never the digits
+    assert home.pin_hash.startswith("$argon2id$")  # a salted hash, never the digits
     assert accounts.check_secret(home.pin_hash, "2468")
     actor = staff.extra["staff"].id
     for action in ("household.assisted_created", "pin.set"):
@@ -183,7 +183,7 @@ def test_setting_a_new_pin_unlocks_a_locked_household(client, staff):
     assert response.headers["Location"] == f"{households_url(staff)}#household-{home.id}"
     home = fresh(home)
     assert (home.pin_locked_until, home.pin_failed_attempts) == (None, 0)
-    assert home.pin_hash != old_hash and home.pin_hash.startswith("scrypt:")
+    assert home.pin_hash != old_hash and home.pin_hash.startswith("$argon2id$")
     assert accounts.check_secret(home.pin_hash, "9753")
     assert not accounts.check_secret(home.pin_hash, "1111")
     assert [(e.actor_id, e.household_id) for e in audit("pin.set")][-1] == (
@@ -293,7 +293,7 @@ def test_a_resident_sets_their_households_drop_in_pin_with_their_password(client
     assert response.status_code == 303 and response.headers["Location"] == "/my-orders"
     home = db.session.get(Household, w.households[0].id)
     db.session.refresh(home)
-    assert home.pin_hash.startswith("scrypt:") and accounts.check_secret(home.pin_hash, "2580")
+    assert home.pin_hash.startswith("$argon2id$") and accounts.check_secret(home.pin_hash, "2580")
     assert [(e.actor_id, e.household_id) for e in audit("pin.set")] == [
         (w.residents[0].id, home.id)]
     assert "Your drop-in PIN is saved." in page(client.get("/my-orders"))

@@ -9,9 +9,9 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 from werkzeug.routing import Map
-from werkzeug.security import check_password_hash
 
 import bulkbuy
 import config
@@ -186,16 +186,16 @@ def test_the_production_config_sends_cookies_only_over_https(monkeypatch, tmp_pa
 
 # --- Passwords and sign-in ------------------------------------------------------------------------
 
-def test_passwords_are_stored_only_as_scrypt_hashes(app):
+def test_passwords_are_stored_only_as_argon2id_hashes(app):
     factories.world(open_round=False)
 
     users = db.session.scalars(select(User)).all()
 
     assert users
     for user in users:
-        assert user.password_hash.startswith("scrypt:")
+        assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
         assert factories.PASSWORD not in user.password_hash
-        assert check_password_hash(user.password_hash, factories.PASSWORD)
+        assert PasswordHasher().verify(user.password_hash, factories.PASSWORD)
 
 
 def test_sign_in_attempts_are_rate_limited(app_with):

@@ -528,7 +528,7 @@ def test_a_household_with_no_pin_is_told_to_ask_a_helper_who_can_start_its_turn(
 def test_pins_are_stored_hashed(client, oak):
     home = fresh(oak.households[0])
 
-    assert home.pin_hash.startswith("scrypt:")  # a salted hash, never the digits
+    assert home.pin_hash.startswith("$argon2id$")  # a salted hash, never the digits
     assert accounts.check_secret(home.pin_hash, PINS[0])
     assert not accounts.check_secret(home.pin_hash, PINS[1])
 
