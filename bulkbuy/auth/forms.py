@@ -23,3 +23,14 @@ class JoinForm(BaseForm):
     email = EmailField(_l("Email address"),
                        validators=[Text(_l("Email address"), 254), EmailAddress()])
     password = PasswordField(_l("Choose a password"), validators=[Text(_l("Password"), 200)])
+
+
+class InviteAccountForm(BaseForm):
+    """A new account made from an invite link (staff, or into one household): the
+    invitee chooses their own password."""
+
+    name = StringField(_l("Your name"), validators=[Text(_l("Your name"), 100)])
+    email = EmailField(_l("Email address"), validators=[Text(_l("Email address"), 254)])
+    password = PasswordField(_l("Choose a password"), validators=[Text(_l("Password"), 200)])
+    password_again = PasswordField(_l("Type the password again"),
+                                   validators=[Text(_l("Password"), 200)])

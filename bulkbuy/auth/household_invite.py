@@ -4,30 +4,18 @@ longer works changes nothing."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, session, url_for
+from flask import flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
-from wtforms import EmailField, PasswordField, StringField
 
 from bulkbuy.auth import bp
+from bulkbuy.auth.forms import InviteAccountForm
+from bulkbuy.auth.routes import join_limit
 from bulkbuy.extensions import limiter
-from bulkbuy.forms import BaseForm, Text
+from bulkbuy.forms import BaseForm
 from bulkbuy.models import utcnow
 from bulkbuy.services import ServiceError, household_admin, invites
 from bulkbuy.transactions import undone_on_error
-
-
-class HouseholdAccountForm(BaseForm):
-    name = StringField(_l("Your name"), validators=[Text(_l("Your name"), 100)])
-    email = EmailField(_l("Email address"), validators=[Text(_l("Email address"), 254)])
-    password = PasswordField(_l("Choose a password"), validators=[Text(_l("Password"), 200)])
-    password_again = PasswordField(_l("Type the password again"),
-                                   validators=[Text(_l("Password"), 200)])
-
-
-def _invite_limit():
-    return current_app.config["JOIN_RATE_LIMIT"]
 
 
 def _gone():
@@ -42,7 +30,7 @@ def _welcome(household):
 
 
 @bp.route("/invite/household/<token>", methods=["GET", "POST"])
-@limiter.limit(_invite_limit, methods=["POST"])
+@limiter.limit(join_limit, methods=["POST"])
 def household_invite(token: str):
     """A GET only shows the page (mail scanners open links); a POST joins."""
     invite = household_admin.waiting_household_invite(token, utcnow())
@@ -65,7 +53,7 @@ def household_invite(token: str):
                 return _welcome(household)
         return render_template("auth/invite_household.html", form=None, error=error,
                                **page), 400 if error else 200
-    form = HouseholdAccountForm()
+    form = InviteAccountForm()
     if form.validate_on_submit():
         try:
             with undone_on_error():

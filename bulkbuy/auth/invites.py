@@ -3,30 +3,18 @@ without an account makes one (choosing their own password) and is staff at once.
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, session, url_for
+from flask import flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
-from wtforms import EmailField, PasswordField, StringField
 
 from bulkbuy.auth import bp
+from bulkbuy.auth.forms import InviteAccountForm
+from bulkbuy.auth.routes import join_limit
 from bulkbuy.extensions import limiter
-from bulkbuy.forms import BaseForm, Text
+from bulkbuy.forms import BaseForm
 from bulkbuy.models import utcnow
 from bulkbuy.services import ServiceError, invites, staff
 from bulkbuy.transactions import undone_on_error
-
-
-class StaffAccountForm(BaseForm):
-    name = StringField(_l("Your name"), validators=[Text(_l("Your name"), 100)])
-    email = EmailField(_l("Email address"), validators=[Text(_l("Email address"), 254)])
-    password = PasswordField(_l("Choose a password"), validators=[Text(_l("Password"), 200)])
-    password_again = PasswordField(_l("Type the password again"),
-                                   validators=[Text(_l("Password"), 200)])
-
-
-def _invite_limit():
-    return current_app.config["JOIN_RATE_LIMIT"]
 
 
 def _gone():
@@ -42,7 +30,7 @@ def _welcome(membership):
 
 
 @bp.route("/invite/staff/<token>", methods=["GET", "POST"])
-@limiter.limit(_invite_limit, methods=["POST"])
+@limiter.limit(join_limit, methods=["POST"])
 def staff_invite(token: str):
     """A GET only shows the page (mail scanners open links); a POST accepts."""
     invite = invites.waiting(token, utcnow(), kind="staff")
@@ -60,7 +48,7 @@ def staff_invite(token: str):
         return render_template("auth/invite_staff.html", invite=invite, group=invite.group,
                                form=None, token=token,
                                title=_("Join %(group)s", group=invite.group.name))
-    form = StaffAccountForm()
+    form = InviteAccountForm()
     sign_in_first = False
     if form.validate_on_submit():
         try:

@@ -20,7 +20,7 @@ def _login_address_limit():
     return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
 
 
-def _join_limit():
+def join_limit():
     """Join forms sent per network address, counted apart from sign-in tries (neighbours
     joining on one hall's wifi share an address)."""
     return current_app.config["JOIN_RATE_LIMIT"]
@@ -72,7 +72,7 @@ def join():
 
 
 @bp.route("/join/<code>", methods=["GET", "POST"])
-@limiter.limit(_join_limit, methods=["POST"])
+@limiter.limit(join_limit, methods=["POST"])
 def join_group(code: str):
     group = accounts.group_for_invite(code)
     if group is None:
@@ -115,7 +115,7 @@ def join_sent(code: str):
 
 
 @bp.route("/join/confirm/<token>", methods=["GET", "POST"])
-@limiter.limit(_join_limit, methods=["POST"])
+@limiter.limit(join_limit, methods=["POST"])
 def join_confirm(token: str):
     """The link we e-mailed: a button makes the account (a GET alone changes nothing,
     as mail scanners open links)."""

@@ -16,6 +16,8 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bulkbuy.domain.pledge_queue import check_count
+
 
 @dataclass(frozen=True)
 class Line:
@@ -52,20 +54,12 @@ class ProductRow:
     combined: tuple[int, int]
 
 
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} cannot be negative (got {value})")
-    return value
-
-
 def _checked(lines: Iterable[Line]) -> list[Line]:
     lines = list(lines)
     for line in lines:
-        _check_count("queue_pos", line.queue_pos)
-        _check_count("quantity", line.quantity)
-        _check_count("tolerance", line.tolerance)
+        check_count("queue_pos", line.queue_pos)
+        check_count("quantity", line.quantity)
+        check_count("tolerance", line.tolerance)
     return lines
 
 

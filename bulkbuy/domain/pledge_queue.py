@@ -41,7 +41,9 @@ class PledgeChange:
         return self.append is None and not self.updates and not self.deletes
 
 
-def _check_count(name: str, value: object) -> int:
+def check_count(name: str, value: object) -> int:
+    """`value`, when it is a whole number of at least 0 (not a bool); else TypeError or
+    ValueError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if value < 0:
@@ -53,9 +55,9 @@ def _check_lines(lines: Iterable[QueueLine]) -> list[QueueLine]:
     """Validate lines and return them newest first (highest queue position first)."""
     lines = list(lines)
     for line in lines:
-        _check_count("queue_pos", line.queue_pos)
-        _check_count("quantity", line.quantity)
-        _check_count("tolerance", line.tolerance)
+        check_count("queue_pos", line.queue_pos)
+        check_count("quantity", line.quantity)
+        check_count("tolerance", line.tolerance)
     if len({line.line_id for line in lines}) != len(lines):
         raise ValueError("two lines have the same line_id")
     if len({line.queue_pos for line in lines}) != len(lines):
@@ -95,8 +97,8 @@ def plan_pledge_change(
     no change gives an empty PledgeChange. Surviving lines keep their queue
     positions. Raises ValueError on negative numbers or duplicate lines.
     """
-    _check_count("new_quantity", new_quantity)
-    _check_count("new_tolerance", new_tolerance)
+    check_count("new_quantity", new_quantity)
+    check_count("new_tolerance", new_tolerance)
     newest_first = _check_lines(lines)
     have_q, have_t = totals(newest_first)
 
