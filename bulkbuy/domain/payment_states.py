@@ -134,6 +134,9 @@ STATEMENT = Table(
         *_moves([S.DUE], "credit_pays_rest", S.PAID,
                 "at close, the household's credit (kept from an earlier round) covers the "
                 "bill"),
+        *_moves([S.DUE], "pot_pays_rest", S.PAID,
+                "at close, the group's solidarity pot covers the whole bill of a supported "
+                "household"),
         *_moves([S.DUE, S.NEEDS_ACTION, S.SETTLED], "delivery_paid_up", S.PAID,
                 "what arrived costs no more than was already paid (a write-off of the "
                 "rest is then undone)"),

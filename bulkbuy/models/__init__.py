@@ -30,6 +30,12 @@ from bulkbuy.models.rounds import (
     Round,
     RoundItem,
 )
+from bulkbuy.models.solidarity import (
+    POT_REASONS,
+    SolidarityEntry,
+    SolidaritySettings,
+    SupportedHousehold,
+)
 from bulkbuy.models.spare import SPARE_KINDS, SpareDisposal
 from bulkbuy.models.tablet import TabletSession, TabletVisit
 from bulkbuy.models.types import utcnow
@@ -68,6 +74,10 @@ __all__ = [
     "Statement",
     "StatementLine",
     "StripeEvent",
+    "POT_REASONS",
+    "SolidarityEntry",
+    "SolidaritySettings",
+    "SupportedHousehold",
     "SPARE_KINDS",
     "SpareDisposal",
     "Supplier",

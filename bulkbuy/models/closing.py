@@ -60,6 +60,9 @@ class Statement(db.Model):
     #: the household until it is handed back in cash or kept as a credit (card money goes
     #: back to the card by itself and is never counted here).
     owed_back_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Of `paid_pence`, what the group's solidarity pot paid at close (see
+    #: services.solidarity): the household pays total − pot.
+    pot_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     round: Mapped[Round] = relationship()

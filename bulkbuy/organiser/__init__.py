@@ -19,6 +19,7 @@ from bulkbuy.organiser import (  # noqa: E402,F401  (each registers its views on
     receiving,
     rounds,
     settlement,
+    solidarity,
     spare,
     staff,
 )

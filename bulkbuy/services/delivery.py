@@ -43,6 +43,7 @@ from bulkbuy.models import (
     Product,
     Round,
     RoundItem,
+    SolidarityEntry,
     Statement,
     StatementAdjustment,
     StatementLine,
@@ -441,7 +442,7 @@ def _write_restatement(rnd, restated, new_units, tolerance_units, result: Delive
         select(Statement.id, Statement.household_id, Statement.goods_pence,
                Statement.fee_pence, Statement.total_pence, Statement.paid_pence,
                Statement.payment_status, Statement.owed_back_pence,
-               Statement.needs_action_reason)
+               Statement.needs_action_reason, Statement.pot_pence)
         .where(Statement.round_id == rnd.id)).all()}
     by_statement = {s.id: s for s in statements.values()}
     current = {(line.statement_id, line.round_item_id): line for line in db.session.execute(
@@ -609,7 +610,7 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
         select(WriteOff).where(WriteOff.statement_id.in_(ids), WriteOff.undone_at.is_(None)))}
     consents = _consents_over(rnd, [s for s, _goods, _fee in changed])
     refunds: list[tuple[_Card, int]] = []
-    statement_rows, audits = [], []
+    statement_rows, audits, pot_entries = [], [], []
     moved: dict[int, tuple[int, int]] = {}
     for statement, goods, fee in changed:
         total = goods + fee
@@ -617,16 +618,24 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
         status = statement.payment_status
         charging = status == StatementStatus.CHARGING
         excess = max(0, paid - total) if not charging else 0
+        # What the solidarity pot paid goes back to the pot first, then card money to
+        # the card, and the rest is cash held for the household.
+        pot_back = min(excess, statement.pot_pence)
+        if pot_back:
+            pot_entries.append({
+                "group_id": rnd.group_id, "amount_pence": pot_back,
+                "reason": "help_given_back", "statement_id": statement.id,
+                "household_id": statement.household_id, "recorded_at": now})
         card_back = 0
-        for card in reversed(cards.get(statement.id, ())) if excess else ():
-            take = min(excess - card_back, card.credited)
+        for card in reversed(cards.get(statement.id, ())) if excess > pot_back else ():
+            take = min(excess - pot_back - card_back, card.credited)
             if take <= 0:
                 continue
             card.credited -= take
             card.refunded += take
             refunds.append((card, take))
             card_back += take
-        cash_back = excess - card_back
+        cash_back = excess - pot_back - card_back
         paid_now = paid - excess
         # Card money whose refund Stripe refused is still with the group, and cash held
         # from an earlier save: both pay first towards a bill that has gone up again.
@@ -666,12 +675,14 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             "fee_pence": fee, "total_pence": total, "paid_pence": paid_now,
             "owed_back_pence": statement.owed_back_pence + cash_back - held_used,
             "payment_status": STATEMENT.target(event) if moves else status,
-            "needs_action_reason": None if moves else statement.needs_action_reason})
+            "needs_action_reason": None if moves else statement.needs_action_reason,
+            "pot_pence": statement.pot_pence - pot_back})
         result.owed_back_pence += cash_back - held_used
         audits.append(dict(action="statement.restated", household_id=statement.household_id,
                            statement_id=statement.id, delivery_version=rnd.delivery_version,
                            total_before=statement.total_pence, total_after=total,
                            card_back_pence=card_back, cash_owed_back_pence=cash_back,
+                           pot_back_pence=pot_back,
                            card_held_used_pence=card_again))
         moved[statement.id] = (card_back, cash_back - held_used)
     came_in = _l("A payment for this round came in while saving, so nothing was changed. "
@@ -692,9 +703,10 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
     if bulk.update_rows(
             Statement.__table__, statement_rows,
             set_=("goods_pence", "fee_pence", "total_pence", "paid_pence", "owed_back_pence",
-                  "payment_status", "needs_action_reason"),
+                  "payment_status", "needs_action_reason", "pot_pence"),
             guards=("paid_pence", "owed_back_pence")) != len(statement_rows):
         raise ServiceError(came_in)
+    bulk.insert_rows(SolidarityEntry.__table__, pot_entries)
     audit.record_many(audits, group_id=rnd.group_id)
     return moved
 

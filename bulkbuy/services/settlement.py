@@ -9,6 +9,7 @@ The check, per statement and for the round (money in pence):
                      + cash in (entries not reversed) − cash handed back
                      + spare sold (the cash taken for spare units)
     money received + credit from earlier rounds used on these bills
+                   + what the group's solidarity pot paid on these bills
         = paid on the bills + cash held for households (owed back, or a cancelled
           bill's cash not yet handed back) + kept as credit for a later round
           + card money a failed refund still owes back
@@ -114,6 +115,8 @@ class Books:
     written_off_pence: int
     invoice_pence: int | None
     card_fee_estimate_pence: int
+    #: What the group's solidarity pot paid on these bills at close (part of paid_pence).
+    pot_used_pence: int = 0
     #: Households whose own money does not add up (empty when the books balance).
     mismatches: list[Mismatch] = field(default_factory=list)
     #: What is left before the round can be finished, in plain words (empty: nothing).
@@ -127,8 +130,9 @@ class Books:
 
     @property
     def money_in_pence(self) -> int:
-        """One side of the check: money received, and credit from earlier rounds used."""
-        return self.received_pence + self.credits_used_pence
+        """One side of the check: money received, credit from earlier rounds used, and
+        what the solidarity pot paid."""
+        return self.received_pence + self.credits_used_pence + self.pot_used_pence
 
     @property
     def accounted_pence(self) -> int:
@@ -187,6 +191,9 @@ class Books:
                        self.received_pence),
                 Figure("credits_used", _l("Credit from earlier rounds used on these bills"),
                        self.credits_used_pence),
+                # Shown only for a round the pot paid towards.
+                *([Figure("pot_used", _l("Paid by the group's solidarity pot"),
+                          self.pot_used_pence)] if self.pot_used_pence else []),
                 Figure("money_in", _l("Money in"), self.money_in_pence),
             ]),
             (_l("Where that money is now"), [
@@ -241,6 +248,7 @@ def books(rnd: Round) -> Books:
         if statement.payment_status == StatementStatus.CANCELLED:
             continue  # its money is counted below: card money owed back, cash not returned
         accounted[statement.id] += statement.paid_pence + statement.owed_back_pence
+        money_in[statement.id] += statement.pot_pence
 
     card_in = card_refunded = card_still_owed = card_fees = 0
     for payment in db.session.scalars(
@@ -333,6 +341,7 @@ def books(rnd: Round) -> Books:
         credits_issued_pence=credits_issued, card_still_owed_pence=card_still_owed,
         refunds_waiting=refunds_waiting, written_off_pence=written_off,
         invoice_pence=rnd.invoice_total_pence, card_fee_estimate_pence=card_fees,
+        pot_used_pence=sum(s.pot_pence for s in live),
         mismatches=mismatches,
     )
     if rnd.status == RoundStatus.DELIVERED:

@@ -59,6 +59,7 @@ from bulkbuy.services import (
     privacy,
     recovery,
     rounds,
+    solidarity,
     tablet,
     two_step,
 )
@@ -448,6 +449,11 @@ PAGES: list[Visit] = [
           status=400),
     Visit(G + "/erasure-requests", ORGANISER, "erasure requests: one waiting",
           "/organise/{group}/erasure-requests"),
+    Visit(G + "/solidarity-pot", ORGANISER, "solidarity pot: a grant, a household supported",
+          "/organise/{group}/solidarity-pot"),
+    Visit(G + "/solidarity-pot", ORGANISER, "solidarity pot: a donation with no amount",
+          "/organise/{group}/solidarity-pot", press("Put it in the pot"), status=400,
+          posted=G + "/solidarity-pot/donations"),
 ]
 
 #: GET rules that are not pages, and why they are not checked here.
@@ -592,6 +598,8 @@ def build_world(app) -> dict:
         recovery.ask_password_reset("r2@oak.test", now)
         recovery.ask_email_change(r3, PASSWORD, "nia.new@oak.test", now)
         privacy.ask_for_erasure(r3, flat3.id, confirmed=True, now=now)
+        solidarity.record_donation(group, 5000, "Grant from the council", actor=org, now=now)
+        solidarity.set_supported(group, flat2, True, actor=org, now=now)
         with_two_step = factories.user(TWO_STEP_EMAIL, "Tess Two-Step")
         secret = two_step.start_setup(with_two_step)
         two_step.confirm_setup(with_two_step, pyotp.TOTP(secret).now(), now)

@@ -23,7 +23,7 @@ from bulkbuy.domain.payment_states import REFUND, STATEMENT
 from bulkbuy.domain.statuses import AttemptStatus, RefundStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund, Round, Statement
-from bulkbuy.services import ServiceError, audit, credits, notifications
+from bulkbuy.services import ServiceError, audit, credits, notifications, solidarity
 from bulkbuy.services.payments.attempts import RECHECK_AFTER, lease_end
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,8 @@ def cancel_closed_round(rnd: Round, *, actor, now: datetime) -> int:
     not asked again); a charge still in flight is refunded when its answer
     comes. Cash is handed back by hand and recorded on the payments page.
     Money kept for a household from an earlier round and used on these
-    statements goes back to be kept for its next round (credits.give_back_used).
+    statements goes back to be kept for its next round (credits.give_back_used), and
+    what the solidarity pot paid goes back to the pot (solidarity.give_back_help).
     Returns how many refunds were queued. Audited; households are told.
     """
     moved = db.session.execute(
@@ -201,6 +202,7 @@ def cancel_closed_round(rnd: Round, *, actor, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     credits.give_back_used(rnd, now)
+    solidarity.give_back_help(rnd, now)
     queued = 0
     for payment in db.session.scalars(
         select(CardPayment).where(CardPayment.round_id == rnd.id,
