@@ -1,7 +1,8 @@
 """A resident's own overview pages: the home page's rounds, and My orders.
 
-Each costs a fixed number of queries, however many rounds and pledges (My orders
-reads every pledge line of the open rounds it covers: see round_view).
+Each costs a fixed number of queries, however many rounds and pledges. My orders reads
+only the household's own pledge lines; what each open round would come to if it closed
+now is worked out once per pledge_version and kept (round_view.round_likely).
 """
 
 from __future__ import annotations
@@ -184,19 +185,17 @@ def my_orders(user: User, config: Mapping) -> MyOrders:
     """My orders for `user`, over every group where they have a household."""
     memberships = [m for m in memberships_of(user.id) if m.household_id is not None]
     estimates: list[round_view.HouseholdEstimate] = []
-    for member in memberships:
-        open_rounds = db.session.scalars(
-            select(Round).where(Round.group_id == member.group_id, Round.status == "open")
-        ).all()
-        estimates += round_view.household_estimates(list(open_rounds), member.household_id)
-    household_of = {m.group_id: m.household_id for m in memberships}
     helpers: dict[tuple[int, int], list[str]] = {}
     for member in memberships:
-        helpers.update({(member.household_id, item_id): names for item_id, names in
-                        round_view.entered_by_helpers(
-                            member.household_id,
-                            [e.round.id for e in estimates
-                             if e.round.group_id == member.group_id]).items()})
+        open_rounds = list(db.session.scalars(
+            select(Round).where(Round.group_id == member.group_id, Round.status == "open")
+        ).all())
+        # Only the household's own lines; the round-wide figures are kept per version.
+        mine = round_view.household_pledges(member.household_id, [r.id for r in open_rounds])
+        estimates += round_view.household_estimates(open_rounds, member.household_id, mine)
+        helpers.update({(member.household_id, item_id): names
+                        for item_id, names in mine.helpers.items()})
+    household_of = {m.group_id: m.household_id for m in memberships}
     choices = {e.round.id: cards.card_choice(config, e.round, household_of[e.round.group_id])
                for e in estimates}
     helper_changes = [change for member in memberships

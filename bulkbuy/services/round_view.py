@@ -2,8 +2,8 @@
 
 The round page costs the same few queries with ten pledges or ten
 thousand (aggregates are done by the database). The "My orders" estimate
-also costs a fixed number of queries, but reads every pledge line of the
-rounds it covers, since "likely" means allocating the whole round.
+reads only the household's own lines: "likely" means allocating the whole
+round, which is done once per pledge_version and kept (round_likely).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def round_totals(round_id: int) -> dict[int, tuple[int, int]]:
 _ROUND_ITEMS = (
     select(RoundItem.id, RoundItem.round_id, RoundItem.name, RoundItem.unit_description,
            RoundItem.case_size, RoundItem.case_price_pence)
-    .where(RoundItem.round_id == bindparam("round_id")).order_by(RoundItem.name))
+    .where(RoundItem.round_id == bindparam("round_id")).order_by(RoundItem.name, RoundItem.id))
 _ROUND_TOTALS = (
     select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
            func.sum(PledgeLine.tolerance))
@@ -147,8 +147,10 @@ _HOUSEHOLD_PLEDGES = (
     .outerjoin(User, PledgeLine.entered_by_id == User.id)
     .outerjoin(Membership, (Membership.user_id == PledgeLine.entered_by_id)
                & (Membership.household_id == PledgeLine.household_id))
+    # "+ 0": search by the household (a few lines), never by the round. SQLite without
+    # ANALYZE statistics would otherwise walk every line of the round (#18).
     .where(PledgeLine.household_id == bindparam("household_id"),
-           PledgeLine.round_id.in_(bindparam("round_ids", expanding=True))))
+           (PledgeLine.round_id + 0).in_(bindparam("round_ids", expanding=True))))
 
 
 @dataclass(frozen=True)
@@ -191,61 +193,116 @@ class HouseholdEstimate:
     short_pence: int = 0
 
 
-def household_estimates(rounds: list[Round], household_id: int) -> list[HouseholdEstimate]:
-    """Estimates for every given round in which the household has a pledge.
+@dataclass(frozen=True)
+class RoundLikely:
+    """What a round would come to if it closed now (every household's pledges allocated
+    by the round's own rules), as much as My orders shows of it."""
+
+    #: household id: (pence it would owe, {item id: units it would get, where any}).
+    households: dict[int, tuple[int, dict[int, int]]]
+    #: Pence of goods ordered: cases × case price over every product.
+    goods_total: int
+
+
+# Built once: a round's products with every pledge line (none for a product nobody wants),
+# as plain rows in the board's order, since the allocation needs the whole queue.
+_ROUND_LINES = (
+    select(RoundItem.id, RoundItem.round_id, RoundItem.name, RoundItem.unit_description,
+           RoundItem.case_size, RoundItem.case_price_pence, RoundItem.max_cases,
+           PledgeLine.household_id, PledgeLine.queue_pos, PledgeLine.quantity,
+           PledgeLine.tolerance)
+    .outerjoin(PledgeLine, PledgeLine.round_item_id == RoundItem.id)
+    .where(RoundItem.round_id == bindparam("round_id")).order_by(RoundItem.name, RoundItem.id))
+
+
+@dataclass(frozen=True)
+class _ItemRules:
+    """What outcome_if_closed reads of a product."""
+
+    id: int
+    case_size: int
+    case_price_pence: int
+    max_cases: int | None
+
+
+def round_likely(rnd: Round) -> tuple[RoundBoard, RoundLikely]:
+    """The round's board (round_board's) and what it would come to if it closed now, kept
+    in this process per (round, version, pledge_version) like the board: the outcome
+    depends only on the pledges and on the round and its products, whose changes bump
+    those numbers. Worked out (one query reading every line of the round) once per
+    version, however many households look; then no query, unless the board has gone."""
+    key = ("likely", rnd.id, rnd.version, rnd.pledge_version)
+    likely = fragment_cache.round_boards.get(key)
+    if likely is not None:
+        return round_board(rnd), likely
+    items: dict[int, ItemFacts] = {}
+    rules: list[_ItemRules] = []
+    lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
+    totals: dict[int, tuple[int, int]] = {}
+    for (item_id, round_id, name, unit, size, price, max_cases,
+         household_id, queue_pos, quantity, tolerance) in db.session.execute(
+            _ROUND_LINES, {"round_id": rnd.id}):
+        if item_id not in items:
+            items[item_id] = ItemFacts(item_id, round_id, name, unit, size, price)
+            rules.append(_ItemRules(item_id, size, price, max_cases))
+        if household_id is None:
+            continue
+        lines_by_item[item_id].append(DomainLine(household_id, queue_pos, quantity, tolerance))
+        q, t = totals.get(item_id, (0, 0))
+        totals[item_id] = (q + quantity, t + tolerance)
+    outcome = outcome_if_closed(rnd, rules, lines_by_item)
+    units: dict[int, dict[int, int]] = defaultdict(dict)
+    for item_id, allocation in outcome.allocations.items():
+        for household_id, got in allocation.units.items():
+            if got:
+                units[household_id][item_id] = got
+    likely = RoundLikely(
+        households={h: (outcome.household_total(h), units.get(h, {})) for h in outcome.goods},
+        goods_total=outcome.goods_total)
+    fragment_cache.round_boards.put(key, likely)
+    board_key = (rnd.id, rnd.version, rnd.pledge_version)
+    board = fragment_cache.round_boards.get(board_key)
+    if board is None:  # read in the same order as round_board's, so it is the same board
+        board = board_of(list(items.values()), totals)
+        fragment_cache.round_boards.put(board_key, board)
+    return board, likely
+
+
+def household_estimates(rounds: list[Round], household_id: int,
+                        pledges: HouseholdPledges | None = None) -> list[HouseholdEstimate]:
+    """Estimates for every given round in which the household has a pledge, earliest
+    deadline first.
 
     "Likely" is what the household would owe if the round closed now (the whole
-    queue allocated); the products, the household's own pledges and "most" (the
-    consented maximum: all units incl. tolerance, and the largest fee share it could
-    bear) are household_board's, as on the round page and the tablet.
+    queue allocated: round_likely's, worked out once per version and shared by every
+    viewer); the products, the household's own pledges and "most" (the consented
+    maximum: all units incl. tolerance, and the largest fee share it could bear) are
+    household_board's, as on the round page and the tablet. Reads only the household's
+    own lines (`pledges`, household_pledges' answer for these rounds, or one query), so
+    it costs the same however many lines the rounds have, once their figures are kept.
     """
     if not rounds:
         return []
-    by_id = {r.id: r for r in rounds}
-    # One query: every product of the rounds with every pledge line (none for a product
-    # nobody wants), as the allocation needs the whole queue.
-    rows = db.session.execute(
-        select(RoundItem, PledgeLine)
-        .outerjoin(PledgeLine, PledgeLine.round_item_id == RoundItem.id)
-        .where(RoundItem.round_id.in_(by_id))
-        .order_by(RoundItem.name, RoundItem.id)
-    ).all()
-    mine: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
-    items: dict[int, RoundItem] = {}
-    lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
-    totals: dict[int, tuple[int, int]] = {}
-    for item, line in rows:
-        items[item.id] = item
-        if line is None:
-            continue
-        lines_by_item[item.id].append(
-            DomainLine(line.household_id, line.queue_pos, line.quantity, line.tolerance))
-        q, t = totals.get(item.id, (0, 0))
-        totals[item.id] = (q + line.quantity, t + line.tolerance)
-        if line.household_id == household_id:
-            q, t = mine[line.round_id].get(item.id, (0, 0))
-            mine[line.round_id][item.id] = (q + line.quantity, t + line.tolerance)
+    if pledges is None:
+        pledges = household_pledges(household_id, [r.id for r in rounds])
     estimates = []
-    for round_id in sorted(mine, key=lambda rid: by_id[rid].closes_at):
-        rnd = by_id[round_id]
-        round_items = [i for i in items.values() if i.round_id == round_id]
-        outcome = outcome_if_closed(rnd, round_items, lines_by_item)
-        board = household_board(rnd, mine[round_id], board_of(
-            [ItemFacts(i.id, i.round_id, i.name, i.unit_description, i.case_size,
-                       i.case_price_pence) for i in round_items],
-            {i.id: totals[i.id] for i in round_items if i.id in totals}))
+    for rnd in sorted((r for r in rounds if pledges.by_round.get(r.id)),
+                      key=lambda r: (r.closes_at, r.id)):
+        mine = pledges.by_round[rnd.id]
+        board, likely = round_likely(rnd)
+        view = household_board(rnd, mine, board)
+        likely_pence, units = likely.households.get(household_id, (0, {}))
         own_lines = sorted((
-            (v.item, v.my_quantity, v.my_tolerance,
-             outcome.allocations[v.item.id].units.get(household_id, 0))
-            for v in board.views if v.my_quantity or v.my_tolerance),
-            key=lambda line: line[0].name)  # by name in Python, as My orders always was
+            (v.item, v.my_quantity, v.my_tolerance, units.get(v.item.id, 0))
+            for v in view.views if v.my_quantity or v.my_tolerance),
+            key=lambda line: (line[0].name, line[0].id))  # by name, as My orders always was
         estimates.append(
             HouseholdEstimate(
                 round=rnd,
                 lines=own_lines,
-                most_pence=board.most_pence,
-                likely_pence=outcome.household_total(household_id),
-                short_pence=max((rnd.min_order_pence or 0) - outcome.goods_total, 0),
+                most_pence=view.most_pence,
+                likely_pence=likely_pence,
+                short_pence=max((rnd.min_order_pence or 0) - likely.goods_total, 0),
             )
         )
     return estimates
