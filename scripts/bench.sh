@@ -55,4 +55,18 @@ if url=$(TEST_DB_NAME=bulkbuy_bench_delivery bash scripts/ensure_postgres.sh); t
   echo "== bench: delivery day, PostgreSQL"
   "$PYTHON" bench/delivery.py --postgres "$url" || status=1
 fi
+# My orders at 3,000, 5,000 and 30,000 lines (bench/my_orders.py), beside the old way in
+# the same run; SQLite, then PostgreSQL (bulkbuy_bench_my_orders). Each run ends with
+# `database=... lines=5000 my_orders_mean_ms=... ratio_30000_to_3000=...`.
+echo "== bench: My orders, SQLite"
+"$PYTHON" bench/my_orders.py || status=1
+if url=$(TEST_DB_NAME=bulkbuy_bench_my_orders bash scripts/ensure_postgres.sh); then
+  echo "== bench: My orders, PostgreSQL"
+  "$PYTHON" bench/my_orders.py --postgres "$url" --wipe || status=1
+fi
+
+# What a sign-in or a tablet PIN costs to check (bench/hashing.py), against Werkzeug's
+# default scrypt in the same run; ends with `hash_ms=... check_ms=... ratio=...`.
+echo "== bench: password hashing"
+"$PYTHON" bench/hashing.py --no-owasp || status=1
 exit $status
