@@ -38,6 +38,11 @@ from bulkbuy.models.solidarity import (
 )
 from bulkbuy.models.spare import SPARE_KINDS, SpareDisposal
 from bulkbuy.models.tablet import TabletSession, TabletVisit
+from bulkbuy.models.time_credits import (
+    TIME_CREDIT_REASONS,
+    TimeCreditEntry,
+    TimeCreditSettings,
+)
 from bulkbuy.models.types import utcnow
 
 __all__ = [
@@ -83,6 +88,9 @@ __all__ = [
     "Supplier",
     "TabletSession",
     "TabletVisit",
+    "TIME_CREDIT_REASONS",
+    "TimeCreditEntry",
+    "TimeCreditSettings",
     "User",
     "WriteOff",
     "utcnow",

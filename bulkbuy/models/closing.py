@@ -63,6 +63,9 @@ class Statement(db.Model):
     #: Of `paid_pence`, what the group's solidarity pot paid at close (see
     #: services.solidarity): the household pays total − pot.
     pot_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Of `paid_pence`, what the household's time credits took off its fee share at close
+    #: (see services.time_credits): the group pays it, as a discount.
+    time_credit_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     round: Mapped[Round] = relationship()

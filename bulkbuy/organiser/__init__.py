@@ -22,4 +22,5 @@ from bulkbuy.organiser import (  # noqa: E402,F401  (each registers its views on
     solidarity,
     spare,
     staff,
+    time_credits,
 )

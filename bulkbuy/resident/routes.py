@@ -21,7 +21,7 @@ from bulkbuy.extensions import limiter
 from bulkbuy.models import utcnow
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
-from bulkbuy.services import ServiceError, pledges, residents, rounds, tablet
+from bulkbuy.services import ServiceError, pledges, residents, rounds, tablet, time_credits
 from bulkbuy.services import home as home_service
 from bulkbuy.services.payments import saved_cards as cards
 from bulkbuy.transactions import undone_on_error
@@ -40,6 +40,7 @@ def home():
         payment_rounds=overview.payment_rounds,
         staff_groups=overview.staff_groups,
         to_pay=overview.to_pay,
+        time_given=time_credits.household_time(current_user),
         title=_("Your rounds"),
     )
 

@@ -139,6 +139,10 @@ ACTION_WORDS: dict[str, str] = {
     "supplier.created": _l("Supplier added"),
     "supplier.updated": _l("Supplier changed"),
     "tablet.ended": _l("Drop-in tablet stopped"),
+    "time_credits.earned": _l("Time given recorded"),
+    "time_credits.given_back": _l("Time credits given back"),
+    "time_credits.rule_changed": _l("What time credits are worth changed"),
+    "time_credits.used": _l("Time credits taken off a delivery share"),
     "tablet.helper_confirmed": _l("Helper let a household in on the tablet"),
     "tablet.helper_password_wrong": _l("Wrong helper password on the tablet"),
     "tablet.started": _l("Drop-in tablet started"),
@@ -168,6 +172,7 @@ KIND_WORDS: dict[str, str] = {
     "statement": _l("Bills"),
     "supplier": _l("Suppliers"),
     "tablet": _l("Drop-in tablet"),
+    "time_credits": _l("Time given"),
     "write_off": _l("Write-offs"),
 }
 

@@ -22,7 +22,7 @@ from bulkbuy.domain.outcome import ItemInput, RoundOutcome, work_out_round
 from bulkbuy.domain.payment_states import STATEMENT
 from bulkbuy.extensions import db
 from bulkbuy.models import PledgeLine, Round, RoundItem, Statement, StatementLine
-from bulkbuy.services import audit, credits, notifications, solidarity
+from bulkbuy.services import audit, credits, notifications, solidarity, time_credits
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def close_round(round_id: int, now: datetime) -> CloseResult | None:
     for item in items:
         item.cases_ordered = outcome.allocations[item.id].cases
     _write_statements(rnd, items, rows, outcome, now)
+    time_credits.apply_at_close(rnd, now)  # time given first: the pot never pays it
     solidarity.apply_at_close(rnd, now)  # the pot helps first, then any credit
     credits.apply_to_new_statements(rnd, now)
     notifications.queue_round_results(rnd)

@@ -47,6 +47,7 @@ from bulkbuy.models import (
     Statement,
     StatementAdjustment,
     StatementLine,
+    TimeCreditEntry,
     User,
     WriteOff,
 )
@@ -442,7 +443,8 @@ def _write_restatement(rnd, restated, new_units, tolerance_units, result: Delive
         select(Statement.id, Statement.household_id, Statement.goods_pence,
                Statement.fee_pence, Statement.total_pence, Statement.paid_pence,
                Statement.payment_status, Statement.owed_back_pence,
-               Statement.needs_action_reason, Statement.pot_pence)
+               Statement.needs_action_reason, Statement.pot_pence,
+               Statement.time_credit_pence)
         .where(Statement.round_id == rnd.id)).all()}
     by_statement = {s.id: s for s in statements.values()}
     current = {(line.statement_id, line.round_item_id): line for line in db.session.execute(
@@ -609,8 +611,9 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
     write_offs = {w.statement_id: w for w in db.session.scalars(
         select(WriteOff).where(WriteOff.statement_id.in_(ids), WriteOff.undone_at.is_(None)))}
     consents = _consents_over(rnd, [s for s, _goods, _fee in changed])
+    credits_used = _time_credits_used([s for s, _goods, _fee in changed])
     refunds: list[tuple[_Card, int]] = []
-    statement_rows, audits, pot_entries = [], [], []
+    statement_rows, audits, pot_entries, time_entries = [], [], [], []
     moved: dict[int, tuple[int, int]] = {}
     for statement, goods, fee in changed:
         total = goods + fee
@@ -626,16 +629,30 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
                 "group_id": rnd.group_id, "amount_pence": pot_back,
                 "reason": "help_given_back", "statement_id": statement.id,
                 "household_id": statement.household_id, "recorded_at": now})
+        # Then time given: whole credits back to the household's ledger, at the pence a
+        # credit was worth when they were used on this bill.
+        time_back, credits_back = 0, 0
+        used = credits_used.get(statement.id, 0)
+        if excess > pot_back and used > 0:
+            per_credit = statement.time_credit_pence // used
+            credits_back = min(used, (excess - pot_back) // per_credit) if per_credit else 0
+            time_back = credits_back * per_credit
+            if credits_back:
+                time_entries.append({
+                    "group_id": rnd.group_id, "household_id": statement.household_id,
+                    "credits": credits_back, "carried_minutes": 0, "reason": "given_back",
+                    "statement_id": statement.id, "recorded_at": now})
         card_back = 0
-        for card in reversed(cards.get(statement.id, ())) if excess > pot_back else ():
-            take = min(excess - pot_back - card_back, card.credited)
+        for card in reversed(cards.get(statement.id, ())) \
+                if excess > pot_back + time_back else ():
+            take = min(excess - pot_back - time_back - card_back, card.credited)
             if take <= 0:
                 continue
             card.credited -= take
             card.refunded += take
             refunds.append((card, take))
             card_back += take
-        cash_back = excess - pot_back - card_back
+        cash_back = excess - pot_back - time_back - card_back
         paid_now = paid - excess
         # Card money whose refund Stripe refused is still with the group, and cash held
         # from an earlier save: both pay first towards a bill that has gone up again.
@@ -676,13 +693,14 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             "owed_back_pence": statement.owed_back_pence + cash_back - held_used,
             "payment_status": STATEMENT.target(event) if moves else status,
             "needs_action_reason": None if moves else statement.needs_action_reason,
-            "pot_pence": statement.pot_pence - pot_back})
+            "pot_pence": statement.pot_pence - pot_back,
+            "time_credit_pence": statement.time_credit_pence - time_back})
         result.owed_back_pence += cash_back - held_used
         audits.append(dict(action="statement.restated", household_id=statement.household_id,
                            statement_id=statement.id, delivery_version=rnd.delivery_version,
                            total_before=statement.total_pence, total_after=total,
                            card_back_pence=card_back, cash_owed_back_pence=cash_back,
-                           pot_back_pence=pot_back,
+                           pot_back_pence=pot_back, time_credits_back=credits_back,
                            card_held_used_pence=card_again))
         moved[statement.id] = (card_back, cash_back - held_used)
     came_in = _l("A payment for this round came in while saving, so nothing was changed. "
@@ -703,12 +721,27 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
     if bulk.update_rows(
             Statement.__table__, statement_rows,
             set_=("goods_pence", "fee_pence", "total_pence", "paid_pence", "owed_back_pence",
-                  "payment_status", "needs_action_reason", "pot_pence"),
+                  "payment_status", "needs_action_reason", "pot_pence",
+                  "time_credit_pence"),
             guards=("paid_pence", "owed_back_pence")) != len(statement_rows):
         raise ServiceError(came_in)
     bulk.insert_rows(SolidarityEntry.__table__, pot_entries)
+    bulk.insert_rows(TimeCreditEntry.__table__, time_entries)
     audit.record_many(audits, group_id=rnd.group_id)
     return moved
+
+
+def _time_credits_used(statements: list) -> dict[int, int]:
+    """Statement id → the time credits still used on it (used, less any given back), for
+    the statements on which time given took something off (one query, or none)."""
+    ids = [s.id for s in statements if s.time_credit_pence]
+    if not ids:
+        return {}
+    return {statement_id: -total for statement_id, total in db.session.execute(
+        select(TimeCreditEntry.statement_id, func.sum(TimeCreditEntry.credits))
+        .where(TimeCreditEntry.statement_id.in_(ids),
+               TimeCreditEntry.reason.in_(("used", "given_back")))
+        .group_by(TimeCreditEntry.statement_id)) if total and total < 0}
 
 
 def _consents_over(rnd: Round, statements: list) -> dict[int, int]:

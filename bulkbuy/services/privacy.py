@@ -56,6 +56,7 @@ from bulkbuy.models import (
     SpareDisposal,
     Statement,
     StatementLine,
+    TimeCreditEntry,
     User,
     WriteOff,
 )
@@ -574,6 +575,9 @@ def _scrub_free_text(household: Household, people: Iterable[User], terms: list,
         select(Invite.id).where(Invite.household_id == hid))]
     change_keys = [OutboxMessage.key.startswith(f"email-change-confirm:{u.id}:")
                    for u in people]
+    db.session.execute(update(TimeCreditEntry).where(
+        TimeCreditEntry.household_id == hid, TimeCreditEntry.note.is_not(None))
+        .values(note=ERASED_TEXT).execution_options(synchronize_session=False))
     db.session.execute(update(ErasureRequest).where(
         ErasureRequest.household_id == hid, ErasureRequest.reason.is_not(None))
         .values(reason=ERASED_TEXT).execution_options(synchronize_session=False))

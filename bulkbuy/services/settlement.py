@@ -10,6 +10,8 @@ The check, per statement and for the round (money in pence):
                      + spare sold (the cash taken for spare units)
     money received + credit from earlier rounds used on these bills
                    + what the group's solidarity pot paid on these bills
+                   + what time credits took off these bills' fee shares (the group's
+                     discount, services.time_credits)
         = paid on the bills + cash held for households (owed back, or a cancelled
           bill's cash not yet handed back) + kept as credit for a later round
           + card money a failed refund still owes back
@@ -117,6 +119,9 @@ class Books:
     card_fee_estimate_pence: int
     #: What the group's solidarity pot paid on these bills at close (part of paid_pence).
     pot_used_pence: int = 0
+    #: What households' time credits took off their fee shares at close (part of
+    #: paid_pence): the group pays it, as a discount.
+    time_credit_pence: int = 0
     #: Households whose own money does not add up (empty when the books balance).
     mismatches: list[Mismatch] = field(default_factory=list)
     #: What is left before the round can be finished, in plain words (empty: nothing).
@@ -132,7 +137,8 @@ class Books:
     def money_in_pence(self) -> int:
         """One side of the check: money received, credit from earlier rounds used, and
         what the solidarity pot paid."""
-        return self.received_pence + self.credits_used_pence + self.pot_used_pence
+        return (self.received_pence + self.credits_used_pence + self.pot_used_pence
+                + self.time_credit_pence)
 
     @property
     def accounted_pence(self) -> int:
@@ -163,10 +169,11 @@ class Books:
 
     @property
     def deficit_pence(self) -> int:
-        """What the group covers from its own funds: write-offs, and an invoice above
-        what households pay, less what spare units sold for (never below 0). Shown,
-        never charged to anyone."""
+        """What the group covers from its own funds: write-offs, what time credits took
+        off fee shares, and an invoice above what households pay, less what spare units
+        sold for (never below 0). Shown, never charged to anyone."""
         return max(0, self.written_off_pence + self.invoice_above_bills_pence
+                   + self.time_credit_pence
                    - self.spare_kept_pence)
 
     @property
@@ -194,6 +201,8 @@ class Books:
                 # Shown only for a round the pot paid towards.
                 *([Figure("pot_used", _l("Paid by the group's solidarity pot"),
                           self.pot_used_pence)] if self.pot_used_pence else []),
+                *([Figure("time_credits", _l("Taken off fee shares for time given"),
+                          self.time_credit_pence)] if self.time_credit_pence else []),
                 Figure("money_in", _l("Money in"), self.money_in_pence),
             ]),
             (_l("Where that money is now"), [
@@ -218,9 +227,12 @@ class Books:
                 Figure("invoice_below_bills", _l("Households pay above the invoice"),
                        self.invoice_below_bills_pence),
                 Figure("written_off", _l("Written off"), self.written_off_pence),
+                *([Figure("time_credits_covered", _l("Taken off fee shares for time given"),
+                          self.time_credit_pence)] if self.time_credit_pence else []),
                 Figure("spare_off_deficit", _l("Spare sold, taken off the deficit"),
                        -min(self.spare_kept_pence,
-                            self.written_off_pence + self.invoice_above_bills_pence)),
+                            self.written_off_pence + self.invoice_above_bills_pence
+                            + self.time_credit_pence)),
                 Figure("deficit", _l("The group's deficit"), self.deficit_pence),
                 Figure("card_fees", _l("Card fees (estimate)"),
                        self.card_fee_estimate_pence),
@@ -248,7 +260,7 @@ def books(rnd: Round) -> Books:
         if statement.payment_status == StatementStatus.CANCELLED:
             continue  # its money is counted below: card money owed back, cash not returned
         accounted[statement.id] += statement.paid_pence + statement.owed_back_pence
-        money_in[statement.id] += statement.pot_pence
+        money_in[statement.id] += statement.pot_pence + statement.time_credit_pence
 
     card_in = card_refunded = card_still_owed = card_fees = 0
     for payment in db.session.scalars(
@@ -342,6 +354,7 @@ def books(rnd: Round) -> Books:
         refunds_waiting=refunds_waiting, written_off_pence=written_off,
         invoice_pence=rnd.invoice_total_pence, card_fee_estimate_pence=card_fees,
         pot_used_pence=sum(s.pot_pence for s in live),
+        time_credit_pence=sum(s.time_credit_pence for s in live),
         mismatches=mismatches,
     )
     if rnd.status == RoundStatus.DELIVERED:

@@ -216,7 +216,9 @@ def apply_at_close(rnd: Round, now: datetime) -> int:
     held = _locked_balance(rnd.group_id)
     if held <= 0:
         return 0
-    claims = [Claim(s.household_id, s.position, s.fee_pence, s.goods_pence)
+    # The fee share left after time credits (services.time_credits, applied first).
+    claims = [Claim(s.household_id, s.position, s.fee_pence - s.time_credit_pence,
+                    s.goods_pence)
               for s in statements.values()]
     share = share_pot(held, claims, rule(rnd.group_id))
     for household_id in sorted(share.helps):

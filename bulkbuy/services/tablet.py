@@ -28,7 +28,7 @@ from bulkbuy.domain.labels import natural_key
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, TabletSession, TabletVisit, User
 from bulkbuy.models.types import UTCDateTime
-from bulkbuy.services import ServiceError, accounts, audit, writes
+from bulkbuy.services import ServiceError, accounts, audit, time_credits, writes
 
 PIN_PATTERN = re.compile(r"^[0-9]{4}$")
 MAX_PIN_ATTEMPTS = 5
@@ -93,11 +93,13 @@ def session_for(token: str | None, worker_id: int | None) -> TabletSession | Non
 
 
 def end_session(session: TabletSession, now: datetime) -> None:
-    """End the session and any resident's turn still open in it. Audited."""
+    """End the session and any resident's turn still open in it. Audited. The worker's
+    time is logged for their own household of the group (time_credits.log_dropin)."""
     end_open_visits(session, "session_ended", now)
     session.ended_at = now
     audit.record("tablet.ended", actor=session.worker, group_id=session.group_id,
                  subject=session)
+    time_credits.log_dropin(session, now)  # the worker's own household earns the time
 
 
 def households(group_id: int) -> list[Household]:

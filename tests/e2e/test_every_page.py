@@ -61,6 +61,7 @@ from bulkbuy.services import (
     rounds,
     solidarity,
     tablet,
+    time_credits,
     two_step,
 )
 from bulkbuy.services.payments import cash as cash_service
@@ -324,6 +325,10 @@ PAGES: list[Visit] = [
           "/organise/{group}/rounds/{closed_round}/payments"),
     Visit(G + "/tablet-sessions", WORKER, "drop-in sessions", "/organise/{group}/tablet-sessions"),
     Visit(G + "/audit", WORKER, "audit log: drop-in entries only", "/organise/{group}/audit"),
+    Visit(G + "/time-credits", WORKER, "time given: enter hours, the ledger",
+          "/organise/{group}/time-credits"),
+    Visit(G + "/time-credits", WORKER, "time given: nothing filled in",
+          "/organise/{group}/time-credits", press("Record the time"), status=400),
     # The worker's tablet: started by the form, then a resident's turn (tablet-mode pages)
     Visit("/tablet/start", AT_TABLET, "start the tablet", "/tablet/start"),
     Visit("/tablet/", AT_TABLET, "tap your flat (two blocks)", "/tablet/start",
@@ -600,6 +605,9 @@ def build_world(app) -> dict:
         privacy.ask_for_erasure(r3, flat3.id, confirmed=True, now=now)
         solidarity.record_donation(group, 5000, "Grant from the council", actor=org, now=now)
         solidarity.set_supported(group, flat2, True, actor=org, now=now)
+        time_credits.save_rule(group, 60, 100, None, actor=org, now=now)
+        time_credits.record_time(group, flat1, 90, "packing", "Packed on delivery day",
+                                 actor=worker, now=now)
         with_two_step = factories.user(TWO_STEP_EMAIL, "Tess Two-Step")
         secret = two_step.start_setup(with_two_step)
         two_step.confirm_setup(with_two_step, pyotp.TOTP(secret).now(), now)

@@ -23,7 +23,14 @@ from bulkbuy.domain.payment_states import REFUND, STATEMENT
 from bulkbuy.domain.statuses import AttemptStatus, RefundStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, CardRefund, Round, Statement
-from bulkbuy.services import ServiceError, audit, credits, notifications, solidarity
+from bulkbuy.services import (
+    ServiceError,
+    audit,
+    credits,
+    notifications,
+    solidarity,
+    time_credits,
+)
 from bulkbuy.services.payments.attempts import RECHECK_AFTER, lease_end
 
 log = logging.getLogger(__name__)
@@ -183,7 +190,8 @@ def cancel_closed_round(rnd: Round, *, actor, now: datetime) -> int:
     comes. Cash is handed back by hand and recorded on the payments page.
     Money kept for a household from an earlier round and used on these
     statements goes back to be kept for its next round (credits.give_back_used), and
-    what the solidarity pot paid goes back to the pot (solidarity.give_back_help).
+    what the solidarity pot paid goes back to the pot (solidarity.give_back_help), and
+    time credits used go back to their households (time_credits.give_back_used).
     Returns how many refunds were queued. Audited; households are told.
     """
     moved = db.session.execute(
@@ -203,6 +211,7 @@ def cancel_closed_round(rnd: Round, *, actor, now: datetime) -> int:
     )
     credits.give_back_used(rnd, now)
     solidarity.give_back_help(rnd, now)
+    time_credits.give_back_used(rnd, now)
     queued = 0
     for payment in db.session.scalars(
         select(CardPayment).where(CardPayment.round_id == rnd.id,
