@@ -33,20 +33,22 @@ def _render(group: Group, is_organiser: bool, errors=None, typed=None, status=20
                            title=_("Time credits")), status
 
 
-@bp.route("/<int:group_id>/time-credits")
+# One rule for the page and its form: a GET rule and a POST-only rule on the same path
+# would answer 405 instead of 404 to an id too large for a row (tests/integration/
+# test_huge_ids.py).
+@bp.route("/<int:group_id>/time-credits", methods=["GET", "POST"])
 @login_required
 def time_credits_page(group_id: int):
     """Each household's credits, the latest entries, the form to enter time and the
-    rule (organisers may change it)."""
+    rule (organisers may change it); a POST enters time (_record_time_given)."""
     group, member = _staff(group_id)
+    if request.method == "POST":
+        return _record_time_given(group, member)
     return _render(group, member.is_organiser)
 
 
-@bp.route("/<int:group_id>/time-credits", methods=["POST"])
-@login_required
-def record_time_given(group_id: int):
+def _record_time_given(group, member):
     """Staff enter time a household gave: which household, what, minutes, a note."""
-    group, member = _staff(group_id)
     typed = {k: request.form.get(k, "") for k in ("household", "reason", "minutes", "note")}
     errors: dict[str, str] = {}
     household_id = record_id(typed["household"])
