@@ -8,7 +8,7 @@ of rice. Every bill has a £1 fee.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -25,22 +25,8 @@ from bulkbuy.models import (
 )
 from bulkbuy.services import closing, settlement, solidarity
 from tests import factories
-from tests.integration.helpers.closing_checks import pledge, statements_of
-
-T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
-DEADLINE = T0 + timedelta(days=3)
-AFTER = DEADLINE + timedelta(minutes=1)
-
-
-def oak(**kwargs) -> factories.World:
-    w = factories.world(residents=3, now=T0, closes_in=DEADLINE - T0, **kwargs)
-    w.round.delivery_fee_pence = 300
-    w.round.fee_split = "equal"
-    db.session.commit()
-    pledge(w, 0, "Tinned tomatoes", 6, now=T0)
-    pledge(w, 1, "Tinned tomatoes", 6, now=T0 + timedelta(hours=1))
-    pledge(w, 2, "Rice", 25, now=T0 + timedelta(hours=2))
-    return w
+from tests.integration.helpers.closing_checks import statements_of
+from tests.integration.helpers.three_flats import AFTER, T0, oak
 
 
 def pot(w, *, given: int, share: int = 0, cap: int | None = None, supported=(0, 1)) -> None:
