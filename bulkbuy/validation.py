@@ -103,6 +103,11 @@ def parse_pounds(text: str) -> int:
     return money.parse_pounds(text, gettext=_)
 
 
+def optional_pounds(text: str | None) -> int | None:
+    """parse_pounds for a box that may be left empty: None when it is blank."""
+    return parse_pounds(text) if (text or "").strip() else None
+
+
 def email_address(value: str | None) -> str:
     """One e-mail address, as we store it (trimmed, lower-cased, its domain in
     the form mail servers use), or ValueError in plain words.

@@ -13,7 +13,7 @@ from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import _organiser, pounds_text
 from bulkbuy.services import ServiceError, organising, solidarity
 from bulkbuy.transactions import undone_on_error
-from bulkbuy.validation import clean_text, parse_pounds, whole_number
+from bulkbuy.validation import clean_text, optional_pounds, parse_pounds, whole_number
 
 
 def _pot_url(group: Group) -> str:
@@ -77,12 +77,10 @@ def save_pot_rule(group_id: int):
         share = whole_number(typed["share"], _("Share of goods"), maximum=100)
     except ValueError as error:
         errors["share"] = str(error)
-    cap = None
-    if typed["cap"].strip():
-        try:
-            cap = parse_pounds(typed["cap"])
-        except ValueError as error:
-            errors["cap"] = str(error)
+    try:
+        cap = optional_pounds(typed["cap"])
+    except ValueError as error:
+        errors["cap"] = str(error)
     if not errors:
         try:
             with undone_on_error():

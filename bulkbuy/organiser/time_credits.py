@@ -13,7 +13,7 @@ from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import _organiser, _staff, pounds_text
 from bulkbuy.services import ServiceError, organising, time_credits
 from bulkbuy.transactions import undone_on_error
-from bulkbuy.validation import clean_text, parse_pounds, record_id, whole_number
+from bulkbuy.validation import clean_text, optional_pounds, parse_pounds, record_id, whole_number
 
 
 def _page_url(group: Group) -> str:
@@ -100,12 +100,10 @@ def save_time_credit_rule(group_id: int):
         worth = parse_pounds(typed["pence_per_credit"] or "0")
     except ValueError as error:
         errors["pence_per_credit"] = str(error)
-    most = None
-    if typed["most_per_round"].strip():
-        try:
-            most = parse_pounds(typed["most_per_round"])
-        except ValueError as error:
-            errors["most_per_round"] = str(error)
+    try:
+        most = optional_pounds(typed["most_per_round"])
+    except ValueError as error:
+        errors["most_per_round"] = str(error)
     if not errors:
         try:
             with undone_on_error():

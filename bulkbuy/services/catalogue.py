@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 from bulkbuy.extensions import db
 from bulkbuy.models import Product, Supplier, User
 from bulkbuy.services import ServiceError, audit, writes
-from bulkbuy.validation import clean_text, parse_pounds, whole_number
+from bulkbuy.validation import clean_text, optional_pounds, parse_pounds, whole_number
 
 MAX_CASE_SIZE = 10_000
 NAME_LENGTH = 100
@@ -58,7 +58,7 @@ def check_product_fields(
     take("case_price_pence", lambda: parse_pounds(case_price or ""))
     take(
         "retail_price_pence",
-        lambda: parse_pounds(retail_price) if (retail_price or "").strip() else None,
+        lambda: optional_pounds(retail_price),
     )
     take(
         "supplier_code",
