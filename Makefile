@@ -32,11 +32,15 @@ screenshots: $(INSTALLED)
 	bash scripts/ensure_chromium.sh >/dev/null
 	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_tablet_journeys.py tests/e2e/test_delivery_journey.py
 
-## make translations: every word to translate, from the code and templates (babel.cfg), into
-## bulkbuy/translations/messages.pot
+## make translations: gather every word to translate from the code and templates (babel.cfg)
+## into bulkbuy/translations/messages.pot, bring each language's catalogue up to date with it
+## (new words to translate, gone ones dropped), and compile the catalogues the app reads
 translations: $(INSTALLED)
-	mkdir -p bulkbuy/translations
-	$(BIN)/pybabel extract -F babel.cfg -o bulkbuy/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg --project=bulkbuy --add-location=file -w 100 \
+		-o bulkbuy/translations/messages.pot .
+	$(BIN)/pybabel update -i bulkbuy/translations/messages.pot -d bulkbuy/translations \
+		--ignore-obsolete -w 100
+	$(BIN)/pybabel compile -d bulkbuy/translations --statistics
 
 bench: $(INSTALLED)
 	PYTHON=$(BIN)/python bash scripts/bench.sh

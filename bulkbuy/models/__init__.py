@@ -21,6 +21,7 @@ from bulkbuy.models.delivery import (
     StatementAdjustment,
 )
 from bulkbuy.models.operations import SweepRun
+from bulkbuy.models.outreach import DropInSession, LastCall
 from bulkbuy.models.people import ErasureRequest, Invite, RecoveryCode
 from bulkbuy.models.rounds import (
     ALLOCATION_MODES,
@@ -56,6 +57,8 @@ __all__ = [
     "Invite",
     "RecoveryCode",
     "SweepRun",
+    "DropInSession",
+    "LastCall",
     "BagHandover",
     "CREDIT_REASONS",
     "CashReturn",

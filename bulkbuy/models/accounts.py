@@ -45,6 +45,8 @@ class User(UserMixin, db.Model):
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     #: When the person's name and e-mail were erased (UK GDPR); the row stays for the books.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The language this person chose for their pages (bulkbuy.i18n); None: the browser's.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user")
 
@@ -112,6 +114,10 @@ class Household(db.Model):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
     #: When its name and other personal details were erased (UK GDPR).
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The language of the household's e-mails and printed slips (bulkbuy.i18n); None: English.
+    locale: Mapped[str | None] = mapped_column(String(8))
+    #: Whether its news goes on a printed slip too (households without e-mail always get one).
+    paper_slips: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     group: Mapped[Group] = relationship(foreign_keys=[group_id])
 

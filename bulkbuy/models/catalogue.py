@@ -55,5 +55,7 @@ class Product(db.Model):
     #: The supplier's own product code, used to match rows on CSV import.
     supplier_code: Mapped[str | None] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The stored picture's file name under instance/pictures (bulkbuy.services.pictures).
+    picture: Mapped[str | None] = mapped_column(String(80))
 
     supplier: Mapped[Supplier] = relationship(back_populates="products")

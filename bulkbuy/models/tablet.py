@@ -55,6 +55,8 @@ class TabletVisit(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(20))
+    #: The language the resident picked for this turn (bulkbuy.i18n); it ends with the turn.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     household: Mapped[Household] = relationship()
     tablet_session: Mapped[TabletSession] = relationship()

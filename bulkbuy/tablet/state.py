@@ -71,3 +71,17 @@ def set_cookie(response, name: str, value: str) -> None:
 def delete_cookie(response, name: str) -> None:
     response.delete_cookie(name, path="/", httponly=True, samesite="Strict",
                            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+
+
+#: The language a resident picked on the tablet before their turn began (Flask's session);
+#: moved onto the turn (TabletVisit.locale) when it starts, and forgotten when it ends.
+PENDING_LOCALE_KEY = "tablet_turn_locale"
+
+
+def turn_locale() -> str | None:
+    """The language of the resident at the tablet: their open turn's, else the one picked
+    for the turn about to start; None (English) between residents."""
+    visit = current_turn()
+    if visit is not None:
+        return visit.locale
+    return session.get(PENDING_LOCALE_KEY)
