@@ -3,6 +3,7 @@
     python bench/round_page.py                      # SQLite file in a temporary directory
     python bench/round_page.py --postgres URL       # or BENCH_DATABASE_URL=URL
     python bench/round_page.py --duration 5
+    python bench/round_page.py --languages en      # English only (default: en,ur)
 
 Builds a fresh database with the migrated schema: one group, one open round of
 50 products and 2,000 households each pledging for 3 of them (6,000 pledge
@@ -13,7 +14,12 @@ loop) for a fixed time. Does the same against bench/hello_app.py under the same
 gunicorn settings. Every round page response must be a 200 carrying the whole
 page; anything else is counted and printed, and the run exits 1.
 
-The last line printed is always `round_page_rps=... hello_rps=... ratio=...`.
+Each language in --languages (default English, then Urdu, the right-to-left one) is
+loaded the same way, asked for with the browser's Accept-Language (the resident has
+not chosen one); each other language prints
+`round_page_language=ur rps=... english_rps=... ratio_to_english=...` (the target:
+within 10% of English). The last line printed is always English's
+`round_page_rps=... hello_rps=... ratio=...`.
 
 PostgreSQL: the database's public schema is DROPPED and rebuilt. That happens
 only when the database is empty, its name contains "bench", or --wipe is given.
@@ -39,6 +45,8 @@ PRODUCTS = 50
 HOUSEHOLDS = 2_000
 LINES_PER_HOUSEHOLD = 3
 TARGET_RATIO = 0.20
+#: Another language's round page may be this much slower than English's.
+LANGUAGE_TOLERANCE = 0.10
 say = harness.say
 
 
@@ -130,7 +138,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     harness.add_database_arguments(parser)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per app")
+    parser.add_argument("--languages", default="en,ur",
+                        help="comma-separated language codes; English is always measured")
     args = parser.parse_args()
+    languages = ["en"] + [c for c in args.languages.split(",") if c.strip() and c != "en"]
     if not 1 <= args.duration <= 300:
         parser.error("--duration must be between 1 and 300 seconds")
 
@@ -148,6 +159,13 @@ def main() -> int:
             headers = {"Cookie": f"session={cookie}", "User-Agent": harness.USER_AGENT}
             round_rps = harness.measure("round page", port, path, headers, marker,
                                         args.duration, workdir)
+            by_language = {}
+            for code in languages[1:]:
+                asked = {**headers, "Accept-Language": code}
+                # The page must really be in that language: <html lang="ur" ...>.
+                harness.fetch_checked(port, path, asked, f'<html lang="{code}"')
+                by_language[code] = harness.measure(f"round page ({code})", port, path, asked,
+                                                    marker, args.duration, workdir)
             if (workdir / "app.log").stat().st_size:
                 say(f"app log:\n{harness.tail(workdir / 'app.log')}")
             harness.stop_servers()
@@ -157,6 +175,11 @@ def main() -> int:
 
     status = harness.report_failures()
     met = harness.ratio(round_rps, hello) >= TARGET_RATIO
+    for code, rps in by_language.items():
+        ratio = harness.ratio(rps, round_rps)
+        say(f"round_page_language={code} rps={rps:.1f} english_rps={round_rps:.1f} "
+            f"ratio_to_english={ratio:.3f} within_{LANGUAGE_TOLERANCE:.0%}="
+            f"{'yes' if ratio >= 1 - LANGUAGE_TOLERANCE else 'NO'}")
     say(f"target ratio >= {TARGET_RATIO:.2f}: {'met' if met else 'NOT met'}")
     say(harness.ratio_line("round_page", round_rps, hello))
     return status
