@@ -17,7 +17,7 @@ from bulkbuy.transactions import unit_of_work
 
 def init_app(app: Flask) -> None:
     for command in (create_admin, seed_demo, close_due, send_mail, charge_cards,
-                    reconcile_payments, scheduler, dev_server):
+                    reconcile_payments, scheduler, dev_server, impact_backfill):
         app.cli.add_command(command)
 
 
@@ -44,6 +44,17 @@ def close_due(now_text: str | None) -> None:
             f"  round {closed.round_id}: {closed.status}, goods "
             f"{format_pence(closed.goods_total_pence)}, {closed.households} household(s)"
         )
+
+
+@click.command("impact-backfill")
+@click.option("--group", "group_id", type=int, help="Only this group's rounds.")
+def impact_backfill(group_id: int | None) -> None:
+    """Write the impact report's totals of rounds that closed before they were kept."""
+    from bulkbuy.services import impact
+
+    with unit_of_work():
+        written = impact.backfill(utcnow(), group_id)
+    click.echo(f"wrote the impact totals of {written} round(s)")
 
 
 @click.command("send-mail")

@@ -1,13 +1,88 @@
-"""Showing times and money the way people read them."""
+"""Showing times and money the way people read them, in the language in force.
+
+English is written out by hand ("Friday 14 March, 6pm", "£6.20": see `when`, `day` and
+domain.money.format_pence); every other language is Babel's (CLDR) way of writing a
+weekday, day and month, a time and an amount of pounds in it. The language in force is
+Flask-Babel's (the request's, or `with flask_babel.force_locale(code):`); English
+outside an app. What Babel needs per language is worked out once per process.
+"""
 
 from __future__ import annotations
 
+import functools
+import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import flask_babel
+from babel import Locale
+from babel.dates import DateTimePattern, match_skeleton, parse_pattern
+from babel.numbers import NumberPattern
+from flask import g, has_app_context
 from flask_babel import gettext as _
 
 from bulkbuy.domain.money import format_pence
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """How one language writes days, times, pounds and numbers (Babel's patterns)."""
+
+    locale: Locale
+    day: DateTimePattern  # weekday, day and month: 'EEEE, d MMMM' in Polish
+    day_with_year: DateTimePattern
+    time: DateTimePattern  # 'HH:mm' in Polish
+    day_and_time: str  # '{1}, {0}': the day ({1}) and the time ({0}) together
+    money: NumberPattern
+    number: NumberPattern
+
+
+def _whole_weekday(pattern: DateTimePattern) -> DateTimePattern:
+    """The skeleton's pattern with the weekday written in full ('E' -> 'EEEE'), outside
+    quoted text."""
+    parts = pattern.pattern.split("'")
+    parts[::2] = [re.sub("E+", "EEEE", part) for part in parts[::2]]
+    return parse_pattern("'".join(parts))
+
+
+@functools.lru_cache(maxsize=32)
+def _patterns(locale: Locale) -> _Patterns:
+    skeletons = locale.datetime_skeletons
+
+    def skeleton(wanted: str) -> DateTimePattern:
+        return _whole_weekday(skeletons[match_skeleton(wanted, skeletons)])
+
+    return _Patterns(
+        locale=locale,
+        day=skeleton("MMMMEEEEd"),
+        day_with_year=skeleton("yMMMMEEEEd"),
+        time=locale.time_formats["short"],
+        day_and_time=str(locale.datetime_formats["medium"]),
+        money=locale.currency_formats["standard"],
+        number=locale.decimal_formats[None],
+    )
+
+
+def _other_language() -> _Patterns | None:
+    """Babel's patterns for the language in force, or None for English (the hand-written
+    forms). Called for every amount on a page and in a round's e-mails, so it first reads
+    the locale where Flask-Babel keeps it (what `get_locale` returns once it has been
+    worked out), and asks `get_locale` only when it is not there."""
+    try:
+        locale = g._flask_babel.babel_locale
+    except (AttributeError, RuntimeError):  # not worked out yet; no app
+        locale = None
+    if locale is None:
+        if not has_app_context():
+            return None
+        locale = flask_babel.get_locale()
+        if locale is None:
+            return None
+    if locale.language == "en":
+        return None
+    return _patterns(locale)
 
 
 def local(dt: datetime, timezone: str) -> datetime:
@@ -26,6 +101,11 @@ def when(dt: datetime | None, timezone: str, now: datetime | None = None) -> str
     if dt is None:
         return ""
     at = local(dt, timezone)
+    other = _other_language()
+    if other is not None:
+        with_year = abs(dt - (now or datetime.now(UTC))) > YEAR_SHOWN_BEYOND
+        on = (other.day_with_year if with_year else other.day).apply(at, other.locale)
+        return other.day_and_time.format(other.time.apply(at, other.locale), on)
     hour = at.hour % 12 or 12
     suffix = "am" if at.hour < 12 else "pm"
     clock = f"{hour}{suffix}" if at.minute == 0 else f"{hour}:{at.minute:02d}{suffix}"
@@ -42,7 +122,11 @@ def day(value: date | None, now: datetime | None = None) -> str:
     if value is None:
         return ""
     today = (now or datetime.now(UTC)).date()
-    year = f" {value.year}" if abs(value - today) > YEAR_SHOWN_BEYOND else ""
+    with_year = abs(value - today) > YEAR_SHOWN_BEYOND
+    other = _other_language()
+    if other is not None:
+        return (other.day_with_year if with_year else other.day).apply(value, other.locale)
+    year = f" {value.year}" if with_year else ""
     return f"{value:%A} {value.day} {value:%B}{year}"
 
 
@@ -73,7 +157,32 @@ def parse_local(text: str | None, timezone: str) -> datetime:
 
 
 def pence(amount: int | None) -> str:
-    return "" if amount is None else format_pence(amount)
+    """Pence as pounds: '£6.20' in English (domain.money.format_pence), Babel's way in
+    another language ('6,20 GBP' in Polish); '' for None. Never through a float."""
+    if amount is None:
+        return ""
+    other = _other_language()
+    if other is None:
+        return format_pence(amount)
+    return _money(other.locale, amount)
+
+
+@functools.lru_cache(maxsize=4096)
+def _money(locale: Locale, amount: int) -> str:
+    """Babel's pounds for `amount` pence in `locale` (kept: Babel takes ~10 µs, and a
+    page shows the same prices again and again)."""
+    return _patterns(locale).money.apply(Decimal(amount) / 100, locale, currency="GBP")
+
+
+def number(count: int | None) -> str:
+    """A whole number with the language's thousands separator ('12,345'; '12 345' in
+    Polish); '' for None."""
+    if count is None:
+        return ""
+    other = _other_language()
+    if other is None:
+        return f"{count:,}"
+    return other.number.apply(count, other.locale)
 
 
 def pence_input(amount: int | None) -> str:

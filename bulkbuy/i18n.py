@@ -11,6 +11,7 @@ never an error: it is English.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from flask import Flask, has_request_context, request
 from flask_babel import get_locale
@@ -29,6 +30,15 @@ DEFAULT = "en"
 #: The cookie a signed-out visitor's choice of language is kept in (a year).
 COOKIE = "bulkbuy_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
+
+def _no_tablet() -> tuple[bool, str | None]:
+    return False, None
+
+
+#: (whether this request is a drop-in tablet's in tablet mode, the language of its turn):
+#: set by web.init_app from bulkbuy.tablet.state, so that this module, which services
+#: import, imports no blueprint.
+tablet_turn: Callable[[], tuple[bool, str | None]] = _no_tablet
 
 _CODE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 
@@ -61,10 +71,9 @@ def select_locale() -> str:
     """The request's language (see the module's docstring); English outside a request."""
     if not has_request_context():
         return DEFAULT
-    from bulkbuy.tablet.state import in_tablet_mode, turn_locale
-
-    if in_tablet_mode():
-        return or_default(turn_locale())
+    on_tablet, turn_code = tablet_turn()
+    if on_tablet:
+        return or_default(turn_code)
     if current_user.is_authenticated and normalise(getattr(current_user, "locale", None)):
         return normalise(current_user.locale)
     chosen = normalise(request.cookies.get(COOKIE))
@@ -84,3 +93,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["current_language"] = current
     app.jinja_env.globals["text_direction"] = lambda: direction(current())
     app.jinja_env.globals["language_choices"] = choices
+    app.jinja_env.globals["language_direction"] = direction

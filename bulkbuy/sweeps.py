@@ -19,7 +19,15 @@ from flask import current_app
 from bulkbuy import payment_sweep
 from bulkbuy.extensions import db
 from bulkbuy.models import utcnow
-from bulkbuy.services import closing, delivery, health, notifications, retention, rounds
+from bulkbuy.services import (
+    closing,
+    delivery,
+    health,
+    last_call,
+    notifications,
+    retention,
+    rounds,
+)
 from bulkbuy.services.payments.charge_sweep import PaymentSweep
 from bulkbuy.services.payments.throttle import Throttle
 from bulkbuy.transactions import unit_of_work
@@ -39,7 +47,8 @@ def periodic_jobs(config) -> list[tuple[Callable[[datetime], object], int]]:
     return [(sweep_rounds, int(config.get("SWEEP_SECONDS", 20))),
             (sweep_notifications, 30),
             (sweep_payments, int(config.get("PAYMENT_SWEEP_SECONDS", 30))),
-            (sweep_audit_retention, 3600)]
+            (sweep_audit_retention, 3600),
+            (sweep_last_calls, 300)]
 
 
 def scheduled_jobs(config) -> list[tuple[Callable[[datetime], object], int]]:
@@ -101,6 +110,20 @@ def sweep_notifications(now: datetime) -> int:
     with unit_of_work():
         delivery.queue_delivery_news(now)
     return send_outbox(now)
+
+
+def sweep_last_calls(now: datetime) -> int:
+    """Call out boxes one or two units short in rounds closing within a day, once each
+    (services/last_call.py), each round its own unit of work. Returns calls made."""
+    made = 0
+    for round_id in last_call.due_round_ids(now):
+        try:
+            with unit_of_work():
+                made += len(last_call.call_round(round_id, now))
+        except Exception:
+            log.exception("last calls of round %s failed; the next sweep tries again",
+                          round_id)
+    return made
 
 
 def send_outbox(now: datetime, batch: int = 20) -> int:

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.routing import IntegerConverter
 from werkzeug.security import safe_join
 
-from bulkbuy import formatting
+from bulkbuy import formatting, i18n
 from bulkbuy.domain.progress import describe_fill
 from bulkbuy.extensions import db, limiter, login_manager
 from bulkbuy.models import User
@@ -40,6 +40,8 @@ def init_app(app: Flask) -> None:
     """Register blueprints, the user loader, response headers, error pages and filters."""
     from bulkbuy.admin import bp as admin_bp
     from bulkbuy.auth import bp as auth_bp
+    from bulkbuy.media import allow_picture_uploads
+    from bulkbuy.media import bp as media_bp
     from bulkbuy.ops import bp as ops_bp
     from bulkbuy.organiser import bp as organiser_bp
     from bulkbuy.payments import bp as payments_bp
@@ -47,6 +49,7 @@ def init_app(app: Flask) -> None:
     from bulkbuy.tablet import bp as tablet_bp
 
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
+    i18n.tablet_turn = _tablet_turn
     app.register_blueprint(auth_bp)
     app.register_blueprint(resident_bp)
     app.register_blueprint(organiser_bp, url_prefix="/organise")
@@ -54,6 +57,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(payments_bp)
     app.register_blueprint(tablet_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(media_bp)
+    # First of all, before CSRFProtect reads the form: pages that take pictures allow a
+    # larger request (bulkbuy.media.allow_picture_uploads).
+    app.before_request_funcs.setdefault(None, []).insert(0, allow_picture_uploads)
     app.before_request(_keep_tablets_in_tablet_mode)
     app.url_defaults(_fingerprint_static_urls)
 
@@ -80,6 +87,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["pence"] = formatting.pence
     app.jinja_env.filters["when"] = formatting.when
     app.jinja_env.filters["day"] = formatting.day
+    app.jinja_env.filters["number"] = formatting.number
     app.jinja_env.filters["pence_input"] = formatting.pence_input
     app.jinja_env.filters["input_value"] = formatting.input_value
     app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, _cached_ngettext)
@@ -87,17 +95,36 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["status_words"] = status_words
 
 
-def _translations():
-    """The current request's translations, looked up once per request.
+def _tablet_turn() -> tuple[bool, str | None]:
+    """For i18n.select_locale: whether this is a tablet in tablet mode, and its turn's
+    language."""
+    from bulkbuy.tablet.state import in_tablet_mode, turn_locale
 
-    Flask-Babel looks them up again on every `_()` call, which made
-    translation most of the round page's rendering time.
+    return (True, turn_locale()) if in_tablet_mode() else (False, None)
+
+
+def _translations():
+    """The translations of the language in force, looked up once per language.
+
+    Flask-Babel looks them up again on every `_()` call, which made translation most of
+    the round page's rendering time. The language in force can change inside a request
+    (`with flask_babel.force_locale(code):` for a household's slip or e-mail), so the
+    kept translations are tied to the Locale object they are for, kept beside it in
+    Flask-Babel's per-context state (where `get_locale` keeps the locale and
+    `force_locale` swaps it): the same object (the usual case: one identity check) reuses
+    them, any other asks Flask-Babel again (which keeps each catalogue per process).
+    Should Flask-Babel keep its state elsewhere one day, this stays right, just slower.
     """
-    try:
-        return g.bulkbuy_translations
-    except AttributeError:
-        g.bulkbuy_translations = flask_babel.get_translations()
-        return g.bulkbuy_translations
+    state = g.get("_flask_babel")
+    kept = getattr(state, "bulkbuy_translations", None)
+    if kept is not None and kept[0] is getattr(state, "babel_locale", None):
+        return kept[1]
+    locale = flask_babel.get_locale()
+    translations = flask_babel.get_translations()
+    state = g.get("_flask_babel")
+    if state is not None:
+        state.bulkbuy_translations = (locale, translations)
+    return translations
 
 
 def _cached_ngettext(singular: str, plural: str, num: int, **variables) -> str:
@@ -160,8 +187,8 @@ def organises_a_group() -> bool:
 
 
 #: What a browser in tablet mode may reach: the tablet's pages, its static files,
-#: and Stripe's webhook (which is not a browser).
-_TABLET_ENDPOINTS = ("static", "payments.stripe_webhook")
+#: Stripe's webhook (which is not a browser), and product pictures (bulkbuy.media).
+_TABLET_ENDPOINTS = ("static", "payments.stripe_webhook", "media.picture")
 
 
 def _keep_tablets_in_tablet_mode():
@@ -228,6 +255,8 @@ def _security_headers(response):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.endpoint == "static":
         _static_cache_control(response)
+    elif request.endpoint == "media.picture" and response.status_code in (200, 304):
+        pass  # a product picture: its own Cache-Control (kept a year; not a secret)
     elif not request.path.startswith("/static/"):
         # Pages may show a household's orders or money: never keep a copy.
         headers["Cache-Control"] = "no-store"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -14,7 +14,7 @@ from bulkbuy.auth import bp
 from bulkbuy.extensions import account_key, limiter
 from bulkbuy.forms import BaseForm, EmailAddress, Text
 from bulkbuy.models import utcnow
-from bulkbuy.services import ServiceError, recovery
+from bulkbuy.services import ServiceError, accounts, recovery
 from bulkbuy.transactions import undone_on_error
 
 
@@ -127,6 +127,7 @@ def _account_page(password_form=None, email_form=None, status=200):
     failed = password_form if password_form.errors else email_form
     return render_template("auth/account.html", password_form=password_form,
                            email_form=email_form, form=failed,
+                           households=accounts.own_households(current_user),
                            title=_("Your account")), status
 
 
@@ -179,6 +180,22 @@ def change_email():
                     "the change. Until then, keep using your old address."), "success")
             return redirect(url_for("auth.account"), 303)
     return _account_page(email_form=form, status=400)
+
+
+@bp.route("/account/household/<int:household_id>", methods=["POST"])
+@login_required
+def household_language(household_id: int):
+    """A member sets their household's language (its e-mails and slips) and whether it
+    wants its news on paper too. Not their household: 404."""
+    try:
+        with undone_on_error():
+            accounts.set_household_language(
+                current_user._get_current_object(), household_id,
+                request.form.get("locale"), request.form.get("paper_slips") == "y")
+    except ServiceError:
+        abort(404)
+    flash(_("Saved: your household's e-mails and slips are in that language."), "success")
+    return redirect(url_for("auth.account", _anchor="household"), 303)
 
 
 @bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])

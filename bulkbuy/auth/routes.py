@@ -2,6 +2,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from bulkbuy import i18n
 from bulkbuy.auth import bp
 from bulkbuy.auth.forms import InviteCodeForm, JoinForm, LoginForm
 from bulkbuy.auth.two_step import hold_sign_in
@@ -58,6 +59,22 @@ def logout():
     session.clear()
     flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/language", methods=["POST"])
+def choose_language():
+    """The footer's language picker: remembered in a cookie (a year) for this browser,
+    and on the account of a signed-in person; back to the page it was chosen on. An
+    unknown or malformed code is English."""
+    code = i18n.or_default(request.form.get("language"))
+    if current_user.is_authenticated:
+        accounts.set_language(current_user, code)
+    response = redirect(same_site_path(request.form.get("next"), url_for("resident.home")),
+                        303)
+    response.set_cookie(i18n.COOKIE, code, max_age=i18n.COOKIE_MAX_AGE, httponly=True,
+                        samesite="Lax", secure=bool(current_app.config.get(
+                            "SESSION_COOKIE_SECURE")))
+    return response
 
 
 @bp.route("/join", methods=["GET", "POST"])

@@ -20,6 +20,7 @@ from bulkbuy.models.delivery import (
     ItemReceipt,
     StatementAdjustment,
 )
+from bulkbuy.models.impact import RoundImpact
 from bulkbuy.models.operations import SweepRun
 from bulkbuy.models.outreach import DropInSession, LastCall
 from bulkbuy.models.people import ErasureRequest, Invite, RecoveryCode
@@ -47,6 +48,7 @@ from bulkbuy.models.time_credits import (
 from bulkbuy.models.types import utcnow
 
 __all__ = [
+    "RoundImpact",
     "PendingJoin",
     "ALLOCATION_MODES",
     "FEE_SPLITS",

@@ -12,10 +12,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from bulkbuy import validation
 from bulkbuy.domain.money import format_pence
+from bulkbuy.media import picture_limit
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import (
     _organiser,
@@ -26,6 +28,7 @@ from bulkbuy.organiser.forms import ImportForm, ProductForm, SupplierForm
 from bulkbuy.services import (
     ServiceError,
     catalogue,
+    pictures,
 )
 from bulkbuy.transactions import undone_on_error
 
@@ -100,7 +103,7 @@ def product(group_id: int, supplier_id: int, product_id: int | None = None):
         try:
             with undone_on_error():
                 catalogue.save_product(found_supplier, fields, actor=current_user,
-                                       product=existing)
+                                       product=existing, picture=_picture_sent(form.picture))
         except ServiceError as error:
             getattr(form, error.field or "name").errors.append(error.message)
         else:
@@ -115,6 +118,7 @@ def product(group_id: int, supplier_id: int, product_id: int | None = None):
     return render_template(
         "organiser/product_form.html", form=form, group=group, supplier=found_supplier,
         product=existing, title=_("Edit a product") if existing else _("Add a product"),
+        picture_mb=max(1, picture_limit("PICTURE_MAX_BYTES") // 1_000_000),
     )
 
 
@@ -138,6 +142,43 @@ def product_shown(group_id: int, supplier_id: int, product_id: int):
     return redirect(
         url_for("organiser.supplier", group_id=group.id, supplier_id=supplier_id), 303
     )
+
+
+def _picture_files(storages) -> catalogue.PictureFiles:
+    """The picture files a form sent (none chosen: none), each read up to one byte past
+    PICTURE_MAX_BYTES (the service refuses a larger one)."""
+    most = picture_limit("PICTURE_MAX_BYTES")
+    files = {}
+    for storage in storages:
+        if storage and getattr(storage, "filename", None):
+            files[storage.filename] = storage.read(most + 1)
+    return catalogue.PictureFiles(files=files,
+                                  folder=pictures.directory(current_app.instance_path),
+                                  max_bytes=most)
+
+
+def _picture_sent(field) -> catalogue.PictureFiles | None:
+    """The product form's picture, or None when no file was chosen."""
+    sent = _picture_files([field.data])
+    return sent if sent.files else None
+
+
+@bp.route("/<int:group_id>/suppliers/<int:supplier_id>/products/<int:product_id>/picture",
+          methods=["POST"])
+@login_required
+def product_picture(group_id: int, supplier_id: int, product_id: int):
+    """Take the product's picture away (`remove=1`). A new picture comes with the
+    product form."""
+    group = _organiser(group_id)
+    found_supplier = _supplier(group, supplier_id)
+    existing = catalogue.product_of_supplier(found_supplier, product_id)
+    if existing is None:
+        abort(404)
+    if request.form.get("remove") == "1" and pictures.remove_product_picture(
+            existing, actor=current_user):
+        flash(_("The picture of %(name)s is taken away.", name=existing.name), "success")
+    return redirect(url_for("organiser.product", group_id=group.id, supplier_id=supplier_id,
+                            product_id=existing.id), 303)
 
 
 @bp.route("/<int:group_id>/suppliers/<int:supplier_id>/edit", methods=["GET", "POST"])
@@ -184,14 +225,26 @@ def import_products(group_id: int, supplier_id: int):
             except UnicodeDecodeError:
                 form.file.errors.append(_("Save the file as CSV (UTF-8) and try again"))
             else:
-                # All rows or none: a report with errors has changed nothing.
-                report = catalogue.import_price_list(found_supplier, text, actor=current_user)
-                if not report.errors:
+                sent = [s for s in (form.pictures.data or []) if getattr(s, "filename", None)]
+                if len(sent) > catalogue.MAX_IMPORT_PICTURES:
+                    form.pictures.errors.append(
+                        _("Choose at most %(n)s pictures at once.",
+                          n=catalogue.MAX_IMPORT_PICTURES))
+                else:
+                    # All rows or none: a report with errors has changed nothing.
+                    report = catalogue.import_price_list(
+                        found_supplier, text, actor=current_user,
+                        picture_files=_picture_files(sent))
+                if report is not None and not report.errors:
                     flash(
                         _("Imported: %(created)s new, %(updated)s updated.",
                           created=report.created, updated=report.updated),
                         "success",
                     )
+                    if report.pictures:
+                        flash(ngettext("%(num)s product has a new picture.",
+                                       "%(num)s products have a new picture.",
+                                       report.pictures), "success")
                     return redirect(
                         url_for("organiser.supplier", group_id=group.id, supplier_id=supplier_id),
                         303,
@@ -200,4 +253,6 @@ def import_products(group_id: int, supplier_id: int):
     return render_template(
         "organiser/import.html", form=form, group=group, supplier=found_supplier, report=report,
         title=_("Import a price list"),
+        # The CSV's columns: the file's format, the same in every language.
+        columns=catalogue.REQUIRED_COLUMNS + catalogue.OPTIONAL_COLUMNS,
     ), status

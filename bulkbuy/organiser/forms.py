@@ -1,5 +1,5 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf.file import FileField
+from flask_wtf.file import FileField, MultipleFileField
 from wtforms import BooleanField, StringField
 
 from bulkbuy.forms import BaseForm, Pounds, Text, WholeNumber
@@ -25,10 +25,12 @@ class ProductForm(BaseForm):
     supplier_code = StringField(
         _l("Supplier's code (optional)"), validators=[Text(_l("Code"), 40, required=False)]
     )
+    picture = FileField(_l("Picture (optional)"))
 
 
 class ImportForm(BaseForm):
     file = FileField(_l("Price list (CSV file)"))
+    pictures = MultipleFileField(_l("Pictures the price list names (optional)"))
 
 
 class GroupSettingsForm(BaseForm):

@@ -149,7 +149,7 @@ def pay(statement_id: int):
         "payments/pay.html", statement=statement, round=statement.round,
         attempt=page.attempt, card=page.card, confirm_secret=page.confirm_secret,
         owed_pence=page.owed_pence, cards_on=page.cards_on, minimum_pence=page.minimum_pence,
-        chargeable=page.chargeable, will_charge=page.will_charge,
+        chargeable=page.chargeable, will_charge=page.will_charge, drop_ins=page.drop_ins,
         title=_("Pay for %(round)s", round=statement.round.title),
     )
 

@@ -22,6 +22,7 @@ from bulkbuy.models import utcnow
 from bulkbuy.resident import bp
 from bulkbuy.round_form import RoundForm
 from bulkbuy.services import ServiceError, pledges, residents, rounds, tablet, time_credits
+from bulkbuy.services import drop_ins as drop_in_service
 from bulkbuy.services import home as home_service
 from bulkbuy.services.payments import saved_cards as cards
 from bulkbuy.transactions import undone_on_error
@@ -223,7 +224,8 @@ def my_orders():
                            pin_groups=orders.pin_groups,
                            to_pay=orders.to_pay, closed=orders.closed,
                            changes=orders.changes, credit=orders.credit,
-                           savings=orders.savings, title=_("My orders"))
+                           savings=orders.savings, drop_ins=orders.drop_ins,
+                           title=_("My orders"))
 
 
 @bp.route("/groups/<int:group_id>/rounds/new", methods=["GET", "POST"])
@@ -337,4 +339,6 @@ def household_pin(group_id: int):
             flash(_("Your drop-in PIN is saved."), "success")
             return redirect(url_for("resident.my_orders"), 303)
     return render_template("resident/pin.html", household=household, errors=errors,
+                           drop_ins=drop_in_service.upcoming(group_id, utcnow()),
+                           timezone=member.group.timezone,
                            title=_("Your drop-in PIN")), 400 if errors else 200

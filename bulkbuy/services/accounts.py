@@ -7,7 +7,7 @@ import secrets
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
-from bulkbuy import validation
+from bulkbuy import i18n, validation
 from bulkbuy.domain import labels
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, Membership, User
@@ -284,3 +284,39 @@ def make_site_admin(email: str, name: str, password: str) -> User:
         return create_user(email, name, password, is_site_admin=True)
     user.is_site_admin = True
     return user
+
+
+def set_language(user: User, code: object) -> str:
+    """The language the person's pages and their own e-mails are in (users.locale),
+    chosen by them; an unknown or malformed code is English, never an error."""
+    user.locale = i18n.or_default(code)
+    return user.locale
+
+
+def set_household_language(user: User, household_id: int, code: object,
+                           paper_slips: bool) -> Household:
+    """The language of a household's e-mails and slips (households.locale) and whether it
+    wants its news on paper too (households.paper_slips), set by one of its members.
+    Refuses anyone who is not a member of that household."""
+    household = db.session.scalar(
+        select(Household).join(Membership, Membership.household_id == Household.id)
+        .where(Household.id == household_id, Membership.user_id == user.id)
+    ) if household_id <= MAX_ID else None
+    if household is None:
+        raise ServiceError(_l("You can only change your own household."))
+    household.locale = i18n.or_default(code)
+    household.paper_slips = bool(paper_slips)
+    audit.record("household.language_set", actor=user, group_id=household.group_id,
+                 subject=household, locale=household.locale, paper_slips=household.paper_slips)
+    return household
+
+
+def own_households(user: User) -> list[tuple[Household, str]]:
+    """The households the person belongs to (not removed), with their group's name."""
+    return [(household, group_name) for household, group_name in db.session.execute(
+        select(Household, Group.name)
+        .join(Membership, Membership.household_id == Household.id)
+        .join(Group, Group.id == Household.group_id)
+        .where(Membership.user_id == user.id, Household.removed_at.is_(None))
+        .order_by(Group.name, Household.id)
+    )]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -12,7 +13,7 @@ from sqlalchemy import func, or_, select
 
 from bulkbuy.extensions import db
 from bulkbuy.models import Product, Supplier, User
-from bulkbuy.services import ServiceError, audit, writes
+from bulkbuy.services import ServiceError, audit, pictures, writes
 from bulkbuy.validation import clean_text, optional_pounds, parse_pounds, whole_number
 
 MAX_CASE_SIZE = 10_000
@@ -170,10 +171,23 @@ def set_product_active(product: Product, active: bool, *, actor: User) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class PictureFiles:
+    """Pictures sent with a form: {file name as sent: bytes}, where they are stored
+    (pictures.directory) and the most one may be."""
+
+    files: dict[str, bytes]
+    folder: Path
+    max_bytes: int = pictures.DEFAULT_MAX_BYTES
+
+
 def save_product(
-    supplier: Supplier, fields: ProductFields, *, actor: User, product: Product | None = None
+    supplier: Supplier, fields: ProductFields, *, actor: User, product: Product | None = None,
+    picture: PictureFiles | None = None,
 ) -> Product:
-    """Create a product, or update `product`; open rounds keep their own copy."""
+    """Create a product, or update `product`; open rounds keep their own copy. With
+    `picture` (one file), the product gets it too (pictures.set_product_picture: a
+    picture refused refuses the whole save)."""
     clash = db.session.scalar(
         select(Product).where(
             Product.supplier_id == supplier.id,
@@ -207,11 +221,16 @@ def save_product(
         "product.saved", actor=actor, group_id=supplier.group_id, subject=product,
         case_size=fields.case_size, case_price_pence=fields.case_price_pence,
     )
+    for data in (picture.files.values() if picture else ()):
+        pictures.set_product_picture(product, data, picture.folder, actor=actor,
+                                     max_bytes=picture.max_bytes)
     return product
 
 
 REQUIRED_COLUMNS = ("name", "unit", "case_size", "case_price")
-OPTIONAL_COLUMNS = ("retail_price", "code")
+OPTIONAL_COLUMNS = ("retail_price", "code", "picture")
+#: Pictures one import may bring.
+MAX_IMPORT_PICTURES = 300
 #: Products one file may hold: a supplier's whole list fits, and a mistaken or hostile
 #: file of 100,000 rows is refused before any row is checked.
 MAX_IMPORT_ROWS = 5_000
@@ -230,6 +249,8 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     more_errors: int = 0
+    #: Products whose picture the import set or changed.
+    pictures: int = 0
 
     def add_error(self, line: int, message) -> None:
         if len(self.errors) < MAX_LISTED_ERRORS:
@@ -247,12 +268,24 @@ def _more_rows_than(text: str, limit: int) -> bool:
     return False
 
 
-def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportReport:
+def _file_key(name: str) -> str:
+    """A picture's file name as the CSV's `picture` cell may name it: without any folder
+    a browser sent, in any case ("Tins/Beans.JPG" is "beans.jpg")."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1].strip().lower()
+
+
+def import_price_list(supplier: Supplier, text: str, *, actor: User,
+                      picture_files: PictureFiles | None = None) -> ImportReport:
     """Import a CSV price list for `supplier`: all rows, or none.
 
     Columns: name, unit, case_size, case_price (pounds, e.g. 12.50), and
-    optionally retail_price (pounds per unit) and code. A row matches an
-    existing product by code when it has one, else by name. Every bad row
+    optionally retail_price (pounds per unit), code and picture. A row matches an
+    existing product by code when it has one, else by name. A `picture` cell names one
+    of `picture_files` (chosen with the CSV, by file name, any case); the product gets
+    that picture, made small (pictures.make_picture: a picture refused is that row's
+    error). A name not chosen this time keeps the picture an existing product already
+    has (the same price list imported again without its pictures), and is an error
+    otherwise; an empty cell changes nothing. Every bad row
     is reported with its line number (the first MAX_LISTED_ERRORS, then a count);
     if any row is bad, nothing changes. A file of more than MAX_IMPORT_ROWS
     products is refused before any row is checked.
@@ -275,6 +308,7 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
         return report
 
     rows: list[tuple[int, ProductFields]] = []
+    picture_names: dict[int, str] = {}
     seen_names: dict[str, int] = {}
     seen_codes: dict[str, int] = {}
     try:
@@ -293,6 +327,7 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
                 for message in errors.values():
                     report.add_error(line, message)
                 continue
+            picture_names[line] = _file_key(row.get("picture") or "")
             name_key = fields.name.lower()
             if name_key in seen_names:
                 report.add_error(line, _("Same name as line %(line)s", line=seen_names[name_key]))
@@ -334,10 +369,32 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
                 report.add_error(line, _("Same product as line %(line)s", line=taken[product.id]))
                 continue
             taken[product.id] = line
-        matches.append((fields, product))
+        matches.append((line, fields, product))
     if report.errors:
         return report
-    for fields, product in matches:
+    chosen = {_file_key(name): data for name, data in
+              (picture_files.files.items() if picture_files else ())}
+    made: dict[str, bytes] = {}  # file key: the picture made small
+    for line, _fields, product in matches:
+        key = picture_names.get(line)
+        if not key or key in made:
+            continue
+        if key not in chosen:
+            if product is None or not product.picture:
+                report.add_error(line, _("Choose the picture %(name)s with the price list, "
+                                         "or leave its cell empty", name=key))
+            continue
+        try:
+            made[key] = pictures.make_picture(chosen[key], max_bytes=picture_files.max_bytes)
+        except ServiceError as error:
+            report.add_error(line, _("Picture %(name)s: %(problem)s", name=key,
+                                     problem=error.message))
+    if report.errors:
+        return report
+    stored = {key: pictures.write_picture(small, picture_files.folder)
+              for key, small in made.items()}
+    pictured: list[Product] = []
+    for line, fields, product in matches:
         if product is None:
             product = Product(supplier_id=supplier.id)
             db.session.add(product)
@@ -347,9 +404,16 @@ def import_price_list(supplier: Supplier, text: str, *, actor: User) -> ImportRe
         for key, value in fields.__dict__.items():
             setattr(product, key, value)
         product.active = True
+        name = stored.get(picture_names.get(line, ""))
+        if name is not None and product.picture != name:
+            product.picture = name
+            pictured.append(product)
     db.session.flush()
+    report.pictures = len(pictured)
+    # Rounds showing these products show their new pictures at once.
+    pictures.pages_show_it_afresh([p.id for p in pictured])
     audit.record(
         "products.imported", actor=actor, group_id=supplier.group_id, subject=supplier,
-        created=report.created, updated=report.updated,
+        created=report.created, updated=report.updated, pictures=report.pictures,
     )
     return report

@@ -22,7 +22,7 @@ from bulkbuy.domain.outcome import ItemInput, RoundOutcome, work_out_round
 from bulkbuy.domain.payment_states import STATEMENT
 from bulkbuy.extensions import db
 from bulkbuy.models import PledgeLine, Round, RoundItem, Statement, StatementLine
-from bulkbuy.services import audit, credits, notifications, solidarity, time_credits
+from bulkbuy.services import audit, credits, impact, notifications, solidarity, time_credits
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ def close_round(round_id: int, now: datetime) -> CloseResult | None:
         _set_status(rnd, "failed", now, outcome.goods_total)
         for item in items:
             item.cases_ordered = 0
+        impact.record(rnd, now)  # the impact report's totals for the round
         notifications.queue_round_failed(rnd, households)
         audit.record(
             "round.failed", actor=None, group_id=rnd.group_id, subject=rnd,
@@ -118,6 +119,7 @@ def close_round(round_id: int, now: datetime) -> CloseResult | None:
     time_credits.apply_at_close(rnd, now)  # time given first: the pot never pays it
     solidarity.apply_at_close(rnd, now)  # the pot helps first, then any credit
     credits.apply_to_new_statements(rnd, now)
+    impact.record(rnd, now)  # the impact report's totals, from the bills just written
     notifications.queue_round_results(rnd)
     audit.record(
         "round.closed", actor=None, group_id=rnd.group_id, subject=rnd,

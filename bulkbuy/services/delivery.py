@@ -51,7 +51,7 @@ from bulkbuy.models import (
     User,
     WriteOff,
 )
-from bulkbuy.services import ServiceError, audit, bulk, notifications
+from bulkbuy.services import ServiceError, audit, bulk, impact, notifications
 from bulkbuy.services.payments.refunds import insert_refunds
 
 #: Rounds whose delivery can be recorded (again).
@@ -207,6 +207,7 @@ def record_delivery(rnd: Round, arrived: list[Arrived], substitutes: list[Substi
     _save_receipts(items, given, actor, now)
     sub_items = _save_substitutes(rnd, items, subs, actor, now)
     result = _restate_round(rnd, items, given, sub_items, now)
+    impact.record(rnd, now)  # the impact report's totals, from the restated bills
     audit.record("round.delivery_recorded", actor=actor, group_id=rnd.group_id, subject=rnd,
                  version=rnd.delivery_version, invoice_total_pence=invoice_total_pence,
                  arrived={str(k): list(v) for k, v in sorted(given.items())},

@@ -41,8 +41,12 @@ from bulkbuy.services import (
     audit,
     credits,
     delivery,
+    drop_ins,
+    home,
+    last_call,
     pledges,
     round_view,
+    slips,
     statements,
     tablet,
 )
@@ -63,6 +67,26 @@ def staff_groups(user: User) -> list[Group]:
         select(Group).join(Membership, Membership.group_id == Group.id)
         .where(Membership.user_id == user.id, Membership.role.in_(STAFF_ROLES))
         .order_by(Group.name)))
+
+
+@dataclass(frozen=True)
+class StartScreen:
+    """The tablet's start screen: the groups `user` may start it for, and per group its
+    boxes still short (last calls) and its next drop-in times."""
+
+    groups: list[Group]
+    last_calls: dict[int, list[last_call.OpenLastCall]]
+    drop_ins: dict[int, list[drop_ins.DropInTime]]
+
+
+def start_screen(user: User, now: datetime) -> StartScreen:
+    """What the start screen shows (`staff_groups`, with last calls and drop-ins)."""
+    groups = staff_groups(user)
+    return StartScreen(
+        groups=groups,
+        last_calls={g.id: last_call.open_last_calls(g.id, now) for g in groups},
+        drop_ins={g.id: drop_ins.upcoming(g.id, now) for g in groups},
+    )
 
 
 def leave_tablet(session: TabletSession, password: str, now: datetime) -> None:
@@ -112,9 +136,16 @@ _CREDIT = (
     select(func.coalesce(func.sum(HouseholdCredit.amount_pence), 0))
     .where(HouseholdCredit.household_id == bindparam("household_id"))
     .scalar_subquery())
+#: The household has a bill of a round closed, ordered or delivered (goods or none).
+_CLOSED = aliased(Round)
+_HAS_CLOSED = (
+    select(Statement.id).join(_CLOSED, Statement.round_id == _CLOSED.id)
+    .where(Statement.household_id == bindparam("household_id"),
+           _CLOSED.status.in_(statuses.COLLECTING_ROUNDS))
+    .exists())
 _SCREEN_VERSIONS = (
     select(Group.settings_version, Group.households_version, Round.id, Round.version,
-           Round.pledge_version, _OWES, _EXPECTS, _HOLDS, _CREDIT)
+           Round.pledge_version, _OWES, _EXPECTS, _HOLDS, _CREDIT, _HAS_CLOSED)
     .select_from(Group)
     .outerjoin(Round, (Round.group_id == Group.id) & (Round.status == "open")
                & (Round.closes_at > bindparam("now")))
@@ -190,6 +221,21 @@ class PledgeScreen:
     #: Statement id (of `owed` and the deliveries): what it saved compared with
     #: shop prices (statements.savings_of).
     savings: dict[int, Saving] = field(default_factory=dict)
+    #: The household's statements of rounds closed, ordered or delivered, latest close
+    #: first, each with its lines and their products: what it gets, and whether it is
+    #: paid (the closed part of the resident's My orders: home.closed_statements).
+    closed: list[Statement] = field(default_factory=list)
+
+    @property
+    def closed_by_id(self) -> dict[int, Statement]:
+        return {s.id: s for s in self.closed}
+
+    @property
+    def closed_apart(self) -> list[Statement]:
+        """The statements of `closed` not among the deliveries nor `held` (shown on their
+        own): of rounds closed and not yet ordered, or that give the household nothing."""
+        shown = {s.id for s in (*self.deliveries, *self.held)}
+        return [s for s in self.closed if s.id not in shown]
 
     @property
     def owed_pence(self) -> int:
@@ -225,14 +271,17 @@ def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     """The turn's household's pledge screen: the versions its open rounds' part is kept by
     (that part itself is PledgeScreen.open_rounds), its bills still owed, its goods of
     ordered or delivered rounds (PledgeScreen.deliveries), the cash the group holds for it
-    after a short delivery (held), what changed when its deliveries came, and its credit.
+    after a short delivery (held), what changed when its deliveries came, its credit, and
+    its bills of rounds closed, ordered or delivered with what each gives it and whether
+    it is paid (closed: home.closed_statements, as My orders has them).
 
     Notes the resident is still there (tablet.touch: a write at most every few seconds,
     left to the end so the row is held only for the commit). One statement whatever the
     number of pledges (the versions, whether any bill is owed, any goods are on their way
     or any cash is held, and the credit), and one more each for the bills, the deliveries
-    and the cash held when there are some, for what changed when a delivery came, and for
-    what those bills saved compared with shop prices.
+    and the cash held when there are some, two for the closed rounds' bills and their
+    lines when there are some, for what changed when a delivery came, and for what those
+    bills saved compared with shop prices.
     """
     household = turn.household
     rows = db.session.execute(
@@ -249,17 +298,22 @@ def pledge_screen(turn: TabletVisit, now: datetime) -> PledgeScreen:
     held = []
     if rows[0][7]:  # the group holds cash for it: seldom, and only after a short delivery
         held = list(db.session.scalars(_HELD, {"household_id": household.id}))
+    closed = []
+    if rows[0][9]:  # a round it ordered in has closed: what it gets, paid or not
+        closed = [s for s in home.closed_statements([household.id])[1]
+                  if s.round.status in statuses.COLLECTING_ROUNDS]
     # Changes are written only when a delivery is recorded, which makes the round delivered.
-    changed = {s.id for s in deliveries if s.round.status == statuses.RoundStatus.DELIVERED}
+    changed = {s.id for s in (*deliveries, *closed)
+               if s.round.status == statuses.RoundStatus.DELIVERED}
     changes = delivery.changes_by_statement(sorted(changed | {s.id for s in held}))
-    savings = statements.savings_of(sorted({s.id for s in (*owed, *deliveries)}))
+    savings = statements.savings_of(sorted({s.id for s in (*owed, *deliveries, *closed)}))
     tablet.touch(turn, now)
     # The server counts idleness from its last write (touch writes at most every few
     # seconds); the page counts from the same moment, so neither ends the turn first.
     seen_ago = max(0, math.ceil((now - turn.last_seen_at).total_seconds()))
     return PledgeScreen(household=household, key=key, owed=owed, deliveries=deliveries,
                         held=held, changes=dict(changes), credit_pence=max(0, rows[0][8] or 0),
-                        seen_ago=seen_ago, now=now, savings=savings)
+                        seen_ago=seen_ago, now=now, savings=savings, closed=closed)
 
 
 #: How long after Done its summary may be shown (once, on the thank-you page).
@@ -278,6 +332,9 @@ class TurnSummary:
     most_pence: int
     #: The household's bills still owed, of rounds that have finished.
     owed: list[Statement]
+    #: The rounds a slip of the household's can be printed for (turn_slip): those it
+    #: ordered in above, then those closed, ordered or delivered it has a bill in.
+    slip_rounds: list[Round] = field(default_factory=list)
 
     @property
     def owed_pence(self) -> int:
@@ -298,8 +355,44 @@ def turn_summary(session: TabletSession, visit_id: int | None, now: datetime
                           changes={}, credit_pence=0, seen_ago=0, now=now)
     shown = screen.open_rounds()
     ordered = [(rnd, [v for v in views if v.my_quantity]) for rnd, views in shown.rounds]
-    return TurnSummary(rounds=[(rnd, views) for rnd, views in ordered if views],
-                       any_open=bool(shown.rounds), most_pence=shown.most_pence, owed=owed)
+    rounds = [(rnd, views) for rnd, views in ordered if views]
+    closed = [s.round for s in home.closed_statements([household.id])[1]
+              if s.round.status in statuses.COLLECTING_ROUNDS]
+    return TurnSummary(rounds=rounds, any_open=bool(shown.rounds),
+                       most_pence=shown.most_pence, owed=owed,
+                       slip_rounds=[rnd for rnd, _views in rounds] + closed)
+
+
+#: How long after Done the household's slip may still be printed at the tablet.
+SLIP_FOR = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class TurnSlip:
+    """A household's slip for one round, printed at the tablet (slips/print.html)."""
+
+    slip: slips.Slip
+    timezone: str
+
+
+def turn_slip(session: TabletSession, turn: TabletVisit | None, done_visit_id: int | None,
+              round_id: int, now: datetime) -> TurnSlip:
+    """The slip (services.slips.household_slip) for one round of the household whose turn
+    it is on this tablet (`turn`, open) or whose turn here ended on Done less than
+    SLIP_FOR ago (`done_visit_id`, which the page remembers only until the next person
+    starts). Raises slips.NotFound (404) for anything else: no such turn, another
+    tablet's, one ended otherwise or too long ago, or a round without the household."""
+    visit = turn
+    if visit is None and done_visit_id:
+        visit = db.session.get(TabletVisit, done_visit_id)
+        if (visit is None or visit.ended_at is None or visit.end_reason != "done"
+                or now - visit.ended_at > SLIP_FOR):
+            visit = None
+    if visit is None or visit.tablet_session_id != session.id:
+        raise slips.NotFound(_l("There is no slip to print here."))
+    household = visit.household
+    slip = slips.household_slip(household.group_id, household.id, round_id, now)
+    return TurnSlip(slip=slip, timezone=session.group.timezone)
 
 
 def pledge_at_tablet(turn: TabletVisit, item_id: int, quantity: int | None, *,
@@ -319,6 +412,34 @@ def pledge_at_tablet(turn: TabletVisit, item_id: int, quantity: int | None, *,
     if quantity is None or not 0 <= quantity <= max_units:
         raise ServiceError(_l("You can have from 0 to %(n)s.", n=max_units), field="quantity")
     tolerance = round_view.household_tolerance(item, household.id)
+    with audit.context(tablet_session_id=turn.tablet_session_id):
+        pledges.set_pledge(item, household, quantity, tolerance,
+                           entered_by=turn.tablet_session.worker, now=now,
+                           max_units=max_units)
+    tablet.touch(turn, now)
+    return item
+
+
+def take_more_at_tablet(turn: TabletVisit, item_id: int, tolerance: int | None, *,
+                        max_units: int, now: datetime) -> RoundItem:
+    """The "I'll take up to N more to fill a case" − or + tap: the turn's household would
+    now take up to exactly `tolerance` more of the product (its quantity kept), entered by
+    the tablet's worker on its behalf (pledges.set_pledge, audited with the tablet
+    session), and the resident is noted as still there. Returns the product.
+
+    Refuses as pledge_at_tablet does (a product not of the household's group, field
+    "item_id"; a number missing or outside 0 to `max_units`, field "tolerance"; a round
+    no longer open, pledges.RoundNotOpenError).
+    """
+    household = turn.household
+    item = db.session.get(RoundItem, item_id)
+    if item is None or item.round.group_id != household.group_id:
+        raise ServiceError(_l("We could not find that product."), field="item_id")
+    if tolerance is None or not 0 <= tolerance <= max_units:
+        raise ServiceError(_l("You can have from 0 to %(n)s.", n=max_units),
+                           field="tolerance")
+    mine = round_view.household_pledges(household.id, [item.round_id]).by_round
+    quantity, _tolerance = mine.get(item.round_id, {}).get(item.id, (0, 0))
     with audit.context(tablet_session_id=turn.tablet_session_id):
         pledges.set_pledge(item, household, quantity, tolerance,
                            entered_by=turn.tablet_session.worker, now=now,

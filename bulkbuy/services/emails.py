@@ -8,7 +8,9 @@ money goes through the `pence` filter and times through `when`, as on the pages.
     subject, body = emails.render_email("round_failed", name=..., round_title=..., ...)
 
 For many e-mails of one kind (a round's results), take the template once and render
-it in the loop: `emails.template("round_results").body(**context)`.
+it in the loop: `emails.template("round_results").body(**context)`. Each render is in
+the language in force: wrap it in `with flask_babel.force_locale(code):` for the
+recipient's (see `notifications`: recipients are grouped by language).
 """
 
 from __future__ import annotations
@@ -16,22 +18,31 @@ from __future__ import annotations
 from typing import Any
 
 import flask_babel
-from flask import current_app
+from flask import current_app, g
 from jinja2 import Template
 
 
 class EmailTemplate:
-    """One e-mail's template, compiled once; renders its subject and body."""
+    """One e-mail's template, compiled once; renders its subject and body in the language
+    in force when each is rendered (`with flask_babel.force_locale(code):`)."""
 
     def __init__(self, name: str):
         self.name = name
         self._template: Template = current_app.jinja_env.get_template(f"email/{name}.txt")
         self._subject = self._template.blocks["subject"]
         self._body = self._template.blocks["body"]
-        # The same words as the app's `_()` gives a plain text template (newstyle: always
-        # %-formatted), each looked up once per template, without Jinja's three hops per
-        # call: a round's results render this once per household at close.
-        translations = flask_babel.get_translations()
+        #: The words' functions, per language's translations (see `_words_for`).
+        self._words: dict[object, dict[str, Any]] = {}
+        self._last: tuple[object, dict[str, Any]] = (None, {})
+
+    def _words_for(self, translations) -> dict[str, Any]:
+        """The same words as the app's `_()` gives a plain text template (newstyle: always
+        %-formatted) in `translations`' language, each looked up once per template and
+        language, without Jinja's three hops per call: a round's results render this
+        once per household at close."""
+        words = self._words.get(translations)
+        if words is not None:
+            return words
         translated: dict[str, str] = {}
 
         def gettext(string: str, **variables: Any) -> str:
@@ -44,7 +55,22 @@ class EmailTemplate:
             variables.setdefault("num", num)
             return translations.ungettext(singular, plural, num) % variables
 
-        self._words = {"_": gettext, "gettext": gettext, "ngettext": ngettext}
+        words = self._words[translations] = {"_": gettext, "gettext": gettext,
+                                             "ngettext": ngettext}
+        return words
+
+    def _words_in_force(self) -> dict[str, Any]:
+        """`_words_for` the language in force: the last language's words again while the
+        Locale object in force is the same one (a round's results render thousands of
+        times in one language), else looked up by the language's translations (one object
+        per language in Flask-Babel)."""
+        state = g.get("_flask_babel")
+        locale = getattr(state, "babel_locale", None)
+        if locale is not None and locale is self._last[0]:
+            return self._last[1]
+        words = self._words_for(flask_babel.get_translations())
+        self._last = (flask_babel.get_locale(), words)
+        return words
 
     def subject(self, **context: Any) -> str:
         return self._render(self._subject, context)
@@ -59,8 +85,8 @@ class EmailTemplate:
     def _render(self, block, context: dict[str, Any]) -> str:
         # shared=True: only these names, not the app's globals (url_for, ...), which an
         # e-mail does not need and which would otherwise be copied for every render.
-        return "".join(block(self._template.new_context({**context, **self._words},
-                                                        shared=True)))
+        words = self._words_in_force()
+        return "".join(block(self._template.new_context({**context, **words}, shared=True)))
 
 
 def template(name: str, /) -> EmailTemplate:

@@ -8,7 +8,8 @@ now is worked out once per pledge_version and kept (round_view.round_likely).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -25,8 +26,9 @@ from bulkbuy.models import (
     Statement,
     StatementLine,
     User,
+    utcnow,
 )
-from bulkbuy.services import credits, delivery, round_view
+from bulkbuy.services import credits, delivery, drop_ins, round_view
 from bulkbuy.services.payments import saved_cards as cards
 
 
@@ -179,10 +181,14 @@ class MyOrders:
     credit: dict[int, int]
     #: statement id (of `closed`): what it saved compared with shop prices.
     savings: dict[int, Saving]
+    #: group id (of `pin_groups`): its next drop-in times (services/drop_ins.upcoming).
+    drop_ins: dict[int, list[drop_ins.DropInTime]] = field(default_factory=dict)
 
 
-def my_orders(user: User, config: Mapping) -> MyOrders:
-    """My orders for `user`, over every group where they have a household."""
+def my_orders(user: User, config: Mapping, now: datetime | None = None) -> MyOrders:
+    """My orders for `user`, over every group where they have a household, with each
+    group's next drop-in times."""
+    now = now or utcnow()
     memberships = [m for m in memberships_of(user.id) if m.household_id is not None]
     estimates: list[round_view.HouseholdEstimate] = []
     helpers: dict[tuple[int, int], list[str]] = {}
@@ -215,4 +221,5 @@ def my_orders(user: User, config: Mapping) -> MyOrders:
         # From the lines and products already loaded with the statements: no query.
         savings={st.id: saving((line.units, line.amount_pence, line.item.retail_price_pence)
                                for line in st.lines) for st in closed},
+        drop_ins={m.group_id: drop_ins.upcoming(m.group_id, now) for m in memberships},
     )

@@ -3,16 +3,25 @@
 The mail sweep sends them after the commit (`sweeps.send_outbox`). Every message has
 a unique key, so queueing the same news twice is harmless. Their words are templates
 under bulkbuy/templates/email/, rendered by `emails` (see there).
+
+Each e-mail is written in its reader's language: to a household's people, the
+household's language (households.locale), else the person's (users.locale), else
+English; to a person outside a household (an account's own news, a join link), the
+person's language, else the request's. Readers are grouped by language, so a template
+renders under `flask_babel.force_locale` once per language, not once per reader.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import flask_babel
 from flask import current_app
 from sqlalchemy import and_, exists, insert, select, update
 
+from bulkbuy import i18n
 from bulkbuy.adapters import mail
 from bulkbuy.extensions import db
 from bulkbuy.models import (
@@ -26,7 +35,7 @@ from bulkbuy.models import (
     StatementLine,
     User,
 )
-from bulkbuy.services import emails
+from bulkbuy.services import drop_ins, emails
 
 log = logging.getLogger(__name__)
 REMINDER_BEFORE = timedelta(hours=24)
@@ -60,6 +69,51 @@ def _people(household_ids) -> list[tuple[int, User]]:
     return [(household_id, user) for household_id, user in rows]
 
 
+def household_language(household_locale: str | None, user_locale: str | None) -> str:
+    """The language of an e-mail to a household's member: the household's, else the
+    person's, else English."""
+    return i18n.normalise(household_locale) or i18n.normalise(user_locale) or i18n.DEFAULT
+
+
+def person_language(user: User | None) -> str:
+    """The language of an e-mail to a person outside a household (their account's news,
+    a join link): theirs, else the request's (English outside a request)."""
+    return i18n.normalise(getattr(user, "locale", None)) or i18n.current()
+
+
+def by_language(rows: Iterable[tuple], household_locale_at: int = -2,
+                user_locale_at: int = -1) -> dict[str, list[tuple]]:
+    """`rows` grouped by `household_language` of the household's and the person's
+    locales found at those places in each row; each group keeps the rows' order (all
+    English: one group, in order)."""
+    groups: dict[str, list[tuple]] = {}
+    known: dict[tuple, str] = {}
+    for row in rows:
+        pair = (row[household_locale_at], row[user_locale_at])
+        code = known.get(pair)
+        if code is None:
+            code = known[pair] = household_language(*pair)
+        groups.setdefault(code, []).append(row)
+    return groups
+
+
+def _people_by_language(household_ids) -> dict[str, list[tuple[int, User]]]:
+    """`_people`, grouped by the language their e-mails are written in (see
+    `household_language`): {code: [(household id, user), ...]}."""
+    if not household_ids:
+        return {}
+    rows = db.session.execute(
+        select(Membership.household_id, User, Household.locale)
+        .join(User, Membership.user_id == User.id)
+        .join(Household, Household.id == Membership.household_id)
+        .where(Membership.household_id.in_(list(household_ids)))
+        .order_by(User.id)
+    ).all()
+    grouped = by_language((household_id, user, household_locale, user.locale)
+                          for household_id, user, household_locale in rows)
+    return {code: [(row[0], row[1]) for row in group] for code, group in grouped.items()}
+
+
 def queue_round_results(rnd: Round) -> None:
     """Tell each pledging household with an e-mail what it gets and what it owes.
 
@@ -86,9 +140,11 @@ def queue_round_results(rnd: Round) -> None:
     ):
         lines.setdefault(household_id, []).append((item_name, quantity, units, amount_pence))
     people = db.session.execute(
-        select(Membership.household_id, User.id, User.name, User.email)
+        select(Membership.household_id, User.id, User.name, User.email, Household.locale,
+               User.locale)
         .join(User, Membership.user_id == User.id)
         .join(Statement, Statement.household_id == Membership.household_id)
+        .join(Household, Household.id == Membership.household_id)
         .where(Statement.round_id == rnd.id)
         .order_by(User.id)
     ).all()
@@ -96,21 +152,24 @@ def queue_round_results(rnd: Round) -> None:
     taken = set(db.session.scalars(
         select(OutboxMessage.key).where(OutboxMessage.key.startswith(prefix, autoescape=True))
     ))
-    # The template is compiled once and its body rendered per household.
+    # The template is compiled once and its body rendered per household, in each
+    # language in turn.
     results = emails.template("round_results")
     shared = {"round_title": rnd.title, "url": _round_url(rnd)}
-    subject = results.subject(**shared)
     messages = []
-    for household_id, user_id, user_name, email in people:
-        key = f"{prefix}{user_id}"
-        if key in taken:
-            continue
-        taken.add(key)
-        fee_pence, total_pence = statements[household_id]
-        body = results.body(name=user_name, lines=lines.get(household_id, ()),
-                            fee_pence=fee_pence, total_pence=total_pence, **shared)
-        messages.append({"key": key, "to_address": email, "subject": subject,
-                         "body": body, "created_at": rnd.closed_at, "attempts": 0})
+    for code, readers in by_language(people).items():
+        with flask_babel.force_locale(code):
+            subject = results.subject(**shared)
+            for household_id, user_id, user_name, email, _h, _u in readers:
+                key = f"{prefix}{user_id}"
+                if key in taken:
+                    continue
+                taken.add(key)
+                fee_pence, total_pence = statements[household_id]
+                body = results.body(name=user_name, lines=lines.get(household_id, ()),
+                                    fee_pence=fee_pence, total_pence=total_pence, **shared)
+                messages.append({"key": key, "to_address": email, "subject": subject,
+                                 "body": body, "created_at": rnd.closed_at, "attempts": 0})
     if messages:
         db.session.execute(insert(OutboxMessage.__table__), messages)
 
@@ -118,11 +177,14 @@ def queue_round_results(rnd: Round) -> None:
 def queue_round_failed(rnd: Round, household_ids) -> None:
     """Tell every pledging household with an e-mail that the round did not go ahead."""
     failed = emails.template("round_failed")
-    for _household_id, user in _people(household_ids):
-        subject, body = failed.render(name=user.name, round_title=rnd.title,
-                                      min_order_pence=rnd.min_order_pence or 0,
-                                      url=_round_url(rnd))
-        _queue(f"round-failed:{rnd.id}:{user.id}", user.email, subject, body, rnd.closed_at)
+    for code, people in _people_by_language(household_ids).items():
+        with flask_babel.force_locale(code):
+            for _household_id, user in people:
+                subject, body = failed.render(name=user.name, round_title=rnd.title,
+                                              min_order_pence=rnd.min_order_pence or 0,
+                                              url=_round_url(rnd))
+                _queue(f"round-failed:{rnd.id}:{user.id}", user.email, subject, body,
+                       rnd.closed_at)
 
 
 def queue_round_cancelled(rnd: Round, now: datetime) -> None:
@@ -131,10 +193,12 @@ def queue_round_cancelled(rnd: Round, now: datetime) -> None:
         select(PledgeLine.household_id).where(PledgeLine.round_id == rnd.id).distinct()
     ).all()
     cancelled = emails.template("round_cancelled")
-    for _household_id, user in _people(pledgers):
-        subject, body = cancelled.render(name=user.name, round_title=rnd.title,
-                                         url=_round_url(rnd))
-        _queue(f"round-cancelled:{rnd.id}:{user.id}", user.email, subject, body, now)
+    for code, people in _people_by_language(pledgers).items():
+        with flask_babel.force_locale(code):
+            for _household_id, user in people:
+                subject, body = cancelled.render(name=user.name, round_title=rnd.title,
+                                                 url=_round_url(rnd))
+                _queue(f"round-cancelled:{rnd.id}:{user.id}", user.email, subject, body, now)
 
 
 def queue_round_ordered(rnd: Round, now: datetime) -> None:
@@ -151,12 +215,14 @@ def queue_round_ordered(rnd: Round, now: datetime) -> None:
     ).all()
     ordered = emails.template("round_ordered")
     day = rnd.expected_delivery_on
-    for household_id, user in _people(getting):
-        subject, body = ordered.render(name=user.name, round_title=rnd.title,
-                                       expected_on=day, url=_round_url(rnd))
-        _queue(f"round-ordered:{rnd.id}:{day.isoformat()}:v{rnd.version}:{household_id}:"
-               f"{user.id}",
-               user.email, subject, body, now)
+    for code, people in _people_by_language(getting).items():
+        with flask_babel.force_locale(code):
+            for household_id, user in people:
+                subject, body = ordered.render(name=user.name, round_title=rnd.title,
+                                               expected_on=day, url=_round_url(rnd))
+                _queue(f"round-ordered:{rnd.id}:{day.isoformat()}:v{rnd.version}:"
+                       f"{household_id}:{user.id}",
+                       user.email, subject, body, now)
 
 
 def queue_delivery_changed(rnd: Round, bills: dict, versions: dict[int, int],
@@ -175,14 +241,16 @@ def queue_delivery_changed(rnd: Round, bills: dict, versions: dict[int, int],
     queued = set(db.session.scalars(select(OutboxMessage.key).where(
         OutboxMessage.key.startswith(prefix, autoescape=True))))
     rows = []
-    for household_id, user in _people(bills):
-        key = f"{prefix}v{versions[household_id]}:{household_id}:{user.id}"
-        if key in queued:
-            continue
-        subject, body = changed.render(name=user.name, round_title=rnd.title, url=url,
-                                       **bills[household_id])
-        rows.append({"key": key, "to_address": user.email, "subject": subject, "body": body,
-                     "created_at": now})
+    for code, people in _people_by_language(bills).items():
+        with flask_babel.force_locale(code):
+            for household_id, user in people:
+                key = f"{prefix}v{versions[household_id]}:{household_id}:{user.id}"
+                if key in queued:
+                    continue
+                subject, body = changed.render(name=user.name, round_title=rnd.title,
+                                               url=url, **bills[household_id])
+                rows.append({"key": key, "to_address": user.email, "subject": subject,
+                             "body": body, "created_at": now})
     if rows:
         db.session.execute(insert(OutboxMessage.__table__), rows)
 
@@ -222,11 +290,16 @@ def queue_reminders(now: datetime) -> int:
             )
         ).all()
         reminder = emails.template("reminder")
-        for _household_id, user in _people(quiet):
-            subject, body = reminder.render(name=user.name, round_title=rnd.title,
-                                            closes_at=rnd.closes_at,
-                                            timezone=rnd.group.timezone, url=_round_url(rnd))
-            _queue(f"reminder:{rnd.id}:{user.id}", user.email, subject, body, now)
+        # The next drop-in before the deadline, where they can order in person.
+        drop_in = next(iter(drop_ins.upcoming(rnd.group_id, now, until=rnd.closes_at,
+                                              limit=1)), None)
+        for code, people in _people_by_language(quiet).items():
+            with flask_babel.force_locale(code):
+                for _household_id, user in people:
+                    subject, body = reminder.render(
+                        name=user.name, round_title=rnd.title, closes_at=rnd.closes_at,
+                        timezone=rnd.group.timezone, url=_round_url(rnd), drop_in=drop_in)
+                    _queue(f"reminder:{rnd.id}:{user.id}", user.email, subject, body, now)
         handled += 1
     return handled
 
@@ -288,16 +361,20 @@ def queue_payment_needs_action(statement: Statement, reason: str, now: datetime)
     """
     rnd = statement.round
     needs_action = emails.template("payment_needs_action")
-    for _household_id, user in _people([statement.household_id]):
-        subject, body = needs_action.render(
-            name=user.name, round_title=rnd.title, reason=reason, url=_pay_url(statement),
-            owed_pence=statement.total_pence - statement.paid_pence)
-        _queue(f"payment-needs-action:{statement.id}:{reason}:{user.id}", user.email,
-               subject, body, now)
+    for code, people in _people_by_language([statement.household_id]).items():
+        with flask_babel.force_locale(code):
+            for _household_id, user in people:
+                subject, body = needs_action.render(
+                    name=user.name, round_title=rnd.title, reason=reason,
+                    url=_pay_url(statement),
+                    owed_pence=statement.total_pence - statement.paid_pence)
+                _queue(f"payment-needs-action:{statement.id}:{reason}:{user.id}", user.email,
+                       subject, body, now)
 
 
 def queue_join_link(group, pending, url: str, now: datetime) -> None:
-    """The link that makes a new account and its household (see services.joining)."""
+    """The link that makes a new account and its household (see services.joining), in
+    the language of the request it was asked for in (there is no account yet)."""
     subject, body = emails.render_email(
         "join_link", name=pending.name, group_name=group.name,
         household=pending.household_label, url=url)
@@ -306,8 +383,10 @@ def queue_join_link(group, pending, url: str, now: datetime) -> None:
 
 def queue_join_existing(group, user: User, url: str, now: datetime) -> None:
     """Someone asked to join `group` with the address of an existing account: tell its
-    owner (at most once a day per group), and how to join with the account."""
-    subject, body = emails.render_email(
-        "join_existing", name=user.name, group_name=group.name, url=url)
+    owner (at most once a day per group), and how to join with the account, in the
+    owner's language (see `person_language`)."""
+    with flask_babel.force_locale(person_language(user)):
+        subject, body = emails.render_email(
+            "join_existing", name=user.name, group_name=group.name, url=url)
     _queue(f"join-existing:{group.id}:{user.id}:{now:%Y-%m-%d}", user.email, subject, body,
            now)

@@ -21,7 +21,7 @@ from bulkbuy.domain.money import format_unit_price
 from bulkbuy.domain.outcome import consented_maximum
 from bulkbuy.domain.progress import CaseFill, case_fill
 from bulkbuy.extensions import db
-from bulkbuy.models import AuditEntry, Membership, PledgeLine, Round, RoundItem, User
+from bulkbuy.models import AuditEntry, Membership, PledgeLine, Product, Round, RoundItem, User
 from bulkbuy.services.closing import outcome_if_closed
 
 
@@ -35,6 +35,8 @@ class ItemFacts:
     unit_description: str
     case_size: int
     case_price_pence: int
+    #: The product's picture (products.picture, a stored name; bulkbuy.services.pictures).
+    picture: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ def round_totals(round_id: int) -> dict[int, tuple[int, int]]:
 # Built once (asked whenever a round's versions are new).
 _ROUND_ITEMS = (
     select(RoundItem.id, RoundItem.round_id, RoundItem.name, RoundItem.unit_description,
-           RoundItem.case_size, RoundItem.case_price_pence)
+           RoundItem.case_size, RoundItem.case_price_pence, Product.picture)
+    .outerjoin(Product, Product.id == RoundItem.product_id)
     .where(RoundItem.round_id == bindparam("round_id")).order_by(RoundItem.name, RoundItem.id))
 _ROUND_TOTALS = (
     select(PledgeLine.round_item_id, func.sum(PledgeLine.quantity),
@@ -210,8 +213,9 @@ _ROUND_LINES = (
     select(RoundItem.id, RoundItem.round_id, RoundItem.name, RoundItem.unit_description,
            RoundItem.case_size, RoundItem.case_price_pence, RoundItem.max_cases,
            PledgeLine.household_id, PledgeLine.queue_pos, PledgeLine.quantity,
-           PledgeLine.tolerance)
+           PledgeLine.tolerance, Product.picture)
     .outerjoin(PledgeLine, PledgeLine.round_item_id == RoundItem.id)
+    .outerjoin(Product, Product.id == RoundItem.product_id)
     .where(RoundItem.round_id == bindparam("round_id")).order_by(RoundItem.name, RoundItem.id))
 
 
@@ -240,10 +244,10 @@ def round_likely(rnd: Round) -> tuple[RoundBoard, RoundLikely]:
     lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
     totals: dict[int, tuple[int, int]] = {}
     for (item_id, round_id, name, unit, size, price, max_cases,
-         household_id, queue_pos, quantity, tolerance) in db.session.execute(
+         household_id, queue_pos, quantity, tolerance, picture) in db.session.execute(
             _ROUND_LINES, {"round_id": rnd.id}):
         if item_id not in items:
-            items[item_id] = ItemFacts(item_id, round_id, name, unit, size, price)
+            items[item_id] = ItemFacts(item_id, round_id, name, unit, size, price, picture)
             rules.append(_ItemRules(item_id, size, price, max_cases))
         if household_id is None:
             continue

@@ -138,9 +138,10 @@ class PinResult:
     message: str | None = None
 
 
-def check_pin(session: TabletSession, household: Household, pin: str, now: datetime
-              ) -> PinResult:
-    """Start the household's turn if the PIN is right; otherwise say why, plainly.
+def check_pin(session: TabletSession, household: Household, pin: str, now: datetime, *,
+              locale: str | None = None) -> PinResult:
+    """Start the household's turn if the PIN is right (in `locale`, the language picked
+    for it: see start_visit); otherwise say why, plainly.
 
     A PIN that is not 4 numbers counts as no attempt. A wrong PIN counts;
     the 5th wrong one locks the PIN for 15 minutes (logged). However many tries
@@ -166,7 +167,7 @@ def check_pin(session: TabletSession, household: Household, pin: str, now: datet
         household.pin_locked_until = None
         if accounts.needs_rehash(household.pin_hash):  # PASSWORD_HASH_METHOD changed
             household.pin_hash = accounts.hash_secret(pin)
-        visit, token = start_visit(session, household, "pin", now)
+        visit, token = start_visit(session, household, "pin", now, locale=locale)
         return PinResult(visit, token)
     if tries >= MAX_PIN_ATTEMPTS:
         audit.record("pin.locked", actor=None, group_id=household.group_id,
@@ -218,8 +219,9 @@ def _take_a_try(household: Household, now: datetime) -> int | None:
 
 
 def helper_confirms(session: TabletSession, household: Household, password: str,
-                    now: datetime) -> tuple[TabletVisit, str]:
-    """The worker knows this person: their password starts the turn without a PIN.
+                    now: datetime, *, locale: str | None = None) -> tuple[TabletVisit, str]:
+    """The worker knows this person: their password starts the turn without a PIN (in
+    `locale`, as start_visit).
 
     Also unlocks a locked PIN. Audited. Raises ServiceError for a wrong password.
     """
@@ -230,7 +232,7 @@ def helper_confirms(session: TabletSession, household: Household, password: str,
     household.pin_locked_until = None
     audit.record("tablet.helper_confirmed", actor=worker, group_id=household.group_id,
                  household_id=household.id, subject=household, tablet_session=session.id)
-    return start_visit(session, household, "worker", now)
+    return start_visit(session, household, "worker", now, locale=locale)
 
 
 def helper_password_refused(session: TabletSession, household: Household) -> None:
@@ -243,13 +245,16 @@ def helper_password_refused(session: TabletSession, household: Household) -> Non
 
 
 def start_visit(session: TabletSession, household: Household, verified_by: str,
-                now: datetime) -> tuple[TabletVisit, str]:
-    """Start a turn (ending anyone else's still open on this tablet)."""
+                now: datetime, *, locale: str | None = None) -> tuple[TabletVisit, str]:
+    """Start a turn (ending anyone else's still open on this tablet), shown in `locale`,
+    the language the resident picked before it (a code of i18n.LANGUAGES, already
+    normalised by the page: tablet.state.pending_locale; None is English); the language
+    ends with the turn."""
     end_open_visits(session, "replaced", now)
     token = new_token()
     visit = TabletVisit(tablet_session_id=session.id, household_id=household.id,
                         token_hash=_hash(token), verified_by=verified_by, started_at=now,
-                        last_seen_at=now)
+                        last_seen_at=now, locale=locale)
     db.session.add(visit)
     db.session.flush()
     return visit, token

@@ -28,7 +28,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from bulkbuy import access, fragment_cache, validation
+from bulkbuy import access, fragment_cache, i18n, validation
 from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import limiter
 from bulkbuy.models import utcnow
@@ -40,7 +40,10 @@ from bulkbuy.tablet.state import (
     TURN_COOKIE,
     current_turn,
     delete_cookie,
+    forget_locale,
     idle_limit,
+    pending_locale,
+    pick_locale,
     set_cookie,
     tablet_session,
 )
@@ -77,6 +80,9 @@ ENDED = _l("Your turn is over, and your order is saved. Tap your flat to start a
 ENDED_UNCHANGED = _l("Your turn is over, so this change was not made. Your earlier "
                      "order is saved. Tap your flat to start again.")
 SUMMARY_KEY = "tablet_done_visit_id"
+#: The turn that just ended on Done, whose slip the worker may still print (dropin.turn_slip);
+#: forgotten when the next person starts (the list shows, or the tablet is left).
+SLIP_KEY = "tablet_slip_visit_id"
 
 
 def _session_or_start():
@@ -115,7 +121,8 @@ def start():
     if tablet_session() is not None:
         return redirect(url_for("tablet.households"), 303)
     session.pop(SESSION_KEY, None)  # a session ended elsewhere: this browser is free again
-    groups = dropin.staff_groups(current_user)
+    screen = dropin.start_screen(current_user, utcnow())
+    groups = screen.groups
     if not groups:
         abort(403)  # only a group's workers and organisers start its tablet
     if request.method == "POST":
@@ -130,7 +137,8 @@ def start():
         response = make_response(redirect(url_for("tablet.households"), 303))
         set_cookie(response, TABLET_COOKIE, token)
         return response
-    return render_template("tablet/start.html", groups=groups, title=_("Start the tablet"))
+    return render_template("tablet/start.html", groups=groups, last_calls=screen.last_calls,
+                           drop_ins=screen.drop_ins, title=_("Start the tablet"))
 
 
 @bp.route("/leave", methods=["GET", "POST"])
@@ -151,6 +159,8 @@ def leave():
             error = refused.message
         else:
             session.pop(SESSION_KEY, None)
+            session.pop(SLIP_KEY, None)
+            forget_locale()
             response = make_response(redirect(
                 url_for("organiser.tablet_sheet", group_id=group_id, session_id=session_id),
                 303))
@@ -181,6 +191,7 @@ def households():
     if ended:
         _forget_the_resident()  # their turn was still open: nothing of it is shown
     session.pop(CHOSEN_KEY, None)
+    session.pop(SLIP_KEY, None)  # the next person: the last household's slip is gone
     html = _household_list(group_id)
     response = make_response(html)
     if ended or request.cookies.get(TURN_COOKIE):
@@ -207,8 +218,9 @@ def _render_household_list(group_id: int, csrf: str) -> str:
     other = _("Other homes")
     for home in tablet.households(group_id):
         blocks.setdefault(home.block or other, []).append(home)
+    languages = [(code, name, i18n.direction(code)) for code, name in i18n.choices()]
     html, _status = _page("tablet/households.html", blocks=blocks, csrf_token=lambda: csrf,
-                          title=_("Tap your flat"))
+                          languages=languages, title=_("Tap your flat"))
     return html
 
 
@@ -222,6 +234,19 @@ def _forget_the_resident() -> None:
     session.pop(CHOSEN_KEY, None)
     session.pop(SUMMARY_KEY, None)
     session.pop("_flashes", None)
+    forget_locale()  # the turn's language ends with it
+
+
+@bp.route("/language", methods=["POST"])
+@login_required
+def language():
+    """A language tapped on the list: the next turn is shown in it, from the PIN page on,
+    and it ends with that turn. An unknown or malformed code is English, not an error."""
+    _found, away = _session_or_start()
+    if away:
+        return away
+    pick_locale(request.form.get("lang"))
+    return redirect(url_for("tablet.households"), 303)
 
 
 @bp.route("/household", methods=["POST"])
@@ -239,6 +264,7 @@ def choose():
         flash(error.message, "error")
         return redirect(url_for("tablet.households"), 303)
     session[CHOSEN_KEY] = household.id
+    session.pop(SLIP_KEY, None)
     return redirect(url_for("tablet.pin"), 303)
 
 
@@ -275,19 +301,22 @@ def pin():
         try:
             with undone_on_error():
                 _visit, token = tablet.helper_confirms(found, household,
-                                                       request.form.get("password", ""), now)
+                                                       request.form.get("password", ""), now,
+                                                       locale=pending_locale())
         except ServiceError as error:
             tablet.helper_password_refused(found, household)  # kept: the request commits
             return _page("tablet/pin.html", 400, household=household, error=None,
                          helper_error=error.message, title=_("Error: Enter your PIN"))
     else:
         # Failures and lockouts are kept: the request commits, whatever the answer.
-        result = tablet.check_pin(found, household, request.form.get("pin", ""), now)
+        result = tablet.check_pin(found, household, request.form.get("pin", ""), now,
+                                  locale=pending_locale())
         if result.visit is None:
             return _page("tablet/pin.html", 400, household=household, error=result.message,
                          title=_("Error: Enter your PIN"))
         token = result.token
     session.pop(CHOSEN_KEY, None)
+    forget_locale()  # the turn has it now (TabletVisit.locale), and ends with it
     response = make_response(redirect(url_for("tablet.order"), 303))
     set_cookie(response, TURN_COOKIE, token)
     return response
@@ -350,6 +379,7 @@ def _order_page(turn, error: TypedError | None = None):
                          any_rounds=any_rounds, owed=screen.owed,
                          deliveries=screen.deliveries, held=screen.held_apart,
                          changes=screen.changes, credit_pence=screen.credit_pence,
+                         closed_apart=screen.closed_apart, closed_by_id=screen.closed_by_id,
                          savings=screen.savings,
                          item_count=item_count,
                          most_pence=most_pence, owed_pence=screen.owed_pence,
@@ -390,6 +420,34 @@ def pledge():
             return redirect(url_for("tablet.order"), 303)
         return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
     flash(_("You want %(n)s of %(name)s. Saved.", n=quantity, name=item.name), "success")
+    return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
+
+
+@bp.route("/take-more", methods=["POST"])
+@login_required
+def take_more():
+    """A − or + tap on "I'll take up to N more to fill a case": set the household's extra
+    to the number the button carries (its quantity kept)."""
+    turn, away = _turn_or_list()
+    if away:
+        return away
+    item_id = validation.record_id(request.form.get("item_id")) or 0
+    tolerance = _typed_quantity(request.form.get("tolerance"))
+    try:
+        with undone_on_error():
+            item = dropin.take_more_at_tablet(
+                turn, item_id, tolerance,
+                max_units=current_app.config["MAX_UNITS_PER_PLEDGE"], now=utcnow())
+    except pledges.RoundNotOpenError:
+        flash(_("Orders for this round have closed, so nothing was changed."), "error")
+        return redirect(url_for("tablet.order"), 303)
+    except ServiceError as error:
+        flash(error.message, "error")
+        if error.field == "item_id":  # no such product here: no card to go back to
+            return redirect(url_for("tablet.order"), 303)
+        return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
+    flash(_("If it fills a case, you will take up to %(n)s more %(name)s. Saved.",
+            n=tolerance, name=item.name), "success")
     return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
 
 
@@ -501,6 +559,9 @@ def done():
         tablet.end_visit(turn, reason, utcnow())
         if reason == "done":  # the resident is here: show what they ordered, once
             session[SUMMARY_KEY] = turn.id
+            session[SLIP_KEY] = turn.id  # and the worker may print their slip
+        else:
+            session.pop(SLIP_KEY, None)
         target = url_for("tablet.thanks")
     response = make_response(redirect(target, 303))
     delete_cookie(response, TURN_COOKIE)
@@ -518,3 +579,22 @@ def thanks():
         return away
     summary = dropin.turn_summary(found, session.pop(SUMMARY_KEY, None), utcnow())
     return _page("tablet/thanks.html", summary=summary, title=_("Thank you"))
+
+
+@bp.route("/slip/<int:round_id>")
+@login_required
+def slip(round_id: int):
+    """The worker prints the slip (slips/print.html) of the household whose turn it is, or
+    whose turn just ended on Done, for one of its rounds; anything else is 404."""
+    found, away = _session_or_start()
+    if away:
+        return away
+    try:
+        with undone_on_error():
+            printed = dropin.turn_slip(found, current_turn(), session.get(SLIP_KEY),
+                                       round_id, utcnow())
+    except ServiceError:
+        abort(404)
+    return render_template("slips/print.html", slips=[printed.slip],
+                           timezone=printed.timezone, title=_("This household's slip"),
+                           back_url=url_for("tablet.households"))

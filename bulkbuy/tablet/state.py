@@ -85,3 +85,27 @@ def turn_locale() -> str | None:
     if visit is not None:
         return visit.locale
     return session.get(PENDING_LOCALE_KEY)
+
+
+def pick_locale(code: object) -> str:
+    """Keep the language a resident picked for the turn about to start (i18n.normalise:
+    an unknown or malformed code is English, never an error); returns the code kept."""
+    from bulkbuy import i18n  # (appended to this module: i18n imports it lazily too)
+
+    chosen = i18n.or_default(code)
+    session[PENDING_LOCALE_KEY] = chosen
+    return chosen
+
+
+def pending_locale() -> str | None:
+    """The language picked for the turn about to start, or None (English). Once the turn
+    has started it keeps it (TabletVisit.locale): then forget_locale()."""
+    from bulkbuy import i18n
+
+    return i18n.normalise(session.get(PENDING_LOCALE_KEY))
+
+
+def forget_locale() -> None:
+    """Forget the language picked: the turn has started with it (and keeps it), or the
+    turn is over (Done, idle, left, the next person) and its language ends with it."""
+    session.pop(PENDING_LOCALE_KEY, None)

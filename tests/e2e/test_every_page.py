@@ -37,6 +37,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import time as dt_time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -53,6 +54,7 @@ from bulkbuy.services import (
     closing,
     collection,
     delivery,
+    drop_ins,
     invites,
     joining,
     pledges,
@@ -176,6 +178,13 @@ def right_pin(page: Page, ids: dict) -> None:
 
 def tap_done(page: Page, ids: dict) -> None:
     _send(page, page.get_by_role("button", name="Done", exact=True))
+
+
+def print_flat_1s_slip(page: Page, ids: dict) -> None:
+    right_pin(page, ids)
+    tap_done(page, ids)
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile("Print this household's slip")).first.click()
 
 
 def wrong_leave_password(page: Page, ids: dict) -> None:
@@ -341,6 +350,8 @@ PAGES: list[Visit] = [
           right_pin, tablet=True),
     Visit("/tablet/thanks", AT_TABLET, "thank you (after Done)", "/tablet/order", tap_done,
           tablet=True),
+    Visit("/tablet/slip/<int:round_id>", AT_TABLET, "the household's slip, just after Done",
+          "/tablet/", print_flat_1s_slip),
     Visit("/tablet/leave", AT_TABLET, "helper: leave tablet mode", "/tablet/leave",
           tablet=True),
     Visit("/tablet/leave", AT_TABLET, "leave tablet mode, wrong password", "/tablet/leave",
@@ -420,6 +431,12 @@ PAGES: list[Visit] = [
           "/organise/{group}/rounds/{closed_round}/packing-slips"),
     Visit(G + "/rounds/<int:round_id>/packing-slips", WORKER, "packing slips, A6",
           "/organise/{group}/rounds/{closed_round}/packing-slips?size=a6"),
+    Visit(G + "/rounds/<int:round_id>/slips", WORKER, "slips to print, every household",
+          "/organise/{group}/rounds/{delivered_round}/slips?which=all"),
+    Visit(G + "/rounds/<int:round_id>/slips/<int:household_id>", WORKER,
+          "one household's slip: changed, owed back",
+          "/organise/{group}/rounds/{delivered_round}/slips/{flat1}"),
+    Visit(G + "/run-sheet", WORKER, "drop-in run sheet", "/organise/{group}/run-sheet"),
     Visit(G + "/rounds/<int:round_id>/payments", ORGANISER, "payments, cash recorded",
           "/organise/{group}/rounds/{closed_round}/payments"),
     Visit(G + "/rounds/<int:round_id>/payments", ORGANISER, 'payments, cash "abc"',
@@ -445,6 +462,10 @@ PAGES: list[Visit] = [
           "cancel a closed round?", "/organise/{group}/rounds/{closed_round}/cancel-after-close"),
     Visit(G + "/staff", ORGANISER, "staff: organisers, workers, invites",
           "/organise/{group}/staff"),
+    Visit(G + "/drop-in-times", ORGANISER, "drop-in times: weekly, add forms",
+          "/organise/{group}/drop-in-times"),
+    Visit(G + "/drop-in-times", ORGANISER, "drop-in times: weekly form blank",
+          "/organise/{group}/drop-in-times", press("Add weekly drop-in"), status=400),
     Visit(G + "/households/<int:household_id>/merge", ORGANISER, "merge: choose the other",
           "/organise/{group}/households/{flat3}/merge"),
     Visit(G + "/households/<int:household_id>/merge", ORGANISER, "merge: the preview",
@@ -459,12 +480,21 @@ PAGES: list[Visit] = [
     Visit(G + "/solidarity-pot", ORGANISER, "solidarity pot: a donation with no amount",
           "/organise/{group}/solidarity-pot", press("Put it in the pot"), status=400,
           posted=G + "/solidarity-pot/donations"),
+    Visit(G + "/impact", ORGANISER, "impact report: the last 12 months, with charts",
+          "/organise/{group}/impact"),
+    Visit(G + "/impact", ORGANISER, "impact report, a bad date",
+          "/organise/{group}/impact?from=abc", status=400),
 ]
 
 #: GET rules that are not pages, and why they are not checked here.
 NOT_PAGES = {
     "/static/<path:filename>": "CSS and JavaScript files, not pages",
     "/healthz": "JSON for the production layout's monitoring, not a page",
+    "/pictures/<name>": "a product's picture (WebP), not a page (test_pictures.py checks it)",
+    "/organise/<int:group_id>/impact.csv":
+        "a CSV download of the impact report's figures (its HTML twin, impact, is checked)",
+    "/organise/<int:group_id>/impact/<any(households, money):chart>.svg":
+        "an impact report chart (an SVG image shown on the impact page, which is checked)",
     "/organise/<int:group_id>/audit.csv":
         "a CSV download of the audit log, not a page (its HTML twin, audit, is checked)",
     "/organise/<int:group_id>/rounds/<int:round_id>/order-sheet.csv":
@@ -605,6 +635,8 @@ def build_world(app) -> dict:
         privacy.ask_for_erasure(r3, flat3.id, confirmed=True, now=now)
         solidarity.record_donation(group, 5000, "Grant from the council", actor=org, now=now)
         solidarity.set_supported(group, flat2, True, actor=org, now=now)
+        drop_ins.add_weekly(group, place="Community room, Oak House", weekday=1,
+                            starts=dt_time(10), ends=dt_time(12), actor=org, now=now)
         time_credits.save_rule(group, 60, 100, None, actor=org, now=now)
         time_credits.record_time(group, flat1, 90, "packing", "Packed on delivery day",
                                  actor=worker, now=now)

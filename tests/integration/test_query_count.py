@@ -19,8 +19,9 @@ from bulkbuy.services import pledges
 from tests import factories
 
 MAX_ROUND_PAGE_STATEMENTS = 8
-#: My orders reads one more: the household's money kept for its next order (#14).
-MAX_MY_ORDERS_STATEMENTS = 9
+#: My orders reads one more: the household's money kept for its next order (#14); and one
+#: more, the group's next drop-in times (#16).
+MAX_MY_ORDERS_STATEMENTS = 10
 
 
 @contextmanager

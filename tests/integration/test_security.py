@@ -287,6 +287,7 @@ def test_a_resident_gets_403_from_every_organiser_page_and_changes_nothing(app, 
         "round_id": draft.id, "item_id": draft.items[0].id,
         "household_id": w.households[1].id, "statement_id": 1, "cash_id": 1, "session_id": 1,
         "payment_id": 1, "user_id": w.residents[1].id, "invite_id": 1, "membership_id": 1,
+        "chart": "money",  # the impact report's charts
     }
     invite_code = w.group.invite_code
     routes = list(organiser_routes(app.url_map, ids))
@@ -348,6 +349,7 @@ def test_another_groups_organiser_gets_404_from_every_organiser_route_and_change
         "item_id": oak.round.items[0].id, "household_id": oak.households[0].id,
         "statement_id": statement, "cash_id": 1, "session_id": 1, "payment_id": 1,
         "user_id": oak.residents[0].id, "invite_id": 1, "membership_id": 1,
+        "chart": "money",  # the impact report's charts
     }
     routes = [(method, path) for method, path in organiser_routes(app.url_map, ids)
               if path.startswith(f"/organise/{oak.group.id}")]  # not the list of one's groups

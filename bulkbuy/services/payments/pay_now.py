@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from bulkbuy.domain import statuses
 from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import CardConsent, CardPayment, Household, Round, SavedCard, Statement, User
-from bulkbuy.services import ServiceError
+from bulkbuy.services import ServiceError, drop_ins
 from bulkbuy.services.payments import attempts, charge_sweep
 from bulkbuy.services.payments import saved_cards as cards
 
@@ -104,9 +104,11 @@ class PayPage:
     minimum_pence: int
     chargeable: bool
     will_charge: bool
+    #: The group's next drop-in times (where to pay in cash instead).
+    drop_ins: list[drop_ins.DropInTime] = field(default_factory=list)
 
 
-def pay_page(config, statement: Statement) -> PayPage:
+def pay_page(config, statement: Statement, now: datetime | None = None) -> PayPage:
     """Everything the pay page shows. Writes nothing.
 
     Asks Stripe for the latest attempt's client secret only when that attempt waits
@@ -130,6 +132,7 @@ def pay_page(config, statement: Statement) -> PayPage:
         cards_on=on, minimum_pence=cards.MINIMUM_CHARGE_PENCE,
         chargeable=statement.round.status in statuses.CHARGEABLE_ROUNDS,
         will_charge=charge_sweep.sweep_will_charge(statement),
+        drop_ins=drop_ins.upcoming(statement.round.group_id, now or datetime.now(UTC)),
     )
 
 

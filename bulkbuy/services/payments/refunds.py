@@ -27,6 +27,7 @@ from bulkbuy.services import (
     ServiceError,
     audit,
     credits,
+    impact,
     notifications,
     solidarity,
     time_credits,
@@ -212,6 +213,8 @@ def cancel_closed_round(rnd: Round, *, actor, now: datetime) -> int:
     credits.give_back_used(rnd, now)
     solidarity.give_back_help(rnd, now)
     time_credits.give_back_used(rnd, now)
+    db.session.refresh(rnd)
+    impact.record(rnd, now)  # the impact report: the round no longer counts as run
     queued = 0
     for payment in db.session.scalars(
         select(CardPayment).where(CardPayment.round_id == rnd.id,

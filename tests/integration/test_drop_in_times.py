@@ -1,0 +1,192 @@
+"""Drop-in times (#16): organisers add weekly and one-off drop-ins and remove them;
+`upcoming` gives the next ones in one query, removed ones left out; another group's
+organiser gets 404s."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bulkbuy.extensions import db
+from bulkbuy.models import AuditEntry, DropInSession
+from bulkbuy.services import ServiceError
+from bulkbuy.services import drop_ins as drop_in_service
+from tests import factories
+from tests.pages import count, page
+
+NOW = datetime(2027, 3, 3, 9, tzinfo=UTC)  # a Wednesday
+
+
+def weekly(w, weekday=1, place="Community room, Oak House", starts=time(10), ends=time(12),
+           note=None):
+    row = drop_in_service.add_weekly(w.group, place=place, weekday=weekday, starts=starts,
+                                     ends=ends, note=note, actor=w.organiser, now=NOW)
+    db.session.commit()
+    return row
+
+
+def test_upcoming_mixes_weekly_and_one_off_and_leaves_out_removed_and_other_groups(app):
+    w = factories.world(open_round=False)
+    other = factories.world(name="Elm Court", open_round=False, prefix="elm-")
+    weekly(w)
+    drop_in_service.add_once(w.group, place="Library", on_date=date(2027, 3, 5),
+                             starts=time(14), ends=time(15, 30), actor=w.organiser, now=NOW)
+    gone = weekly(w, weekday=2, place="Gone")
+    weekly(other, weekday=0, place="Elm hall")
+    drop_in_service.remove(w.group, gone.id, actor=w.organiser, now=NOW)
+    db.session.commit()
+
+    found = drop_in_service.upcoming(w.group.id, NOW)
+    assert [(t.place, t.starts_at.date(), t.starts_at.hour) for t in found] == [
+        ("Library", date(2027, 3, 5), 14),
+        ("Community room, Oak House", date(2027, 3, 9), 10),
+        ("Community room, Oak House", date(2027, 3, 16), 10),
+    ]
+    assert found[0].ends_at.minute == 30
+    assert drop_in_service.upcoming(w.group.id, NOW, until=datetime(2027, 3, 6, tzinfo=UTC),
+                                    limit=10)[0].place == "Library"
+    assert len(drop_in_service.upcoming(w.group.id, NOW, limit=1)) == 1
+    assert drop_in_service.upcoming(other.group.id, NOW)[0].place == "Elm hall"
+    actions = db.session.scalars(select(AuditEntry.action).where(
+        AuditEntry.group_id == w.group.id, AuditEntry.action.like("drop_in.%"))).all()
+    assert sorted(actions) == ["drop_in.added"] * 3 + ["drop_in.removed"]
+
+
+def test_upcoming_with_no_drop_ins_is_empty(app):
+    w = factories.world(open_round=False)
+    assert drop_in_service.upcoming(w.group.id, NOW) == []
+
+
+@pytest.mark.parametrize(("fields", "field", "words"), [
+    ({"place": "  "}, "place", "Say where the drop-in is."),
+    ({"place": "x" * 201}, "place", "Keep the place to 200 characters or fewer."),
+    ({"weekday": 7}, "weekday", "Choose the day of the week."),
+    ({"weekday": None}, "weekday", "Choose the day of the week."),
+    ({"ends": time(9)}, "ends", "The end time must be after the start time."),
+    ({"ends": time(10)}, "ends", "The end time must be after the start time."),
+    ({"note": "n" * 201}, "note", "Keep the note to 200 characters or fewer."),
+])
+def test_bad_weekly_drop_ins_are_refused(app, fields, field, words):
+    w = factories.world(open_round=False)
+    given = {"place": "Oak House", "weekday": 1, "starts": time(10), "ends": time(12),
+             **fields}
+    with pytest.raises(ServiceError) as refused:
+        drop_in_service.add_weekly(w.group, **given, actor=w.organiser, now=NOW)
+    assert (refused.value.field, refused.value.message) == (field, words)
+    db.session.rollback()
+    assert count(DropInSession) == 0
+
+
+def test_a_one_off_in_the_past_is_refused_but_today_is_fine(app):
+    w = factories.world(open_round=False)
+    with pytest.raises(ServiceError) as refused:
+        drop_in_service.add_once(w.group, place="Library", on_date=date(2027, 3, 2),
+                                 starts=time(10), ends=time(11), actor=w.organiser, now=NOW)
+    assert refused.value.field == "date"
+    drop_in_service.add_once(w.group, place="Library", on_date=date(2027, 3, 3),
+                             starts=time(10), ends=time(11), actor=w.organiser, now=NOW)
+    db.session.commit()
+    assert count(DropInSession) == 1
+
+
+def test_the_organiser_page_adds_shows_and_removes(client, auth):
+    w = factories.world(open_round=False)
+    auth.login(w.organiser.email)
+    base = f"/organise/{w.group.id}/drop-in-times"
+    assert "Drop-in times" in page(client.get(f"/organise/{w.group.id}"))
+    text = page(client.get(base))
+    assert "No drop-in times yet" in text
+
+    refused = client.post(base, data={"kind": "weekly", "weekday": "1", "starts": "10:00",
+                                      "ends": "09:00", "place": "Oak House", "note": ""})
+    assert refused.status_code == 400
+    assert "The end time must be after the start time." in page(refused)
+    assert 'value="Oak House"' in page(refused)
+    refused = client.post(base, data={"kind": "weekly", "weekday": "", "starts": "ten",
+                                      "ends": "12:00", "place": "Oak House", "note": ""})
+    assert refused.status_code == 400
+    assert "Choose the day of the week." in page(refused)
+    assert "Enter the time it starts, like 10:00." in page(refused)
+    assert count(DropInSession) == 0
+
+    added = client.post(base, data={"kind": "weekly", "weekday": "1", "starts": "10:00",
+                                    "ends": "12:00", "place": "Community room, Oak House",
+                                    "note": "Side door"})
+    assert added.status_code == 303
+    far = date(datetime.now(UTC).year + 1, 6, 1)
+    added = client.post(base, data={"kind": "once", "date": far.strftime("%d/%m/%Y"),
+                                    "starts": "18.30", "ends": "20", "place": "Library",
+                                    "note": ""})
+    assert added.status_code == 303
+    text = page(client.get(base))
+    assert "Drop-in time added." in text
+    assert "Every Tuesday, 10:00 to 12:00, Community room, Oak House (Side door)" in text
+    assert "Drop-in: Tuesday" in text and "10am to midday, Community room, Oak House" in text
+    assert "18:30 to 20:00, Library" in text
+
+    row = db.session.scalar(select(DropInSession).where(DropInSession.place == "Library"))
+    removed = client.post(f"{base}/{row.id}/remove")
+    assert removed.status_code == 303
+    text = page(client.get(base))
+    assert "Removed: Library." in text and "18:30 to 20:00, Library" not in text
+    assert client.post(f"{base}/{row.id}/remove").status_code == 404
+
+
+def test_another_groups_organiser_and_residents_get_404_or_403(client, auth):
+    w = factories.world(open_round=False)
+    other = factories.world(name="Elm Court", open_round=False, prefix="elm-")
+    row = weekly(w)
+    base = f"/organise/{w.group.id}/drop-in-times"
+    auth.login(other.organiser.email)
+    assert client.get(base).status_code == 404
+    assert client.post(f"{base}/{row.id}/remove").status_code == 404
+    assert client.post(base, data={"kind": "weekly", "weekday": "1", "starts": "10:00",
+                                   "ends": "12:00", "place": "X"}).status_code == 404
+    # Its own page with the other group's session id: 404 too.
+    assert client.post(f"/organise/{other.group.id}/drop-in-times/{row.id}/remove"
+                       ).status_code == 404
+    auth.login(w.residents[0].email)
+    assert client.get(base).status_code in (403, 404)
+    db.session.expire_all()
+    assert db.session.get(DropInSession, row.id).removed_at is None
+
+
+def test_the_reminder_names_the_next_drop_in_before_the_deadline(app):
+    from bulkbuy.models import OutboxMessage
+    from bulkbuy.services import notifications
+    from tests.integration.test_closing import DEADLINE, make_world
+
+    w = make_world(residents=2)
+    # Thursday 2pm, the day before the Friday 9am deadline; and one after it.
+    drop_in_service.add_weekly(w.group, place="Oak House", weekday=3, starts=time(14),
+                               ends=time(16), actor=w.organiser, now=NOW)
+    drop_in_service.add_weekly(w.group, place="Too late", weekday=4, starts=time(10),
+                               ends=time(11), actor=w.organiser, now=NOW)
+    db.session.commit()
+    assert notifications.queue_reminders(DEADLINE - timedelta(hours=23)) == 1
+    db.session.commit()
+    bodies = db.session.scalars(select(OutboxMessage.body)).all()
+    assert len(bodies) == 2
+    for body in bodies:
+        assert "/rounds/1\n\nOr order in person at the drop-in: Thursday 12 March" in body
+        assert body.endswith(", 2pm, Oak House.")
+        assert "Too late" not in body
+
+
+def test_my_orders_pay_and_pin_pages_name_the_next_drop_ins(client, auth):
+    w = factories.world()
+    weekly(w, weekday=1, place="Community room, Oak House")
+    auth.login(w.residents[0].email)
+    assert "Drop-in: Tuesday" in page(client.get("/my-orders"))
+    assert "10am to midday, Community room, Oak House" in page(client.get("/my-orders"))
+    pin = page(client.get(f"/groups/{w.group.id}/pin"))
+    assert "Next drop-ins:" in pin and "Community room, Oak House" in pin
+
+
+def test_pages_say_what_they_said_before_with_no_drop_ins(client, auth):
+    w = factories.world()
+    auth.login(w.residents[0].email)
+    assert "Drop-in:" not in page(client.get("/my-orders"))
+    assert "Next drop-ins" not in page(client.get(f"/groups/{w.group.id}/pin"))

@@ -1,0 +1,88 @@
+"""Times and money in each language: English exactly as it always was, every other
+language as Babel (CLDR) writes it, and no amount of pence lost on the way."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import flask_babel
+import pytest
+from babel.dates import format_time
+from babel.numbers import format_currency
+from flask import Flask
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bulkbuy import formatting, i18n
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+SIX_PM = datetime(2026, 3, 14, 18, 0, tzinfo=UTC)  # 6pm in London (GMT)
+
+
+@pytest.fixture(scope="module")
+def app():
+    app = Flask(__name__)
+    flask_babel.Babel(app, locale_selector=lambda: "en")
+    return app
+
+
+def _in(app, code, fn, *args, **kwargs):
+    with app.test_request_context("/"), flask_babel.force_locale(code):
+        return fn(*args, **kwargs)
+
+
+def test_english_is_unchanged(app):
+    assert _in(app, "en", formatting.when, SIX_PM, "Europe/London", NOW) == \
+        "Saturday 14 March, 6pm"
+    assert _in(app, "en", formatting.when, datetime(2026, 3, 14, 18, 30, tzinfo=UTC),
+               "Europe/London", NOW) == "Saturday 14 March, 6:30pm"
+    assert _in(app, "en", formatting.when, SIX_PM, "Europe/London",
+               datetime(2025, 1, 1, tzinfo=UTC)) == "Saturday 14 March 2026, 6pm"
+    assert _in(app, "en", formatting.day, date(2026, 3, 14), NOW) == "Saturday 14 March"
+    assert _in(app, "en", formatting.pence, 123456) == "£1,234.56"
+    assert _in(app, "en", formatting.pence, 600) == "£6"
+    assert _in(app, "en", formatting.pence, -120) == "-£1.20"
+    assert _in(app, "en", formatting.number, 12345) == "12,345"
+    # Outside any app: English too.
+    assert formatting.pence(45) == "£0.45"
+    assert formatting.when(SIX_PM, "Europe/London", NOW) == "Saturday 14 March, 6pm"
+
+
+def test_polish_days_times_and_money_are_babels(app):
+    assert _in(app, "pl", formatting.when, SIX_PM, "Europe/London", NOW) == \
+        "sobota, 14 marca, 18:00"
+    assert _in(app, "pl", formatting.day, date(2026, 3, 14), NOW) == "sobota, 14 marca"
+    assert _in(app, "pl", formatting.day, date(2026, 9, 14), NOW).endswith("2026")
+    assert _in(app, "pl", formatting.pence, 123456) == \
+        format_currency(Decimal("1234.56"), "GBP", locale="pl")
+    assert _in(app, "pl", formatting.number, 12345) == "12\xa0345"
+
+
+def test_urdu_days_times_and_money_are_babels(app):
+    text = _in(app, "ur", formatting.when, SIX_PM, "Europe/London", NOW)
+    assert "مارچ" in text  # March
+    assert format_time(datetime(2026, 3, 14, 18, 0, tzinfo=UTC), "short", tzinfo=UTC,
+                       locale="ur") in text
+    assert _in(app, "ur", formatting.pence, 5) == \
+        format_currency(Decimal("0.05"), "GBP", locale="ur")
+
+
+def test_none_is_empty_in_every_language(app):
+    for code in i18n.LANGUAGES:
+        assert _in(app, code, formatting.pence, None) == ""
+        assert _in(app, code, formatting.when, None, "Europe/London") == ""
+        assert _in(app, code, formatting.day, None) == ""
+        assert _in(app, code, formatting.number, None) == ""
+
+
+@given(st.integers(min_value=-10**10, max_value=10**10), st.sampled_from(list(i18n.LANGUAGES)))
+def test_any_amount_formats_and_keeps_its_digits(app, pence, code):
+    text = _in(app, code, formatting.pence, pence)
+    digits = re.sub(r"\D", "", text)
+    pounds, rest = divmod(abs(pence), 100)
+    # English leaves off ".00" for whole pounds; every other language shows two places.
+    expected = str(pounds) if (code == "en" and rest == 0) else f"{pounds}{rest:02d}"
+    assert digits == expected
+    assert (pence < 0) == ("-" in text)
