@@ -39,7 +39,7 @@ translations: $(INSTALLED)
 	$(BIN)/pybabel extract -F babel.cfg --project=bulkbuy --add-location=file -w 100 \
 		-o bulkbuy/translations/messages.pot .
 	$(BIN)/pybabel update -i bulkbuy/translations/messages.pot -d bulkbuy/translations \
-		--ignore-obsolete -w 100
+		--ignore-obsolete --no-fuzzy-matching -w 100
 	$(BIN)/pybabel compile -d bulkbuy/translations --statistics
 
 bench: $(INSTALLED)

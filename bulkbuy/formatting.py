@@ -2,9 +2,10 @@
 
 English is written out by hand ("Friday 14 March, 6pm", "£6.20": see `when`, `day` and
 domain.money.format_pence); every other language is Babel's (CLDR) way of writing a
-weekday, day and month, a time and an amount of pounds in it. The language in force is
-Flask-Babel's (the request's, or `with flask_babel.force_locale(code):`); English
-outside an app. What Babel needs per language is worked out once per process.
+weekday, day and month, a time and an amount of pounds in it (always with '£': "12,50 £"
+in Polish). The language in force is Flask-Babel's (the request's, or
+`with flask_babel.force_locale(code):`); English outside an app. What Babel needs per
+language is worked out once per process.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import flask_babel
 from babel import Locale
 from babel.dates import DateTimePattern, match_skeleton, parse_pattern
 from babel.numbers import NumberPattern
+from babel.numbers import parse_pattern as parse_number_pattern
 from flask import g, has_app_context
 from flask_babel import gettext as _
 
@@ -35,7 +37,7 @@ class _Patterns:
     day_with_year: DateTimePattern
     time: DateTimePattern  # 'HH:mm' in Polish
     day_and_time: str  # '{1}, {0}': the day ({1}) and the time ({0}) together
-    money: NumberPattern
+    money: NumberPattern  # the language's currency pattern with '£' for its symbol
     number: NumberPattern
 
 
@@ -45,6 +47,16 @@ def _whole_weekday(pattern: DateTimePattern) -> DateTimePattern:
     parts = pattern.pattern.split("'")
     parts[::2] = [re.sub("E+", "EEEE", part) for part in parts[::2]]
     return parse_pattern("'".join(parts))
+
+
+def _with_pound_sign(pattern: NumberPattern) -> NumberPattern:
+    """The currency pattern with the currency sign ('¤') written as '£', outside quoted
+    text: Babel's data has no '£' for pounds in some languages (Polish and Romanian
+    write 'GBP'), but residents everywhere here see '£' on their receipts and in shops.
+    '#,##0.00\xa0¤' (Polish) -> "#,##0.00\xa0'£'"."""
+    parts = pattern.pattern.split("'")
+    parts[::2] = [re.sub("¤+", "'£'", part) for part in parts[::2]]
+    return parse_number_pattern("'".join(parts))
 
 
 @functools.lru_cache(maxsize=32)
@@ -60,7 +72,7 @@ def _patterns(locale: Locale) -> _Patterns:
         day_with_year=skeleton("yMMMMEEEEd"),
         time=locale.time_formats["short"],
         day_and_time=str(locale.datetime_formats["medium"]),
-        money=locale.currency_formats["standard"],
+        money=_with_pound_sign(locale.currency_formats["standard"]),
         number=locale.decimal_formats[None],
     )
 
@@ -157,8 +169,9 @@ def parse_local(text: str | None, timezone: str) -> datetime:
 
 
 def pence(amount: int | None) -> str:
-    """Pence as pounds: '£6.20' in English (domain.money.format_pence), Babel's way in
-    another language ('6,20 GBP' in Polish); '' for None. Never through a float."""
+    """Pence as pounds: '£6.20' in English (domain.money.format_pence), the language's
+    own way with the sign '£' in another ('6,20 £' in Polish and Romanian); '' for
+    None. Never through a float."""
     if amount is None:
         return ""
     other = _other_language()
@@ -171,7 +184,7 @@ def pence(amount: int | None) -> str:
 def _money(locale: Locale, amount: int) -> str:
     """Babel's pounds for `amount` pence in `locale` (kept: Babel takes ~10 µs, and a
     page shows the same prices again and again)."""
-    return _patterns(locale).money.apply(Decimal(amount) / 100, locale, currency="GBP")
+    return _patterns(locale).money.apply(Decimal(amount) / 100, locale)
 
 
 def number(count: int | None) -> str:

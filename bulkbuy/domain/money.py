@@ -141,17 +141,6 @@ def format_pence(pence: int) -> str:
     return f"{sign}£{pounds:,}.{rest:02d}"
 
 
-def format_unit_price(case_price_pence: int, case_size: int) -> str:
-    """Show the price of one unit: exact when whole pence, else "about" the nearest penny.
-
-    Promises: "£0.50" when the unit price is a whole number of pence (and
-    "£6" for whole pounds, as :func:`format_pence`); otherwise, e.g. 1000p
-    for 12, "about £0.83", rounded half-up to the nearest penny.
-    """
-    price = unit_price(case_price_pence, case_size)
-    if price.denominator == 1:
-        return format_pence(price.numerator)
-    return "about " + format_pence(round_half_up_pence(price))
 
 
 _AMOUNT = re.compile(
@@ -165,6 +154,40 @@ _AMOUNT = re.compile(
 
 def _plain(text: str, **values: object) -> str:
     return text % values
+
+
+def shown_unit_price(case_price_pence: int, case_size: int) -> tuple[int, bool]:
+    """The price of one unit as shown: (pence, exact). Exact when it is a whole number
+    of pence; otherwise the nearest penny, halves rounded up, and exact is False."""
+    price = unit_price(case_price_pence, case_size)
+    if price.denominator == 1:
+        return price.numerator, True
+    return round_half_up_pence(price), False
+
+
+def format_shown_unit_price(pence: int, exact: bool, *,
+                            money: Callable[[int], str] = format_pence,
+                            gettext: Callable[..., str] = _plain) -> str:
+    """A `shown_unit_price` in words: the amount (`money`, English's format_pence
+    unless another language's is given), with "about" (through `gettext`, so it can be
+    translated) when it is not exact."""
+    if exact:
+        return money(pence)
+    return gettext("about %(price)s", price=money(pence))
+
+
+def format_unit_price(case_price_pence: int, case_size: int, *,
+                      money: Callable[[int], str] = format_pence,
+                      gettext: Callable[..., str] = _plain) -> str:
+    """Show the price of one unit: exact when whole pence, else "about" the nearest penny.
+
+    Promises: "£0.50" when the unit price is a whole number of pence (and
+    "£6" for whole pounds, as :func:`format_pence`); otherwise, e.g. 1000p
+    for 12, "about £0.83", rounded half-up to the nearest penny. Another language's
+    amounts and words with `money` and `gettext` (see `format_shown_unit_price`).
+    """
+    pence, exact = shown_unit_price(case_price_pence, case_size)
+    return format_shown_unit_price(pence, exact, money=money, gettext=gettext)
 
 
 def parse_pounds(text: str, gettext: Callable[..., str] = _plain) -> int:

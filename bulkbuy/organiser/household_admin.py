@@ -1,6 +1,6 @@
-"""Looking after households: a new name or block (staff), merging two after a preview
-and removing one (organisers), and a link that brings a person into a household
-(staff)."""
+"""Looking after households: a new name or block, its language and paper news (staff),
+merging two after a preview and removing one (organisers), and a link that brings a
+person into a household (staff)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,28 @@ def edit_household(group_id: int, household_id: int):
     if errors:
         typed = {k: request.form.get(k, "") for k in ("label", "block")}
         return _render_households(group, {household.id: errors}, {household.id: typed}, 400,
+                                  search=household.label)
+    if changed:
+        flash(_("Saved: %(household)s.", household=household.label), "success")
+    return _back_to(household, request.form.get("q"))
+
+
+@bp.route("/<int:group_id>/households/<int:household_id>/language", methods=["POST"])
+@login_required
+def set_household_language(group_id: int, household_id: int):
+    """The language of a household's e-mails and slips, and whether its news is printed
+    for it too (organisers and workers)."""
+    group, _member = _staff(group_id)
+    household = _live(group, household_id)
+    code = request.form.get("locale", "")
+    paper = request.form.get("paper_slips") == "y"
+    try:
+        with undone_on_error():
+            changed = household_admin.set_language(household, code, paper,
+                                                   actor=current_user)
+    except ServiceError as error:
+        return _render_households(group, {household.id: {"locale": error.message}},
+                                  {household.id: {"locale": code}}, 400,
                                   search=household.label)
     if changed:
         flash(_("Saved: %(household)s.", household=household.label), "success")

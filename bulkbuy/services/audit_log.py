@@ -76,6 +76,7 @@ ACTION_WORDS: dict[str, str] = {
     "household.edited": _l("Household renamed or moved"),
     "household.erased": _l("Household's personal data erased"),
     "household.invite_used": _l("Someone joined a household by its invite link"),
+    "household.language_set": _l("Household's language or paper news changed"),
     "household.merged": _l("Two households merged"),
     "household.removed": _l("Household removed"),
     "invite.created": _l("Invite link made"),

@@ -1,5 +1,6 @@
 """Staff looking after a group's households: renaming one or moving it to another block,
-merging two into one (after a preview), removing one, and inviting a person into one.
+setting its language and whether its news is printed, merging two into one (after a
+preview), removing one, and inviting a person into one.
 
 A removed or merged household keeps its row, its statements and its payments for the
 books; it leaves every list (removed_at) and its name becomes "Removed household <id>",
@@ -11,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import flask_babel
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
+from bulkbuy import i18n
 from bulkbuy.domain import merging
 from bulkbuy.domain.labels import natural_key
 from bulkbuy.domain.statuses import COLLECTING_ROUNDS, OWED, RoundStatus
@@ -38,6 +41,7 @@ from bulkbuy.services import (
     credits,
     emails,
     invites,
+    notifications,
     pledges,
     writes,
 )
@@ -92,6 +96,34 @@ def edit_household(household: Household, label: str, block: str | None, *, actor
     if not writes.inserted(household):  # the same name given to another at this moment
         raise ServiceError(LABEL_TAKEN, field="label")
     audit.record("household.edited", actor=actor, group_id=household.group_id,
+                 household_id=household.id, subject=household, before=before, after=after)
+    return True
+
+
+# --- language and paper ------------------------------------------------------------------
+
+LANGUAGE_UNKNOWN = _l("Choose one of the languages on the list.")
+
+
+def set_language(household: Household, code: object, paper_slips: bool, *,
+                 actor: User) -> bool:
+    """The language of the household's e-mails and printed slips (households.locale)
+    and whether its news is printed for it too (households.paper_slips), set by staff:
+    a household with no members (helped at the drop-in) has nobody else to set them.
+    A code we have no language for: ServiceError (field "locale"), nothing changed.
+    Returns whether anything changed; a change is audited ("household.language_set",
+    before and after)."""
+    locale = i18n.normalise(code)
+    if locale is None:
+        raise ServiceError(LANGUAGE_UNKNOWN, field="locale")
+    before = {"locale": i18n.or_default(household.locale),
+              "paper_slips": bool(household.paper_slips)}
+    after = {"locale": locale, "paper_slips": bool(paper_slips)}
+    if before == after:
+        return False
+    household.locale = locale
+    household.paper_slips = after["paper_slips"]
+    audit.record("household.language_set", actor=actor, group_id=household.group_id,
                  household_id=household.id, subject=household, before=before, after=after)
     return True
 
@@ -353,17 +385,23 @@ class HouseholdInvite:
 def invite_to_household(household: Household, *, actor: User, now: datetime,
                         email: str | None = None) -> HouseholdInvite:
     """A single-use link (services.invites, a week) that gives a person an account in
-    this household; when `email` is given, the link is also e-mailed there (queued).
+    this household; when `email` is given, the link is also e-mailed there (queued), in
+    the household's language.
     A bad address: ServiceError (field "email"). Audited ("invite.created")."""
     address = accounts.one_email_address(email) if email else None
     invite, token = invites.create(household.group, kind="household", actor=actor, now=now,
                                    household=household, email=address)
     url = invites.link(token, kind="household")
     if address:
-        subject, body = emails.render_email(
-            "household_invite", group_name=household.group.name, household=household.label,
-            inviter=actor.name, url=url, expires_at=invite.expires_at,
-            timezone=household.group.timezone)
+        # The household's language; else that of the address's account, if it has one;
+        # else the request's.
+        code = (i18n.normalise(household.locale)
+                or notifications.person_language(accounts.find_user(address)))
+        with flask_babel.force_locale(code):
+            subject, body = emails.render_email(
+                "household_invite", group_name=household.group.name,
+                household=household.label, inviter=actor.name, url=url,
+                expires_at=invite.expires_at, timezone=household.group.timezone)
         db.session.add(OutboxMessage(key=f"household-invite:{invite.id}", to_address=address,
                                      subject=subject, body=body, created_at=now))
     audit.record("invite.created", actor=actor, group_id=household.group_id,

@@ -21,6 +21,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+import flask_babel
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -89,10 +90,18 @@ def _key(kind: str, user_id: int) -> str:
 
 # --- Password reset ---------------------------------------------------------------------------
 
-def _reset_mail(name: str, user_id: int, password_hash: str) -> tuple[str, str]:
+def _render_for(user: User | None, template: str, **values) -> tuple[str, str]:
+    """An e-mail to `user` in their language (notifications.person_language: theirs,
+    else the request's)."""
+    with flask_babel.force_locale(notifications.person_language(user)):
+        return emails.render_email(template, **values)
+
+
+def _reset_mail(user: User | None, name: str, user_id: int,
+                password_hash: str) -> tuple[str, str]:
     token = _serializer(RESET_SALT).dumps({"u": user_id, "p": _fingerprint(password_hash)})
-    return emails.render_email("password_reset", name=name,
-                               url=f"{_base()}/password/reset/{token}")
+    return _render_for(user, "password_reset", name=name,
+                       url=f"{_base()}/password/reset/{token}")
 
 
 def ask_password_reset(email: str, now: datetime) -> None:
@@ -101,8 +110,8 @@ def ask_password_reset(email: str, now: datetime) -> None:
     user = accounts.find_user(email)
     if user is not None and user.erased_at is not None:
         user = None
-    subject, body = (_reset_mail(user.name, user.id, user.password_hash) if user
-                     else _reset_mail("", 0, _UNKNOWN_HASH))  # the same work either way
+    subject, body = (_reset_mail(user, user.name, user.id, user.password_hash) if user
+                     else _reset_mail(None, "", 0, _UNKNOWN_HASH))  # the same work either way
     # Both answers write (the log entry always; the e-mail only to an account), so the
     # time taken tells no more than the page does.
     audit.record("account.reset_asked", actor=None, group_id=None, subject=user)
@@ -114,7 +123,7 @@ def send_reset_link(user: User, now: datetime, *, actor: User | None,
                     group_id: int | None = None, household_id: int | None = None) -> None:
     """Queue a password reset link to `user`'s address (asked by them: `actor` None, or
     sent by staff of `group_id`); audited."""
-    subject, body = _reset_mail(user.name, user.id, user.password_hash)
+    subject, body = _reset_mail(user, user.name, user.id, user.password_hash)
     notifications._queue(_key("password-reset", user.id), user.email, subject, body, now)
     audit.record("account.reset_link_sent", actor=actor, group_id=group_id,
                  household_id=household_id, subject=user)
@@ -156,7 +165,7 @@ def _set_password(user: User, password: str, *, reason: str, now: datetime) -> N
     db.session.refresh(user, ["password_hash"])
     accounts.end_sessions(user, reason=reason)
     audit.record(f"account.{reason}", actor=user, group_id=None, subject=user)
-    subject, body = emails.render_email("password_changed", name=user.name)
+    subject, body = _render_for(user, "password_changed", name=user.name)
     notifications._queue(_key("password-changed", user.id), user.email, subject, body, now)
 
 
@@ -209,12 +218,13 @@ def ask_email_change(user: User, password: str, new_email: str, now: datetime) -
         raise ServiceError(_l("That is the address you use now. Type the new one."),
                            field="new_email")
     token = _serializer(EMAIL_SALT).dumps({"u": user.id, "new": new_email, "old": user.email})
-    subject, body = emails.render_email(
-        "email_change_confirm", name=user.name, url=f"{_base()}/account/email/confirm/{token}")
+    subject, body = _render_for(
+        user, "email_change_confirm", name=user.name,
+        url=f"{_base()}/account/email/confirm/{token}")
     if accounts.find_user(new_email) is None:
         notifications._queue(_key("email-change-confirm", user.id), new_email, subject, body,
                              now)
-    subject, body = emails.render_email("email_change_asked", name=user.name)
+    subject, body = _render_for(user, "email_change_asked", name=user.name)
     notifications._queue(_key("email-change-asked", user.id), user.email, subject, body, now)
     audit.record("account.email_change_asked", actor=user, group_id=None, subject=user)
 

@@ -13,11 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select
 
-from bulkbuy import fragment_cache
+from bulkbuy import formatting, fragment_cache
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
-from bulkbuy.domain.money import format_unit_price
+from bulkbuy.domain.money import format_shown_unit_price, shown_unit_price
 from bulkbuy.domain.outcome import consented_maximum
 from bulkbuy.domain.progress import CaseFill, case_fill
 from bulkbuy.extensions import db
@@ -57,7 +58,9 @@ class RoundBoard:
     """A round's products, in name order, with the whole group's pledges summed."""
 
     items: tuple[ItemFacts, ...]
-    unit_prices: tuple[str, ...]
+    #: Each product's unit price as (pence, exact) (domain.money.shown_unit_price): kept as
+    #: numbers, put in words in the reader's language by household_board.
+    unit_prices: tuple[tuple[int, bool], ...]
     totals: dict[int, tuple[int, int]]  # item id: (quantity, tolerance)
 
 
@@ -113,7 +116,7 @@ def board_of(items: list[ItemFacts], totals: dict[int, tuple[int, int]]) -> Roun
     pledge line anyway)."""
     return RoundBoard(
         items=tuple(items),
-        unit_prices=tuple(format_unit_price(i.case_price_pence, i.case_size) for i in items),
+        unit_prices=tuple(shown_unit_price(i.case_price_pence, i.case_size) for i in items),
         totals=totals)
 
 
@@ -129,9 +132,11 @@ def household_board(rnd: Round, mine: dict[int, tuple[int, int]],
     board = board or round_board(rnd)
     views = []
     wanted: dict[int, tuple[int, int, int]] = {}
-    for item, unit_price in zip(board.items, board.unit_prices, strict=True):
+    for item, (price, exact) in zip(board.items, board.unit_prices, strict=True):
         q, t = board.totals.get(item.id, (0, 0))
         my_q, my_t = mine.get(item.id, (0, 0))
+        unit_price = format_shown_unit_price(price, exact, money=formatting.pence,
+                                             gettext=_)
         views.append(ItemView(item=item, unit_price=unit_price, total_quantity=q,
                               total_tolerance=t, fill=case_fill(item.case_size, q, t),
                               my_quantity=my_q, my_tolerance=my_t))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import flask_babel
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
@@ -18,7 +19,7 @@ from sqlalchemy.orm import joinedload
 from bulkbuy.extensions import db
 from bulkbuy.models import Group, Household, Invite, Membership, OutboxMessage, User
 from bulkbuy.models.people import STAFF_ROLES
-from bulkbuy.services import ServiceError, accounts, audit, emails, invites
+from bulkbuy.services import ServiceError, accounts, audit, emails, invites, notifications
 
 #: How high each role stands: an invite never lowers anyone.
 _RANK = {"member": 0, "worker": 1, "organiser": 2}
@@ -78,9 +79,12 @@ def invite(group: Group, *, role: str, email: str | None, actor: User,
                                  now=now)
     url = invites.link(token, kind="staff")
     if address is not None:
-        subject, body = emails.render_email(
-            "staff_invite", group_name=group.name, inviter=actor.name, role=role, url=url,
-            days=invites.INVITE_LIFE.days)
+        # In the language of the address's account if it has one, else the request's.
+        with flask_babel.force_locale(
+                notifications.person_language(accounts.find_user(address))):
+            subject, body = emails.render_email(
+                "staff_invite", group_name=group.name, inviter=actor.name, role=role,
+                url=url, days=invites.INVITE_LIFE.days)
         db.session.add(OutboxMessage(key=f"staff-invite:{made.id}", to_address=address,
                                      subject=subject, body=body, created_at=now))
     audit.record("staff.invited", actor=actor, group_id=group.id, subject=made, role=role,

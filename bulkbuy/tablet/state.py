@@ -76,6 +76,18 @@ def delete_cookie(response, name: str) -> None:
 #: The language a resident picked on the tablet before their turn began (Flask's session);
 #: moved onto the turn (TabletVisit.locale) when it starts, and forgotten when it ends.
 PENDING_LOCALE_KEY = "tablet_turn_locale"
+#: When it was picked (seconds since the epoch): a pick nobody started a turn with is
+#: forgotten after the tablet's idle limit, so it never greets the next person.
+PENDING_LOCALE_AT = "tablet_turn_locale_at"
+
+
+def _fresh_pick() -> str | None:
+    picked_at = session.get(PENDING_LOCALE_AT)
+    if not isinstance(picked_at, int | float):
+        return None
+    if utcnow().timestamp() - picked_at > idle_limit().total_seconds():
+        return None
+    return session.get(PENDING_LOCALE_KEY)
 
 
 def turn_locale() -> str | None:
@@ -84,7 +96,7 @@ def turn_locale() -> str | None:
     visit = current_turn()
     if visit is not None:
         return visit.locale
-    return session.get(PENDING_LOCALE_KEY)
+    return _fresh_pick()
 
 
 def pick_locale(code: object) -> str:
@@ -94,6 +106,7 @@ def pick_locale(code: object) -> str:
 
     chosen = i18n.or_default(code)
     session[PENDING_LOCALE_KEY] = chosen
+    session[PENDING_LOCALE_AT] = int(utcnow().timestamp())
     return chosen
 
 
@@ -102,10 +115,11 @@ def pending_locale() -> str | None:
     has started it keeps it (TabletVisit.locale): then forget_locale()."""
     from bulkbuy import i18n
 
-    return i18n.normalise(session.get(PENDING_LOCALE_KEY))
+    return i18n.normalise(_fresh_pick())
 
 
 def forget_locale() -> None:
     """Forget the language picked: the turn has started with it (and keeps it), or the
     turn is over (Done, idle, left, the next person) and its language ends with it."""
     session.pop(PENDING_LOCALE_KEY, None)
+    session.pop(PENDING_LOCALE_AT, None)

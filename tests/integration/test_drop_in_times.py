@@ -170,7 +170,8 @@ def test_the_reminder_names_the_next_drop_in_before_the_deadline(app):
     bodies = db.session.scalars(select(OutboxMessage.body)).all()
     assert len(bodies) == 2
     for body in bodies:
-        assert "/rounds/1\n\nOr order in person at the drop-in: Thursday 12 March" in body
+        assert (f"/rounds/{w.round.id}\n\nOr order in person at the drop-in: "
+                "Thursday 12 March") in body
         assert body.endswith(", 2pm, Oak House.")
         assert "Too late" not in body
 

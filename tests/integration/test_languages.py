@@ -160,7 +160,7 @@ def test_money_in_a_failed_rounds_email_is_the_households_way(app):
     notifications.queue_round_failed(w.round, [h.id for h in w.households])
     db.session.commit()
     bodies = _bodies("round-failed:")
-    assert "1\xa0234,56\xa0GBP" in bodies["r1@oak.test"]
+    assert "1\xa0234,56\xa0£" in bodies["r1@oak.test"]
     assert "£1,234.56" in bodies["r2@oak.test"]
 
 

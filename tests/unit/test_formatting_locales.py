@@ -1,5 +1,6 @@
 """Times and money in each language: English exactly as it always was, every other
-language as Babel (CLDR) writes it, and no amount of pence lost on the way."""
+language as Babel (CLDR) writes it, always with the sign '£' for pounds, and no amount of
+pence lost on the way."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkbuy import formatting, i18n
+from bulkbuy.domain.money import format_shown_unit_price, format_unit_price, shown_unit_price
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 SIX_PM = datetime(2026, 3, 14, 18, 0, tzinfo=UTC)  # 6pm in London (GMT)
@@ -55,8 +57,10 @@ def test_polish_days_times_and_money_are_babels(app):
         "sobota, 14 marca, 18:00"
     assert _in(app, "pl", formatting.day, date(2026, 3, 14), NOW) == "sobota, 14 marca"
     assert _in(app, "pl", formatting.day, date(2026, 9, 14), NOW).endswith("2026")
-    assert _in(app, "pl", formatting.pence, 123456) == \
-        format_currency(Decimal("1234.56"), "GBP", locale="pl")
+    # Babel writes "1 234,56 GBP" in Polish: residents see the language's own pattern,
+    # with the sign '£'.
+    assert _in(app, "pl", formatting.pence, 123456) == "1\xa0234,56\xa0£"
+    assert _in(app, "pl", formatting.pence, 1250) == "12,50\xa0£"
     assert _in(app, "pl", formatting.number, 12345) == "12\xa0345"
 
 
@@ -67,6 +71,13 @@ def test_urdu_days_times_and_money_are_babels(app):
                        locale="ur") in text
     assert _in(app, "ur", formatting.pence, 5) == \
         format_currency(Decimal("0.05"), "GBP", locale="ur")
+    assert _in(app, "ur", formatting.pence, 1250) == "£12.50"
+
+
+def test_romanian_money_has_the_pound_sign(app):
+    assert _in(app, "ro", formatting.pence, 1250) == "12,50\xa0£"
+    assert _in(app, "ro", formatting.pence, 123456) == "1.234,56\xa0£"
+    assert _in(app, "ro", formatting.pence, -120) == "-1,20\xa0£"
 
 
 def test_none_is_empty_in_every_language(app):
@@ -86,3 +97,28 @@ def test_any_amount_formats_and_keeps_its_digits(app, pence, code):
     expected = str(pounds) if (code == "en" and rest == 0) else f"{pounds}{rest:02d}"
     assert digits == expected
     assert (pence < 0) == ("-" in text)
+    assert "£" in text
+    assert "GBP" not in text
+
+
+def test_a_unit_price_in_another_language_uses_its_money_and_words(app):
+    def polish_about(text, **values):
+        assert text == "about %(price)s"  # the words translators are given
+        return f"ok. {values['price']}"
+
+    shown = _in(app, "pl", format_unit_price, 1000, 12, money=formatting.pence,
+                gettext=polish_about)
+    assert shown == "ok. 0,83\xa0£"
+    assert _in(app, "pl", format_unit_price, 600, 12, money=formatting.pence,
+               gettext=polish_about) == "0,50\xa0£"
+    # English, with the app's words and money, is exactly what it always was.
+    assert _in(app, "en", format_unit_price, 1000, 12, money=formatting.pence,
+               gettext=flask_babel.gettext) == "about £0.83"
+    assert _in(app, "en", format_unit_price, 7200, 12, money=formatting.pence,
+               gettext=flask_babel.gettext) == "£6"
+
+
+@given(st.integers(0, 10**7), st.integers(1, 500))
+def test_a_unit_price_kept_as_numbers_is_shown_as_before(case_price, case_size):
+    assert format_shown_unit_price(*shown_unit_price(case_price, case_size)) == \
+        format_unit_price(case_price, case_size)
