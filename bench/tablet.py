@@ -46,6 +46,8 @@ import argparse
 import gzip
 import http.client
 import http.cookiejar
+import io
+import random
 import re
 import sys
 import tempfile
@@ -115,7 +117,88 @@ class Data:
     last_item_id: int  # the product shown last on the pledge screen
 
 
-def build_database(url: str, products: int) -> Data:
+#: The size of the photo an organiser sends for each product (a phone's, cut square).
+PHOTO_SIDE = 800
+
+
+def product_photo(n: int, side: int = PHOTO_SIDE) -> bytes:
+    """A photo-like JPEG for product `n`, different for each: a shelf in a soft light, a
+    packet or a tin with a printed label (lines of "letters"), grain at several scales,
+    so that it makes a stored picture of a realistic size (a flat colour would make a
+    200-byte one, and smooth shapes alone under 2 kB)."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    rng = random.Random(1000 + n)
+
+    def colour(low: int = 0, high: int = 255) -> tuple[int, int, int]:
+        return tuple(rng.randint(low, high) for _ in range(3))
+
+    # The light: a gradient at an angle of its own, and a bright patch somewhere.
+    ramp = Image.linear_gradient("L").resize((side * 2, side * 2))
+    ramp = ramp.rotate(rng.uniform(0, 360), resample=Image.Resampling.BICUBIC)
+    ramp = ramp.crop((side // 2, side // 2, side // 2 + side, side // 2 + side))
+    photo = Image.composite(Image.new("RGB", (side, side), colour(120, 255)),
+                            Image.new("RGB", (side, side), colour(0, 140)), ramp)
+    spot = Image.radial_gradient("L").resize((side * 2, side * 2))
+    dx, dy = rng.randint(0, side), rng.randint(0, side)
+    spot = spot.crop((dx, dy, dx + side, dy + side))
+    photo = Image.composite(photo, Image.new("RGB", (side, side), colour(200, 255)), spot)
+    draw = ImageDraw.Draw(photo)
+    for k in range(3):  # shelves behind, and things on them
+        y = rng.randint(k * side // 3, (k + 1) * side // 3)
+        draw.rectangle((0, y, side, y + rng.randint(6, 18)), fill=colour(60, 200))
+        for _ in range(rng.randint(2, 5)):
+            x, w, h = rng.randint(0, side), rng.randint(30, 120), rng.randint(40, 160)
+            draw.rectangle((x, y - h, x + w, y), fill=colour())
+    # The product: a packet or a tin, its lid, its label and what is printed on it.
+    x0, y0 = rng.randint(side // 8, side // 4), rng.randint(side // 10, side // 4)
+    x1, y1 = side - rng.randint(side // 8, side // 4), side - rng.randint(side // 10, side // 5)
+    body = colour()
+    if n % 2:
+        draw.rounded_rectangle((x0, y0, x1, y1), radius=rng.randint(10, 60), fill=body)
+    else:
+        draw.ellipse((x0, y0, x1, y1), fill=body)
+    draw.rectangle((x0 + 10, y0, x1 - 10, y0 + rng.randint(20, 60)), fill=colour(0, 120))
+    lx0, lx1 = x0 + (x1 - x0) // 8, x1 - (x1 - x0) // 8
+    ly0 = rng.randint(y0 + (y1 - y0) // 5, y0 + (y1 - y0) // 3)
+    ly1 = ly0 + (y1 - y0) // 2
+    draw.rectangle((lx0, ly0, lx1, ly1), fill=colour(170, 255))
+    ink = colour(0, 90)
+    y = ly0 + 14
+    while y < ly1 - 20:  # the name large, then lines of small print
+        size = rng.randint(26, 44) if y < ly0 + 60 else rng.randint(7, 14)
+        x = lx0 + 12
+        while x < lx1 - 12 - size:
+            if rng.random() < 0.15:
+                x += size  # a space
+                continue
+            w = int(size * rng.uniform(0.4, 0.8))
+            draw.rectangle((x, y, x + w, y + size), fill=ink)
+            x += w + max(2, size // 5)
+        y += int(size * 1.5)
+    for _ in range(2 + n % 4):  # a picture on the label
+        cx, cy, r = rng.randint(lx0, lx1), rng.randint(ly0, ly1), rng.randint(10, 45)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour())
+    photo = photo.filter(ImageFilter.GaussianBlur(0.8 + (n % 3) / 3))  # a lens's softness
+    # Grain: coarse (uneven light, texture) and fine (the camera's sensor).
+    coarse = Image.effect_noise((side // 5, side // 5), 70).resize(
+        (side, side), Image.Resampling.BICUBIC).convert("RGB")
+    fine = Image.effect_noise((side, side), 50).convert("RGB")
+    photo = Image.blend(Image.blend(photo, coarse, 0.10), fine, 0.05)
+    out = io.BytesIO()
+    photo.save(out, format="JPEG", quality=88)
+    return out.getvalue()
+
+
+def picture_folder() -> Path:
+    """Where the app (built here and served by gunicorn, both from this checkout) keeps
+    pictures: instance/pictures/ of the checkout (bulkbuy.services.pictures.directory)."""
+    from bulkbuy.services import pictures
+
+    return pictures.directory(ROOT / "instance")
+
+
+def build_database(url: str, products: int, stored: list[Path]) -> Data:
     """Migrate and fill the database (services for what matters, bulk inserts for bulk)."""
     from flask_migrate import upgrade
     from sqlalchemy import func, insert, select
@@ -123,12 +206,15 @@ def build_database(url: str, products: int) -> Data:
     from bulkbuy import create_app
     from bulkbuy.extensions import db
     from bulkbuy.models import Household, Membership, PledgeLine, utcnow
-    from bulkbuy.services import accounts, catalogue, pledges, rounds, tablet
+    from bulkbuy.services import accounts, catalogue, pictures, pledges, rounds, tablet
     from config import Config, database_url
 
     app = create_app(
         Config, {"SQLALCHEMY_DATABASE_URI": database_url(url), "SECRET_KEY": "bench-build"}
     )
+    folder = pictures.directory(app.instance_path)
+    if folder.resolve() != picture_folder().resolve():
+        raise SystemExit(f"the app keeps pictures in {folder}, not {picture_folder()}")
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))
         now = utcnow()
@@ -149,6 +235,22 @@ def build_database(url: str, products: int) -> Data:
             )
             for n in range(products)
         ]
+        # Each product gets a photo the way an organiser gives it one (checked, made
+        # small, stored under instance/pictures/, audited). `stored` is what was not
+        # there before, to take away when the bench is done.
+        there = {p.name for p in folder.glob("*.webp")} if folder.exists() else set()
+        photo_bytes = picture_bytes = 0
+        for n, product in enumerate(made):
+            photo = product_photo(n)
+            name = pictures.set_product_picture(product, photo, folder, actor=organiser)
+            photo_bytes += len(photo)
+            picture_bytes += (folder / name).stat().st_size
+            if name not in there and folder / name not in stored:
+                stored.append(folder / name)
+        say(f"pictures: {len(made)} photos of {PHOTO_SIDE}x{PHOTO_SIDE} "
+            f"({photo_bytes // max(1, len(made)):,} bytes each on average as JPEG) stored as "
+            f"{pictures.LONGEST_SIDE}px WebP: {picture_bytes // max(1, len(made)):,} bytes "
+            f"each on average, {picture_bytes:,} in all")
         rnd = rounds.create_round(
             group, supplier, made,
             rounds.RoundDetails(title="March bulk order", closes_at=now + timedelta(days=7),
@@ -311,6 +413,10 @@ class _Resources(HTMLParser):
         super().__init__()
         self.urls: list[str] = []
         self.names_icon = False
+        #: Images named only with loading="lazy": a browser fetches them when they come
+        #: near the screen, not for its first screen (an image named eagerly too is not).
+        self.lazy: set[str] = set()
+        self.eager: set[str] = set()
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -321,6 +427,8 @@ class _Resources(HTMLParser):
         elif tag in ("script", "img", "iframe", "embed", "audio", "video", "track") \
                 or (tag == "input" and a.get("type", "").lower() == "image"):
             self.urls.append(a.get("src", ""))
+            lazy = tag in ("img", "iframe") and a.get("loading", "").lower() == "lazy"
+            (self.lazy if lazy else self.eager).add(a.get("src", ""))
         if tag in ("img", "source") and a.get("srcset"):
             self.urls.append(a["srcset"].split(",")[0].split()[0])
         if tag == "video" and a.get("poster"):
@@ -342,6 +450,7 @@ class Fetched:
     gzip: int  # what gzip -6 would have made of it (or `sent`, if already compressed)
     cache_control: str
     location: str = ""
+    lazy: bool = False  # only named by <img loading="lazy">: not on the first screen
 
 
 @dataclass
@@ -354,6 +463,16 @@ class Weight:
     @property
     def sent(self) -> int:
         return self.page.sent + sum(f.sent for f in self.files)
+
+    @property
+    def first_screen(self) -> int:
+        """The page and what it loads for its first screen: everything but the images
+        it names only with loading="lazy" (fetched as they come near the screen)."""
+        return self.page.sent + sum(f.sent for f in self.files if not f.lazy)
+
+    @property
+    def pictures(self) -> list[Fetched]:
+        return [f for f in self.files if f.path.startswith("/pictures/")]
 
     @property
     def gzip(self) -> int:
@@ -399,6 +518,7 @@ def weigh(port: int, path: str, cookie: str, marker: str) -> Weight:
     parser = _Resources()
     parser.feed(html.decode(errors="replace"))
     queue = [(base, u) for u in parser.urls if u]
+    lazy = parser.lazy - parser.eager
     seen: set[str] = set()
     while queue:
         referrer, url = queue.pop(0)
@@ -414,6 +534,7 @@ def weigh(port: int, path: str, cookie: str, marker: str) -> Weight:
             continue  # a cold cache still fetches each file only once
         seen.add(wanted)
         fetched, body = fetch_raw(port, wanted, cookie)
+        fetched.lazy = referrer == base and url in lazy
         weight.files.append(fetched)
         if fetched.status != 200:
             harness.fail(f"{path} loads {wanted}, which answered {fetched.status}")
@@ -442,13 +563,19 @@ def favicon(port: int, cookie: str) -> list[Fetched]:
 
 
 def describe(name: str, weight: Weight) -> None:
-    files = ", ".join(f"{f.path} {f.sent:,}" for f in weight.files) or "none"
+    pictures = weight.pictures
+    files = ", ".join([f"{f.path} {f.sent:,}" for f in weight.files if f not in pictures]
+                      + ([f"{len(pictures)} pictures {sum(f.sent for f in pictures):,} "
+                          f"({sum(1 for f in pictures if f.lazy)} of them loading=lazy, "
+                          f"{sum(f.sent for f in pictures if f.lazy):,} bytes)"]
+                         if pictures else [])) or "none"
     encodings = sorted({weight.page.encoding, *(f.encoding for f in weight.files)})
     compressed = ("not compressed by the app" if encodings == ["none"]
                   else f"Content-Encoding {'/'.join(encodings)}")
     say(f"{name} weight, cold cache: page {weight.page.sent:,} + files ({files}) = "
         f"{weight.sent:,} bytes of bodies as sent, plus {weight.headers:,} of response "
-        f"headers; {compressed}; with gzip it would be {weight.gzip:,}")
+        f"headers; {compressed}; with gzip it would be {weight.gzip:,}; first screen "
+        f"(all but the loading=lazy images) {weight.first_screen:,}")
     statics = sorted({f.cache_control for f in weight.files})
     say(f"  page Cache-Control: {weight.page.cache_control}; files' Cache-Control: "
         f"{', '.join(statics) or '-'}")
