@@ -6,7 +6,12 @@
 
 Builds a fresh database with the migrated schema: one group of 200 households
 (most in blocks such as "Birch House", some in none), a worker, and one open
-round of 40 products that three households in four have pledged for. Serves
+round of 40 products that three households in four have pledged for. Each
+product has a picture, given the way an organiser gives one: a photo-like
+800x800 JPEG made here (different for each) goes through
+bulkbuy.services.pictures (checked, made a 192px WebP, stored in the
+checkout's instance/pictures/, where the served app finds it); the files this
+run added are taken away at the end. Serves
 the app with gunicorn exactly as bench/round_page.py does (2 sync workers on
 127.0.0.1, and the same load: wrk -t2 -c8, or its Python stand-in), and:
 
@@ -22,7 +27,15 @@ the app with gunicorn exactly as bench/round_page.py does (2 sync workers on
 6. when the pages name no icon, asks for /favicon.ico as a browser then does
    (following redirects, with the page's cookies) and says what that costs
    and whether the turn is still open after it (reported, not counted);
-7. loads bench/hello_app.py under the same gunicorn settings.
+7. picks Urdu on the list the real way (POST /tablet/language, the list's CSRF
+   token), checks the list is `<html lang="ur" dir="rtl"`, weighs and loads it;
+   starts a turn after the pick and checks, weighs and loads its pledge screen;
+8. loads bench/hello_app.py under the same gunicorn settings.
+
+Bytes are given two ways: everything the page names (strict: the target is
+judged on this), and its first screen (all but the images it names only with
+loading="lazy", which a browser fetches as they come near the screen). When the
+strict figure is over 100 kB both are printed, and the target line says so.
 
 Every tablet response under load must be a 200 carrying the whole page (bytes
 per response at least the page's size; the page checked again afterwards);
@@ -30,6 +43,9 @@ anything else is counted and printed, and the run exits 1.
 
 The last lines printed are always
 
+    tablet_list_first_screen_bytes=N tablet_order_first_screen_bytes=N
+    tablet_language=ur list_rps=... order_rps=... list_ratio_to_english=...
+        order_ratio_to_english=... list_bytes=N order_bytes=N within_10%=yes|NO
     tablet_list_bytes=N tablet_order_bytes=N
     tablet_list_rps=... hello_rps=... ratio=...
     tablet_order_rps=... hello_rps=... ratio=...
@@ -471,6 +487,10 @@ class Weight:
         return self.page.sent + sum(f.sent for f in self.files if not f.lazy)
 
     @property
+    def first_screen_gzip(self) -> int:
+        return self.page.gzip + sum(f.gzip for f in self.files if not f.lazy)
+
+    @property
     def pictures(self) -> list[Fetched]:
         return [f for f in self.files if f.path.startswith("/pictures/")]
 
@@ -575,12 +595,50 @@ def describe(name: str, weight: Weight) -> None:
     say(f"{name} weight, cold cache: page {weight.page.sent:,} + files ({files}) = "
         f"{weight.sent:,} bytes of bodies as sent, plus {weight.headers:,} of response "
         f"headers; {compressed}; with gzip it would be {weight.gzip:,}; first screen "
-        f"(all but the loading=lazy images) {weight.first_screen:,}")
+        f"(all but the loading=lazy images) {weight.first_screen:,}, with gzip "
+        f"{weight.first_screen_gzip:,}")
     statics = sorted({f.cache_control for f in weight.files})
     say(f"  page Cache-Control: {weight.page.cache_control}; files' Cache-Control: "
         f"{', '.join(statics) or '-'}")
     if weight.external:
         say(f"  also loads from elsewhere (not counted): {', '.join(weight.external)}")
+
+
+# --- another language ----------------------------------------------------------------------
+
+
+#: The language measured besides English (the right-to-left one), and how much slower
+#: than English its pages may be (bench/round_page.py's target too).
+OTHER_LANGUAGE = "ur"
+LANGUAGE_TOLERANCE = 0.10
+
+
+def html_opening(code: str) -> str:
+    from bulkbuy import i18n
+
+    return f'<html lang="{code}" dir="{i18n.direction(code)}"'
+
+
+def check_language(port: int, path: str, cookie: str, code: str, what: str) -> None:
+    """The page must really be in `code`: `<html lang="ur" dir="rtl"`."""
+    fetched, html = fetch_raw(port, path, cookie)
+    if fetched.status != 200 or html_opening(code).encode() not in html:
+        found = re.search(rb"<html[^>]*>", html)
+        harness.fail(f"{what}: {path} answered {fetched.status} with "
+                     f"{found.group(0).decode() if found else 'no <html>'}, not "
+                     f"{html_opening(code)}")
+
+
+def pick_language(tablet: Tablet, code: str, list_marker: str) -> None:
+    """A resident taps their language on the household list (POST /tablet/language with
+    the list's CSRF token), as a tablet does: the list comes back in it."""
+    _, page = tablet.get("/tablet/")  # (ends any turn still open, and its language)
+    where, page = tablet.post("/tablet/language", {
+        "csrf_token": csrf_token(page, "/tablet/"), "lang": code})
+    if where != "/tablet/" or list_marker not in page:
+        raise SystemExit(f"picking {code} ended on {where}, not the household list")
+    if html_opening(code) not in page:
+        raise SystemExit(f"after picking {code} the list is not {html_opening(code)}")
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -599,11 +657,13 @@ def main() -> int:
 
     harness.stop_on_signals()
 
+    stored: list[Path] = []  # the bench's pictures, taken away at the end
+    folder_was_there = picture_folder().exists()
     with tempfile.TemporaryDirectory(prefix="bulkbuy-bench-tablet-") as tmp:
         workdir = Path(tmp)
         try:
             url = harness.database_url(args, workdir)
-            data = build_database(url, args.products)
+            data = build_database(url, args.products, stored)
 
             env = harness.app_environment(url, TABLET_IDLE_SECONDS=IDLE_SECONDS)
             list_marker = f">{data.last_tile_label}<"  # the last tile: the list is all there
@@ -614,6 +674,7 @@ def main() -> int:
 
             # The list, with no resident's turn open (showing it then writes nothing).
             cookie = tablet.cookie_header("session", "bulkbuy_tablet")
+            check_language(port, "/tablet/", cookie, "en", "household list")
             list_weight = weigh(port, "/tablet/", cookie, list_marker)
             describe("household list", list_weight)
             headers = {"Cookie": cookie, "User-Agent": USER_AGENT}
@@ -623,6 +684,7 @@ def main() -> int:
             # The pledge screen, during a turn of its own (the list ends any open turn).
             start_turn(tablet, data.bench_household_id, order_marker)
             cookie = tablet.cookie_header("session", "bulkbuy_tablet", "bulkbuy_turn")
+            check_language(port, "/tablet/order", cookie, "en", "pledge screen")
             order_weight = weigh(port, "/tablet/order", cookie, order_marker)
             describe("pledge screen", order_weight)
             headers = {"Cookie": cookie, "User-Agent": USER_AGENT}
@@ -643,6 +705,32 @@ def main() -> int:
                     f"{after.status}{' to ' + after.location if after.location else ''}"
                     + (" (that request ended the resident's turn)" if after.status != 200
                        else ""))
+
+            # The same two pages in Urdu, picked on the list as a resident does: the list
+            # (the pick is kept in the tablet's session until a turn starts with it), then
+            # a turn started after the pick, whose pledge screen is in it.
+            other = OTHER_LANGUAGE
+            pick_language(tablet, other, list_marker)
+            cookie = tablet.cookie_header("session", "bulkbuy_tablet")
+            check_language(port, "/tablet/", cookie, other, f"household list ({other})")
+            other_list_weight = weigh(port, "/tablet/", cookie, list_marker)
+            describe(f"household list ({other})", other_list_weight)
+            headers = {"Cookie": cookie, "User-Agent": USER_AGENT}
+            other_list_rps = harness.measure(f"household list ({other})", port, "/tablet/",
+                                             headers, list_marker, args.duration, workdir)
+            check_language(port, "/tablet/", cookie, other, f"household list ({other}), after")
+            start_turn(tablet, data.bench_household_id, order_marker)
+            cookie = tablet.cookie_header("session", "bulkbuy_tablet", "bulkbuy_turn")
+            check_language(port, "/tablet/order", cookie, other, f"pledge screen ({other})")
+            other_order_weight = weigh(port, "/tablet/order", cookie, order_marker)
+            describe(f"pledge screen ({other})", other_order_weight)
+            headers = {"Cookie": cookie, "User-Agent": USER_AGENT}
+            other_order_rps = harness.measure(f"pledge screen ({other})", port,
+                                              "/tablet/order", headers, order_marker,
+                                              args.duration, workdir)
+            check_language(port, "/tablet/order", cookie, other,
+                           f"pledge screen ({other}), after")
+
             if (workdir / "app.log").stat().st_size:
                 say(f"app log:\n{harness.tail(workdir / 'app.log')}")
             harness.stop_servers()
@@ -650,6 +738,16 @@ def main() -> int:
             hello_rps = harness.hello_rps(env, workdir, args.duration)
         finally:
             harness.stop_servers()
+            for path in stored:  # only the files this run added: others' stay
+                path.unlink(missing_ok=True)
+            if stored:
+                say(f"pictures: the {len(stored)} this run stored in "
+                    f"{stored[0].parent} taken away again")
+            if not folder_was_there:
+                try:
+                    picture_folder().rmdir()  # only if empty: nobody else's went there
+                except OSError:
+                    pass
 
     list_ratio = harness.ratio(list_rps, hello_rps)
     order_ratio = harness.ratio(order_rps, hello_rps)
@@ -657,9 +755,33 @@ def main() -> int:
     met = {True: "met", False: "NOT met"}
     say(f"target ratio >= {TARGET_RATIO:.2f}: list {met[list_ratio >= TARGET_RATIO]}, "
         f"pledge screen {met[order_ratio >= TARGET_RATIO]}")
-    say(f"target under {TARGET_BYTES // 1000} kB a page (cold cache): "
-        f"list {met[list_weight.sent < TARGET_BYTES]}, "
-        f"pledge screen {met[order_weight.sent < TARGET_BYTES]}")
+    weights = {"list": list_weight, "pledge screen": order_weight,
+               f"list ({other})": other_list_weight,
+               f"pledge screen ({other})": other_order_weight}
+    strict_met = all(w.sent < TARGET_BYTES for w in weights.values())
+    say(f"target under {TARGET_BYTES // 1000} kB a page (cold cache, pictures at the "
+        f"tablet's size), judged on everything the page names: "
+        + ", ".join(f"{name} {w.sent:,} {met[w.sent < TARGET_BYTES]}"
+                    for name, w in weights.items()))
+    say("  first screen only (the page, its CSS and JS, and the images not marked "
+        "loading=lazy): "
+        + ", ".join(f"{name} {w.first_screen:,} {met[w.first_screen < TARGET_BYTES]}"
+                    for name, w in weights.items())
+        + ("" if strict_met else
+           "; the strict figure is over the target, so both are given: the target is "
+           "met for the first screen only"
+           if all(w.first_screen < TARGET_BYTES for w in weights.values()) else
+           "; over the target even for the first screen"))
+    say(f"tablet_list_first_screen_bytes={list_weight.first_screen} "
+        f"tablet_order_first_screen_bytes={order_weight.first_screen}")
+    list_to_english = harness.ratio(other_list_rps, list_rps)
+    order_to_english = harness.ratio(other_order_rps, order_rps)
+    within = min(list_to_english, order_to_english) >= 1 - LANGUAGE_TOLERANCE
+    say(f"tablet_language={other} list_rps={other_list_rps:.1f} "
+        f"order_rps={other_order_rps:.1f} list_ratio_to_english={list_to_english:.3f} "
+        f"order_ratio_to_english={order_to_english:.3f} "
+        f"list_bytes={other_list_weight.sent} order_bytes={other_order_weight.sent} "
+        f"within_{LANGUAGE_TOLERANCE:.0%}={'yes' if within else 'NO'}")
     say(f"tablet_list_bytes={list_weight.sent} tablet_order_bytes={order_weight.sent}")
     say(harness.ratio_line("tablet_list", list_rps, hello_rps))
     say(harness.ratio_line("tablet_order", order_rps, hello_rps))  # last: see the docstring

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -126,6 +126,21 @@ def when(dt: datetime | None, timezone: str, now: datetime | None = None) -> str
     now = now or datetime.now(UTC)
     year = f" {at.year}" if abs(dt - now) > YEAR_SHOWN_BEYOND else ""
     return f"{at:%A} {at.day} {at:%B}{year}, {clock}"
+
+
+def clock(at: datetime | time | None) -> str:
+    """A time of day as people say it: '6pm', '6:30pm', 'midday', 'midnight' in English;
+    the language's own short time ('18:00') in the others; '' for None."""
+    if at is None:
+        return ""
+    other = _other_language()
+    if other is not None:
+        return other.time.apply(at, other.locale)
+    if at.minute == 0 and at.hour in (0, 12):
+        return _("midnight") if at.hour == 0 else _("midday")
+    hour = at.hour % 12 or 12
+    suffix = "am" if at.hour < 12 else "pm"
+    return f"{hour}{suffix}" if at.minute == 0 else f"{hour}:{at.minute:02d}{suffix}"
 
 
 def day(value: date | None, now: datetime | None = None) -> str:

@@ -86,6 +86,7 @@ def init_app(app: Flask) -> None:
     _install_request_cached_gettext(app)
     app.jinja_env.filters["pence"] = formatting.pence
     app.jinja_env.filters["when"] = formatting.when
+    app.jinja_env.filters["clock"] = formatting.clock
     app.jinja_env.filters["day"] = formatting.day
     app.jinja_env.filters["number"] = formatting.number
     app.jinja_env.filters["pence_input"] = formatting.pence_input

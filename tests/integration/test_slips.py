@@ -128,6 +128,7 @@ def test_what_changed_when_the_delivery_came_is_on_the_slip_with_why(client, aut
     delivery.record_delivery(w.round, [delivery.Arrived(tins.id, 12, 3)], [], None,
                              drawn_version=w.round.delivery_version, actor=w.organiser,
                              now=utcnow())
+    w.extra["flat3"].locale = None  # English words, to read (the language: below)
     db.session.commit()
     auth.login(w.worker.email)
 
@@ -143,6 +144,8 @@ def test_what_changed_when_the_delivery_came_is_on_the_slip_with_why(client, aut
 
 def test_an_open_rounds_slip_says_what_was_ordered_and_when_ordering_closes(client, auth):
     w = _slip_world(close=False)
+    w.extra["flat3"].locale = None  # English words, to read (the language: below)
+    db.session.commit()
     auth.login(w.worker.email)
 
     slip = _slips_in(page(client.get(
@@ -161,6 +164,9 @@ def test_a_slip_is_in_the_households_language(client, auth):
     text = page(client.get(f"/organise/{w.group.id}/rounds/{w.round.id}/slips"))
 
     assert re.search(r'<article class="paper-slip" lang="pl" dir="ltr"', text)
+    with flask_babel.force_locale("pl"):
+        polish = flask_babel.gettext("What you ordered and what you get")
+    assert polish != "What you ordered and what you get" and polish in text
     assert re.search(r'<article class="paper-slip" lang="en" dir="ltr"', text)
     assert re.search(r'<html lang="en"', text)  # the page around them: the worker's
 
