@@ -121,6 +121,8 @@ class Config:
 
     #: Upper bounds for what a person may type, so absurd input gets a clear message.
     MAX_UNITS_PER_PLEDGE = 999
+    #: The largest gift to the solidarity pot one household may add to one bill (pence).
+    POT_GIFT_MAX_PENCE = int(os.environ.get("POT_GIFT_MAX_PENCE", "2000"))
 
     #: Keep rendered pages (the round page, the tablet's list and pledge screen) and each
     #: round's products and totals in the worker's memory, keyed by the database's version

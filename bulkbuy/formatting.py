@@ -41,6 +41,19 @@ class _Patterns:
     number: NumberPattern
 
 
+#: Left-to-right isolate: in a right-to-left sentence, an amount or a clock time written
+#: with Latin digits and signs ('£12.50', '2:25 PM') keeps its own order ('12.50£' and
+#: 'PM 2:25' otherwise), whatever words stand around it.
+_LTR_ISOLATE, _POP_ISOLATE = "\u2066", "\u2069"
+
+
+def _isolated(locale: Locale, text: str) -> str:
+    """`text` isolated left to right in a right-to-left language; as it is otherwise."""
+    if locale.character_order == "right-to-left":
+        return f"{_LTR_ISOLATE}{text}{_POP_ISOLATE}"
+    return text
+
+
 def _whole_weekday(pattern: DateTimePattern) -> DateTimePattern:
     """The skeleton's pattern with the weekday written in full ('E' -> 'EEEE'), outside
     quoted text."""
@@ -117,7 +130,8 @@ def when(dt: datetime | None, timezone: str, now: datetime | None = None) -> str
     if other is not None:
         with_year = abs(dt - (now or datetime.now(UTC))) > YEAR_SHOWN_BEYOND
         on = (other.day_with_year if with_year else other.day).apply(at, other.locale)
-        return other.day_and_time.format(other.time.apply(at, other.locale), on)
+        return other.day_and_time.format(
+            _isolated(other.locale, other.time.apply(at, other.locale)), on)
     hour = at.hour % 12 or 12
     suffix = "am" if at.hour < 12 else "pm"
     clock = f"{hour}{suffix}" if at.minute == 0 else f"{hour}:{at.minute:02d}{suffix}"
@@ -135,7 +149,7 @@ def clock(at: datetime | time | None) -> str:
         return ""
     other = _other_language()
     if other is not None:
-        return other.time.apply(at, other.locale)
+        return _isolated(other.locale, other.time.apply(at, other.locale))
     if at.minute == 0 and at.hour in (0, 12):
         return _("midnight") if at.hour == 0 else _("midday")
     hour = at.hour % 12 or 12
@@ -199,7 +213,7 @@ def pence(amount: int | None) -> str:
 def _money(locale: Locale, amount: int) -> str:
     """Babel's pounds for `amount` pence in `locale` (kept: Babel takes ~10 µs, and a
     page shows the same prices again and again)."""
-    return _patterns(locale).money.apply(Decimal(amount) / 100, locale)
+    return _isolated(locale, _patterns(locale).money.apply(Decimal(amount) / 100, locale))
 
 
 def number(count: int | None) -> str:
@@ -210,7 +224,7 @@ def number(count: int | None) -> str:
     other = _other_language()
     if other is None:
         return f"{count:,}"
-    return other.number.apply(count, other.locale)
+    return _isolated(other.locale, other.number.apply(count, other.locale))
 
 
 def pence_input(amount: int | None) -> str:

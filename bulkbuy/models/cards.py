@@ -78,6 +78,10 @@ class CardConsent(db.Model):
     #: Who ticked the box (a resident, or a worker on their behalf).
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     consented_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: A gift to the solidarity pot with the bill: None, "round_up" (to the next pound)
+    #: or "fixed" (`gift_fixed_pence`). `max_pence` already includes it.
+    gift_kind: Mapped[str | None] = mapped_column(String(10))
+    gift_fixed_pence: Mapped[int | None] = mapped_column(Integer)
 
 
 class CardPayment(db.Model):

@@ -66,6 +66,10 @@ class Statement(db.Model):
     #: Of `paid_pence`, what the household's time credits took off its fee share at close
     #: (see services.time_credits): the group pays it, as a discount.
     time_credit_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: A gift to the group's solidarity pot on top of the bill, decided at close from the
+    #: household's card consent (within it); not part of total_pence. The pot receives it
+    #: only with the card charge (a 'gift' entry naming the charge).
+    gift_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     round: Mapped[Round] = relationship()

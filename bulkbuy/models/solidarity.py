@@ -13,8 +13,12 @@ from bulkbuy.models.types import UTCDateTime, utcnow
 
 #: donation: money given to the pot (a grant, a gift); round_help: what the pot paid
 #: towards a supported household's bill at close (negative); help_given_back: that help
-#: back in the pot (the round was cancelled after it closed).
-POT_REASONS = ("donation", "round_help", "help_given_back")
+#: back in the pot (the round was cancelled after it closed); gift: a household's gift
+#: with a card charge or cash (card_payment_id or cash_payment_id, once per payment);
+#: gift_given_back: that gift back out (its money went back); write_off: what the pot paid
+#: of a bill an organiser wrote off (negative).
+POT_REASONS = ("donation", "round_help", "help_given_back", "gift", "gift_given_back",
+               "write_off")
 
 
 class SolidarityEntry(db.Model):
@@ -29,6 +33,10 @@ class SolidarityEntry(db.Model):
                         name="reason_known"),
         CheckConstraint("reason <> 'donation' OR amount_pence > 0", name="donation_in"),
         CheckConstraint("reason <> 'round_help' OR amount_pence < 0", name="help_out"),
+        CheckConstraint("reason <> 'gift' OR amount_pence > 0", name="gift_in"),
+        CheckConstraint("reason <> 'write_off' OR amount_pence < 0", name="write_off_out"),
+        UniqueConstraint("card_payment_id", "reason"),
+        UniqueConstraint("cash_payment_id", "reason"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,6 +46,9 @@ class SolidarityEntry(db.Model):
     #: The bill the pot paid towards (round_help, help_given_back).
     statement_id: Mapped[int | None] = mapped_column(ForeignKey("statements.id"), index=True)
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    #: The card charge or cash a gift came with (and its giving back): one each per payment.
+    card_payment_id: Mapped[int | None] = mapped_column(ForeignKey("card_payments.id"))
+    cash_payment_id: Mapped[int | None] = mapped_column(ForeignKey("cash_payments.id"))
     #: Where a donation came from, in the organiser's words ("Grant from the council").
     note: Mapped[str | None] = mapped_column(String(200))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

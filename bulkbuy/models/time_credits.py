@@ -17,7 +17,8 @@ from bulkbuy.models.types import UTCDateTime, utcnow
 #: help, entered by staff. used: credits taken off a bill's fee share at close
 #: (negative); given_back: those credits back (the round was cancelled after closing).
 EARNED_REASONS = ("dropin_helper", "packing", "other")
-TIME_CREDIT_REASONS = (*EARNED_REASONS, "used", "given_back")
+#: correction: staff take back credits entered by mistake (negative, never below 0 in all).
+TIME_CREDIT_REASONS = (*EARNED_REASONS, "used", "given_back", "correction")
 
 
 class TimeCreditEntry(db.Model):
@@ -31,7 +32,8 @@ class TimeCreditEntry(db.Model):
         CheckConstraint(f"reason IN ({', '.join(repr(r) for r in TIME_CREDIT_REASONS)})",
                         name="reason_known"),
         CheckConstraint("reason <> 'used' OR credits < 0", name="used_out"),
-        CheckConstraint("reason = 'used' OR credits >= 0", name="others_in"),
+        CheckConstraint("reason IN ('used', 'correction') OR credits >= 0", name="others_in"),
+        CheckConstraint("reason <> 'correction' OR credits < 0", name="correction_out"),
         CheckConstraint("minutes IS NULL OR minutes > 0", name="minutes_positive"),
         CheckConstraint("carried_minutes >= 0", name="carried_non_negative"),
     )

@@ -5,7 +5,7 @@ pence lost on the way."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import flask_babel
@@ -69,9 +69,13 @@ def test_urdu_days_times_and_money_are_babels(app):
     assert "مارچ" in text  # March
     assert format_time(datetime(2026, 3, 14, 18, 0, tzinfo=UTC), "short", tzinfo=UTC,
                        locale="ur") in text
+    # Isolated left to right (U+2066 ... U+2069): in an Urdu sentence the amount and the
+    # time keep their own order ('£12.50', not '12.50£').
     assert _in(app, "ur", formatting.pence, 5) == \
-        format_currency(Decimal("0.05"), "GBP", locale="ur")
-    assert _in(app, "ur", formatting.pence, 1250) == "£12.50"
+        "\u2066" + format_currency(Decimal("0.05"), "GBP", locale="ur") + "\u2069"
+    assert _in(app, "ur", formatting.pence, 1250) == "\u2066£12.50\u2069"
+    assert _in(app, "ur", formatting.clock, time(18, 0)).startswith("\u2066")
+    assert "\u2066" not in _in(app, "pl", formatting.pence, 1250)
 
 
 def test_romanian_money_has_the_pound_sign(app):
