@@ -30,7 +30,10 @@ lint: $(INSTALLED)
 ## make screenshots: the README's pictures, taken by the browser tests into docs/screenshots/
 screenshots: $(INSTALLED)
 	bash scripts/ensure_chromium.sh >/dev/null
-	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_tablet_journeys.py tests/e2e/test_delivery_journey.py
+	bash scripts/ensure_fonts.sh
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_tablet_journeys.py tests/e2e/test_delivery_journey.py \
+		tests/e2e/test_tablet_languages.py
 
 ## make translations: gather every word to translate from the code and templates (babel.cfg)
 ## into bulkbuy/translations/messages.pot, bring each language's catalogue up to date with it

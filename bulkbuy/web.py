@@ -18,7 +18,7 @@ from bulkbuy import formatting, i18n
 from bulkbuy.domain.progress import describe_fill
 from bulkbuy.extensions import db, limiter, login_manager
 from bulkbuy.models import User
-from bulkbuy.services import accounts, residents
+from bulkbuy.services import accounts, residents, slips
 from bulkbuy.validation import MAX_ID
 
 CONTENT_SECURITY_POLICY = (
@@ -94,6 +94,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["fill_text"] = lambda fill: describe_fill(fill, _cached_ngettext)
     app.jinja_env.globals["organises_a_group"] = organises_a_group
     app.jinja_env.globals["status_words"] = status_words
+    # Pages of printed slips (organisers' and the tablet's): one slip in its household's
+    # language.
+    app.jinja_env.globals["slip_html"] = slips.render
 
 
 def _tablet_turn() -> tuple[bool, str | None]:

@@ -25,7 +25,6 @@ _UPLOAD_ENDPOINTS = {
     "organiser.import_products": "PICTURE_IMPORT_MAX_BYTES",
 }
 #: What those settings are when not set (config.py may set them).
-DEFAULT_IMPORT_MAX_BYTES = 25_000_000
 
 
 @bp.route("/pictures/<name>")
@@ -41,14 +40,6 @@ def picture(name: str):
     return response
 
 
-def picture_limit(setting: str) -> int:
-    """The most bytes one picture (PICTURE_MAX_BYTES) or one import's pictures together
-    (PICTURE_IMPORT_MAX_BYTES) may be."""
-    default = (pictures.DEFAULT_MAX_BYTES if setting == "PICTURE_MAX_BYTES"
-               else DEFAULT_IMPORT_MAX_BYTES)
-    return int(current_app.config.get(setting) or default)
-
-
 def allow_picture_uploads() -> None:
     """Run before CSRFProtect reads the form (bulkbuy.web puts it first): a signed-in
     person posting to a page that takes pictures may send up to that page's picture
@@ -59,4 +50,4 @@ def allow_picture_uploads() -> None:
     if setting is None or request.method != "POST" or not current_user.is_authenticated:
         return
     base = current_app.config.get("MAX_CONTENT_LENGTH") or 0
-    request.max_content_length = base + picture_limit(setting)
+    request.max_content_length = base + pictures.picture_limit(current_app.config, setting)

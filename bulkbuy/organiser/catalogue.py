@@ -17,7 +17,6 @@ from flask_login import current_user, login_required
 
 from bulkbuy import validation
 from bulkbuy.domain.money import format_pence
-from bulkbuy.media import picture_limit
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import (
     _organiser,
@@ -118,7 +117,8 @@ def product(group_id: int, supplier_id: int, product_id: int | None = None):
     return render_template(
         "organiser/product_form.html", form=form, group=group, supplier=found_supplier,
         product=existing, title=_("Edit a product") if existing else _("Add a product"),
-        picture_mb=max(1, picture_limit("PICTURE_MAX_BYTES") // 1_000_000),
+        picture_mb=max(1, pictures.picture_limit(current_app.config,
+                                                 "PICTURE_MAX_BYTES") // 1_000_000),
     )
 
 
@@ -147,7 +147,7 @@ def product_shown(group_id: int, supplier_id: int, product_id: int):
 def _picture_files(storages) -> catalogue.PictureFiles:
     """The picture files a form sent (none chosen: none), each read up to one byte past
     PICTURE_MAX_BYTES (the service refuses a larger one)."""
-    most = picture_limit("PICTURE_MAX_BYTES")
+    most = pictures.picture_limit(current_app.config, "PICTURE_MAX_BYTES")
     files = {}
     for storage in storages:
         if storage and getattr(storage, "filename", None):

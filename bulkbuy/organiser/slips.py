@@ -12,10 +12,6 @@ from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import _staff
 from bulkbuy.services import slips
 
-# Pages of slips (here, and the tablet's) call `slip_html(slip, timezone)`: one slip in
-# its household's language.
-bp.add_app_template_global(slips.render, "slip_html")
-
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/slips")
 @login_required

@@ -21,6 +21,7 @@ from bulkbuy.services import ServiceError
 from bulkbuy.services.payments import pay_now as paying
 from bulkbuy.services.payments import saved_cards as cards
 from bulkbuy.transactions import commit_now, undone_on_error
+from bulkbuy.validation import parse_pounds
 
 
 def _cards_on() -> bool:
@@ -65,6 +66,25 @@ def _member_with_household(group_id: int) -> Membership:
 
 # --- agreeing to pay by card, and saving a card -------------------------------------------
 
+#: The gifts to the solidarity pot offered as buttons (pence); "other" is typed.
+GIFT_AMOUNTS = (50, 100, 200)
+
+
+def gift_from_form(form) -> tuple[str | None, int | None]:
+    """The gift chosen on the consent form ("gift": none, round_up, a pence amount from
+    GIFT_AMOUNTS, or other with "gift_amount" typed in pounds) as (kind, fixed pence).
+    ValueError in plain words for a typed amount that is not money."""
+    choice = form.get("gift", "none")
+    if choice in ("", "none"):
+        return None, None
+    if choice == "round_up":
+        return "round_up", None
+    if choice == "other":
+        return "fixed", parse_pounds(form.get("gift_amount", ""))
+    if choice.isdigit() and int(choice) in GIFT_AMOUNTS:
+        return "fixed", int(choice)
+    raise ValueError(_("Choose a gift from the list."))
+
 
 @bp.route("/rounds/<int:round_id>/pay-by-card", methods=["POST"])
 @login_required
@@ -82,9 +102,16 @@ def pay_by_card(round_id: int):
         flash(_("Tick the box to agree, then press the button again."), "error")
         return redirect(back, 303)
     try:
+        gift_kind, gift_pence = gift_from_form(request.form)
+    except ValueError as error:
+        flash(str(error), "error")
+        return redirect(back, 303)
+    try:
         with undone_on_error():
             agreed = paying.agree_to_pay_by_card(current_app.config, rnd, member.household_id,
-                                                 user=current_user, now=utcnow())
+                                                 user=current_user, now=utcnow(),
+                                                 gift_kind=gift_kind,
+                                                 gift_fixed_pence=gift_pence)
     except ServiceError as error:
         flash(error.message, "error")
         return redirect(back, 303)

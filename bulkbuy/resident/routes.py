@@ -60,10 +60,13 @@ def _load_round(round_id: int):
     return rnd, member
 
 
-def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
-    """The round page. With `csrf` given, that text stands in for every CSRF
-    token (for a cached copy); otherwise the real token is used."""
-    contents = residents.round_contents(rnd, member.household_id)
+def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None,
+                  contents=None):
+    """The round page, from `contents` (residents.round_contents, read here unless
+    given). With `csrf` given, that text stands in for every CSRF token (for a cached
+    copy); otherwise the real token is used."""
+    if contents is None:
+        contents = residents.round_contents(rnd, member.household_id, utcnow())
     products_html = Markup("")
     if not contents.finished:
         products_html = Markup(render_template(  # noqa: S704 - an autoescaping template
@@ -81,6 +84,8 @@ def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
             finished=contents.finished,
             cards_on=cards.cards_on(current_app.config),
             own_statement=contents.own_statement,
+            drop_ins=contents.drop_ins,
+            last_calls=contents.last_calls,
             errors=errors or {},
             title=_("Order by %(when)s", when=_when(rnd)),
             **extra,
@@ -92,7 +97,8 @@ def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None):
 def _page_key(values: tuple) -> tuple:
     """The round page's cache key (see bulkbuy/fragment_cache.py): `values` are
     residents.PAGE_KEY_FIELDS (the database's version numbers of the round, its pledges
-    and its group, and the member looking), then who the viewer is and the locale."""
+    and its group, its last calls, the member looking) and the drop-in times the page
+    lists, then who the viewer is and the locale."""
     return (*values, current_user.id, current_user.is_site_admin,
             residents.organises_a_group(current_user), str(get_locale()))
 
@@ -101,7 +107,7 @@ def _cached_page(round_id: int) -> str | None:
     """The kept copy of the round page, checked fresh with one plain query; else None."""
     if session.get("_flashes") or not fragment_cache.enabled():
         return None
-    values = residents.kept_page_values(round_id, current_user.id)
+    values = residents.kept_page_values(round_id, current_user.id, utcnow())
     if values is None:
         return None
     html = fragment_cache.round_pages.get(_page_key(values))
@@ -130,9 +136,12 @@ def round_page(round_id: int):
     if (rnd.status not in residents.CACHEABLE_STATUSES or session.get("_flashes")
             or member.id is None):
         return _render_round(rnd, member)
-    html, _status = _render_round(rnd, member, csrf=fragment_cache.CSRF_PLACEHOLDER)
+    contents = residents.round_contents(rnd, member.household_id, utcnow())
+    html, _status = _render_round(rnd, member, csrf=fragment_cache.CSRF_PLACEHOLDER,
+                                  contents=contents)
     html = fragment_cache.without_indentation(html)
-    fragment_cache.round_pages.put(_page_key(residents.page_values(rnd, member)), html)
+    fragment_cache.round_pages.put(_page_key(residents.page_values(rnd, member, contents)),
+                                   html)
     return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf())
 
 

@@ -119,6 +119,7 @@ def close_round(round_id: int, now: datetime) -> CloseResult | None:
     time_credits.apply_at_close(rnd, now)  # time given first: the pot never pays it
     solidarity.apply_at_close(rnd, now)  # the pot helps first, then any credit
     credits.apply_to_new_statements(rnd, now)
+    solidarity.apply_gifts_at_close(rnd, now)  # gifts chosen with a card consent, within it
     impact.record(rnd, now)  # the impact report's totals, from the bills just written
     notifications.queue_round_results(rnd)
     audit.record(

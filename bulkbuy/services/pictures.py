@@ -200,3 +200,14 @@ def remove_product_picture(product: Product, *, actor: User) -> bool:
     """Take the product's picture away (the file stays: another product, or a page
     someone has open, may still show it). Returns whether it had one. Audited."""
     return assign_picture(product, None, actor=actor)
+
+
+#: The most bytes one import's pictures may be together (PICTURE_IMPORT_MAX_BYTES).
+DEFAULT_IMPORT_MAX_BYTES = 25_000_000
+
+
+def picture_limit(config, setting: str) -> int:
+    """The most bytes one picture (PICTURE_MAX_BYTES) or one import's pictures together
+    (PICTURE_IMPORT_MAX_BYTES) may be, from the app's `config` or the defaults."""
+    default = DEFAULT_MAX_BYTES if setting == "PICTURE_MAX_BYTES" else DEFAULT_IMPORT_MAX_BYTES
+    return int(config.get(setting) or default)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from bulkbuy.domain import statuses
@@ -20,35 +20,71 @@ from bulkbuy.extensions import db
 from bulkbuy.models import (
     Group,
     Household,
+    LastCall,
     Membership,
     Product,
     Round,
     RoundItem,
     Supplier,
     User,
+    utcnow,
 )
-from bulkbuy.services import accounts, catalogue, round_view, statements, tablet
+from bulkbuy.services import (
+    accounts,
+    catalogue,
+    drop_ins,
+    last_call,
+    round_view,
+    statements,
+    tablet,
+)
 
 # --- the round page and its kept copy -------------------------------------------------------
 
 #: The round statuses whose page is kept rendered between changes (see fragment_cache).
 CACHEABLE_STATUSES = ("draft", "pending_approval", "open")
 
+#: How many drop-in times the round page lists.
+ROUND_PAGE_DROP_INS = 3
+
+#: The round's last calls, counted: a last call is inserted once per product and never
+#: changed (what it says is worked out again from the pledges), so a new one changes it.
+_LAST_CALL_COUNT = (
+    select(func.count(LastCall.id)).where(LastCall.round_id == Round.id)
+    .correlate(Round).scalar_subquery().label("last_calls")
+)
+
 #: What the round page's kept copy is keyed by (resident.routes._page_key): the version
 #: numbers the database bumps whenever anything the page shows changes (the round and its
-#: products and supplier, its pledges, its group), and who is looking (the round, the
-#: member and their role and household). The status only says whether a copy is kept.
+#: products and supplier, its pledges, its group), the round's last calls, and who is
+#: looking (the round, the member and their role and household). The status only says
+#: whether a copy is kept. The key ends with the drop-in times the page lists (see
+#: `page_drop_ins`): worked out from the group's drop-in sessions as they are now, so a
+#: drop-in added or removed, or one listed that has ended, makes a new key.
 PAGE_KEY_FIELDS = (
     Round.id, Round.status, Round.version, Round.pledge_version, Group.settings_version,
-    Membership.id, Membership.role, Membership.household_id,
+    Membership.id, Membership.role, Membership.household_id, Round.group_id,
+    Round.closes_at, _LAST_CALL_COUNT,
 )
 
 
-def page_values(rnd: Round, member: Membership) -> tuple:
+def page_drop_ins(group_id: int, status: str, closes_at: datetime,
+                  now: datetime) -> list[drop_ins.DropInTime]:
+    """The drop-in times an unfinished round's page lists: for an open round, the next
+    ones before its deadline (where to order in person or pay in cash); none otherwise.
+    One query for an open round, none for another."""
+    if status != statuses.RoundStatus.OPEN:
+        return []
+    return drop_ins.upcoming(group_id, now, until=closes_at, limit=ROUND_PAGE_DROP_INS)
+
+
+def page_values(rnd: Round, member: Membership, contents: RoundContents) -> tuple:
     """PAGE_KEY_FIELDS read from loaded objects (the same values `kept_page_values`
-    reads), without a query: the round must have its group loaded."""
+    reads), then the drop-in times shown, without a query: the round must have its group
+    loaded, and `contents` is what its page was rendered from."""
     return (rnd.id, rnd.status, rnd.version, rnd.pledge_version, rnd.group.settings_version,
-            member.id, member.role, member.household_id)
+            member.id, member.role, member.household_id, rnd.group_id, rnd.closes_at,
+            contents.last_call_count, tuple(contents.drop_ins))
 
 
 @functools.cache
@@ -66,16 +102,18 @@ def _page_values_query():
     )
 
 
-def kept_page_values(round_id: int, user_id: int) -> tuple | None:
+def kept_page_values(round_id: int, user_id: int, now: datetime) -> tuple | None:
     """PAGE_KEY_FIELDS of the round for this user's membership of its group, with one
-    prebuilt query; None when the user is no member of its group, there is no such
+    prebuilt query, then the drop-in times its page lists at `now` (one more query for
+    an open round); None when the user is no member of its group, there is no such
     round, or its page is not kept (its status is not in CACHEABLE_STATUSES)."""
     values = db.session.execute(
         _page_values_query(), {"round_id": round_id, "user_id": user_id}
     ).first()
     if values is None or values.status not in CACHEABLE_STATUSES:
         return None
-    return tuple(values)
+    times = page_drop_ins(values.group_id, values.status, values.closes_at, now)
+    return (*values, tuple(times))
 
 
 def round_with_membership(round_id: int, user_id: int) -> tuple[Round, Membership | None] | None:
@@ -106,21 +144,80 @@ class RoundContents:
     own_statement: statements.ExplainedStatement | None
     #: Every product with its case fill and the household's pledge (unfinished rounds).
     items: list[round_view.ItemView]
+    #: The drop-in times to show: before the deadline of an open round (`page_drop_ins`);
+    #: the next ones when the household still owes for a finished round.
+    drop_ins: list[drop_ins.DropInTime] = field(default_factory=list)
+    #: An open round's boxes called out as nearly full and still short now.
+    last_calls: list[PageLastCall] = field(default_factory=list)
+    #: How many last calls the round has had (part of the kept copy's key).
+    last_call_count: int = 0
 
 
-def round_contents(rnd: Round, household_id: int | None) -> RoundContents:
+@dataclass(frozen=True)
+class PageLastCall:
+    """A box called out as nearly full (services/last_call), as the round page says it:
+    how many units it needs now, worked out from the pledges as they are."""
+
+    item_id: int
+    product: str
+    unit: str
+    units_short: int
+    saving_per_unit_pence: int
+
+
+def _last_calls(rnd: Round, items: list[round_view.ItemView]) -> tuple[list[PageLastCall], int]:
+    """The open round's last calls still short now, in the products' order, and how many
+    it has had. One query."""
+    called = {
+        item_id: (saving, max_cases)
+        for item_id, saving, max_cases in db.session.execute(
+            select(LastCall.round_item_id, LastCall.saving_per_unit_pence,
+                   RoundItem.max_cases)
+            .join(RoundItem, RoundItem.id == LastCall.round_item_id)
+            .where(LastCall.round_id == rnd.id)
+        )
+    }
+    shown = []
+    for view in items:
+        if view.item.id not in called:
+            continue
+        saving, max_cases = called[view.item.id]
+        short = last_call.units_short(view.item.case_size, view.total_quantity,
+                                      view.total_tolerance, max_cases)
+        if short > 0:
+            shown.append(PageLastCall(item_id=view.item.id, product=view.item.name,
+                                      unit=view.item.unit_description, units_short=short,
+                                      saving_per_unit_pence=saving))
+    return shown, len(called)
+
+
+def round_contents(rnd: Round, household_id: int | None,
+                   now: datetime | None = None) -> RoundContents:
     """The round page's products (an unfinished round) or the household's statement (a
-    finished one): a fixed number of queries, however many pledges."""
+    finished one), and the drop-in times and last calls it shows: a fixed number of
+    queries, however many pledges."""
+    now = now or utcnow()
     finished = rnd.status in statuses.FINISHED_ROUNDS
     own_statement = None
     items: list[round_view.ItemView] = []
+    times: list[drop_ins.DropInTime] = []
+    calls: list[PageLastCall] = []
+    call_count = 0
     if finished:
         if household_id is not None:
             own_statement = next(iter(statements.statements_for(rnd, household_id)), None)
+        if (own_statement is not None
+                and own_statement.statement.payment_status in statuses.OPEN_TO_PAYMENT):
+            # Money still to pay: where to pay it in cash.
+            times = drop_ins.upcoming(rnd.group_id, now, limit=ROUND_PAGE_DROP_INS)
     else:
         mine = round_view.household_pledges(household_id, [rnd.id]).by_round[rnd.id]
         items = round_view.household_board(rnd, mine).views
-    return RoundContents(finished=finished, own_statement=own_statement, items=items)
+        times = page_drop_ins(rnd.group_id, rnd.status, rnd.closes_at, now)
+        if rnd.status == statuses.RoundStatus.OPEN:
+            calls, call_count = _last_calls(rnd, items)
+    return RoundContents(finished=finished, own_statement=own_statement, items=items,
+                         drop_ins=times, last_calls=calls, last_call_count=call_count)
 
 
 def round_item(rnd: Round, item_id: int) -> RoundItem | None:

@@ -18,10 +18,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from bulkbuy.domain.money import format_pence
 from bulkbuy.domain.payment_states import STATEMENT
+from bulkbuy.domain.pot_gifts import (
+    FIXED,
+    GIFT_KINDS,
+    ROUND_UP,
+    GiftChoice,
+    check_gift_amount,
+    gift_within,
+)
 from bulkbuy.domain.solidarity import Claim, PotRule, share_pot
 from bulkbuy.domain.statuses import StatementStatus
 from bulkbuy.extensions import db
@@ -35,7 +45,7 @@ from bulkbuy.models import (
     SupportedHousehold,
     User,
 )
-from bulkbuy.services import ServiceError, audit
+from bulkbuy.services import ServiceError, audit, writes
 
 #: The most one donation may be (£100,000): a typing slip, not a grant.
 MAX_DONATION_PENCE = 10_000_000
@@ -265,3 +275,229 @@ def give_back_help(rnd: Round, now: datetime) -> int:
         given += -total
     db.session.flush()
     return given
+
+
+# --- gifts from households ----------------------------------------------------------------
+#
+# A household chooses a gift ("round my bill up to the next pound" or a fixed amount)
+# when it agrees its card maximum (kept on its CardConsent, whose maximum includes it)
+# or hands it over with cash. `statements.gift_pence` is the gift on the bill: what was
+# received, plus a card gift decided at close and still to come with the card charge.
+# The pot receives a gift only with money actually paid: one 'gift' entry per card
+# charge or cash payment (unique on the payment), so an answer seen twice adds it once.
+# When that money goes back (the round is cancelled after close, or the cash is handed
+# back or reversed), the gift goes back too, as far as the pot's balance goes: the pot
+# is never negative, so a gift it has already spent stays given (and, for a card, that
+# part of the charge is not refunded).
+
+
+def gift_cap_pence() -> int:
+    """The largest gift one bill may carry (config POT_GIFT_MAX_PENCE, £20 by default)."""
+    return int(current_app.config.get("POT_GIFT_MAX_PENCE", 2000))
+
+
+def gift_choice(kind: str | None, fixed_pence: int | None) -> GiftChoice | None:
+    """The household's choice from a form: None for no gift. ServiceError (nothing
+    changes) for an unknown kind, a fixed amount of 0 or less, or over the cap."""
+    if not kind or kind == "none":
+        return None
+    if kind == ROUND_UP:
+        return GiftChoice(ROUND_UP)
+    if kind != FIXED:
+        raise ServiceError(_l("Choose a gift from the list."), field="gift")
+    if fixed_pence is None or fixed_pence <= 0:
+        raise ServiceError(_l("Enter a gift above £0.00, or choose no gift."), field="gift")
+    check_cash_gift(fixed_pence)
+    return GiftChoice(FIXED, fixed_pence)
+
+
+def check_cash_gift(gift_pence: int) -> None:
+    """ServiceError for a gift below 0 or over the cap; nothing changes."""
+    problem = check_gift_amount(gift_pence, gift_cap_pence())
+    if problem == "negative":
+        raise ServiceError(_l("A gift cannot be below £0.00."), field="gift")
+    if problem == "over_cap":
+        raise ServiceError(_l("A gift can be at most %(most)s. Thank you all the same!",
+                              most=format_pence(gift_cap_pence())), field="gift")
+
+
+def choice_of(consent) -> GiftChoice | None:
+    """The gift choice kept on a card consent, or None."""
+    if consent is None or consent.gift_kind not in GIFT_KINDS:
+        return None
+    if consent.gift_kind == ROUND_UP:
+        return GiftChoice(ROUND_UP)
+    return GiftChoice(FIXED, consent.gift_fixed_pence or 0) if consent.gift_fixed_pence \
+        else None
+
+
+def gift_received_pence(statement_id: int) -> int:
+    """What the pot holds of this bill's gifts (gifts less gifts given back)."""
+    return int(db.session.scalar(
+        select(func.coalesce(func.sum(SolidarityEntry.amount_pence), 0))
+        .where(SolidarityEntry.statement_id == statement_id,
+               SolidarityEntry.reason.in_(("gift", "gift_given_back")))) or 0)
+
+
+def card_gift_kept_pence(card_payment_id: int) -> int:
+    """Of a card charge, what the pot keeps as a gift (received less given back)."""
+    return int(db.session.scalar(
+        select(func.coalesce(func.sum(SolidarityEntry.amount_pence), 0))
+        .where(SolidarityEntry.card_payment_id == card_payment_id,
+               SolidarityEntry.reason.in_(("gift", "gift_given_back")))) or 0)
+
+
+def _gift_entry_of(reason: str, *, card_payment_id: int | None = None,
+                   cash_payment_id: int | None = None) -> SolidarityEntry | None:
+    query = select(SolidarityEntry).where(SolidarityEntry.reason == reason)
+    if card_payment_id is not None:
+        query = query.where(SolidarityEntry.card_payment_id == card_payment_id)
+    else:
+        query = query.where(SolidarityEntry.cash_payment_id == cash_payment_id)
+    return db.session.scalar(query)
+
+
+def apply_gifts_at_close(rnd: Round, now: datetime) -> int:
+    """At close, after the pot's help and credit: the card gift on each bill still owed
+    (at least Stripe's minimum) whose household chose one with its card consent, within
+    that consent (trimmed to fit, audited as trimmed). Sets `statements.gift_pence`; the
+    pot receives it only with the charge. Returns the pence of gifts to come."""
+    from bulkbuy.adapters.stripe_gateway import MINIMUM_CHARGE_PENCE
+    from bulkbuy.models import CardConsent
+
+    consents = {c.household_id: c for c in db.session.scalars(
+        select(CardConsent).where(CardConsent.round_id == rnd.id,
+                                  CardConsent.gift_kind.is_not(None)))}
+    if not consents:
+        return 0
+    total = 0
+    for statement in db.session.scalars(
+            select(Statement).where(Statement.round_id == rnd.id,
+                                    Statement.household_id.in_(consents),
+                                    Statement.payment_status == StatementStatus.DUE)
+            .order_by(Statement.id)):
+        owed = statement.total_pence - statement.paid_pence
+        if owed < MINIMUM_CHARGE_PENCE:
+            continue
+        consent = consents[statement.household_id]
+        gift = gift_within(choice_of(consent), owed, consent.max_pence - owed)
+        statement.gift_pence = gift.pence
+        total += gift.pence
+        if gift.trimmed:
+            audit.record("solidarity.gift_trimmed", actor=None, group_id=rnd.group_id,
+                         household_id=statement.household_id, subject=statement,
+                         wanted_pence=gift.wanted_pence, gift_pence=gift.pence)
+    db.session.flush()
+    return total
+
+
+def card_gift_to_take(statement: Statement, owed_pence: int, consent_max: int | None,
+                      card_kept_pence: int) -> int:
+    """The gift to add to a card charge of `owed_pence` now: the bill's card gift when
+    no gift of the bill has been received yet, trimmed so the charge stays within the
+    household's consent (what its cards paid before counts against it)."""
+    if statement.gift_pence <= 0 or consent_max is None:
+        return 0
+    if gift_received_pence(statement.id) > 0:
+        return 0
+    room = consent_max - owed_pence - card_kept_pence
+    return max(0, min(statement.gift_pence, room))
+
+
+def receive_card_gift(statement: Statement, card_payment_id: int, gift_pence: int,
+                      now: datetime) -> int:
+    """A card charge that paid the rest of `statement` took `gift_pence` beyond it: the
+    pot receives it, once per charge (a second answer for the same charge adds nothing).
+    The bill's gift becomes what was received. Returns the pence received now."""
+    if gift_pence <= 0 or _gift_entry_of("gift", card_payment_id=card_payment_id):
+        return 0
+    group_id = statement.round.group_id
+    entry = SolidarityEntry(group_id=group_id, amount_pence=gift_pence, reason="gift",
+                            statement_id=statement.id, household_id=statement.household_id,
+                            card_payment_id=card_payment_id, recorded_at=now)
+    if not writes.inserted(entry):  # the same answer recorded at this moment elsewhere
+        return 0
+    statement.gift_pence = gift_received_pence(statement.id)
+    audit.record("solidarity.gift", actor=None, group_id=group_id,
+                 household_id=statement.household_id, subject=statement,
+                 amount_pence=gift_pence, card_payment_id=card_payment_id)
+    db.session.flush()
+    return gift_pence
+
+
+def receive_cash_gift(statement: Statement, cash_payment_id: int, gift_pence: int, *,
+                      actor: User, now: datetime) -> int:
+    """Cash handed over with a gift (recorded with the cash payment, `record_cash`): the
+    pot receives it. A card gift planned at close is then not taken (one gift a bill)."""
+    if gift_pence <= 0:
+        return 0
+    group_id = statement.round.group_id
+    db.session.add(SolidarityEntry(
+        group_id=group_id, amount_pence=gift_pence, reason="gift", statement_id=statement.id,
+        household_id=statement.household_id, cash_payment_id=cash_payment_id,
+        recorded_by_id=actor.id, recorded_at=now))
+    db.session.flush()
+    statement.gift_pence = gift_received_pence(statement.id)
+    audit.record("solidarity.gift", actor=actor, group_id=group_id,
+                 household_id=statement.household_id, subject=statement,
+                 amount_pence=gift_pence, cash_payment_id=cash_payment_id)
+    db.session.flush()
+    return gift_pence
+
+
+def drop_unpaid_card_gift(statement: Statement) -> None:
+    """The bill was paid without the card (cash): a card gift still to come is dropped,
+    so the bill shows only gifts received."""
+    received = gift_received_pence(statement.id)
+    if statement.gift_pence != received:
+        statement.gift_pence = received
+        db.session.flush()
+
+
+def _give_back_gift(gift: SolidarityEntry, now: datetime, *, actor: User | None) -> int:
+    """Take one gift back out of the pot (its money went back), as far as the balance
+    (read under the group's lock) goes; once per gift. Returns the pence the pot keeps
+    (already spent)."""
+    kind = {"card_payment_id": gift.card_payment_id} if gift.card_payment_id else {
+        "cash_payment_id": gift.cash_payment_id}
+    if _gift_entry_of("gift_given_back", **kind) is not None:
+        return 0
+    back = min(gift.amount_pence, _locked_balance(gift.group_id))
+    if back > 0:
+        db.session.add(SolidarityEntry(
+            group_id=gift.group_id, amount_pence=-back, reason="gift_given_back",
+            statement_id=gift.statement_id, household_id=gift.household_id,
+            recorded_by_id=getattr(actor, "id", None), recorded_at=now, **kind))
+        db.session.flush()
+        statement = db.session.get(Statement, gift.statement_id)
+        statement.gift_pence = gift_received_pence(statement.id)
+    audit.record("solidarity.gift_given_back", actor=actor, group_id=gift.group_id,
+                 household_id=gift.household_id, statement_id=gift.statement_id,
+                 amount_pence=back, kept_pence=gift.amount_pence - back)
+    db.session.flush()
+    return gift.amount_pence - back
+
+
+def give_back_card_gifts(rnd: Round, now: datetime, *, actor: User | None = None
+                         ) -> dict[int, int]:
+    """A closed round was cancelled and its card charges are refunded: their gifts leave
+    the pot first, as far as its balance goes. Returns, per card payment, the pence the
+    pot keeps (already spent): that part of the charge is not refunded."""
+    kept: dict[int, int] = {}
+    for gift in db.session.scalars(
+            select(SolidarityEntry)
+            .join(Statement, SolidarityEntry.statement_id == Statement.id)
+            .where(Statement.round_id == rnd.id, SolidarityEntry.reason == "gift",
+                   SolidarityEntry.card_payment_id.is_not(None))
+            .order_by(SolidarityEntry.id)):
+        kept[gift.card_payment_id] = _give_back_gift(gift, now, actor=actor)
+    return kept
+
+
+def give_back_cash_gift(cash_payment_id: int, now: datetime, *, actor: User) -> int:
+    """Cash is handed back (or its entry reversed): its gift leaves the pot as far as the
+    balance goes. Returns the pence of the gift given back (to hand back as well)."""
+    gift = _gift_entry_of("gift", cash_payment_id=cash_payment_id)
+    if gift is None:
+        return 0
+    return gift.amount_pence - _give_back_gift(gift, now, actor=actor)

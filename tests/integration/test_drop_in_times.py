@@ -5,12 +5,14 @@ organiser gets 404s."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from bulkbuy.extensions import db
-from bulkbuy.models import AuditEntry, DropInSession
+from bulkbuy.models import AuditEntry, DropInSession, utcnow
 from bulkbuy.services import ServiceError
 from bulkbuy.services import drop_ins as drop_in_service
 from tests import factories
@@ -191,3 +193,90 @@ def test_pages_say_what_they_said_before_with_no_drop_ins(client, auth):
     auth.login(w.residents[0].email)
     assert "Drop-in:" not in page(client.get("/my-orders"))
     assert "Next drop-ins" not in page(client.get(f"/groups/{w.group.id}/pin"))
+
+
+# --- the round page, home, the save-card page and e-mails (#16 point 4) ---------------------
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def local(day: date, clock: time) -> datetime:
+    return datetime.combine(day, clock, tzinfo=LONDON)
+
+
+def test_the_round_page_lists_drop_ins_before_the_deadline_and_its_kept_copy_follows(
+        client, auth):
+    from bulkbuy import fragment_cache
+
+    start = utcnow()
+    tomorrow = (start.astimezone(LONDON) + timedelta(days=1)).date()
+    w = factories.world(closes_in=timedelta(days=5), now=start)
+    library = drop_in_service.add_once(w.group, place="Library", on_date=tomorrow,
+                                       starts=time(10), ends=time(12), actor=w.organiser,
+                                       now=start)
+    drop_in_service.add_once(w.group, place="After the deadline",
+                             on_date=tomorrow + timedelta(days=6), starts=time(10),
+                             ends=time(12), actor=w.organiser, now=start)
+    db.session.commit()
+    auth.login(w.residents[0].email)
+    path = f"/rounds/{w.round.id}"
+
+    with time_machine.travel(local(tomorrow, time(8)), tick=False):
+        text = page(client.get(path))
+        assert "Next drop-ins:" in text and "10am to midday, Library" in text
+        assert "After the deadline" not in text
+        kept = len(fragment_cache.round_pages._entries)
+        assert kept >= 1
+        assert "Library" in page(client.get(path))  # the kept copy
+        assert len(fragment_cache.round_pages._entries) == kept
+
+        # Added: a new key, the page shows it.
+        weekly(w, weekday=tomorrow.weekday(), place="Oak House", starts=time(14),
+               ends=time(15))
+        text = page(client.get(path))
+        assert "Library" in text and "2pm to 3pm, Oak House" in text
+
+        # Removed: gone from the page at once.
+        drop_in_service.remove(w.group, library.id, actor=w.organiser, now=start)
+        db.session.commit()
+        text = page(client.get(path))
+        assert "Library" not in text and "Oak House" in text
+
+        drop_in_service.add_once(w.group, place="Library", on_date=tomorrow,
+                                 starts=time(10), ends=time(12), actor=w.organiser, now=start)
+        db.session.commit()
+        assert "Library" in page(client.get(path))
+
+    # Still under way: listed. Ended: gone, with nothing in the database changed.
+    with time_machine.travel(local(tomorrow, time(11, 59)), tick=False):
+        assert "Library" in page(client.get(path))
+    with time_machine.travel(local(tomorrow, time(12, 1)), tick=False):
+        text = page(client.get(path))
+        assert "Library" not in text and "2pm to 3pm, Oak House" in text
+
+
+def test_a_round_page_with_no_drop_ins_says_what_it_said(client, auth):
+    w = factories.world()
+    auth.login(w.residents[0].email)
+    text = page(client.get(f"/rounds/{w.round.id}"))
+    assert "You pay in cash at a drop-in." in text and "Next drop-ins" not in text
+
+
+def test_a_finished_round_with_money_to_pay_lists_the_next_drop_ins(client, auth):
+    from tests.integration.test_closing import close, make_world
+
+    w = make_world()
+    tins = next(i for i in w.round.items if i.name == "Tinned tomatoes")
+    from bulkbuy.services import pledges
+    pledges.set_pledge(tins, w.households[0], 12, 0, entered_by=w.residents[0],
+                       now=w.round.created_at, max_units=100)
+    db.session.commit()
+    weekly(w, weekday=1, place="Oak House")
+    close(w.round.id)
+    auth.login(w.residents[0].email)
+    text = page(client.get(f"/rounds/{w.round.id}"))
+    assert "Or pay in cash at a drop-in session." in text
+    assert "Drop-in: Tuesday" in text and "10am to midday, Oak House" in text
+    # Nothing owed (another household ordered nothing): no list.
+    auth.login(w.residents[1].email)
+    assert "Drop-in:" not in page(client.get(f"/rounds/{w.round.id}"))

@@ -23,7 +23,7 @@ from bulkbuy.domain.payment_states import ATTEMPT, ATTEMPT_EVENT_FOR, STATEMENT
 from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import CardPayment, Statement, utcnow
-from bulkbuy.services import audit, notifications
+from bulkbuy.services import audit, notifications, solidarity
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,11 @@ def lease_end(now: datetime) -> datetime:
     return max(now, utcnow()) + LEASE
 
 
-def record_attempt(statement: Statement, kind: str, now: datetime) -> CardPayment:
-    """Write the statement's next attempt (number, key, what is owed now), leased to the
-    caller; flushed, not committed. The caller has claimed the statement (charging)."""
+def record_attempt(statement: Statement, kind: str, now: datetime, *,
+                   gift_pence: int = 0) -> CardPayment:
+    """Write the statement's next attempt (number, key, what is owed now and any gift to
+    the solidarity pot on top), leased to the caller; flushed, not committed. The caller
+    has claimed the statement (charging)."""
     attempt = 1 + (db.session.scalar(
         select(func.max(CardPayment.attempt)).where(CardPayment.statement_id == statement.id)
     ) or 0)
@@ -103,7 +105,7 @@ def record_attempt(statement: Statement, kind: str, now: datetime) -> CardPaymen
         statement_id=statement.id, round_id=statement.round_id,
         household_id=statement.household_id, attempt=attempt, kind=kind,
         idempotency_key=charge_key(statement.round_id, statement.household_id, attempt),
-        amount_pence=statement.total_pence - statement.paid_pence,
+        amount_pence=statement.total_pence - statement.paid_pence + gift_pence,
         status=ATTEMPT.start(AttemptStatus.PENDING), next_check_at=lease_end(now),
         created_at=now, updated_at=now,
     )
@@ -267,17 +269,24 @@ def _credit(payment: CardPayment, now: datetime) -> None:
     )
     payment.credited_pence = credit
     db.session.refresh(statement)
+    # Beyond the bill: the household's gift to the solidarity pot (when this charge paid
+    # the rest), received once per charge; any more is refunded below.
+    gift = 0
+    if credit > 0 and statement.payment_status == StatementStatus.PAID:
+        outstanding = statement.gift_pence - solidarity.gift_received_pence(statement.id)
+        gift = solidarity.receive_card_gift(
+            statement, payment.id, min(payment.amount_pence - credit, outstanding), now)
     audit.record(
         "card.paid", actor=None, group_id=statement.round.group_id,
         household_id=statement.household_id, subject=statement,
         amount_pence=payment.amount_pence, credited_pence=credit,
         payment_intent=payment.payment_intent_id, attempt=payment.attempt,
     )
-    excess = payment.amount_pence - credit
+    excess = payment.amount_pence - credit - gift
     if excess > 0:
         reason = ("round_cancelled" if statement.payment_status == StatementStatus.CANCELLED
                   else "overpaid")
         log.warning("card payment %s took %dp more than was owed; refunding it",
                     payment.id, excess)
         queue_refund(payment, excess, reason=reason, now=now,
-                     keep_pence=credit if reason == "overpaid" else 0)
+                     keep_pence=credit + gift if reason == "overpaid" else 0)

@@ -27,7 +27,7 @@ from bulkbuy.models import (
     WriteOff,
 )
 from bulkbuy.models.closing import WRITE_OFF_REASONS
-from bulkbuy.services import ServiceError, audit
+from bulkbuy.services import ServiceError, audit, solidarity
 
 
 def statement_of_round(round_id: int, statement_id: int) -> Statement | None:
@@ -52,8 +52,12 @@ def record_cash(
     *,
     actor: User,
     now: datetime,
+    gift_pence: int = 0,
 ) -> CashPayment:
     """Record cash taken for a statement; part payments allowed, never more than is owed.
+
+    `gift_pence`: handed over beside it as a gift to the group's solidarity pot (at most
+    the config's cap), which the pot receives with this payment.
 
     The paid total moves in one guarded UPDATE, so two workers recording at
     once can never take a statement past its total, and a receipt number is
@@ -61,6 +65,7 @@ def record_cash(
     """
     if amount_pence <= 0:
         raise ServiceError(_l("Enter an amount more than £0."), field="amount")
+    solidarity.check_cash_gift(gift_pence)
     group_id = statement.round.group_id
     used = db.session.scalar(
         select(CashPayment.id).where(
@@ -124,6 +129,10 @@ def record_cash(
     )
     db.session.flush()
     db.session.refresh(statement)
+    if gift_pence:
+        solidarity.receive_cash_gift(statement, payment.id, gift_pence, actor=actor, now=now)
+    elif statement.payment_status == StatementStatus.PAID:
+        solidarity.drop_unpaid_card_gift(statement)  # paid in cash: no card gift to come
     return payment
 
 

@@ -23,6 +23,7 @@ from bulkbuy.domain.payment_states import STATEMENT
 from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import CardConsent, CardPayment, Round, SavedCard, Statement
+from bulkbuy.services import solidarity
 from bulkbuy.services.payments import attempts
 from bulkbuy.services.payments.saved_cards import card_of
 from bulkbuy.services.payments.throttle import Throttle
@@ -120,10 +121,13 @@ def start_attempt(statement_id: int, now: datetime) -> CardPayment | None:
     )
     # The consent is for the round in all: a card that paid before (a delivery raised
     # the bill since) counts against it.
-    if consented is None or amount + card_kept_pence(statement_id) > consented:
+    kept = card_kept_pence(statement_id)
+    if consented is None or amount + kept > consented:
         attempts.mark_needs_action(statement, "over_consent", now)
         return None
-    return attempts.record_attempt(statement, "off_session", now)
+    # A gift to the solidarity pot chosen with the consent rides on the charge, within it.
+    gift = solidarity.card_gift_to_take(statement, amount, consented, kept)
+    return attempts.record_attempt(statement, "off_session", now, gift_pence=gift)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from bulkbuy.domain import statuses
 from bulkbuy.domain.statuses import AttemptStatus, StatementStatus
 from bulkbuy.extensions import db
 from bulkbuy.models import CardConsent, CardPayment, Household, Round, SavedCard, Statement, User
-from bulkbuy.services import ServiceError, drop_ins
+from bulkbuy.services import ServiceError, drop_ins, solidarity
 from bulkbuy.services.payments import attempts, charge_sweep
 from bulkbuy.services.payments import saved_cards as cards
 
@@ -62,7 +62,8 @@ class CardAgreement:
 
 
 def agree_to_pay_by_card(config, rnd: Round, household_id: int, *, user: User,
-                         now: datetime) -> CardAgreement:
+                         now: datetime, gift_kind: str | None = None,
+                         gift_fixed_pence: int | None = None) -> CardAgreement:
     """Record the household's consent to be charged up to its maximum for this open round
     and, when it has no ready card, start saving one (a Stripe Customer and SetupIntent).
 
@@ -70,7 +71,8 @@ def agree_to_pay_by_card(config, rnd: Round, household_id: int, *, user: User,
     reached); the caller then keeps nothing of it.
     """
     household = db.session.get(Household, household_id)
-    consent = cards.give_consent(rnd, household, user=user, now=now)
+    gift = solidarity.gift_choice(gift_kind, gift_fixed_pence)  # refused: nothing changes
+    consent = cards.give_consent(rnd, household, user=user, now=now, gift=gift)
     card = cards.card_of(household.id)
     if card is not None and card.is_ready:
         return CardAgreement(consent=consent, card=card, client_secret=None)

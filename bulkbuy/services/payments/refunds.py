@@ -133,10 +133,12 @@ def refund_still_owed(payment: CardPayment) -> int:
 
 def _kept(payment: CardPayment) -> int:
     """Pence of a card payment that stay with the group: what it paid towards its
-    statement, none when the round was cancelled."""
+    statement, none when the round was cancelled; and any gift to the solidarity pot the
+    pot keeps (solidarity.card_gift_kept_pence)."""
+    gift = solidarity.card_gift_kept_pence(payment.id)
     if payment.statement.payment_status == StatementStatus.CANCELLED:
-        return 0
-    return payment.credited_pence
+        return gift
+    return payment.credited_pence + gift
 
 
 def retry_failed_refund(payment: CardPayment, *, actor, now: datetime) -> CardRefund:
@@ -212,6 +214,8 @@ def cancel_closed_round(rnd: Round, *, actor, now: datetime) -> int:
     )
     credits.give_back_used(rnd, now)
     solidarity.give_back_help(rnd, now)
+    # Gifts to the pot go back with their charges, unless the pot has spent them.
+    gifts_kept = solidarity.give_back_card_gifts(rnd, now, actor=actor)
     time_credits.give_back_used(rnd, now)
     db.session.refresh(rnd)
     impact.record(rnd, now)  # the impact report: the round no longer counts as run
@@ -221,7 +225,7 @@ def cancel_closed_round(rnd: Round, *, actor, now: datetime) -> int:
                                   CardPayment.status == AttemptStatus.SUCCEEDED)
     ):
         if queue_refund(payment, payment.amount_pence, reason="round_cancelled", now=now,
-                        actor=actor):
+                        actor=actor, keep_pence=gifts_kept.get(payment.id, 0)):
             queued += 1
     db.session.refresh(rnd)
     audit.record("round.cancelled_after_close", actor=actor, group_id=rnd.group_id,

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from bulkbuy.adapters import stripe_gateway as gateway
+from bulkbuy.domain.pot_gifts import FIXED, GiftChoice, consent_maximum
 from bulkbuy.extensions import db
 from bulkbuy.models import CardConsent, Household, Round, SavedCard, User
 from bulkbuy.services import ServiceError, audit, writes
@@ -65,17 +66,21 @@ def consent_of(round_id: int, household_id: int) -> CardConsent | None:
         CardConsent.round_id == round_id, CardConsent.household_id == household_id))
 
 
-def give_consent(rnd: Round, household: Household, *, user: User, now: datetime) -> CardConsent:
+def give_consent(rnd: Round, household: Household, *, user: User, now: datetime,
+                 gift: GiftChoice | None = None) -> CardConsent:
     """Record that the household's card may be charged up to its maximum as it stands now.
 
     Only while the round is open. Raising the figure later needs this again.
-    Audited.
+    `gift`: a gift to the solidarity pot with the bill (services.solidarity.gift_choice);
+    the maximum agreed to then includes the gift on the largest bill. Agreeing again
+    without one drops it. Audited.
     """
     if rnd.status != "open" or rnd.closes_at <= now:
         raise ServiceError(_l("This round is not open, so there is nothing to agree to now."))
-    maximum = household_maximum(rnd, household.id)
-    if maximum <= 0:
+    bill_most = household_maximum(rnd, household.id)
+    if bill_most <= 0:
         raise ServiceError(_l("Order something first. Then you can choose to pay by card."))
+    maximum = consent_maximum(gift, bill_most)
     consent = consent_of(rnd.id, household.id)
     if consent is None:
         consent = CardConsent(round_id=rnd.id, household_id=household.id, max_pence=maximum,
@@ -85,8 +90,11 @@ def give_consent(rnd: Round, household: Household, *, user: User, now: datetime)
     consent.max_pence = maximum
     consent.user_id = user.id
     consent.consented_at = now
+    consent.gift_kind = gift.kind if gift else None
+    consent.gift_fixed_pence = gift.fixed_pence if gift and gift.kind == FIXED else None
     audit.record("card.consent", actor=user, group_id=rnd.group_id, household_id=household.id,
-                 subject=rnd, max_pence=maximum)
+                 subject=rnd, max_pence=maximum, gift_kind=consent.gift_kind,
+                 gift_fixed_pence=consent.gift_fixed_pence)
     db.session.flush()
     return consent
 
