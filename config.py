@@ -129,6 +129,9 @@ class Config:
     #: numbers (bulkbuy/fragment_cache.py). False renders everything on every request.
     FRAGMENT_CACHE = _bool("FRAGMENT_CACHE", True)
     MAX_CSV_BYTES = 1_000_000
+    #: gzip level for pages, stylesheets and scripts sent to browsers that take it
+    #: (bulkbuy/compression.py); 0 when a proxy in front compresses already.
+    COMPRESS_LEVEL = int(os.environ.get("COMPRESS_LEVEL", "5"))
     MAX_CONTENT_LENGTH = 2_000_000
     #: Audit log entries older than this many days are deleted by a daily sweep (the
     #: money records themselves are kept; see the privacy page).

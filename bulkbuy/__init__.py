@@ -28,7 +28,7 @@ def create_app(config: type | None = None, overrides: dict | None = None) -> Fla
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
 
-    from bulkbuy import app_logging, cli, extensions, i18n, transactions, web
+    from bulkbuy import app_logging, cli, compression, extensions, i18n, transactions, web
 
     app_logging.configure(app)
     extensions.db.init_app(app)
@@ -37,6 +37,7 @@ def create_app(config: type | None = None, overrides: dict | None = None) -> Fla
     extensions.limiter.init_app(app)
     extensions.babel.init_app(app, locale_selector=i18n.select_locale)
     i18n.init_app(app)
+    compression.init_app(app)  # first: it runs after every other after_request
     transactions.init_app(app)
     web.init_app(app)
     cli.init_app(app)

@@ -90,9 +90,9 @@ def gift_within(choice: GiftChoice | None, bill_pence: int, room_pence: int | No
     wanted = wanted_gift(choice, bill_pence)
     if room_pence is None:
         return Gift(wanted, wanted)
-    room = max(0, room_pence) if isinstance(room_pence, int) else _check_pence(
-        "room_pence", room_pence)
-    return Gift(min(wanted, room), wanted)
+    if isinstance(room_pence, bool) or not isinstance(room_pence, int):
+        raise TypeError("room_pence must be an int or None")
+    return Gift(min(wanted, max(0, room_pence)), wanted)
 
 
 def check_gift_amount(pence: int, cap_pence: int) -> str | None:

@@ -34,7 +34,7 @@ from bulkbuy.services.payments import attempts, overview, refunds
 from bulkbuy.services.payments import cash as cash_service
 from bulkbuy.services.payments import saved_cards as cards
 from bulkbuy.transactions import undone_on_error
-from bulkbuy.validation import clean_text, parse_pounds
+from bulkbuy.validation import clean_text, optional_pounds, parse_pounds
 
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/payments")
@@ -285,10 +285,15 @@ def record_cash(group_id: int, round_id: int, statement_id: int):
     errors: dict[str, str] = {}
     amount_text = request.form.get("amount", "")
     receipt_text = request.form.get("receipt", "")
+    gift_text = request.form.get("gift", "")
     try:
         amount = parse_pounds(amount_text)
     except ValueError as error:
         errors["amount"] = str(error)
+    try:
+        gift = optional_pounds(gift_text) or 0
+    except ValueError as error:
+        errors["gift"] = str(error)
     try:
         receipt = clean_text(receipt_text, _("Receipt number"), max_length=40)
     except ValueError as error:
@@ -297,14 +302,17 @@ def record_cash(group_id: int, round_id: int, statement_id: int):
         try:
             with undone_on_error():
                 cash_service.record_cash(statement, amount, receipt, actor=current_user,
-                                     now=utcnow())
+                                         now=utcnow(), gift_pence=gift)
         except ServiceError as error:
             errors[error.field or "amount"] = error.message
     if errors:
-        typed = {"amount": amount_text, "receipt": receipt_text}
+        typed = {"amount": amount_text, "receipt": receipt_text, "gift": gift_text}
         return _render_payments(group, rnd, {statement_id: errors}, {statement_id: typed}, 400)
     flash(_("Cash recorded: %(amount)s from %(household)s.", amount=format_pence(amount),
             household=statement.household.label), "success")
+    if gift:
+        flash(_("And %(gift)s for the solidarity pot. Thank you!", gift=format_pence(gift)),
+              "success")
     return redirect(
         url_for("organiser.round_payments", group_id=group.id, round_id=rnd.id)
         + f"#statement-{statement.id}", 303,

@@ -124,7 +124,8 @@ def pay_by_card(round_id: int):
     return _card_page(
         "payments/save_card.html", client_secret=agreed.client_secret,
         action=url_for("payments.card_saved"), next_url=back,
-        most_pence=agreed.consent.max_pence, round=rnd, title=_("Save your card"),
+        most_pence=agreed.consent.max_pence, round=rnd, drop_ins=agreed.drop_ins,
+        title=_("Save your card"),
     )
 
 
@@ -191,14 +192,14 @@ def pay_new_card(statement_id: int):
         return redirect(back, 303)
     try:
         with undone_on_error():
-            secret = paying.start_new_card(current_app.config, statement, user=current_user,
-                                           now=utcnow())
+            new_card = paying.start_new_card(current_app.config, statement,
+                                             user=current_user, now=utcnow())
     except ServiceError as error:
         flash(error.message, "error")
         return redirect(back, 303)
     return _card_page(
-        "payments/save_card.html", client_secret=secret,
-        action=url_for("payments.pay_charge", statement_id=statement.id), next_url=back,
+        "payments/save_card.html", client_secret=new_card.client_secret,
+        drop_ins=new_card.drop_ins, action=url_for("payments.pay_charge", statement_id=statement.id), next_url=back,
         pay_pence=statement.total_pence - statement.paid_pence, round=statement.round,
         title=_("Pay by card"),
     )

@@ -41,6 +41,7 @@ def home():
         payment_rounds=overview.payment_rounds,
         staff_groups=overview.staff_groups,
         to_pay=overview.to_pay,
+        drop_ins=overview.drop_ins,
         time_given=time_credits.household_time(current_user),
         title=_("Your rounds"),
     )
@@ -103,17 +104,19 @@ def _page_key(values: tuple) -> tuple:
             residents.organises_a_group(current_user), str(get_locale()))
 
 
-def _cached_page(round_id: int) -> str | None:
-    """The kept copy of the round page, checked fresh with one plain query; else None."""
+def _cached_page(round_id: int, now) -> tuple[str | None, tuple | None]:
+    """The kept copy of the round page, checked fresh with one plain query (and one for
+    the drop-in times of an open round), else None; and the key's values read (None
+    when no copy may be kept)."""
     if session.get("_flashes") or not fragment_cache.enabled():
-        return None
-    values = residents.kept_page_values(round_id, current_user.id, utcnow())
+        return None, None
+    values = residents.kept_page_values(round_id, current_user.id, now)
     if values is None:
-        return None
+        return None, None
     html = fragment_cache.round_pages.get(_page_key(values))
     if html is None:
-        return None
-    return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf())
+        return None, values
+    return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf()), values
 
 
 def _when(rnd):
@@ -129,14 +132,17 @@ def round_page(round_id: int):
     # anything on it changes, with the CSRF token put in on every response. A kept
     # copy exists only for a member who has seen the page, so the access checks
     # below have already passed for the same round, status and role.
-    cached = _cached_page(round_id)
+    now = utcnow()
+    cached, values = _cached_page(round_id, now)
     if cached is not None:
         return cached
     rnd, member = _load_round(round_id)
     if (rnd.status not in residents.CACHEABLE_STATUSES or session.get("_flashes")
             or member.id is None):
         return _render_round(rnd, member)
-    contents = residents.round_contents(rnd, member.household_id, utcnow())
+    # What the key's query read is used, not read again.
+    known = residents.known_parts(values) if values is not None else None
+    contents = residents.round_contents(rnd, member.household_id, now, known)
     html, _status = _render_round(rnd, member, csrf=fragment_cache.CSRF_PLACEHOLDER,
                                   contents=contents)
     html = fragment_cache.without_indentation(html)

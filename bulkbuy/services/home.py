@@ -73,11 +73,16 @@ class HomeOverview:
     staff_groups: list[Membership]
     #: Statements the user's households still owe.
     to_pay: list[Statement]
+    #: group id (of the groups where the user has a household): its next drop-in times
+    #: (services/drop_ins.upcoming), where to order in person and pay in cash.
+    drop_ins: dict[int, list[drop_ins.DropInTime]] = field(default_factory=dict)
 
 
-def home_overview(user: User) -> HomeOverview:
+def home_overview(user: User, now: datetime | None = None) -> HomeOverview:
     """The home page for `user`: their groups' rounds, the rounds staff take payment for,
-    and what their households owe."""
+    what their households owe, and their groups' next drop-in times (one query a group
+    where they have a household)."""
+    now = now or utcnow()
     memberships = memberships_of(user.id)
     group_ids = [m.group_id for m in memberships]
     household_ids = [m.household_id for m in memberships if m.household_id is not None]
@@ -112,6 +117,8 @@ def home_overview(user: User) -> HomeOverview:
         payment_rounds=payment_rounds,
         staff_groups=[m for m in memberships if m.role in STAFF_ROLES],
         to_pay=owed_statements(household_ids),
+        drop_ins={m.group_id: drop_ins.upcoming(m.group_id, now) for m in memberships
+                  if m.household_id is not None},
     )
 
 

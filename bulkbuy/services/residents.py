@@ -116,6 +116,19 @@ def kept_page_values(round_id: int, user_id: int, now: datetime) -> tuple | None
     return (*values, tuple(times))
 
 
+@dataclass(frozen=True)
+class KnownParts:
+    """What `kept_page_values` already read that `round_contents` need not read again."""
+
+    drop_ins: list[drop_ins.DropInTime]
+    last_call_count: int
+
+
+def known_parts(values: tuple) -> KnownParts:
+    """The drop-in times and last-call count in `kept_page_values`' answer."""
+    return KnownParts(drop_ins=list(values[-1]), last_call_count=values[-2])
+
+
 def round_with_membership(round_id: int, user_id: int) -> tuple[Round, Membership | None] | None:
     """The round (with its group and supplier) and the user's membership of its group (None
     when not a member), in one query; None when there is no such round. Who may see it
@@ -191,11 +204,13 @@ def _last_calls(rnd: Round, items: list[round_view.ItemView]) -> tuple[list[Page
     return shown, len(called)
 
 
-def round_contents(rnd: Round, household_id: int | None,
-                   now: datetime | None = None) -> RoundContents:
+def round_contents(rnd: Round, household_id: int | None, now: datetime | None = None,
+                   known: KnownParts | None = None) -> RoundContents:
     """The round page's products (an unfinished round) or the household's statement (a
     finished one), and the drop-in times and last calls it shows: a fixed number of
-    queries, however many pledges."""
+    queries, however many pledges. `known` is what the kept copy's key read just before
+    (`known_parts`): its drop-in times are used, and with no last calls they are not
+    looked for."""
     now = now or utcnow()
     finished = rnd.status in statuses.FINISHED_ROUNDS
     own_statement = None
@@ -213,8 +228,12 @@ def round_contents(rnd: Round, household_id: int | None,
     else:
         mine = round_view.household_pledges(household_id, [rnd.id]).by_round[rnd.id]
         items = round_view.household_board(rnd, mine).views
-        times = page_drop_ins(rnd.group_id, rnd.status, rnd.closes_at, now)
-        if rnd.status == statuses.RoundStatus.OPEN:
+        if known is not None:
+            times = known.drop_ins
+        else:
+            times = page_drop_ins(rnd.group_id, rnd.status, rnd.closes_at, now)
+        if rnd.status == statuses.RoundStatus.OPEN and (
+                known is None or known.last_call_count > 0):
             calls, call_count = _last_calls(rnd, items)
     return RoundContents(finished=finished, own_statement=own_statement, items=items,
                          drop_ins=times, last_calls=calls, last_call_count=call_count)

@@ -179,3 +179,31 @@ def test_the_tablet_start_screen_lists_last_calls_and_drop_ins(client, auth):
     assert "Tinned tomatoes (Test round): 1 more fills a box." in text
     assert "It saves everyone £0.09 on each one." in text
     assert "Next drop-ins (Oak Estate):" in text and "Oak House" in text
+
+
+def test_the_round_page_shows_an_open_last_call_until_the_box_fills(client, auth):
+    from tests.pages import page
+
+    w, tins = tins_world()
+    now = datetime.now(UTC)
+    w.round.closes_at = now + timedelta(hours=20)
+    db.session.commit()
+    pledges.set_pledge(tins, w.households[0], 11, 0, entered_by=w.residents[0], now=now,
+                       max_units=100)
+    db.session.commit()
+    auth.login(w.residents[1].email)
+    path = f"/rounds/{w.round.id}"
+    text = page(client.get(path))
+    assert "Boxes nearly full" not in text
+    # The call is made after the page was kept: the kept copy is not shown again.
+    assert sweeps.sweep_last_calls(now) == 1
+    text = page(client.get(path))
+    assert "Boxes nearly full" in text
+    assert f'href="#item-{tins.id}">1 more Tinned tomatoes (unit) fills a box.</a>' in text
+    assert "It saves everyone £0.09 on each one." in text
+    # Filled since: no longer asked for.
+    pledges.set_pledge(tins, w.households[1], 1, 0, entered_by=w.residents[1], now=now,
+                       max_units=100)
+    db.session.commit()
+    text = page(client.get(path))
+    assert "Boxes nearly full" not in text and "fills a box" not in text

@@ -204,6 +204,8 @@ def record_cash_returned(payment: CashPayment, *, actor: User, now: datetime) ->
     audit.record("cash.returned", actor=actor, group_id=payment.group_id,
                  household_id=statement.household_id, subject=payment,
                  amount_pence=payment.amount_pence, receipt_number=payment.receipt_number)
+    # Its gift to the pot goes back too (hand it back with it), unless the pot spent it.
+    solidarity.give_back_cash_gift(payment.id, now, actor=actor)
 
 
 #: Longest reason for reversing a cash entry (the column's size).
@@ -271,6 +273,7 @@ def reverse_cash(payment: CashPayment, reason: str, *, actor: User,
                  household_id=statement.household_id, subject=payment,
                  amount_pence=payment.amount_pence, receipt_number=payment.receipt_number,
                  reason=reason, statement_id=statement.id)
+    solidarity.give_back_cash_gift(payment.id, now, actor=actor)  # the gift was a mistake too
     db.session.flush()
     db.session.refresh(payment)
     db.session.refresh(statement)

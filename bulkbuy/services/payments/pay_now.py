@@ -59,6 +59,8 @@ class CardAgreement:
     consent: CardConsent
     card: SavedCard | None
     client_secret: str | None
+    #: The group's next drop-in times, for the save-card page (paying in cash instead).
+    drop_ins: list[drop_ins.DropInTime] = field(default_factory=list)
 
 
 def agree_to_pay_by_card(config, rnd: Round, household_id: int, *, user: User,
@@ -77,7 +79,9 @@ def agree_to_pay_by_card(config, rnd: Round, household_id: int, *, user: User,
     if card is not None and card.is_ready:
         return CardAgreement(consent=consent, card=card, client_secret=None)
     secret = cards.start_saving_card(config, household, user=user, now=now)
-    return CardAgreement(consent=consent, card=None, client_secret=secret)
+    # The save-card page names the next drop-ins (paying in cash instead).
+    return CardAgreement(consent=consent, card=None, client_secret=secret,
+                         drop_ins=drop_ins.upcoming(rnd.group_id, now))
 
 
 def household_saving_card(setup_intent_id: str) -> Household | None:
@@ -143,12 +147,23 @@ def open_to_card_payment(config, statement: Statement) -> bool:
     return cards.cards_on(config) and statement.payment_status in statuses.OPEN_TO_PAYMENT
 
 
-def start_new_card(config, statement: Statement, *, user: User, now: datetime) -> str:
+@dataclass(frozen=True)
+class NewCard:
+    """A card about to be typed in: the SetupIntent's client secret for Stripe.js, and the
+    group's next drop-in times (the save-card page names them: paying in cash instead)."""
+
+    client_secret: str
+    drop_ins: list[drop_ins.DropInTime] = field(default_factory=list)
+
+
+def start_new_card(config, statement: Statement, *, user: User, now: datetime) -> NewCard:
     """Start saving a card typed in now to pay this statement with (a new SetupIntent;
-    the card is kept for later too). Returns its client secret for Stripe.js.
-    Raises ServiceError when Stripe cannot be reached."""
+    the card is kept for later too). Returns its client secret for Stripe.js, with the
+    group's next drop-in times. Raises ServiceError when Stripe cannot be reached."""
     household = db.session.get(Household, statement.household_id)
-    return cards.start_saving_card(config, household, user=user, now=now)
+    secret = cards.start_saving_card(config, household, user=user, now=now)
+    return NewCard(client_secret=secret,
+                   drop_ins=drop_ins.upcoming(statement.round.group_id, now))
 
 
 def pay_with_card_now(config, statement: Statement, setup_intent_id: str | None, *,

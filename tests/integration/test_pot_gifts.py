@@ -1,0 +1,196 @@
+"""Gifts to the solidarity pot (issue #17 point 3, "in"): chosen with the card consent
+or handed over with cash, a line of their own on the bill, received by the pot only
+with the money (once per card charge or cash payment), and given back with it.
+
+Oak Estate's round: tinned tomatoes (12 a box, £10 a box), no fee. Three households
+pledge 4 tins each: the box is shared £3.34, £3.33, £3.33 (the most each could owe is
+£3.34); a round-up gives 66p, 67p, 67p.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bulkbuy.extensions import db
+from bulkbuy.models import AuditEntry, CardConsent, CardPayment, SolidarityEntry, utcnow
+from bulkbuy.services import ServiceError, closing, pledges, solidarity
+from bulkbuy.services.payments import attempts, pay_now, refunds
+from bulkbuy.services.payments import cash as cash_service
+from tests import factories
+from tests.integration.test_card_charging import attempts_of, fresh, statements_of, sweep
+from tests.stripe_helpers import CARD_OK, save_card
+
+TINS = ("Tinned tomatoes", 12, 1000)
+
+
+def gift_world(gifts, *, cards=True):
+    """Three households pledge 4 tins each; household i saves a card and agrees to pay
+    by card with gifts[i] ((kind, fixed pence) or None) when `cards`."""
+    w = factories.world(residents=3, products=(TINS,))
+    item = w.round.items[0]
+    now = utcnow()
+    for household, person, gift in zip(w.households, w.residents, gifts, strict=True):
+        pledges.set_pledge(item, household, 4, 0, entered_by=person, now=now, max_units=999)
+        db.session.commit()
+        if cards:
+            save_card(household, person, CARD_OK)
+            kind, fixed = gift or (None, None)
+            pay_now.agree_to_pay_by_card({}, w.round, household.id, user=person, now=now,
+                                         gift_kind=kind, gift_fixed_pence=fixed)
+            db.session.commit()
+    return w
+
+
+def close(w):
+    closing.close_round(w.round.id, w.round.closes_at + timedelta(seconds=1))
+    db.session.commit()
+    return statements_of(w)
+
+
+def gifts(group_id: int) -> list[tuple[str, int]]:
+    return [(r, a) for r, a in db.session.execute(
+        select(SolidarityEntry.reason, SolidarityEntry.amount_pence)
+        .where(SolidarityEntry.group_id == group_id).order_by(SolidarityEntry.id))]
+
+
+def consent(w, number: int) -> CardConsent:
+    return db.session.scalar(select(CardConsent).where(
+        CardConsent.round_id == w.round.id,
+        CardConsent.household_id == w.households[number].id))
+
+
+def test_a_round_up_is_agreed_with_the_card_added_at_close_and_paid_into_the_pot_once(
+        card_app, localstripe):
+    w = gift_world([("round_up", None), ("fixed", 50), None])
+    assert [consent(w, i).max_pence for i in range(3)] == [400, 384, 334]
+
+    statements = close(w)
+
+    assert [s.total_pence for s in statements] == [334, 333, 333]
+    assert [s.gift_pence for s in statements] == [66, 50, 0]
+    assert gifts(w.group.id) == []  # promised, not paid: the pot has nothing yet
+
+    result = sweep(utcnow())
+
+    assert result.charged == 3
+    amounts = [attempts_of(fresh(s))[0].amount_pence for s in statements]
+    assert amounts == [400, 383, 333]
+    assert [s.payment_status for s in statements] == ["paid"] * 3
+    assert [s.paid_pence for s in statements] == [334, 333, 333]
+    assert sorted(gifts(w.group.id)) == [("gift", 50), ("gift", 66)]
+    assert solidarity.balance(w.group.id) == 116
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "card.refund_queued")) == 0
+
+    # The same answer again (a webhook after the sweep) adds nothing.
+    payment = attempts_of(statements[0])[0]
+    assert attempts.settle_attempt(payment, "succeeded", now=utcnow()) == "no change"
+    sweep(utcnow() + timedelta(minutes=10))
+    assert solidarity.balance(w.group.id) == 116
+
+
+def test_the_bill_shows_the_gift_as_its_own_line(card_app, localstripe, client, auth):
+    w = gift_world([("round_up", None), None, None])
+    close(w)
+    sweep(utcnow())
+    auth.login(w.residents[0].email)
+    page = client.get("/my-orders")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Your gift to the group&#39;s solidarity pot" in text
+    assert "£0.66" in text
+
+
+def test_a_gift_over_the_consent_is_trimmed_at_close_and_said_so(card_app, localstripe):
+    w = gift_world([("fixed", 200), None, None])
+    row = consent(w, 0)
+    assert row.max_pence == 534
+    row.max_pence = 400  # as if the bill grew past what was agreed with the gift
+    db.session.commit()
+
+    [first, *_rest] = close(w)
+
+    assert first.gift_pence == 66
+    trimmed = db.session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "solidarity.gift_trimmed"))
+    assert trimmed is not None
+    sweep(utcnow())
+    assert attempts_of(fresh(first))[0].amount_pence == 400
+    assert solidarity.balance(w.group.id) == 66
+
+
+@pytest.mark.parametrize("kind, fixed, words", [
+    ("fixed", 2001, "at most"), ("fixed", 0, "above"), ("tip", None, "from the list")])
+def test_a_gift_refused_at_consent_changes_nothing(card_app, localstripe, kind, fixed, words):
+    w = gift_world([None, None, None], cards=False)
+    household, person = w.households[0], w.residents[0]
+    save_card(household, person, CARD_OK)
+    with pytest.raises(ServiceError) as refused:
+        pay_now.agree_to_pay_by_card({}, w.round, household.id, user=person, now=utcnow(),
+                                     gift_kind=kind, gift_fixed_pence=fixed)
+    db.session.rollback()
+    assert words in str(refused.value.message)
+    assert consent(w, 0) is None
+
+
+def test_cash_with_a_gift_pays_the_pot_and_goes_back_when_reversed(app):
+    w = gift_world([None, None, None], cards=False)
+    statements = close(w)
+    worker = w.organiser
+    with pytest.raises(ServiceError):
+        cash_service.record_cash(statements[0], 334, "R-1", actor=worker, now=utcnow(),
+                                 gift_pence=2500)
+    db.session.rollback()
+    assert gifts(w.group.id) == [] and fresh(statements[0]).paid_pence == 0
+
+    payment = cash_service.record_cash(statements[0], 334, "R-1", actor=worker,
+                                       now=utcnow(), gift_pence=100)
+    db.session.commit()
+
+    assert fresh(statements[0]).payment_status == "paid"
+    assert statements[0].gift_pence == 100
+    assert gifts(w.group.id) == [("gift", 100)]
+
+    cash_service.reverse_cash(payment, "Wrong household", actor=worker, now=utcnow())
+    db.session.commit()
+    assert gifts(w.group.id) == [("gift", 100), ("gift_given_back", -100)]
+    assert fresh(statements[0]).gift_pence == 0
+    assert solidarity.balance(w.group.id) == 0
+
+
+def test_a_round_cancelled_after_close_gives_card_gifts_back(card_app, localstripe):
+    w = gift_world([("round_up", None), ("fixed", 50), None])
+    statements = close(w)
+    sweep(utcnow())
+    assert solidarity.balance(w.group.id) == 116
+
+    refunds.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
+    db.session.commit()
+
+    assert solidarity.balance(w.group.id) == 0
+    refunded = [fresh_payment.refunded_pence for s in statements
+                for fresh_payment in attempts_of(fresh(s))]
+    assert refunded == [400, 383, 333]
+    assert [s.gift_pence for s in statements] == [0, 0, 0]
+
+
+def test_a_gift_the_pot_has_spent_is_kept_and_not_refunded(card_app, localstripe):
+    w = gift_world([("round_up", None), None, None])
+    statements = close(w)
+    sweep(utcnow())
+    # The pot spent the gift meanwhile (as on a supported household's bill).
+    db.session.add(SolidarityEntry(group_id=w.group.id, amount_pence=-60,
+                                   reason="round_help", recorded_at=utcnow()))
+    db.session.commit()
+
+    refunds.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
+    db.session.commit()
+
+    assert solidarity.balance(w.group.id) == 0  # never below 0
+    [payment] = attempts_of(fresh(statements[0]))
+    assert payment.refunded_pence == 400 - 60
+    assert refunds.refund_still_owed(payment) == 0
+    assert db.session.scalar(select(func.count()).select_from(CardPayment)) == 3
