@@ -4,8 +4,10 @@ Keys are the version numbers the database bumps whenever what a page shows chang
 (migration 0008's triggers and pledges.lock_open_round), plus who and what is asked
 for (the round, group, household, user, locale), and nothing else:
 
-- round page: rounds.version, rounds.pledge_version, groups.settings_version, with the
-  round, the member (role, household), the viewer and the locale;
+- round page: rounds.version, rounds.pledge_version, groups.settings_version, the
+  round's count of last calls, with the round, the member (role, household), the viewer
+  and the locale; and the drop-in times it lists, worked out from the group's drop-in
+  sessions at each request (so one added, removed or ended changes the key);
 - tablet household list: groups.households_version, with the group and the locale;
 - tablet pledge screen (its open rounds): each open round's version and
   pledge_version, groups.settings_version and groups.households_version, with the

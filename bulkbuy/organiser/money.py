@@ -28,6 +28,7 @@ from bulkbuy.organiser.common import (
 from bulkbuy.services import (
     ServiceError,
     credits,
+    solidarity,
     statements,
 )
 from bulkbuy.services.payments import attempts, overview, refunds
@@ -86,8 +87,21 @@ def write_off(group_id: int, round_id: int, statement_id: int):
         return render_template(
             "organiser/write_off_confirm.html", group=group, round=rnd, statement=statement,
             reason=reason, owed_pence=statement.total_pence - statement.paid_pence,
+            pot_pence=solidarity.balance(group.id),
             back=back, title=_("Write off what %(household)s owes?",
                                household=statement.household.label))
+    if request.form.get("from_pot") == "yes":
+        # The group's solidarity pot pays it (never below zero), not the round's deficit.
+        try:
+            with undone_on_error():
+                paid = solidarity.pay_write_off(statement, actor=current_user, now=utcnow())
+        except ServiceError as error:
+            flash(error.message, "error")
+        else:
+            flash(_("The solidarity pot paid %(amount)s for %(household)s.",
+                    amount=format_pence(paid), household=statement.household.label),
+                  "success")
+        return redirect(back, 303)
     try:
         with undone_on_error():
             written = cash_service.write_off(statement, reason, actor=current_user,

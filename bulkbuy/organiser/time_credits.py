@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from bulkbuy.models import Group, utcnow
@@ -80,6 +81,45 @@ def _record_time_given(group, member):
             "earned.", minutes=minutes, household=household.label, credits=entry.credits),
           "success")
     return redirect(_page_url(group), 303)
+
+
+@bp.route("/<int:group_id>/time-credits/correct", methods=["POST"])
+@login_required
+def correct_time_credits(group_id: int):
+    """Staff take back credits a household was given by mistake (a 'correction' entry,
+    never below its balance): which household, how many credits, and why."""
+    group, member = _staff(group_id)
+    typed = {k: request.form.get(k, "") for k in ("household", "credits", "note")}
+    household_id = record_id(typed["household"])
+    household = organising.household_of_group(group, household_id) if household_id else None
+    if household is None or household.removed_at is not None:
+        flash(_("Choose the household."), "error")
+        return redirect(_page_url(group) + "#households", 303)
+    key = f"correct-{household.id}"
+    errors: dict[str, str] = {}
+    try:
+        credits = whole_number(typed["credits"], _("Credits to take back"), minimum=1,
+                               maximum=1_000_000)
+    except ValueError as problem:
+        errors["credits"] = str(problem)
+    try:
+        note = clean_text(typed["note"], _("Why they were a mistake"),
+                          max_length=time_credits.CORRECTION_NOTE_MAX)
+    except ValueError as problem:
+        errors["note"] = str(problem)
+    if not errors:
+        try:
+            with undone_on_error():
+                time_credits.correct_credits(group, household, credits, note,
+                                             actor=current_user, now=utcnow())
+        except ServiceError as problem:
+            errors[problem.field or "credits"] = problem.message
+    if errors:
+        return _render(group, member.is_organiser, {key: errors}, {key: typed}, 400)
+    flash(ngettext("%(num)s credit taken back from %(household)s.",
+                   "%(num)s credits taken back from %(household)s.", credits,
+                   household=household.label), "success")
+    return redirect(_page_url(group) + "#households", 303)
 
 
 @bp.route("/<int:group_id>/time-credits/rule", methods=["POST"])

@@ -199,7 +199,8 @@ def pay_new_card(statement_id: int):
         return redirect(back, 303)
     return _card_page(
         "payments/save_card.html", client_secret=new_card.client_secret,
-        drop_ins=new_card.drop_ins, action=url_for("payments.pay_charge", statement_id=statement.id), next_url=back,
+        drop_ins=new_card.drop_ins,
+        action=url_for("payments.pay_charge", statement_id=statement.id), next_url=back,
         pay_pence=statement.total_pence - statement.paid_pence, round=statement.round,
         title=_("Pay by card"),
     )

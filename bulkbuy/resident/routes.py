@@ -105,9 +105,9 @@ def _page_key(values: tuple) -> tuple:
 
 
 def _cached_page(round_id: int, now) -> tuple[str | None, tuple | None]:
-    """The kept copy of the round page, checked fresh with one plain query (and one for
-    the drop-in times of an open round), else None; and the key's values read (None
-    when no copy may be kept)."""
+    """The kept copy of the round page, checked fresh with one plain query (its versions
+    and the group's drop-in sessions), else None; and the key's values read (None when
+    no copy may be kept)."""
     if session.get("_flashes") or not fragment_cache.enabled():
         return None, None
     values = residents.kept_page_values(round_id, current_user.id, now)
@@ -240,7 +240,7 @@ def my_orders():
                            to_pay=orders.to_pay, closed=orders.closed,
                            changes=orders.changes, credit=orders.credit,
                            savings=orders.savings, drop_ins=orders.drop_ins,
-                           title=_("My orders"))
+                           pots=orders.pots, title=_("My orders"))
 
 
 @bp.route("/groups/<int:group_id>/rounds/new", methods=["GET", "POST"])

@@ -20,7 +20,8 @@ from bulkbuy.extensions import db
 from bulkbuy.models import DropInSession, Group, User
 from bulkbuy.services import ServiceError, audit
 
-__all__ = ["DropInTime", "upcoming", "add_weekly", "add_once", "remove", "sessions"]
+__all__ = ["DropInTime", "upcoming", "next_from", "oldest_date", "add_weekly", "add_once",
+           "remove", "sessions"]
 
 #: Longest place and note, as the columns allow.
 PLACE_MAX = 200
@@ -42,6 +43,21 @@ def _rule(row: DropInSession) -> DropInRule:
                       weekday=row.weekday, on_date=row.on_date, note=row.note)
 
 
+def oldest_date(now: datetime) -> date:
+    """One-off sessions on a date before this one are left unread: long past (a day's
+    margin either side covers any zone)."""
+    return (now - timedelta(days=2)).date()
+
+
+def next_from(rows, timezone: str | None, now: datetime, *, until: datetime | None = None,
+              limit: int = 3) -> list[DropInTime]:
+    """`upcoming` from session rows already read with another query (anything with the
+    place, starts, ends, weekday, on_date and note of each, removed ones left out): the
+    round page reads them with its kept copy's key (services/residents)."""
+    return next_times([_rule(row) for row in rows], _zone_name(timezone), now,
+                      until=until, limit=limit)
+
+
 def upcoming(group_id: int, now: datetime, *, until: datetime | None = None,
              limit: int = 3) -> list[DropInTime]:
     """The group's next `limit` drop-in times, soonest first (one under way counts until
@@ -49,8 +65,8 @@ def upcoming(group_id: int, now: datetime, *, until: datetime | None = None,
     `now` and `until` are aware datetimes; the times returned are in the group's zone."""
     if limit < 1:
         return []
-    # One-off sessions long past are left in the database; a day's margin covers any zone.
-    oldest = (now - timedelta(days=2)).date()
+    # One-off sessions long past are left in the database.
+    oldest = oldest_date(now)
     rows = db.session.execute(
         select(DropInSession, Group.timezone)
         .join(Group, Group.id == DropInSession.group_id)

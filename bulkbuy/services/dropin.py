@@ -52,7 +52,7 @@ from bulkbuy.services import (
 )
 from bulkbuy.services.payments import cash
 from bulkbuy.services.round_view import ItemView
-from bulkbuy.validation import clean_text, parse_pounds
+from bulkbuy.validation import clean_text, optional_pounds, parse_pounds
 
 NOT_THE_HELPER = _l("That is not the helper's password.")
 
@@ -449,16 +449,18 @@ def take_more_at_tablet(turn: TabletVisit, item_id: int, tolerance: int | None, 
 
 
 def cash_at_tablet(turn: TabletVisit, statement_id: int, password: str, amount: str,
-                   receipt: str, now: datetime) -> CashPayment:
+                   receipt: str, now: datetime, gift: str = "") -> CashPayment:
     """The worker takes cash from the turn's household for one of its bills, confirming
     with the worker's own password: recorded as taken by the worker at this tablet
     (cash.record_cash, audited with the tablet session), and the resident noted as
-    still there. `amount` and `receipt` are as typed. Returns the payment.
+    still there. `amount`, `receipt` and `gift` (a gift to the solidarity pot handed
+    over as well, optional) are as typed. Returns the payment.
 
     Refuses with ServiceError, in this order: a bill not the household's (field
     "statement_id"); a wrong password ("password"); an amount that is not one
-    ("amount"); a missing or unusable receipt number ("receipt"); and whatever
-    record_cash refuses (more than is owed, a receipt number already recorded, ...).
+    ("amount"); a missing or unusable receipt number ("receipt"); a gift that is not an
+    amount ("gift"); and whatever record_cash refuses (more than is owed, a receipt
+    number already recorded, a gift over the cap, ...).
     """
     statement = db.session.get(Statement, statement_id)
     if statement is None or statement.household_id != turn.household_id:
@@ -474,9 +476,13 @@ def cash_at_tablet(turn: TabletVisit, statement_id: int, password: str, amount: 
         receipt_number = clean_text(receipt, _l("Receipt number"), max_length=40)
     except ValueError as error:
         raise ServiceError(str(error), field="receipt") from None
+    try:
+        gift_pence = optional_pounds(gift) or 0
+    except ValueError as error:
+        raise ServiceError(str(error), field="gift") from None
     with audit.context(tablet_session_id=turn.tablet_session_id):
         payment = cash.record_cash(statement, amount_pence, receipt_number, actor=worker,
-                                       now=now)
+                                   now=now, gift_pence=gift_pence)
     tablet.touch(turn, now)
     return payment
 

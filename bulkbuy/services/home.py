@@ -28,7 +28,7 @@ from bulkbuy.models import (
     User,
     utcnow,
 )
-from bulkbuy.services import credits, delivery, drop_ins, round_view
+from bulkbuy.services import credits, delivery, drop_ins, round_view, solidarity
 from bulkbuy.services.payments import saved_cards as cards
 
 
@@ -190,6 +190,9 @@ class MyOrders:
     savings: dict[int, Saving]
     #: group id (of `pin_groups`): its next drop-in times (services/drop_ins.upcoming).
     drop_ins: dict[int, list[drop_ins.DropInTime]] = field(default_factory=dict)
+    #: group id (of `pin_groups`): its solidarity pot's totals, only where the pot has had
+    #: money (sums only: never who was helped).
+    pots: dict[int, solidarity.PotTotals] = field(default_factory=dict)
 
 
 def my_orders(user: User, config: Mapping, now: datetime | None = None) -> MyOrders:
@@ -229,4 +232,5 @@ def my_orders(user: User, config: Mapping, now: datetime | None = None) -> MyOrd
         savings={st.id: saving((line.units, line.amount_pence, line.item.retail_price_pence)
                                for line in st.lines) for st in closed},
         drop_ins={m.group_id: drop_ins.upcoming(m.group_id, now) for m in memberships},
+        pots=solidarity.totals_of(m.group_id for m in memberships),
     )

@@ -23,6 +23,7 @@ from sqlalchemy import and_, exists, insert, select, update
 
 from bulkbuy import i18n
 from bulkbuy.adapters import mail
+from bulkbuy.domain.savings import saving
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     Household,
@@ -39,6 +40,8 @@ from bulkbuy.services import drop_ins, emails
 
 log = logging.getLogger(__name__)
 REMINDER_BEFORE = timedelta(hours=24)
+#: How many drop-in times an e-mail telling people to pay in cash names.
+EMAIL_DROP_INS = 2
 MAX_ATTEMPTS = 10
 
 
@@ -130,15 +133,20 @@ def queue_round_results(rnd: Round) -> None:
         )
     }
     lines: dict[int, list[tuple[str, int, int, int]]] = {}
-    for household_id, item_name, quantity, units, amount_pence in db.session.execute(
+    # What each bill saved against shop prices: the statement page's sum
+    # (bulkbuy.domain.savings, as statements.savings_of), from the same rows.
+    priced: dict[int, list[tuple[int, int, int | None]]] = {}
+    for household_id, item_name, quantity, units, amount_pence, shop_pence in db.session.execute(
         select(Statement.household_id, RoundItem.name, StatementLine.quantity,
-               StatementLine.units, StatementLine.amount_pence)
+               StatementLine.units, StatementLine.amount_pence, RoundItem.retail_price_pence)
         .join(Statement, StatementLine.statement_id == Statement.id)
         .join(RoundItem, StatementLine.round_item_id == RoundItem.id)
         .where(Statement.round_id == rnd.id)
         .order_by(RoundItem.name)
     ):
         lines.setdefault(household_id, []).append((item_name, quantity, units, amount_pence))
+        priced.setdefault(household_id, []).append((units, amount_pence, shop_pence))
+    savings = {household_id: saving(rows) for household_id, rows in priced.items()}
     people = db.session.execute(
         select(Membership.household_id, User.id, User.name, User.email, Household.locale,
                User.locale)
@@ -167,7 +175,8 @@ def queue_round_results(rnd: Round) -> None:
                 taken.add(key)
                 fee_pence, total_pence = statements[household_id]
                 body = results.body(name=user_name, lines=lines.get(household_id, ()),
-                                    fee_pence=fee_pence, total_pence=total_pence, **shared)
+                                    fee_pence=fee_pence, total_pence=total_pence,
+                                    saving=savings.get(household_id), **shared)
                 messages.append({"key": key, "to_address": email, "subject": subject,
                                  "body": body, "created_at": rnd.closed_at, "attempts": 0})
     if messages:
@@ -193,11 +202,14 @@ def queue_round_cancelled(rnd: Round, now: datetime) -> None:
         select(PledgeLine.household_id).where(PledgeLine.round_id == rnd.id).distinct()
     ).all()
     cancelled = emails.template("round_cancelled")
+    # Where cash paid is handed back.
+    times = drop_ins.upcoming(rnd.group_id, now, limit=EMAIL_DROP_INS) if pledgers else []
     for code, people in _people_by_language(pledgers).items():
         with flask_babel.force_locale(code):
             for _household_id, user in people:
                 subject, body = cancelled.render(name=user.name, round_title=rnd.title,
-                                                 url=_round_url(rnd))
+                                                 url=_round_url(rnd), drop_ins=times,
+                                                 timezone=rnd.group.timezone)
                 _queue(f"round-cancelled:{rnd.id}:{user.id}", user.email, subject, body, now)
 
 
@@ -361,13 +373,16 @@ def queue_payment_needs_action(statement: Statement, reason: str, now: datetime)
     """
     rnd = statement.round
     needs_action = emails.template("payment_needs_action")
+    # Where to pay in cash instead.
+    times = drop_ins.upcoming(rnd.group_id, now, limit=EMAIL_DROP_INS)
     for code, people in _people_by_language([statement.household_id]).items():
         with flask_babel.force_locale(code):
             for _household_id, user in people:
                 subject, body = needs_action.render(
                     name=user.name, round_title=rnd.title, reason=reason,
                     url=_pay_url(statement),
-                    owed_pence=statement.total_pence - statement.paid_pence)
+                    owed_pence=statement.total_pence - statement.paid_pence,
+                    drop_ins=times, timezone=rnd.group.timezone)
                 _queue(f"payment-needs-action:{statement.id}:{reason}:{user.id}", user.email,
                        subject, body, now)
 

@@ -192,6 +192,15 @@ def _household_tables(household: Household) -> list[Table]:
                                       "statement_id", "recorded_at"),
         [(k.id, *_money(k.amount_pence), k.reason, k.statement_id, k.recorded_at)
          for k in kept]))
+    # Time given and credits used, taken back or given back (services.time_credits).
+    time_entries = list(db.session.scalars(
+        select(TimeCreditEntry).where(TimeCreditEntry.household_id == hid)
+        .order_by(TimeCreditEntry.id)))
+    tables.append(Table(
+        "time_credits", ("id", "credits", "minutes", "reason", "statement_id", "note",
+                         "recorded_by", "recorded_at"),
+        [(t.id, t.credits, t.minutes, t.reason, t.statement_id, t.note,
+          _who(t.recorded_by_id, member_ids), t.recorded_at) for t in time_entries]))
     entries = list(db.session.scalars(
         select(AuditEntry).where(AuditEntry.household_id == hid).order_by(AuditEntry.id)))
     tables.append(Table(
@@ -249,6 +258,8 @@ def _readme(households: list[Household]) -> str:
                 "statement_lines (your bills), cash_payments, card_payments, card_refunds, "
                 "cash_handed_back, written_off, money_kept_for_next_order, and log (what "
                 "was done about your household, and when)."),
+        gettext("time_credits: time your household gave the group, and the credits "
+                "used, given back or taken back."),
         gettext("Money is in pence (like 1250) and as you read it (like £12.50)."),
         gettext("We never keep your card number. Card payments show only Stripe's "
                 "reference for each payment."),

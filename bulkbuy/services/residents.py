@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from bulkbuy.domain import statuses
 from bulkbuy.extensions import db
 from bulkbuy.models import (
+    DropInSession,
     Group,
     Household,
     LastCall,
@@ -87,33 +88,55 @@ def page_values(rnd: Round, member: Membership, contents: RoundContents) -> tupl
             contents.last_call_count, tuple(contents.drop_ins))
 
 
+#: The group's drop-in sessions, read with the key (one row each; one row of NULLs with
+#: none): the page lists the times they make (`page_drop_ins`).
+_DROP_IN_FIELDS = (
+    Group.timezone, DropInSession.place, DropInSession.starts, DropInSession.ends,
+    DropInSession.weekday, DropInSession.on_date, DropInSession.note,
+)
+
+
 @functools.cache
 def _page_values_query():
-    """PAGE_KEY_FIELDS of one round for one member, built once (it runs on every reload)."""
+    """PAGE_KEY_FIELDS of one round for one member, with the group's drop-in sessions,
+    built once (it runs on every reload)."""
     return (
-        select(*PAGE_KEY_FIELDS)
+        select(*PAGE_KEY_FIELDS, *_DROP_IN_FIELDS)
         .join(Group, Group.id == Round.group_id)
         .join(
             Membership,
             (Membership.group_id == Round.group_id)
             & (Membership.user_id == bindparam("user_id")),
         )
+        .outerjoin(
+            DropInSession,
+            (DropInSession.group_id == Round.group_id)
+            & DropInSession.removed_at.is_(None)
+            & or_(DropInSession.on_date.is_(None),
+                  DropInSession.on_date >= bindparam("oldest")),
+        )
         .where(Round.id == bindparam("round_id"))
     )
 
 
 def kept_page_values(round_id: int, user_id: int, now: datetime) -> tuple | None:
-    """PAGE_KEY_FIELDS of the round for this user's membership of its group, with one
-    prebuilt query, then the drop-in times its page lists at `now` (one more query for
-    an open round); None when the user is no member of its group, there is no such
-    round, or its page is not kept (its status is not in CACHEABLE_STATUSES)."""
-    values = db.session.execute(
-        _page_values_query(), {"round_id": round_id, "user_id": user_id}
-    ).first()
-    if values is None or values.status not in CACHEABLE_STATUSES:
+    """PAGE_KEY_FIELDS of the round for this user's membership of its group, then the
+    drop-in times its page lists at `now`, with one prebuilt query; None when the user is
+    no member of its group, there is no such round, or its page is not kept (its status
+    is not in CACHEABLE_STATUSES)."""
+    rows = db.session.execute(
+        _page_values_query(),
+        {"round_id": round_id, "user_id": user_id, "oldest": drop_ins.oldest_date(now)},
+    ).all()
+    if not rows or rows[0].status not in CACHEABLE_STATUSES:
         return None
-    times = page_drop_ins(values.group_id, values.status, values.closes_at, now)
-    return (*values, tuple(times))
+    first = rows[0]
+    times: list[drop_ins.DropInTime] = []
+    if first.status == statuses.RoundStatus.OPEN:
+        sessions = [row for row in rows if row.place is not None]
+        times = drop_ins.next_from(sessions, first.timezone, now, until=first.closes_at,
+                                   limit=ROUND_PAGE_DROP_INS)
+    return (*tuple(first)[:len(PAGE_KEY_FIELDS)], tuple(times))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bulkbuy.domain.money import format_pence
 from bulkbuy.domain.payment_states import STATEMENT
@@ -87,6 +87,25 @@ def totals(group_id: int) -> PotTotals:
                              .filter(SolidarityEntry.amount_pence < 0), 0))
         .where(SolidarityEntry.group_id == group_id)).one()
     return PotTotals(int(money_in), -int(money_out))
+
+
+def totals_of(group_ids) -> dict[int, PotTotals]:
+    """Each of these groups' pot totals (as `totals`), one query for them all (none for
+    no groups); a group whose pot never had an entry is left out. For members: sums
+    only, never who was helped."""
+    ids = sorted(set(group_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(SolidarityEntry.group_id,
+               func.coalesce(func.sum(SolidarityEntry.amount_pence)
+                             .filter(SolidarityEntry.amount_pence > 0), 0),
+               func.coalesce(func.sum(SolidarityEntry.amount_pence)
+                             .filter(SolidarityEntry.amount_pence < 0), 0))
+        .where(SolidarityEntry.group_id.in_(ids))
+        .group_by(SolidarityEntry.group_id))
+    return {group_id: PotTotals(int(money_in), -int(money_out))
+            for group_id, money_in, money_out in rows}
 
 
 def balance(group_id: int) -> int:
@@ -251,6 +270,59 @@ def apply_at_close(rnd: Round, now: datetime) -> int:
     return share.spent_pence
 
 
+def pay_write_off(statement: Statement, *, actor: User, now: datetime) -> int:
+    """An organiser pays what a household still owes from the group's pot, instead of
+    writing it off as the round's deficit: the pot pays the rest onto the bill as it
+    pays help at close (paid_pence and pot_pence; the bill is then paid), with one
+    'write_off' entry out of the pot for the bill. Only while the bill is due (not while
+    a card is being charged or waits for the household), and only when the pot's
+    balance, read under a lock of the group's row, covers it all: the pot never goes
+    below zero. Once (a guarded UPDATE). Audited. Returns the pence paid.
+
+    When the bill shrinks on delivery or the round is cancelled, the pot gets it back
+    as it gets its help back (delivery: 'help_given_back'; `give_back_help`)."""
+    db.session.refresh(statement)
+    if statement.payment_status != StatementStatus.DUE:
+        if statement.payment_status == StatementStatus.CHARGING:
+            raise ServiceError(_l("A card payment is being taken for this right now. "
+                                  "Look again in a minute."))
+        if statement.payment_status == StatementStatus.NEEDS_ACTION:
+            raise ServiceError(_l("The pot cannot pay this while the card payment waits "
+                                  "for the household. Write it off without the pot."))
+        raise ServiceError(_l("Nothing is owed on this any more."))
+    owed = statement.total_pence - statement.paid_pence
+    if owed <= 0:
+        raise ServiceError(_l("Nothing is owed on this any more."))
+    group_id = statement.round.group_id
+    held = _locked_balance(group_id)
+    if held < owed:
+        raise ServiceError(_l("The solidarity pot has %(held)s, not enough to pay %(owed)s.",
+                              held=format_pence(held), owed=format_pence(owed)))
+    moved = db.session.execute(
+        update(Statement)
+        .where(Statement.id == statement.id,
+               Statement.payment_status.in_(STATEMENT.sources("pot_pays_rest")),
+               Statement.paid_pence == statement.paid_pence,
+               Statement.total_pence == statement.total_pence)
+        .values(paid_pence=Statement.paid_pence + owed,
+                pot_pence=Statement.pot_pence + owed,
+                payment_status=STATEMENT.target("pot_pays_rest"), needs_action_reason=None)
+        .execution_options(synchronize_session=False))
+    if moved.rowcount != 1:
+        raise ServiceError(_l("This changed a moment ago. Look at it again."))
+    entry = SolidarityEntry(group_id=group_id, amount_pence=-owed, reason="write_off",
+                            statement_id=statement.id, household_id=statement.household_id,
+                            recorded_by_id=actor.id, recorded_at=now)
+    db.session.add(entry)
+    db.session.flush()
+    db.session.refresh(statement)
+    drop_unpaid_card_gift(statement)  # paid without the card: no card gift to come
+    audit.record("solidarity.write_off", actor=actor, group_id=group_id,
+                 household_id=statement.household_id, subject=statement,
+                 amount_pence=owed, pot_entry_id=entry.id)
+    return owed
+
+
 def give_back_help(rnd: Round, now: datetime) -> int:
     """A closed round was cancelled: what the pot paid on its bills goes back into the
     pot (one entry in per bill, of the same pence). To be called once, by the cancel
@@ -260,7 +332,7 @@ def give_back_help(rnd: Round, now: datetime) -> int:
                func.sum(SolidarityEntry.amount_pence))
         .join(Statement, SolidarityEntry.statement_id == Statement.id)
         .where(Statement.round_id == rnd.id,
-               SolidarityEntry.reason.in_(("round_help", "help_given_back")))
+               SolidarityEntry.reason.in_(("round_help", "write_off", "help_given_back")))
         .group_by(SolidarityEntry.statement_id, SolidarityEntry.household_id)).all()
     given = 0
     for statement_id, household_id, total in helped:
@@ -345,6 +417,12 @@ def card_gift_kept_pence(card_payment_id: int) -> int:
         select(func.coalesce(func.sum(SolidarityEntry.amount_pence), 0))
         .where(SolidarityEntry.card_payment_id == card_payment_id,
                SolidarityEntry.reason.in_(("gift", "gift_given_back")))) or 0)
+
+
+def cash_gift_pence(cash_payment_id: int) -> int:
+    """The gift the pot received with this cash payment (0 when none)."""
+    entry = _gift_entry_of("gift", cash_payment_id=cash_payment_id)
+    return entry.amount_pence if entry is not None else 0
 
 
 def _gift_entry_of(reason: str, *, card_payment_id: int | None = None,

@@ -207,6 +207,46 @@ def record_time(group: Group, household: Household, minutes: int, reason: str,
     return _earn(group.id, household.id, minutes, reason, note=note, actor=actor, now=now)
 
 
+#: Longest reason for a correction (the note column's size).
+CORRECTION_NOTE_MAX = 200
+
+
+def correct_credits(group: Group, household: Household, credits: int, note: str | None,
+                    *, actor: User, now: datetime) -> TimeCreditEntry:
+    """Staff take back credits entered by mistake: one 'correction' entry of −credits,
+    with the reason in their words. Never below zero: the household's entries are locked
+    (PostgreSQL; SQLite serialises writers) and the balance read again first. The minutes
+    carried to the next credit are left as they are. Audited. ServiceError, changing
+    nothing, for a household not in the group, no reason, or credits not from 1 to the
+    household's balance."""
+    if household.group_id != group.id or household.removed_at is not None:
+        raise ServiceError(_l("That household is not in this group."), field="household")
+    note = (note or "").strip()
+    if not note:
+        raise ServiceError(_l("Say why these credits were a mistake."), field="note")
+    if len(note) > CORRECTION_NOTE_MAX:
+        raise ServiceError(_l("Keep the reason to %(n)s characters or fewer.",
+                              n=CORRECTION_NOTE_MAX), field="note")
+    if isinstance(credits, bool) or not isinstance(credits, int) or credits < 1:
+        raise ServiceError(_l("Enter how many credits to take back: 1 or more."),
+                           field="credits")
+    _lock_entries(household.id)
+    held = balance(household.id)
+    if credits > held:
+        raise ServiceError(_l("%(household)s has %(held)s credits: you cannot take back "
+                              "more than that.", household=household.label, held=held),
+                           field="credits")
+    entry = TimeCreditEntry(group_id=group.id, household_id=household.id, credits=-credits,
+                            carried_minutes=0, reason="correction", note=note,
+                            recorded_by_id=actor.id, recorded_at=now)
+    db.session.add(entry)
+    db.session.flush()
+    audit.record("time_credits.corrected", actor=actor, group_id=group.id,
+                 household_id=household.id, subject=entry, credits=credits, note=note,
+                 balance_before=held)
+    return entry
+
+
 def log_dropin(session: TabletSession, now: datetime) -> TimeCreditEntry | None:
     """A worker's tablet session has ended: when the worker belongs to a household of the
     session's group, the whole minutes from start to end (at most MAX_DROPIN_MINUTES) are

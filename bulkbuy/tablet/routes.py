@@ -32,7 +32,7 @@ from bulkbuy import access, fragment_cache, i18n, validation
 from bulkbuy.domain.money import format_pence
 from bulkbuy.extensions import limiter
 from bulkbuy.models import utcnow
-from bulkbuy.services import ServiceError, dropin, pledges, tablet
+from bulkbuy.services import ServiceError, dropin, pledges, solidarity, tablet
 from bulkbuy.tablet import bp
 from bulkbuy.tablet.state import (
     SESSION_KEY,
@@ -488,7 +488,8 @@ def cash():
         with undone_on_error():
             payment = dropin.cash_at_tablet(
                 turn, statement_id, request.form.get("password", ""),
-                request.form.get("amount", ""), request.form.get("receipt", ""), utcnow())
+                request.form.get("amount", ""), request.form.get("receipt", ""), utcnow(),
+                gift=request.form.get("gift", ""))
     except ServiceError as error:
         flash(error.message, "error")
         if error.field == "statement_id":  # not one of this household's bills
@@ -496,6 +497,10 @@ def cash():
         return redirect(url_for("tablet.order") + f"#bill-{statement_id}", 303)
     flash(_("Cash recorded: %(amount)s.", amount=format_pence(payment.amount_pence)),
           "success")
+    gift = solidarity.cash_gift_pence(payment.id)
+    if gift:
+        flash(_("And %(gift)s for the solidarity pot. Thank you!", gift=format_pence(gift)),
+              "success")
     return redirect(url_for("tablet.order") + f"#bill-{statement_id}", 303)
 
 

@@ -280,3 +280,58 @@ def test_a_finished_round_with_money_to_pay_lists_the_next_drop_ins(client, auth
     # Nothing owed (another household ordered nothing): no list.
     auth.login(w.residents[1].email)
     assert "Drop-in:" not in page(client.get(f"/rounds/{w.round.id}"))
+
+
+def test_the_payment_and_cancelled_e_mails_name_the_next_drop_ins(app):
+    from bulkbuy.formatting import YEAR_SHOWN_BEYOND
+    from bulkbuy.models import Statement
+    from bulkbuy.services import notifications
+    from tests.integration.test_email_words import AFTER, _closed_round, _mail
+
+    w = _closed_round()
+    drop_in_service.add_weekly(w.group, place="Oak House & hall", weekday=1, starts=time(10),
+                               ends=time(12), note="Side door", actor=w.organiser, now=AFTER)
+    db.session.commit()
+    statement = db.session.scalars(
+        select(Statement).where(Statement.household_id == w.households[0].id)).one()
+    notifications.queue_payment_needs_action(statement, "declined", AFTER)
+    notifications.queue_round_cancelled(w.round, AFTER)
+    db.session.commit()
+
+    # A date more than about five months from today (the clock's) is shown with its year.
+    year = "" if abs(AFTER - utcnow()) <= YEAR_SHOWN_BEYOND else " 2026"
+    times = (f"Drop-in: Tuesday 17 March{year}, 10am to midday, Oak House & hall (Side door)\n"
+             f"Drop-in: Tuesday 24 March{year}, 10am to midday, Oak House & hall (Side door)")
+    [(_to, _subject, body)] = _mail(f"payment-needs-action:{statement.id}:")
+    assert body.endswith(f"\n\nOr pay in cash at a drop-in session.\n{times}")
+    body = _mail("round-cancelled:")[0][2]
+    assert body.endswith(f"or in cash at a drop-in session.\n{times}\n\n"
+                         f"http://127.0.0.1:5000/rounds/{w.round.id}")
+
+
+def test_the_home_page_names_the_next_drop_ins(client, auth):
+    w = factories.world()
+    auth.login(w.residents[0].email)
+    assert "Drop-in:" not in page(client.get("/"))
+    weekly(w, weekday=1, place="Community room, Oak House")
+    text = page(client.get("/"))
+    assert "Next drop-ins:" in text
+    assert "Drop-in: Tuesday" in text and "10am to midday, Community room, Oak House" in text
+
+
+def test_the_save_card_page_names_the_next_drop_ins(card_app):
+    from bulkbuy.services import pledges
+
+    w = factories.world(products=(("Tinned tomatoes", 12, 1000),))
+    pledges.set_pledge(w.round.items[0], w.households[0], 6, 0, entered_by=w.residents[0],
+                       now=utcnow(), max_units=999)
+    db.session.commit()
+    weekly(w, weekday=1, place="Community room, Oak House")
+    client = card_app.test_client()
+    client.post("/login", data={"email": w.residents[0].email, "password": "password123"})
+    response = client.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
+    assert response.status_code == 200
+    text = page(response)
+    assert "Save your card" in text
+    assert "Or pay in cash at a drop-in session." in text
+    assert "10am to midday, Community room, Oak House" in text

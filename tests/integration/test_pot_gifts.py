@@ -3,8 +3,8 @@ or handed over with cash, a line of their own on the bill, received by the pot o
 with the money (once per card charge or cash payment), and given back with it.
 
 Oak Estate's round: tinned tomatoes (12 a box, £10 a box), no fee. Three households
-pledge 4 tins each: the box is shared £3.34, £3.33, £3.33 (the most each could owe is
-£3.34); a round-up gives 66p, 67p, 67p.
+pledge 4 tins each: the box is shared £3.33, £3.33, £3.34 (the most each could owe is
+£3.34); a round-up gives 67p, 67p, 66p.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bulkbuy.services import ServiceError, closing, pledges, solidarity
 from bulkbuy.services.payments import attempts, pay_now, refunds
 from bulkbuy.services.payments import cash as cash_service
 from tests import factories
+from tests.conftest import Auth
 from tests.integration.test_card_charging import attempts_of, fresh, statements_of, sweep
 from tests.stripe_helpers import CARD_OK, save_card
 
@@ -69,19 +70,19 @@ def test_a_round_up_is_agreed_with_the_card_added_at_close_and_paid_into_the_pot
 
     statements = close(w)
 
-    assert [s.total_pence for s in statements] == [334, 333, 333]
-    assert [s.gift_pence for s in statements] == [66, 50, 0]
+    assert [s.total_pence for s in statements] == [333, 333, 334]
+    assert [s.gift_pence for s in statements] == [67, 50, 0]
     assert gifts(w.group.id) == []  # promised, not paid: the pot has nothing yet
 
     result = sweep(utcnow())
 
     assert result.charged == 3
     amounts = [attempts_of(fresh(s))[0].amount_pence for s in statements]
-    assert amounts == [400, 383, 333]
+    assert amounts == [400, 383, 334]
     assert [s.payment_status for s in statements] == ["paid"] * 3
-    assert [s.paid_pence for s in statements] == [334, 333, 333]
-    assert sorted(gifts(w.group.id)) == [("gift", 50), ("gift", 66)]
-    assert solidarity.balance(w.group.id) == 116
+    assert [s.paid_pence for s in statements] == [333, 333, 334]
+    assert sorted(gifts(w.group.id)) == [("gift", 50), ("gift", 67)]
+    assert solidarity.balance(w.group.id) == 117
     assert db.session.scalar(select(func.count()).select_from(AuditEntry)
                              .where(AuditEntry.action == "card.refund_queued")) == 0
 
@@ -89,19 +90,20 @@ def test_a_round_up_is_agreed_with_the_card_added_at_close_and_paid_into_the_pot
     payment = attempts_of(statements[0])[0]
     assert attempts.settle_attempt(payment, "succeeded", now=utcnow()) == "no change"
     sweep(utcnow() + timedelta(minutes=10))
-    assert solidarity.balance(w.group.id) == 116
+    assert solidarity.balance(w.group.id) == 117
 
 
-def test_the_bill_shows_the_gift_as_its_own_line(card_app, localstripe, client, auth):
+def test_the_bill_shows_the_gift_as_its_own_line(card_app, localstripe):
     w = gift_world([("round_up", None), None, None])
     close(w)
     sweep(utcnow())
-    auth.login(w.residents[0].email)
-    page = client.get("/my-orders")
+    client = card_app.test_client()
+    Auth(client).login(w.residents[0].email)
+    page = client.get(f"/rounds/{w.round.id}")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "Your gift to the group&#39;s solidarity pot" in text
-    assert "£0.66" in text
+    assert "Your gift to the group's solidarity pot</th><td class=\"num\">£0.67" in text
+    assert "£0.67" in text
 
 
 def test_a_gift_over_the_consent_is_trimmed_at_close_and_said_so(card_app, localstripe):
@@ -113,13 +115,13 @@ def test_a_gift_over_the_consent_is_trimmed_at_close_and_said_so(card_app, local
 
     [first, *_rest] = close(w)
 
-    assert first.gift_pence == 66
+    assert first.gift_pence == 67
     trimmed = db.session.scalar(select(AuditEntry).where(
         AuditEntry.action == "solidarity.gift_trimmed"))
     assert trimmed is not None
     sweep(utcnow())
     assert attempts_of(fresh(first))[0].amount_pence == 400
-    assert solidarity.balance(w.group.id) == 66
+    assert solidarity.balance(w.group.id) == 67
 
 
 @pytest.mark.parametrize("kind, fixed, words", [
@@ -141,12 +143,12 @@ def test_cash_with_a_gift_pays_the_pot_and_goes_back_when_reversed(app):
     statements = close(w)
     worker = w.organiser
     with pytest.raises(ServiceError):
-        cash_service.record_cash(statements[0], 334, "R-1", actor=worker, now=utcnow(),
+        cash_service.record_cash(statements[0], 333, "R-1", actor=worker, now=utcnow(),
                                  gift_pence=2500)
     db.session.rollback()
     assert gifts(w.group.id) == [] and fresh(statements[0]).paid_pence == 0
 
-    payment = cash_service.record_cash(statements[0], 334, "R-1", actor=worker,
+    payment = cash_service.record_cash(statements[0], 333, "R-1", actor=worker,
                                        now=utcnow(), gift_pence=100)
     db.session.commit()
 
@@ -165,7 +167,7 @@ def test_a_round_cancelled_after_close_gives_card_gifts_back(card_app, localstri
     w = gift_world([("round_up", None), ("fixed", 50), None])
     statements = close(w)
     sweep(utcnow())
-    assert solidarity.balance(w.group.id) == 116
+    assert solidarity.balance(w.group.id) == 117
 
     refunds.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
     db.session.commit()
@@ -173,7 +175,7 @@ def test_a_round_cancelled_after_close_gives_card_gifts_back(card_app, localstri
     assert solidarity.balance(w.group.id) == 0
     refunded = [fresh_payment.refunded_pence for s in statements
                 for fresh_payment in attempts_of(fresh(s))]
-    assert refunded == [400, 383, 333]
+    assert refunded == [400, 383, 334]
     assert [s.gift_pence for s in statements] == [0, 0, 0]
 
 

@@ -20,8 +20,9 @@ from tests import factories
 
 MAX_ROUND_PAGE_STATEMENTS = 8
 #: My orders reads one more: the household's money kept for its next order (#14); and one
-#: more, the group's next drop-in times (#16).
-MAX_MY_ORDERS_STATEMENTS = 10
+#: more, the group's next drop-in times (#16); and one more, the totals of the groups'
+#: solidarity pots, one query for all of them (#17).
+MAX_MY_ORDERS_STATEMENTS = 11
 
 
 @contextmanager
