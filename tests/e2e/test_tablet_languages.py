@@ -110,7 +110,7 @@ def test_a_turn_in_the_residents_language(live_app, tablet_page, code, name, dir
     assert minus.bounding_box()["x"] < plus.bounding_box()["x"]
     _submit(page, more.locator('button[name="tolerance"]').last)   # "+": up to 1 more
     card = page.locator(f"#item-{tomatoes}")
-    expect(card.locator('form[action="/tablet/take-more"] .count')).to_contain_text("1")
+    expect(card.locator('form[action="/tablet/take-more"] .count-more')).to_contain_text("1")
     expect(_html(page)).to_have_attribute("lang", code)
     checks(page, f"your order, take more ({code})")
     screenshots.save(page, shot)
