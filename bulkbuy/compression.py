@@ -33,6 +33,7 @@ def compress(response):
     The bytes change, not what they say: `Vary: Accept-Encoding` tells caches so."""
     level = int(current_app.config.get("COMPRESS_LEVEL", 5))
     if (level <= 0 or request.method == "HEAD" or response.status_code != 200
+            or "no-transform" in (response.headers.get("Cache-Control") or "")
             or response.mimetype not in COMPRESSIBLE
             or "Content-Encoding" in response.headers):
         return response
@@ -50,6 +51,7 @@ def compress(response):
         return response
     response.set_data(gzip.compress(body, compresslevel=level, mtime=0))
     response.headers["Content-Encoding"] = "gzip"
+    response.headers.pop("Accept-Ranges", None)  # ranges of the gzipped bytes: not offered
     if response.headers.get("ETag"):
         # A strong ETag names these exact bytes: the gzipped ones are other bytes.
         etag, weak = response.get_etag()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, request, send_from_directory
 from flask_login import current_user
 
-from bulkbuy.services import pictures
+from bulkbuy.services import pictures, residents
 
 bp = Blueprint("media", __name__)
 
@@ -49,5 +49,7 @@ def allow_picture_uploads() -> None:
     setting = _UPLOAD_ENDPOINTS.get(request.endpoint or "")
     if setting is None or request.method != "POST" or not current_user.is_authenticated:
         return
+    if not residents.organises_a_group(current_user):
+        return  # only organisers add pictures: anyone else keeps MAX_CONTENT_LENGTH
     base = current_app.config.get("MAX_CONTENT_LENGTH") or 0
     request.max_content_length = base + pictures.picture_limit(current_app.config, setting)

@@ -51,7 +51,7 @@ from bulkbuy.models import (
     User,
     WriteOff,
 )
-from bulkbuy.services import ServiceError, audit, bulk, impact, notifications
+from bulkbuy.services import ServiceError, audit, bulk, impact, notifications, solidarity
 from bulkbuy.services.payments.refunds import insert_refunds
 
 #: Rounds whose delivery can be recorded (again).
@@ -554,7 +554,8 @@ def _tell_households(rnd: Round, notices: dict[int, list], now: datetime) -> Non
         .order_by(StatementAdjustment.id)
     ):
         if adjustment.delivery_version in versions[adjustment.statement_id]:
-            words[adjustment.statement_id].append(describe(adjustment, items))
+            # Worded when the e-mail is written: each household's in its own language.
+            words[adjustment.statement_id].append(WordedLater(describe, adjustment, items))
     bills, newest = {}, {}
     for statement in db.session.execute(
         select(Statement.id, Statement.household_id, Statement.total_pence,
@@ -609,6 +610,9 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
         cards[row.statement_id].append(_Card(
             row.id, row.household_id, row.amount_pence, row.credited_pence,
             row.refunded_pence, row.credited_pence, row.refunded_pence))
+    # What of each charge is a gift the pot keeps: never the bill's money.
+    gifts = solidarity.card_gifts_kept(
+        card.id for statement_cards in cards.values() for card in statement_cards)
     write_offs = {w.statement_id: w for w in db.session.scalars(
         select(WriteOff).where(WriteOff.statement_id.in_(ids), WriteOff.undone_at.is_(None)))}
     consents = _consents_over(rnd, [s for s, _goods, _fee in changed])
@@ -660,7 +664,7 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
         card_again = 0
         for card in cards.get(statement.id, ()) if not charging else ():
             use = min(total - paid_now - card_again,
-                      card.amount - card.credited - card.refunded)
+                      card.amount - card.credited - card.refunded - gifts.get(card.id, 0))
             if use > 0:
                 card.credited += use
                 card_again += use
@@ -818,6 +822,19 @@ def units_at_close(statement_ids: list[int]) -> dict[tuple[int, int], int]:
     ):
         first.setdefault((row.statement_id, row.round_item_id), row.units_before)
     return first
+
+
+class WordedLater:
+    """Words made when they are shown (`str()`), in the language in force then: what a
+    save changed is told to each household in its own language."""
+
+    __slots__ = ("_make", "_args")
+
+    def __init__(self, make, *args):
+        self._make, self._args = make, args
+
+    def __str__(self) -> str:
+        return self._make(*self._args)
 
 
 def describe(adjustment, items: dict[int, RoundItem]) -> str:

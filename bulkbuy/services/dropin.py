@@ -363,8 +363,9 @@ def turn_summary(session: TabletSession, visit_id: int | None, now: datetime
                        slip_rounds=[rnd for rnd, _views in rounds] + closed)
 
 
-#: How long after Done the household's slip may still be printed at the tablet.
-SLIP_FOR = timedelta(minutes=10)
+#: How long after Done the household's slip may still be printed at the tablet: long
+#: enough to press Print, short enough that the next person at the tablet cannot open it.
+SLIP_FOR = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)

@@ -419,6 +419,19 @@ def card_gift_kept_pence(card_payment_id: int) -> int:
                SolidarityEntry.reason.in_(("gift", "gift_given_back")))) or 0)
 
 
+def card_gifts_kept(card_payment_ids) -> dict[int, int]:
+    """`card_gift_kept_pence` of each of these card payments, one query (none for no
+    payments); a payment that carried no gift is left out."""
+    ids = sorted(set(card_payment_ids))
+    if not ids:
+        return {}
+    return {payment_id: int(kept) for payment_id, kept in db.session.execute(
+        select(SolidarityEntry.card_payment_id, func.sum(SolidarityEntry.amount_pence))
+        .where(SolidarityEntry.card_payment_id.in_(ids),
+               SolidarityEntry.reason.in_(("gift", "gift_given_back")))
+        .group_by(SolidarityEntry.card_payment_id))}
+
+
 def cash_gift_pence(cash_payment_id: int) -> int:
     """The gift the pot received with this cash payment (0 when none)."""
     entry = _gift_entry_of("gift", cash_payment_id=cash_payment_id)

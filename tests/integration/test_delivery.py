@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import flask_babel
 import pytest
 from sqlalchemy import select
 
-from bulkbuy import sweeps
+from bulkbuy import formatting, sweeps
 from bulkbuy.extensions import db
 from bulkbuy.models import (
     AuditEntry,
@@ -128,6 +129,23 @@ def test_two_damaged_tins_come_off_the_later_pledger_first_to_the_penny(app):
     assert mail.to_address == "r2@oak.test"
     assert "2 of 6 Tinned tomatoes did not arrive or came damaged: −£1.67" in mail.body
     assert "Your bill is now £3.33." in mail.body
+
+
+def test_what_changed_is_told_in_the_households_own_language(app):
+    w = ordered_world()
+    statement_of(w, 1).household.locale = "pl"
+    db.session.commit()
+
+    save(w, {"Tinned tomatoes": (12, 2)})
+    assert news() == 1
+
+    [mail] = delivery_mail()
+    with flask_babel.force_locale("pl"):
+        line = flask_babel.gettext(
+            "%(lost)s of %(before)s %(name)s did not arrive or came damaged: %(money)s",
+            lost=2, before=6, name="Tinned tomatoes", money="−" + formatting.pence(167))
+    assert "did not arrive" not in line  # the catalogue has it in Polish
+    assert line in mail.body
 
 
 def test_cash_paid_beyond_the_new_bill_is_held_for_the_household(app):

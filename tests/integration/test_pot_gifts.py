@@ -196,3 +196,40 @@ def test_a_gift_the_pot_has_spent_is_kept_and_not_refunded(card_app, localstripe
     assert payment.refunded_pence == 400 - 60
     assert refunds.refund_still_owed(payment) == 0
     assert db.session.scalar(select(func.count()).select_from(CardPayment)) == 3
+
+
+# --- defects found in review (potfix) ------------------------------------------------------------
+
+
+def test_a_bill_back_up_after_a_delivery_refund_never_counts_the_gift_as_paid(
+        card_app, localstripe):
+    """Flat 3 (the last pledger, whose bill a shortfall shrinks) owes £3.34 and gives a
+    66p round-up: its card takes £4.00. Two tins short: £1.67 goes back to the card.
+    Corrected, everything came: the bill is £3.34 again. The 66p is the pot's; it must
+    not also be credited to the bill (the card is charged the £1.67 again)."""
+    from bulkbuy.services import rounds
+    from tests.integration.test_delivery import save
+
+    w = gift_world([None, None, ("round_up", None)])
+    statements = close(w)
+    sweep(utcnow())
+    [payment] = attempts_of(fresh(statements[2]))
+    assert (payment.amount_pence, payment.credited_pence) == (400, 334)
+    rounds.mark_ordered(w.round, reference="PO-1",
+                        expected_on=(w.round.closes_at + timedelta(days=2)).date(),
+                        actor=w.organiser, now=utcnow())
+    db.session.commit()
+
+    save(w, {"Tinned tomatoes": (12, 2)})
+    sweep(utcnow())
+    save(w, {"Tinned tomatoes": (12, 0)})
+    sweep(utcnow() + timedelta(minutes=10))
+
+    bill = fresh(statements[2])
+    charges = attempts_of(bill)
+    credited = sum(c.credited_pence for c in charges if c.status == "succeeded")
+    assert (bill.total_pence, bill.paid_pence, credited) == (334, 334, 334)
+    assert solidarity.balance(w.group.id) == 66
+    kept = sum(c.amount_pence - c.refunded_pence for c in charges
+               if c.status == "succeeded")
+    assert kept == 334 + 66  # the card paid the bill and the gift, once each

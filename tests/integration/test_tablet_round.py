@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bulkbuy.extensions import db
 from bulkbuy.models import Statement, TabletVisit, utcnow
-from bulkbuy.services import tablet
+from bulkbuy.services import dropin, tablet
 from bulkbuy.services.payments import cash
 from bulkbuy.tablet.state import PENDING_LOCALE_KEY
 from tests import factories
@@ -375,7 +375,7 @@ def test_the_slip_is_gone_some_minutes_after_done(client, auth):
     start_tablet(client, auth, w)
     take_turn(client, flat1, PINS[0])
     client.post("/tablet/done", data={"reason": "done"})
-    with time_machine.travel(utcnow() + timedelta(minutes=11), tick=False):
+    with time_machine.travel(utcnow() + dropin.SLIP_FOR + timedelta(seconds=1), tick=False):
         assert client.get(f"/tablet/slip/{w.round.id}").status_code == 404
 
 
