@@ -8,6 +8,7 @@ The check, per statement and for the round (money in pence):
                        its amount back, so it is not counted)
                      + cash in (entries not reversed) − cash handed back
                      + spare sold (the cash taken for spare units)
+                     + cash gifts to the solidarity pot (handed over beside the cash)
     money received + credit from earlier rounds used on these bills
                    + what the group's solidarity pot paid on these bills
                    + what time credits took off these bills' fee shares (the group's
@@ -16,6 +17,7 @@ The check, per statement and for the round (money in pence):
           bill's cash not yet handed back) + kept as credit for a later round
           + card money a failed refund still owes back
           + spare sold, kept by the group (units sold × the price each)
+          + gifts to the solidarity pot it keeps (a card's ride on its charge)
 
 Both sides are worked out from different rows or columns (payments, refunds, cash
 entries, the credit ledger and the cash taken for spare units on one side; the
@@ -52,6 +54,7 @@ from bulkbuy.models import (
     HouseholdCredit,
     Round,
     RoundItem,
+    SolidarityEntry,
     SpareDisposal,
     Statement,
     User,
@@ -122,6 +125,10 @@ class Books:
     #: What households' time credits took off their fee shares at close (part of
     #: paid_pence): the group pays it, as a discount.
     time_credit_pence: int = 0
+    #: Gifts to the solidarity pot the pot keeps: with card charges (part of card money
+    #: in) and handed over with cash (in the cash tin, beside cash in).
+    card_gifts_pence: int = 0
+    cash_gifts_pence: int = 0
     #: Households whose own money does not add up (empty when the books balance).
     mismatches: list[Mismatch] = field(default_factory=list)
     #: What is left before the round can be finished, in plain words (empty: nothing).
@@ -131,7 +138,8 @@ class Books:
     def received_pence(self) -> int:
         """Money received for the round, after what went back."""
         return (self.card_in_pence - self.card_refunded_pence + self.cash_in_pence
-                - self.cash_handed_back_pence + self.spare_sold_pence)
+                - self.cash_handed_back_pence + self.spare_sold_pence
+                + self.cash_gifts_pence)
 
     @property
     def money_in_pence(self) -> int:
@@ -144,7 +152,8 @@ class Books:
     def accounted_pence(self) -> int:
         """The other side: where that money is now."""
         return (self.paid_pence + self.cash_held_pence + self.credits_issued_pence
-                + self.card_still_owed_pence + self.spare_kept_pence)
+                + self.card_still_owed_pence + self.spare_kept_pence
+                + self.card_gifts_pence + self.cash_gifts_pence)
 
     @property
     def difference_pence(self) -> int:
@@ -194,6 +203,10 @@ class Books:
                        -self.cash_handed_back_pence),
                 Figure("spare_sold", _l("Spare sold (cash for units nobody ordered)"),
                        self.spare_sold_pence),
+                # Shown only for a round with cash gifts to the pot.
+                *([Figure("cash_gifts", _l("Cash gifts to the solidarity pot (in the cash "
+                                           "tin)"), self.cash_gifts_pence)]
+                  if self.cash_gifts_pence else []),
                 Figure("received", _l("Money received for the round"),
                        self.received_pence),
                 Figure("credits_used", _l("Credit from earlier rounds used on these bills"),
@@ -216,6 +229,10 @@ class Books:
                        self.card_still_owed_pence),
                 Figure("spare_kept", _l("Spare sold, kept by the group towards the "
                                         "supplier's invoice"), self.spare_kept_pence),
+                # Shown only for a round with gifts to the pot (card and cash).
+                *([Figure("pot_gifts", _l("Gifts to the solidarity pot"),
+                          self.card_gifts_pence + self.cash_gifts_pence)]
+                  if self.card_gifts_pence or self.cash_gifts_pence else []),
                 Figure("accounted", _l("Accounted for"), self.accounted_pence),
                 Figure("difference", _l("Difference (0 when the books balance)"),
                        self.difference_pence),
@@ -274,6 +291,24 @@ def books(rnd: Round) -> Books:
         card_fees += overview.estimated_card_fee(payment.amount_pence)
         money_in[payment.statement_id] += payment.amount_pence - payment.refunded_pence
         accounted[payment.statement_id] += still_owed
+    # Gifts to the pot the pot keeps (received less given back), by statement: a card's
+    # is part of its charge; a cash gift was handed over beside the cash.
+    card_gifts = cash_gifts = 0
+    for statement_id, by_card, by_cash in db.session.execute(
+        select(SolidarityEntry.statement_id,
+               func.coalesce(func.sum(SolidarityEntry.amount_pence)
+                             .filter(SolidarityEntry.card_payment_id.is_not(None)), 0),
+               func.coalesce(func.sum(SolidarityEntry.amount_pence)
+                             .filter(SolidarityEntry.cash_payment_id.is_not(None)), 0))
+        .join(Statement, SolidarityEntry.statement_id == Statement.id)
+        .where(Statement.round_id == rnd.id,
+               SolidarityEntry.reason.in_(("gift", "gift_given_back")))
+        .group_by(SolidarityEntry.statement_id)
+    ):
+        card_gifts += by_card
+        cash_gifts += by_cash
+        accounted[statement_id] += by_card + by_cash
+        money_in[statement_id] += by_cash
     refunds_waiting = db.session.scalar(
         select(func.count(CardRefund.id))
         .join(CardPayment, CardRefund.card_payment_id == CardPayment.id)
@@ -355,6 +390,7 @@ def books(rnd: Round) -> Books:
         invoice_pence=rnd.invoice_total_pence, card_fee_estimate_pence=card_fees,
         pot_used_pence=sum(s.pot_pence for s in live),
         time_credit_pence=sum(s.time_credit_pence for s in live),
+        card_gifts_pence=int(card_gifts), cash_gifts_pence=int(cash_gifts),
         mismatches=mismatches,
     )
     if rnd.status == RoundStatus.DELIVERED:

@@ -537,8 +537,9 @@ def receive_cash_gift(statement: Statement, cash_payment_id: int, gift_pence: in
 
 
 def drop_unpaid_card_gift(statement: Statement) -> None:
-    """The bill was paid without the card (cash): a card gift still to come is dropped,
-    so the bill shows only gifts received."""
+    """The bill was paid or settled without the gift (cash, a write-off, the pot, or a
+    card charge of the bill alone): a card gift still to come is dropped, so the bill
+    shows only gifts received."""
     received = gift_received_pence(statement.id)
     if statement.gift_pence != received:
         statement.gift_pence = received
@@ -583,6 +584,16 @@ def give_back_card_gifts(rnd: Round, now: datetime, *, actor: User | None = None
             .order_by(SolidarityEntry.id)):
         kept[gift.card_payment_id] = _give_back_gift(gift, now, actor=actor)
     return kept
+
+
+def cash_gift_spent_pence(cash_payment_id: int) -> int:
+    """Of the gift that came with this cash payment (and is not given back), what the pot
+    has spent meanwhile and so could not give back now (balance read under the group's
+    lock); 0 when none."""
+    gift = _gift_entry_of("gift", cash_payment_id=cash_payment_id)
+    if gift is None or _gift_entry_of("gift_given_back", cash_payment_id=cash_payment_id):
+        return 0
+    return max(0, gift.amount_pence - _locked_balance(gift.group_id))
 
 
 def give_back_cash_gift(cash_payment_id: int, now: datetime, *, actor: User) -> int:

@@ -79,7 +79,7 @@ def test_agreeing_records_the_most_and_opens_the_card_page_with_stripe_js(card_a
     client = card_app.test_client()
     _login(client, w.residents[0].email)
     text = page(client.get("/my-orders"))
-    assert "It is never more than £5." in text
+    assert "It is never more than £5, plus the gift you choose above (if any)." in text
 
     response = client.post(f"/rounds/{w.round.id}/pay-by-card", data={"agree": "yes"})
 

@@ -233,3 +233,159 @@ def test_a_bill_back_up_after_a_delivery_refund_never_counts_the_gift_as_paid(
     kept = sum(c.amount_pence - c.refunded_pence for c in charges
                if c.status == "succeeded")
     assert kept == 334 + 66  # the card paid the bill and the gift, once each
+
+
+def test_a_round_with_a_card_gift_and_a_cash_gift_balances_and_can_be_finished(app):
+    """Flat 1's card took £4.00: its £3.33 bill and a 67p gift (card rows written
+    directly, as test_settlement.py does). Flat 2 paid £3.33 cash with £1 for the pot;
+    Flat 3 paid £3.34 cash. Everything arrived and every bag was collected."""
+    from bulkbuy.models import Round
+    from bulkbuy.services import collection, delivery, rounds, settlement
+    from tests.integration.test_settlement import figures, paid_by_card
+
+    w = gift_world([None, None, None], cards=False)
+    statements = close(w)
+    card = paid_by_card(w, 1, 400, 333)
+    solidarity.receive_card_gift(fresh(statements[0]), card.id, 67, utcnow())
+    cash_service.record_cash(fresh(statements[1]), 333, "R-2", actor=w.worker,
+                             now=utcnow(), gift_pence=100)
+    cash_service.record_cash(fresh(statements[2]), 334, "R-3", actor=w.worker,
+                             now=utcnow())
+    db.session.commit()
+    rnd = db.session.get(Round, w.round.id)
+    rounds.mark_ordered(rnd, reference=None, expected_on=(rnd.closes_at + timedelta(
+        days=2)).date(), actor=w.organiser, now=rnd.closes_at)
+    delivery.record_delivery(rnd, [delivery.Arrived(rnd.items[0].id, 12, 0)], [], None,
+                             drawn_version=rnd.delivery_version, actor=w.organiser,
+                             now=utcnow())
+    for household in w.households:
+        collection.collect(rnd, household.id, neighbour_name=None, cash=None,
+                           actor=w.worker, now=utcnow())
+    db.session.commit()
+
+    found = settlement.books(db.session.get(Round, w.round.id))
+
+    shown = figures(found)
+    assert (shown["card_in"], shown["cash_in"], shown["cash_gifts"], shown["received"],
+            shown["paid"], shown["pot_gifts"], shown["accounted"]) == (
+        400, 667, 100, 1167, 1000, 167, 1167)
+    assert found.balanced and found.mismatches == [] and found.left == []
+    settlement.finish_round(db.session.get(Round, w.round.id), actor=w.organiser,
+                            now=utcnow())
+    db.session.commit()
+    assert db.session.get(Round, w.round.id).status == "complete"
+
+
+def test_a_round_cancelled_after_close_whose_pot_spent_the_gift_balances(
+        card_app, localstripe):
+    """The pot spent 60p of Flat 1's 67p gift before the round was cancelled: the card
+    gets £3.40 back, and the books account for the 60p the pot keeps."""
+    from bulkbuy.models import Round
+    from bulkbuy.services import settlement
+
+    w = gift_world([("round_up", None), None, None])
+    close(w)
+    sweep(utcnow())
+    db.session.add(SolidarityEntry(group_id=w.group.id, amount_pence=-60,
+                                   reason="round_help", recorded_at=utcnow()))
+    db.session.commit()
+    refunds.cancel_closed_round(w.round, actor=w.organiser, now=utcnow())
+    db.session.commit()
+
+    found = settlement.books(db.session.get(Round, w.round.id))
+
+    assert found.balanced and found.mismatches == []
+    assert found.difference_pence == 0
+
+
+def test_a_bill_paid_on_the_pay_page_drops_the_gift_it_did_not_charge(card_app, localstripe):
+    """Flat 1 pays on its own pay page before the sweep: that charge is the bill only, so
+    the 67p round-up planned at close is dropped from the bill (the pot never had it)."""
+    from flask import current_app
+
+    from bulkbuy.transactions import commit_now
+
+    w = gift_world([("round_up", None), None, None])
+    [first, *_rest] = close(w)
+    assert first.gift_pence == 67
+
+    attempt = pay_now.pay_now(first, config=current_app.config, now=utcnow(),
+                              commit=commit_now)
+
+    assert (attempt.amount_pence, attempt.status) == (333, "succeeded")
+    bill = fresh(first)
+    assert (bill.payment_status, bill.paid_pence, bill.gift_pence) == ("paid", 333, 0)
+    assert solidarity.balance(w.group.id) == 0
+
+
+def test_a_bill_written_off_drops_the_gift_still_to_come(card_app, localstripe):
+    w = gift_world([("round_up", None), None, None])
+    [first, *_rest] = close(w)
+    assert first.gift_pence == 67
+
+    cash_service.write_off(fresh(first), "group_covers", actor=w.organiser, now=utcnow())
+    db.session.commit()
+
+    bill = fresh(first)
+    assert (bill.payment_status, bill.gift_pence) == ("settled", 0)
+    assert solidarity.balance(w.group.id) == 0
+
+
+def test_a_bill_paid_in_cash_without_a_gift_drops_the_card_gift(card_app, localstripe):
+    w = gift_world([("round_up", None), None, None])
+    [first, *_rest] = close(w)
+
+    cash_service.record_cash(fresh(first), 333, "R-1", actor=w.worker, now=utcnow())
+    db.session.commit()
+
+    bill = fresh(first)
+    assert (bill.payment_status, bill.gift_pence) == ("paid", 0)
+    sweep(utcnow())
+    assert attempts_of(fresh(first)) == [] and solidarity.balance(w.group.id) == 0
+
+
+def test_the_card_agreement_names_the_gift_and_shows_the_most_agreed_with_it(card_app):
+    """Flat 1's most is £3.34; the tick-box, in the same form as the gift choice, says the
+    gift comes on top. Agreeing with a round-up (66p on £3.34), the most shown after is the
+    one stored: £4.00."""
+    from tests.pages import page
+
+    w = gift_world([None, None, None], cards=False)
+    client = card_app.test_client()
+    Auth(client).login(w.residents[0].email)
+
+    before = page(client.get("/my-orders"))
+    assert ("It is never more than £3.34, plus the gift you choose above (if any)."
+            in before)
+
+    saving = client.post(f"/rounds/{w.round.id}/pay-by-card",
+                         data={"agree": "yes", "gift": "round_up"})
+    assert saving.status_code == 200
+    assert "It will be no more than £4." in page(saving)
+    assert consent(w, 0).max_pence == 400
+    save_card(w.households[0], w.residents[0], CARD_OK)
+    after = page(client.get("/my-orders"))
+    assert "We take no more than £4." in after
+
+
+def test_cash_whose_gift_the_pot_has_spent_cannot_be_reversed(app):
+    """A £1 gift came with Flat 1's cash; the pot then spent 60p of it. Reversing the
+    cash would leave the pot holding a gift that never existed: refused, nothing moves."""
+    w = gift_world([None, None, None], cards=False)
+    statements = close(w)
+    payment = cash_service.record_cash(statements[0], 333, "R-1", actor=w.organiser,
+                                       now=utcnow(), gift_pence=100)
+    db.session.add(SolidarityEntry(group_id=w.group.id, amount_pence=-60,
+                                   reason="round_help", recorded_at=utcnow()))
+    db.session.commit()
+
+    with pytest.raises(ServiceError) as refused:
+        cash_service.reverse_cash(payment, "Wrong household", actor=w.organiser,
+                                  now=utcnow())
+    db.session.rollback()
+
+    assert "solidarity pot" in str(refused.value.message)
+    bill = fresh(statements[0])
+    assert (bill.payment_status, bill.paid_pence, bill.gift_pence) == ("paid", 333, 100)
+    assert db.session.get(type(payment), payment.id).reversed_at is None
+    assert gifts(w.group.id) == [("gift", 100), ("round_help", -60)]

@@ -276,6 +276,10 @@ def _credit(payment: CardPayment, now: datetime) -> None:
         outstanding = statement.gift_pence - solidarity.gift_received_pence(statement.id)
         gift = solidarity.receive_card_gift(
             statement, payment.id, min(payment.amount_pence - credit, outstanding), now)
+    if statement.payment_status == StatementStatus.PAID and statement.gift_pence > 0:
+        # Paid by a charge without the gift (the resident's own, on our page): a gift
+        # not taken is not to come.
+        solidarity.drop_unpaid_card_gift(statement)
     audit.record(
         "card.paid", actor=None, group_id=statement.round.group_id,
         household_id=statement.household_id, subject=statement,

@@ -176,6 +176,7 @@ def write_off(statement: Statement, reason: str, *, actor: User, now: datetime) 
             setattr(written, name, value)
     db.session.flush()
     db.session.refresh(statement)
+    solidarity.drop_unpaid_card_gift(statement)  # settled without the card: no gift to come
     audit.record("statement.written_off", actor=actor, group_id=written.group_id,
                  household_id=statement.household_id, subject=statement,
                  amount_pence=owed, reason=reason)
@@ -221,7 +222,8 @@ def reverse_cash(payment: CashPayment, reason: str, *, actor: User,
 
     Refused, changing nothing: an entry already reversed or handed back, a cancelled
     round's (hand it back instead), a statement partly written off (undo that first) or
-    being charged by card. Twice at once reverses once (guarded UPDATEs).
+    being charged by card, cash whose gift to the solidarity pot the pot has spent.
+    Twice at once reverses once (guarded UPDATEs).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -246,6 +248,11 @@ def reverse_cash(payment: CashPayment, reason: str, *, actor: User,
     if current == StatementStatus.SETTLED:
         raise ServiceError(_l("The rest of this was written off. Undo the write-off first, "
                               "then reverse the cash."))
+    if solidarity.cash_gift_spent_pence(payment.id) > 0:
+        # Reversed, the pot would keep a gift that never came: it has spent it already.
+        raise ServiceError(_l("The gift to the solidarity pot that came with this cash has "
+                              "already been spent, so this entry cannot be reversed. "
+                              "Speak to an organiser."))
     event = ("cash_reversed_card_waits" if current == StatementStatus.NEEDS_ACTION
              else "cash_reversed")
     target = move(STATEMENT, current, event)
