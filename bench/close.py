@@ -5,6 +5,8 @@
     python bench/close.py --postgres URL     # or BENCH_CLOSE_DATABASE_URL=URL
     python bench/close.py --no-postgres      # SQLite only
     python bench/close.py --repeat 5
+    python bench/close.py --pot              # with the group's solidarity pot on
+    python bench/close.py --no-sqlite --postgres URL   # PostgreSQL only
 
 Data (fixed random seed): one group, one open round of 200 products (case sizes 4-25,
 case prices from 30p to £4 a unit), households pledging 5 lines each for distinct
@@ -28,6 +30,20 @@ baseline, in the same run on the same lines, is the plain SQL
 `SELECT round_item_id, household_id, SUM(quantity), SUM(tolerance) FROM pledge_lines
 WHERE round_id = ? GROUP BY 1, 2` with every row fetched (median of 5). Each close is
 checked: statements sum to cases x case price + the delivery fee.
+
+With --pot, before the timed closes the group gets a solidarity pot the way an organiser
+sets one up (bulkbuy.services.solidarity: a grant recorded as one donation, the rule
+"half of a household's goods after its fee, at most £10 a household a round", and one
+household in ten marked supported, each through the service, audited); the grant is
+£7.50 a supported household, so the pot falls short of what the rule asks and is shared
+by largest remainder (the costlier path of services.solidarity.apply_at_close). The check
+then also holds the pot to account: what households still pay (total - pot help) plus
+the pot's help is cases x case price + fee; the pot's help on the bills is what its
+ledger paid out for them, exactly the grant or what the rule asks if less (computed here
+from the bills, not by the app's code), nobody unsupported is helped, nobody is helped
+over the rule (fee + half the goods, at most the cap), no bill is paid by anything but
+the pot, a bill is "paid" exactly when the pot covered it whole, and the balance left is
+the grant less the help.
 
 Per database it prints one line per size; the last line is always
 `close_10k_s=... close_100k_s=... growth=... ratio_to_groupby=...`, where with two
@@ -56,6 +72,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PRODUCTS = 200
+#: --pot: one household in POT_EVERY is supported; the group's rule and its grant.
+POT_EVERY = 10
+POT_SHARE_PERCENT = 50
+POT_CAP_PENCE = 1_000
+POT_GRANT_PER_SUPPORTED_PENCE = 750
 LINES_PER_HOUSEHOLD = 5
 SIZES = ((10_000, 2_000), (100_000, 20_000))  # (pledge lines, households)
 SEED = 20260314
@@ -81,6 +102,19 @@ class Measured:
     close_runs: tuple[float, ...]
     groupby_s: float
     statements: int
+    pot: PotCheck | None = None
+
+
+@dataclass(frozen=True)
+class PotCheck:
+    """What the pot did at a checked close."""
+
+    supported: int
+    grant_pence: int
+    wanted_pence: int
+    spent_pence: int
+    helped: int
+    covered_whole: int
 
 
 # --- databases ----------------------------------------------------------------------------
@@ -126,10 +160,12 @@ def make_app(url: str):
 # --- data ---------------------------------------------------------------------------------
 
 
-def build_round(households: int, lines: int, products: int = PRODUCTS) -> tuple[int, object]:
+def build_round(households: int, lines: int, products: int = PRODUCTS, *,
+                pot: bool = False) -> tuple[int, object, int]:
     """Fill the (empty, migrated) database with one round of `products` products, and
-    `lines` pledge lines over `households` households; return (round id, the time to
-    close it at)."""
+    `lines` pledge lines over `households` households (and, with `pot`, the group's
+    solidarity pot: see add_pot); return (round id, the time to close it at, the pot's
+    grant in pence or 0)."""
     from sqlalchemy import func, insert, select, text
 
     from bulkbuy.extensions import db
@@ -208,10 +244,32 @@ def build_round(households: int, lines: int, products: int = PRODUCTS) -> tuple[
         db.session.execute(insert(PledgeLine), rows[chunk:chunk + 10_000])
     if db.engine.dialect.name == "postgresql":
         db.session.execute(select(func.setval("pledge_queue_seq", start + len(rows))))
+    grant = add_pot(group, organiser, home_ids[::POT_EVERY], now) if pot else 0
     db.session.commit()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
-    return rnd.id, now + timedelta(days=8)
+    return rnd.id, now + timedelta(days=8), grant
+
+
+def add_pot(group, organiser, supported_ids: list[int], now) -> int:
+    """The group's solidarity pot, set up as an organiser does on the pot page: a grant
+    recorded as a donation, the rule, and these households marked supported (each
+    through bulkbuy.services.solidarity, audited). Returns the grant in pence."""
+    from sqlalchemy import select
+
+    from bulkbuy.extensions import db
+    from bulkbuy.models import Household
+    from bulkbuy.services import solidarity
+
+    grant = POT_GRANT_PER_SUPPORTED_PENCE * len(supported_ids)
+    solidarity.record_donation(group, grant, "Grant from the housing association",
+                               actor=organiser, now=now)
+    solidarity.save_rule(group, POT_SHARE_PERCENT, POT_CAP_PENCE, actor=organiser, now=now)
+    homes = db.session.scalars(select(Household).where(Household.id.in_(supported_ids)))
+    for home in homes:
+        if not solidarity.set_supported(group, home, True, actor=organiser, now=now):
+            raise SystemExit(f"household {home.id} was already supported")
+    return grant
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -223,6 +281,10 @@ def undo_close(round_id: int) -> None:
     from bulkbuy.extensions import db
 
     for sql in (
+        # The pot's help (--pot): its ledger entries out for these bills, and their audit.
+        "DELETE FROM solidarity_entries WHERE reason = 'round_help' AND statement_id IN "
+        "(SELECT id FROM statements WHERE round_id = :r)",
+        "DELETE FROM audit_log WHERE action = 'solidarity.help'",
         "DELETE FROM statement_lines WHERE statement_id IN "
         "(SELECT id FROM statements WHERE round_id = :r)",
         "DELETE FROM statements WHERE round_id = :r",
@@ -238,8 +300,9 @@ def undo_close(round_id: int) -> None:
     db.session.remove()
 
 
-def check_close(round_id: int) -> int:
-    """Check the close added up; return the number of statements."""
+def check_close(round_id: int, grant_pence: int = 0) -> tuple[int, PotCheck | None]:
+    """Check the close added up (with a pot of `grant_pence`, the pot too: see the
+    module's docstring); return the number of statements and what the pot did."""
     from sqlalchemy import text
 
     from bulkbuy.extensions import db
@@ -250,14 +313,21 @@ def check_close(round_id: int) -> int:
     cases_total = db.session.execute(
         text("SELECT SUM(cases_ordered * case_price_pence) FROM round_items WHERE round_id = :r"),
         {"r": round_id}).scalar_one()
-    statements, billed = db.session.execute(
-        text("SELECT COUNT(*), SUM(total_pence) FROM statements WHERE round_id = :r"),
+    statements, billed, payable, pot_help = db.session.execute(
+        text("SELECT COUNT(*), SUM(total_pence), SUM(total_pence - pot_pence), "
+             "SUM(pot_pence) FROM statements WHERE round_id = :r"),
         {"r": round_id}).one()
     households = db.session.execute(
         text("SELECT COUNT(DISTINCT household_id) FROM pledge_lines WHERE round_id = :r"),
         {"r": round_id}).scalar_one()
-    db.session.remove()
     problems = []
+    pot = check_pot(round_id, grant_pence, problems) if grant_pence else None
+    if pot is None and pot_help:
+        problems.append(f"the pot paid {pot_help} with no pot set up")
+    if payable + pot_help != cases_total + fee:
+        problems.append(f"households pay {payable} + pot {pot_help} != {cases_total} + fee "
+                        f"{fee}")
+    db.session.remove()
     if status != "closed":
         problems.append(f"status {status}")
     if goods_total != cases_total:
@@ -268,10 +338,62 @@ def check_close(round_id: int) -> int:
         problems.append(f"{statements} statements for {households} households")
     if problems:
         raise SystemExit("inconsistent close: " + "; ".join(problems))
-    return statements
+    return statements, pot
 
 
-def measure(database: str, url: str, lines: int, households: int, repeat: int) -> Measured:
+def check_pot(round_id: int, grant_pence: int, problems: list[str]) -> PotCheck:
+    """The pot's side of a close (--pot), from the rows: appends what does not hold."""
+    from sqlalchemy import text
+
+    from bulkbuy.extensions import db
+
+    bills = db.session.execute(text(
+        "SELECT s.id, s.goods_pence, s.fee_pence, s.total_pence, s.paid_pence, s.pot_pence, "
+        "s.payment_status, sh.household_id IS NOT NULL AND sh.unmarked_at IS NULL "
+        "FROM statements s LEFT JOIN supported_households sh "
+        "ON sh.household_id = s.household_id WHERE s.round_id = :r"), {"r": round_id}).all()
+    ledger = dict(db.session.execute(text(
+        "SELECT e.statement_id, -SUM(e.amount_pence) FROM solidarity_entries e "
+        "JOIN statements s ON s.id = e.statement_id "
+        "WHERE s.round_id = :r AND e.reason = 'round_help' GROUP BY e.statement_id"),
+        {"r": round_id}).all())
+    balance = db.session.execute(text(
+        "SELECT COALESCE(SUM(amount_pence), 0) FROM solidarity_entries")).scalar_one()
+    wanted = spent = helped = whole = supported = 0
+    wrong: dict[str, int] = {}
+    for (sid, goods, fee, total, paid, pot, status, is_supported) in bills:
+        # The rule, worked out here: fee first, then half the goods (rounded down), in all
+        # at most the cap.
+        fee_help = min(fee, POT_CAP_PENCE)
+        most = fee_help + min(goods * POT_SHARE_PERCENT // 100, POT_CAP_PENCE - fee_help)
+        supported += bool(is_supported)
+        wanted += most if is_supported else 0
+        spent += pot
+        helped += pot > 0
+        whole += pot == total
+        for bad, what in (
+            (pot and not is_supported, "helped but not supported"),
+            (pot > most, "helped over the rule"),
+            (ledger.get(sid, 0) != pot, "help on the bill is not the ledger's"),
+            (paid != pot, "paid by something else than the pot"),
+            ((status == "paid") != (pot == total), "paid status not as the pot left it"),
+        ):
+            if bad:
+                wrong[what] = wrong.get(what, 0) + 1
+    problems.extend(f"{n} bills {what}" for what, n in wrong.items())
+    if sum(ledger.values()) != spent:
+        problems.append(f"the ledger paid {sum(ledger.values())}, the bills got {spent}")
+    if spent != min(grant_pence, wanted):
+        problems.append(f"the pot spent {spent}, not min(grant {grant_pence}, wanted {wanted})")
+    if balance != grant_pence - spent or balance < 0:
+        problems.append(f"the pot holds {balance}, not {grant_pence} - {spent}")
+    if not helped:
+        problems.append("the pot helped nobody")
+    return PotCheck(supported, grant_pence, wanted, spent, helped, whole)
+
+
+def measure(database: str, url: str, lines: int, households: int, repeat: int,
+            pot: bool = False) -> Measured:
     from sqlalchemy import text
 
     from bulkbuy.extensions import db
@@ -280,12 +402,12 @@ def measure(database: str, url: str, lines: int, households: int, repeat: int) -
     app = make_app(url)
     with app.app_context():
         built = time.perf_counter()
-        round_id, close_at = build_round(households, lines)
+        round_id, close_at, grant = build_round(households, lines, pot=pot)
         say(f"{database}: built {lines:,} lines in {time.perf_counter() - built:.1f} s")
         db.session.remove()
 
         runs = []
-        statements = 0
+        statements, pot_done = 0, None
         for attempt in range(repeat):
             if attempt:
                 undo_close(round_id)
@@ -296,7 +418,7 @@ def measure(database: str, url: str, lines: int, households: int, repeat: int) -
             db.session.remove()
             if result is None or result.status != "closed":
                 raise SystemExit(f"{database}: the round did not close: {result}")
-            statements = check_close(round_id)
+            statements, pot_done = check_close(round_id, grant)
 
         groupby = []
         for _ in range(5):
@@ -308,18 +430,25 @@ def measure(database: str, url: str, lines: int, households: int, repeat: int) -
         db.session.remove()
         db.engine.dispose()
     return Measured(database, lines, households, statistics.median(runs), tuple(runs),
-                    statistics.median(groupby), statements)
+                    statistics.median(groupby), statements, pot_done)
 
 
-def run_database(database: str, url_for_size, repeat: int) -> list[Measured]:
+def run_database(database: str, url_for_size, repeat: int, pot: bool = False
+                 ) -> list[Measured]:
     results = []
     for lines, households in SIZES:
-        m = measure(database, url_for_size(), lines, households, repeat)
+        m = measure(database, url_for_size(), lines, households, repeat, pot)
         results.append(m)
         runs = " ".join(f"{r:.3f}" for r in m.close_runs)
         say(f"{database}: {m.lines:,} lines ({PRODUCTS} products x {m.households:,} households,"
             f" {m.statements:,} statements): close {m.close_s:.3f} s (runs {runs}),"
             f" group-by {m.groupby_s * 1000:.1f} ms, ratio {m.close_s / m.groupby_s:.0f}")
+        if m.pot:
+            p = m.pot
+            say(f"{database}:   pot: {p.supported:,} households supported, grant "
+                f"{p.grant_pence:,}p, the rule asks {p.wanted_pence:,}p, spent "
+                f"{p.spent_pence:,}p on {p.helped:,} bills ({p.covered_whole:,} paid whole); "
+                f"checked")
     small, big = results
     say(f"{database}: growth {big.close_s / small.close_s:.2f} for 10x the lines "
         f"(target <= {TARGET_GROWTH:g}); 10k close {small.close_s:.3f} s "
@@ -333,24 +462,37 @@ def main() -> int:
                         default=os.environ.get("BENCH_CLOSE_DATABASE_URL") or None,
                         help="PostgreSQL URL (wiped; its name must contain 'bench')")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--repeat", type=int, default=3, help="closes per size (median)")
+    parser.add_argument("--pot", action="store_true",
+                        help="the group has a solidarity pot with a grant, and one household "
+                             f"in {POT_EVERY} is supported")
     args = parser.parse_args()
+    if args.no_postgres and args.no_sqlite:
+        parser.error("--no-postgres and --no-sqlite leave nothing to run")
 
     measured: dict[str, list[Measured]] = {}
-    with tempfile.TemporaryDirectory(prefix="bulkbuy-bench-close-") as tmp:
-        files = iter(range(100))
-        measured["sqlite"] = run_database(
-            "sqlite", lambda: f"sqlite:///{Path(tmp) / f'close-{next(files)}.sqlite'}",
-            args.repeat)
+    if args.pot:
+        say(f"pot: on (grant {POT_GRANT_PER_SUPPORTED_PENCE}p a supported household, one in "
+            f"{POT_EVERY} supported, rule {POT_SHARE_PERCENT}% of goods, cap "
+            f"{POT_CAP_PENCE}p)")
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory(prefix="bulkbuy-bench-close-") as tmp:
+            files = iter(range(100))
+            measured["sqlite"] = run_database(
+                "sqlite", lambda: f"sqlite:///{Path(tmp) / f'close-{next(files)}.sqlite'}",
+                args.repeat, args.pot)
     pg = None if args.no_postgres else postgres_url(args.postgres)
     if pg:
         def fresh_pg() -> str:
             wipe_postgres(pg)
             return pg
 
-        measured["postgresql"] = run_database("postgresql", fresh_pg, args.repeat)
+        measured["postgresql"] = run_database("postgresql", fresh_pg, args.repeat, args.pot)
     else:
         say("postgresql: not run (set TEST_DATABASE_URL or DATABASE_URL, or pass --postgres)")
+    if not measured:
+        raise SystemExit("nothing was measured")
 
     worst_small = max((r[0] for r in measured.values()), key=lambda m: m.close_s)
     worst_big = max((r[1] for r in measured.values()), key=lambda m: m.close_s)

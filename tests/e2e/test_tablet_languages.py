@@ -7,7 +7,7 @@ Every page on the way is checked by test_tablet_journeys.TabletChecks (zero axe
 violations, every control at least 64x64 px at 800x1280, no sideways scroll at 320 px).
 The words may still be English until the catalogues are compiled: this finds controls by
 their form names and checks `lang`/`dir`, not translated words. Screenshots:
-tablet-urdu.png and tablet-polish.png (tests/e2e/screenshots.py)."""
+tablet-urdu.png, tablet-polish.png and tablet-romanian.png (tests/e2e/screenshots.py)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def _submit(page: Page, locator) -> None:
 @pytest.mark.parametrize("code, name, direction, shot", [
     ("ur", "اردو", "rtl", "tablet-urdu"),
     ("pl", "Polski", "ltr", "tablet-polish"),
+    ("ro", "Română", "ltr", "tablet-romanian"),
 ])
 def test_a_turn_in_the_residents_language(live_app, tablet_page, code, name, direction,
                                           shot):
