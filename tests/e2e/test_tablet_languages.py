@@ -1,12 +1,12 @@
 """A turn at the tablet in the resident's own language (#16), in Debian's Chromium at
 tablet size (800x1280): pick the language on the list, enter the PIN, order with "+",
 say "I'll take up to 1 more to fill a case" with its "+", and tap Done; the language ends
-with the turn. One journey in Urdu (right to left) and one in Polish.
+with the turn. One journey each in Urdu (right to left), Polish and Romanian.
 
 Every page on the way is checked by test_tablet_journeys.TabletChecks (zero axe
 violations, every control at least 64x64 px at 800x1280, no sideways scroll at 320 px).
-The words may still be English until the catalogues are compiled: this finds controls by
-their form names and checks `lang`/`dir`, not translated words. Screenshots:
+It finds controls by their form names and checks `lang`/`dir`, not translated words
+(tests/unit/test_catalogues.py checks every word has its translation). Screenshots:
 tablet-urdu.png, tablet-polish.png and tablet-romanian.png (tests/e2e/screenshots.py)."""
 
 from __future__ import annotations
