@@ -160,12 +160,10 @@ def make_app(url: str):
 # --- data ---------------------------------------------------------------------------------
 
 
-def build_round(households: int, lines: int, products: int = PRODUCTS, *,
-                pot: bool = False) -> tuple[int, object, int]:
+def build_round(households: int, lines: int, products: int = PRODUCTS) -> tuple[int, object]:
     """Fill the (empty, migrated) database with one round of `products` products, and
-    `lines` pledge lines over `households` households (and, with `pot`, the group's
-    solidarity pot: see add_pot); return (round id, the time to close it at, the pot's
-    grant in pence or 0)."""
+    `lines` pledge lines over `households` households; return (round id, the time to
+    close it at). (bench/delivery.py builds its round with this too.)"""
     from sqlalchemy import func, insert, select, text
 
     from bulkbuy.extensions import db
@@ -244,31 +242,37 @@ def build_round(households: int, lines: int, products: int = PRODUCTS, *,
         db.session.execute(insert(PledgeLine), rows[chunk:chunk + 10_000])
     if db.engine.dialect.name == "postgresql":
         db.session.execute(select(func.setval("pledge_queue_seq", start + len(rows))))
-    grant = add_pot(group, organiser, home_ids[::POT_EVERY], now) if pot else 0
     db.session.commit()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
-    return rnd.id, now + timedelta(days=8), grant
+    return rnd.id, now + timedelta(days=8)
 
 
-def add_pot(group, organiser, supported_ids: list[int], now) -> int:
-    """The group's solidarity pot, set up as an organiser does on the pot page: a grant
-    recorded as a donation, the rule, and these households marked supported (each
-    through bulkbuy.services.solidarity, audited). Returns the grant in pence."""
-    from sqlalchemy import select
+def add_pot(round_id: int) -> int:
+    """The round's group gets a solidarity pot, set up as its organiser does on the pot
+    page: a grant recorded as a donation, the rule, and one household in POT_EVERY (by
+    id) marked supported, each through bulkbuy.services.solidarity, audited. Committed.
+    Returns the grant in pence."""
+    from sqlalchemy import select, text
 
     from bulkbuy.extensions import db
-    from bulkbuy.models import Household
+    from bulkbuy.models import Household, Round, utcnow
     from bulkbuy.services import solidarity
 
-    grant = POT_GRANT_PER_SUPPORTED_PENCE * len(supported_ids)
+    rnd = db.session.get(Round, round_id)
+    group, organiser, now = rnd.group, rnd.created_by, utcnow()
+    homes = db.session.scalars(select(Household).where(Household.group_id == group.id)
+                               .order_by(Household.id)).all()[::POT_EVERY]
+    grant = POT_GRANT_PER_SUPPORTED_PENCE * len(homes)
     solidarity.record_donation(group, grant, "Grant from the housing association",
                                actor=organiser, now=now)
     solidarity.save_rule(group, POT_SHARE_PERCENT, POT_CAP_PENCE, actor=organiser, now=now)
-    homes = db.session.scalars(select(Household).where(Household.id.in_(supported_ids)))
     for home in homes:
         if not solidarity.set_supported(group, home, True, actor=organiser, now=now):
             raise SystemExit(f"household {home.id} was already supported")
+    db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
     return grant
 
 
@@ -402,7 +406,8 @@ def measure(database: str, url: str, lines: int, households: int, repeat: int,
     app = make_app(url)
     with app.app_context():
         built = time.perf_counter()
-        round_id, close_at, grant = build_round(households, lines, pot=pot)
+        round_id, close_at = build_round(households, lines)
+        grant = add_pot(round_id) if pot else 0
         say(f"{database}: built {lines:,} lines in {time.perf_counter() - built:.1f} s")
         db.session.remove()
 
