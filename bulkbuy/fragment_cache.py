@@ -4,7 +4,17 @@ Keys are the version numbers the database bumps whenever what a page shows chang
 (migration 0008's triggers and pledges.lock_open_round), plus who and what is asked
 for (the round, group, household, user, locale), and nothing else:
 
-- round page: rounds.version, rounds.pledge_version, groups.settings_version, the
+- round page of an open round, for a member with a household, in two parts put
+  together on each request (resident.routes.round_page):
+  - the shared part (last calls and product cards: names, pictures, prices, how full
+    each box is), the same for every household: rounds.version, rounds.pledge_version,
+    groups.settings_version, the round's count of last calls and the drop-in times, with
+    the round and the locale; the household's own numbers are slots in it (`Slotted`),
+    filled from its pledges, which the key's query reads too;
+  - the page around it, per viewer: the same key without rounds.pledge_version and the
+    count of last calls (nothing else on it changes with a pledge);
+- round page otherwise (a round not open yet, a member without a household):
+  rounds.version, rounds.pledge_version, groups.settings_version, the
   round's count of last calls, with the round, the member (role, household), the viewer
   and the locale; and the drop-in times it lists, worked out from the group's drop-in
   sessions at each request (so one added, removed or ended changes the key);
@@ -27,11 +37,65 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import dataclass
 
 from flask import current_app, has_app_context
+from markupsafe import Markup
 
 #: Stands in for the CSRF token in cached HTML; replaced on every response.
 CSRF_PLACEHOLDER = "\x00csrf-token\x00"
+
+
+#: Stands in for the shared part of the round page in its per-viewer part.
+SHARED_PLACEHOLDER = "\x00shared-part\x00"
+
+#: Marks a slot in kept HTML: SLOT + "kind:id" + SLOT (`slot`, `Slotted`).
+SLOT = "\x02"
+
+
+def slot(kind: str, item_id: int) -> Markup:
+    """The mark of one slot in HTML to be kept: filled on each request (`Slotted.fill`)."""
+    return Markup(f"{SLOT}{kind}:{int(item_id)}{SLOT}")  # noqa: S704 - no outside text
+
+
+@dataclass(frozen=True)
+class Slotted:
+    """Kept HTML cut at its slots, each holding what it says for a household with nothing
+    pledged for its product; `slots` says where each product's are (piece index, kind).
+    Filling is a join, no template, and touches only the products a household pledged
+    for."""
+
+    pieces: tuple[str, ...]
+    slots: dict[int, tuple[tuple[int, str], ...]]
+
+    @classmethod
+    def cut(cls, html: str, empty: dict[str, str]) -> Slotted | None:
+        """`html` cut at its slots, each filled with `empty[kind]`; None when a mark is
+        not a slot of one of those kinds (text holding the mark's character itself):
+        such HTML is not kept."""
+        pieces = html.split(SLOT)
+        if len(pieces) % 2 == 0:
+            return None
+        slots: dict[int, list[tuple[int, str]]] = {}
+        for index in range(1, len(pieces), 2):
+            kind, _, item_id = pieces[index].partition(":")
+            if kind not in empty or not item_id.isdigit():
+                return None
+            slots.setdefault(int(item_id), []).append((index, kind))
+            pieces[index] = empty[kind]
+        return cls(pieces=tuple(pieces),
+                   slots={item_id: tuple(found) for item_id, found in slots.items()})
+
+    def fill(self, own: dict[int, tuple[int, int]], value) -> str:
+        """The HTML with the slots of each product in `own` ({item id: (quantity,
+        tolerance)}) holding `value(kind, quantity, tolerance)`."""
+        if not own:
+            return "".join(self.pieces)
+        pieces = list(self.pieces)
+        for item_id, (quantity, tolerance) in own.items():
+            for index, kind in self.slots.get(item_id, ()):
+                pieces[index] = value(kind, quantity, tolerance)
+        return "".join(pieces)
 
 
 def without_indentation(html: str) -> str:
@@ -78,7 +142,10 @@ class FragmentCache:
             self._entries.clear()
 
 
-round_pages = FragmentCache(max_entries=256)
+#: The round page, per viewer: whole, or (open rounds) the part around the shared part;
+#: and the shared parts (a `Slotted` each, keys starting "shared"), asked for on every
+#: load so never the least recently used.
+round_pages = FragmentCache(max_entries=1024)
 #: The tablet's household list, per group (see tablet.routes.households).
 tablet_lists = FragmentCache(max_entries=64)
 #: The open rounds' part of the tablet's pledge screen, per household and versions

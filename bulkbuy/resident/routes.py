@@ -61,20 +61,29 @@ def _load_round(round_id: int):
     return rnd, member
 
 
+def _render_products(rnd, member, contents, errors=None, typed=None, csrf=None,
+                     slots=None) -> Markup:
+    """The last calls and product cards of an unfinished round (with `slots`, the
+    household's own numbers left as slots: see _kept_in_parts)."""
+    return Markup(render_template(  # noqa: S704 - an autoescaping template
+        "resident/_products.html", round=rnd, member=member,
+        items=contents.items, last_calls=contents.last_calls, slots=slots,
+        errors=errors or {}, typed=typed or {}, csrf_value=csrf or generate_csrf(),
+    ))
+
+
 def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None,
-                  contents=None):
+                  contents=None, products_html=None):
     """The round page, from `contents` (residents.round_contents, read here unless
     given). With `csrf` given, that text stands in for every CSRF token (for a cached
-    copy); otherwise the real token is used."""
+    copy); otherwise the real token is used. `products_html` stands in for the products
+    when given."""
     if contents is None:
         contents = residents.round_contents(rnd, member.household_id, utcnow())
-    products_html = Markup("")
-    if not contents.finished:
-        products_html = Markup(render_template(  # noqa: S704 - an autoescaping template
-            "resident/_products.html", round=rnd, member=member,
-            items=contents.items,
-            errors=errors or {}, typed=typed or {}, csrf_value=csrf or generate_csrf(),
-        ))
+    if contents.finished:
+        products_html = Markup("")
+    elif products_html is None:
+        products_html = _render_products(rnd, member, contents, errors, typed, csrf)
     extra = {"csrf_token": lambda: csrf} if csrf else {}
     return (
         render_template(
@@ -86,7 +95,6 @@ def _render_round(rnd, member, errors=None, typed=None, status=200, csrf=None,
             cards_on=cards.cards_on(current_app.config),
             own_statement=contents.own_statement,
             drop_ins=contents.drop_ins,
-            last_calls=contents.last_calls,
             errors=errors or {},
             title=_("Order by %(when)s", when=_when(rnd)),
             **extra,
@@ -99,24 +107,111 @@ def _page_key(values: tuple) -> tuple:
     """The round page's cache key (see bulkbuy/fragment_cache.py): `values` are
     residents.PAGE_KEY_FIELDS (the database's version numbers of the round, its pledges
     and its group, its last calls, the member looking) and the drop-in times the page
-    lists, then who the viewer is and the locale."""
+    lists, then who the viewer is and the locale. For a page put together from a shared
+    part (residents.shares_products), the key of the part around it: without the
+    pledges' and last calls' numbers."""
+    if residents.shares_products(values):
+        values = ("around", *residents.split_key(values)[1])
     return (*values, current_user.id, current_user.is_site_admin,
             residents.organises_a_group(current_user), str(get_locale()))
 
 
-def _cached_page(round_id: int, now) -> tuple[str | None, tuple | None]:
-    """The kept copy of the round page, checked fresh with one plain query (its versions
-    and the group's drop-in sessions), else None; and the key's values read (None when
-    no copy may be kept)."""
-    if session.get("_flashes") or not fragment_cache.enabled():
+def _shared_key(values: tuple) -> tuple:
+    """The key of an open round's shared part: the round's versions, last calls and
+    drop-in times (residents.split_key), and the locale; nobody's own."""
+    return ("shared", *residents.split_key(values)[0], str(get_locale()))
+
+
+#: The slots of the shared part (templates/resident/_products.html), as they read for a
+#: household with nothing pledged for the product.
+_EMPTY_SLOTS = {"ask": "", "q": "0", "t": "0", "open": ""}
+#: " · you asked for N" in each locale, made once each.
+_ASKED: dict[tuple[str, int], str] = {}
+
+
+def _asked(locale: str, quantity: int) -> str:
+    """The jump list's " · you asked for N" (as _products.html words it)."""
+    text = _ASKED.get((locale, quantity))
+    if text is None:
+        text = " · " + _("you asked for %(q)s", q=quantity)
+        if len(_ASKED) < 10_000:
+            _ASKED[(locale, quantity)] = text
+    return text
+
+
+def _filled(shared: fragment_cache.Slotted, mine: dict[int, tuple[int, int]]) -> str:
+    """The shared part with the household's own numbers put in its slots."""
+    locale = str(get_locale())
+
+    def value(kind: str, quantity: int, tolerance: int) -> str:
+        if kind == "q":
+            return str(quantity)
+        if kind == "t":
+            return str(tolerance)
+        if kind == "open":
+            return " open" if tolerance else ""
+        return _asked(locale, quantity) if quantity else ""
+
+    return shared.fill(mine, value)
+
+
+def _assembled(around: tuple[str, str], shared: fragment_cache.Slotted,
+               mine: dict[int, tuple[int, int]]) -> str:
+    """The page: the part around, the shared part filled, the CSRF token put in."""
+    before, after = around
+    return (before + _filled(shared, mine) + after).replace(
+        fragment_cache.CSRF_PLACEHOLDER, generate_csrf())
+
+
+def _cached_page(round_id: int, now) -> tuple[str | None, residents.KeptPage | None]:
+    """The kept copy of the round page (for an open round, its two parts put together),
+    checked fresh with one plain query (its versions, the group's drop-in sessions and
+    the household's pledges), else None; and what that query read (None when no copy may
+    be kept). A page with a message (after a + or −) is never kept, but what the query
+    read is answered: its shared part is (see round_page)."""
+    if not fragment_cache.enabled():
         return None, None
-    values = residents.kept_page_values(round_id, current_user.id, now)
-    if values is None:
-        return None, None
-    html = fragment_cache.round_pages.get(_page_key(values))
-    if html is None:
-        return None, values
-    return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf()), values
+    kept = residents.kept_page_values(round_id, current_user.id, now)
+    if kept is None or session.get("_flashes"):
+        return None, kept
+    page = fragment_cache.round_pages.get(_page_key(kept.values))
+    if page is None:
+        return None, kept
+    if residents.shares_products(kept.values):
+        shared = fragment_cache.round_pages.get(_shared_key(kept.values))
+        if shared is None:
+            return None, kept
+        return _assembled(page, shared, kept.mine), kept
+    return page.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf()), kept
+
+
+def _kept_in_parts(rnd, member, contents, values: tuple, mine,
+                   keep_around: bool = True) -> str | None:
+    """An open round's page from its two parts, each rendered and kept unless kept
+    already (the part around only with `keep_around`: never one carrying a message),
+    put together; None when the shared part cannot be kept (fragment_cache.Slotted.cut)."""
+    placeholder = fragment_cache.CSRF_PLACEHOLDER
+    shared = fragment_cache.round_pages.get(_shared_key(values))
+    if shared is None:
+        shared = fragment_cache.Slotted.cut(fragment_cache.without_indentation(
+            _render_products(rnd, member, contents, csrf=placeholder,
+                             slots=fragment_cache.slot)), _EMPTY_SLOTS)
+        if shared is None:
+            return None
+        fragment_cache.round_pages.put(_shared_key(values), shared)
+    around = fragment_cache.round_pages.get(_page_key(values)) if keep_around else None
+    if around is None:
+        html, _status = _render_round(
+            rnd, member, csrf=placeholder, contents=contents,
+            products_html=Markup(fragment_cache.SHARED_PLACEHOLDER))  # noqa: S704 - ours
+        parts = fragment_cache.without_indentation(html).split(
+            fragment_cache.SHARED_PLACEHOLDER)
+        if len(parts) != 2:
+            return None
+        around = (parts[0], parts[1])
+        if keep_around:
+            fragment_cache.round_pages.put(_page_key(values), around)
+    return _assembled(around, shared, mine)
 
 
 def _when(rnd):
@@ -132,22 +227,37 @@ def round_page(round_id: int):
     # anything on it changes, with the CSRF token put in on every response. A kept
     # copy exists only for a member who has seen the page, so the access checks
     # below have already passed for the same round, status and role.
+    # An open round's page is kept in two parts: the product cards, the same for
+    # everyone, per pledge_version; and the rest of the page per viewer, which a
+    # neighbour's pledge does not change. The household's own numbers are put in the
+    # cards on each load (from the key's query). The page after a + or − carries a
+    # message, so its part around is not kept, but it keeps the new shared part for
+    # the neighbours who load the page next.
     now = utcnow()
-    cached, values = _cached_page(round_id, now)
+    cached, kept = _cached_page(round_id, now)
     if cached is not None:
         return cached
     rnd, member = _load_round(round_id)
-    if (rnd.status not in residents.CACHEABLE_STATUSES or session.get("_flashes")
-            or member.id is None):
+    message = bool(session.get("_flashes"))
+    if (rnd.status not in residents.CACHEABLE_STATUSES or member.id is None
+            or (message and (kept is None or not residents.shares_products(kept.values)))):
         return _render_round(rnd, member)
     # What the key's query read is used, not read again.
-    known = residents.known_parts(values) if values is not None else None
+    known = residents.known_parts(kept) if kept is not None else None
     contents = residents.round_contents(rnd, member.household_id, now, known)
+    values = residents.page_values(rnd, member, contents)
+    if kept is not None and residents.shares_products(values):
+        html = _kept_in_parts(rnd, member, contents, values, kept.mine,
+                              keep_around=not message)
+        if html is not None:
+            return html
+    if message:
+        return _render_round(rnd, member, contents=contents)
     html, _status = _render_round(rnd, member, csrf=fragment_cache.CSRF_PLACEHOLDER,
                                   contents=contents)
     html = fragment_cache.without_indentation(html)
-    fragment_cache.round_pages.put(_page_key(residents.page_values(rnd, member, contents)),
-                                   html)
+    if not residents.shares_products(values):
+        fragment_cache.round_pages.put(_page_key(values), html)
     return html.replace(fragment_cache.CSRF_PLACEHOLDER, generate_csrf())
 
 

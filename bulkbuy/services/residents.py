@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import String, bindparam, cast, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from bulkbuy.domain import statuses
@@ -23,6 +23,7 @@ from bulkbuy.models import (
     Household,
     LastCall,
     Membership,
+    PledgeLine,
     Product,
     Round,
     RoundItem,
@@ -79,6 +80,26 @@ def page_drop_ins(group_id: int, status: str, closes_at: datetime,
     return drop_ins.upcoming(group_id, now, until=closes_at, limit=ROUND_PAGE_DROP_INS)
 
 
+def shares_products(values: tuple) -> bool:
+    """Whether the page with these key values (PAGE_KEY_FIELDS and drop-in times) is put
+    together from a shared part and a per-viewer part (`split_key`): an open round seen
+    by a member with a household (the product cards with a form in each)."""
+    return values[1] == statuses.RoundStatus.OPEN and values[7] is not None
+
+
+def split_key(values: tuple) -> tuple[tuple, tuple]:
+    """A page key's values cut in two: the shared part's (the round's versions, its last
+    calls and drop-in times: the same for every household) and the part around it's (the
+    same without pledge_version and last calls, which show only in the shared part; with
+    the member)."""
+    (round_id, status, version, pledge_version, settings_version, member_id, role,
+     household_id, group_id, closes_at, last_calls, times) = values
+    shared = (round_id, status, version, pledge_version, settings_version, last_calls, times)
+    around = (round_id, status, version, settings_version, member_id, role, household_id,
+              group_id, closes_at, times)
+    return shared, around
+
+
 def page_values(rnd: Round, member: Membership, contents: RoundContents) -> tuple:
     """PAGE_KEY_FIELDS read from loaded objects (the same values `kept_page_values`
     reads), then the drop-in times shown, without a query: the round must have its group
@@ -96,12 +117,25 @@ _DROP_IN_FIELDS = (
 )
 
 
+#: The member's household's pledges in the round, read with the key ("item:quantity:
+#: tolerance" joined by commas; NULL with none): what the shared part's slots are filled
+#: with. "+ 0": searched by the household, never by the round (see round_view).
+_MY_PLEDGES = (
+    select(func.aggregate_strings(
+        cast(PledgeLine.round_item_id, String) + ":" + cast(PledgeLine.quantity, String)
+        + ":" + cast(PledgeLine.tolerance, String), ","))
+    .where(PledgeLine.household_id == Membership.household_id,
+           (PledgeLine.round_id + 0) == Round.id)
+    .correlate(Round, Membership).scalar_subquery().label("mine")
+)
+
+
 @functools.cache
 def _page_values_query():
-    """PAGE_KEY_FIELDS of one round for one member, with the group's drop-in sessions,
-    built once (it runs on every reload)."""
+    """PAGE_KEY_FIELDS of one round for one member, with its household's pledges and the
+    group's drop-in sessions, built once (it runs on every reload)."""
     return (
-        select(*PAGE_KEY_FIELDS, *_DROP_IN_FIELDS)
+        select(*PAGE_KEY_FIELDS, _MY_PLEDGES, *_DROP_IN_FIELDS)
         .join(Group, Group.id == Round.group_id)
         .join(
             Membership,
@@ -119,11 +153,32 @@ def _page_values_query():
     )
 
 
-def kept_page_values(round_id: int, user_id: int, now: datetime) -> tuple | None:
+@dataclass(frozen=True)
+class KeptPage:
+    """What the kept round page is checked against and filled with (`kept_page_values`)."""
+
+    #: PAGE_KEY_FIELDS, then the drop-in times the page lists.
+    values: tuple
+    #: The member's household's pledges in the round: {item id: (quantity, tolerance)}.
+    mine: dict[int, tuple[int, int]]
+
+
+def _pledges_read(text: str | None) -> dict[int, tuple[int, int]]:
+    """_MY_PLEDGES' answer, summed per product."""
+    mine: dict[int, tuple[int, int]] = {}
+    for line in (text or "").split(","):
+        if line:
+            item_id, quantity, tolerance = (int(part) for part in line.split(":"))
+            q, t = mine.get(item_id, (0, 0))
+            mine[item_id] = (q + quantity, t + tolerance)
+    return mine
+
+
+def kept_page_values(round_id: int, user_id: int, now: datetime) -> KeptPage | None:
     """PAGE_KEY_FIELDS of the round for this user's membership of its group, then the
-    drop-in times its page lists at `now`, with one prebuilt query; None when the user is
-    no member of its group, there is no such round, or its page is not kept (its status
-    is not in CACHEABLE_STATUSES)."""
+    drop-in times its page lists at `now`, and the household's pledges, with one prebuilt
+    query; None when the user is no member of its group, there is no such round, or its
+    page is not kept (its status is not in CACHEABLE_STATUSES)."""
     rows = db.session.execute(
         _page_values_query(),
         {"round_id": round_id, "user_id": user_id, "oldest": drop_ins.oldest_date(now)},
@@ -136,7 +191,8 @@ def kept_page_values(round_id: int, user_id: int, now: datetime) -> tuple | None
         sessions = [row for row in rows if row.place is not None]
         times = drop_ins.next_from(sessions, first.timezone, now, until=first.closes_at,
                                    limit=ROUND_PAGE_DROP_INS)
-    return (*tuple(first)[:len(PAGE_KEY_FIELDS)], tuple(times))
+    return KeptPage(values=(*tuple(first)[:len(PAGE_KEY_FIELDS)], tuple(times)),
+                    mine=_pledges_read(first.mine))
 
 
 @dataclass(frozen=True)
@@ -145,11 +201,14 @@ class KnownParts:
 
     drop_ins: list[drop_ins.DropInTime]
     last_call_count: int
+    #: The household's pledges ({item id: (quantity, tolerance)}).
+    mine: dict[int, tuple[int, int]] | None = None
 
 
-def known_parts(values: tuple) -> KnownParts:
-    """The drop-in times and last-call count in `kept_page_values`' answer."""
-    return KnownParts(drop_ins=list(values[-1]), last_call_count=values[-2])
+def known_parts(kept: KeptPage) -> KnownParts:
+    """The drop-in times, last-call count and pledges in `kept_page_values`' answer."""
+    return KnownParts(drop_ins=list(kept.values[-1]), last_call_count=kept.values[-2],
+                      mine=kept.mine)
 
 
 def round_with_membership(round_id: int, user_id: int) -> tuple[Round, Membership | None] | None:
@@ -232,8 +291,8 @@ def round_contents(rnd: Round, household_id: int | None, now: datetime | None = 
     """The round page's products (an unfinished round) or the household's statement (a
     finished one), and the drop-in times and last calls it shows: a fixed number of
     queries, however many pledges. `known` is what the kept copy's key read just before
-    (`known_parts`): its drop-in times are used, and with no last calls they are not
-    looked for."""
+    (`known_parts`): its drop-in times and the household's pledges are used, and with no
+    last calls they are not looked for."""
     now = now or utcnow()
     finished = rnd.status in statuses.FINISHED_ROUNDS
     own_statement = None
@@ -249,7 +308,10 @@ def round_contents(rnd: Round, household_id: int | None, now: datetime | None = 
             # Money still to pay: where to pay it in cash.
             times = drop_ins.upcoming(rnd.group_id, now, limit=ROUND_PAGE_DROP_INS)
     else:
-        mine = round_view.household_pledges(household_id, [rnd.id]).by_round[rnd.id]
+        if known is not None and known.mine is not None:
+            mine = known.mine
+        else:
+            mine = round_view.household_pledges(household_id, [rnd.id]).by_round[rnd.id]
         items = round_view.household_board(rnd, mine).views
         if known is not None:
             times = known.drop_ins

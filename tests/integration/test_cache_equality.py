@@ -18,6 +18,7 @@ import re
 import string
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -30,6 +31,7 @@ from hypothesis.stateful import (
 from sqlalchemy import select, update
 
 from bulkbuy.extensions import db
+from bulkbuy.fragment_cache import without_indentation
 from bulkbuy.models import Household, Round, utcnow
 from bulkbuy.services import closing, organising, rounds, tablet
 from tests import factories
@@ -69,6 +71,8 @@ def _clients(app, w):
 
     return {
         "viewer": signed_in(w.residents[0].email),
+        # Flat 2 looking: its page is put together from the shared part Flat 1's made.
+        "viewer2": signed_in(w.residents[1].email),
         "r1": signed_in(w.residents[0].email),
         "r2": signed_in(w.residents[1].email),
         "list": tablet_with_turn(),
@@ -184,7 +188,8 @@ def test_every_cached_page_equals_the_page_rendered_without_the_cache(app):
                 return
             compared["yes"] = True
             db.session.expire_all()
-            pages = (("viewer", f"/rounds/{ids['round']}"), ("viewer", "/my-orders"),
+            pages = (("viewer", f"/rounds/{ids['round']}"),
+                     ("viewer2", f"/rounds/{ids['round']}"), ("viewer", "/my-orders"),
                      ("list", "/tablet/"), ("order", "/tablet/order"))
             for name, path in pages:
                 client = clients[name]
@@ -202,3 +207,89 @@ def test_every_cached_page_equals_the_page_rendered_without_the_cache(app):
         # the first failure is reported as found.
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck)))
+
+
+FOUR_PRODUCTS = (("Tinned tomatoes", 12, 1000), ("Rice", 25, 3150), ("Oats", 6, 900),
+                 ("Lentils", 10, 1500))
+
+
+@pytest.mark.parametrize("language", ["en", "ur"])
+def test_a_shared_part_made_for_one_household_gives_anothers_whole_page(
+        app, language, monkeypatch):
+    """A's load makes the open round's shared part; B's page, after B's and neighbours'
+    pledges, is put together from it (not rendered again) and is byte for byte the page
+    rendered whole with the cache off: B's quantities, "take more" numbers (an open
+    "Help fill a case"), the jump list's "you asked for", in English and in Urdu."""
+    from bulkbuy.resident import routes
+
+    w = factories.world(residents=3, products=FOUR_PRODUCTS)
+    items = sorted(w.round.items, key=lambda i: i.name)
+    clients = {}
+    for n, resident in enumerate(w.residents):
+        client = app.test_client()
+        assert client.post("/login", data={"email": resident.email,
+                                           "password": factories.PASSWORD}).status_code == 302
+        clients[n] = client
+    headers = {"Accept-Language": language}
+    path = f"/rounds/{w.round.id}"
+    renders = []
+    original = routes._render_products
+    monkeypatch.setattr(routes, "_render_products", lambda *a, **k: (
+        renders.append(k.get("slots")), original(*a, **k))[1])
+
+    def pledge(n, item, quantity, tolerance, forget=True):
+        response = clients[n].post(f"{path}/items/{item.id}", headers=headers,
+                                   data={"quantity": str(quantity), "tolerance": str(tolerance)})
+        assert response.status_code == 303
+        if forget:
+            _forget_messages(clients[n])
+
+    pledge(1, items[0], 3, 2)  # B
+    pledge(2, items[0], 4, 0)  # a neighbour
+    pledge(2, items[2], 1, 1)
+    pledge(1, items[3], 7, 0)
+    normalised(clients[0].get(path, headers=headers))  # A: makes the shared part
+    made = len(renders)
+    assert renders[-1] is not None
+    assembled = normalised(clients[1].get(path, headers=headers))  # B
+    assert len(renders) == made, "B's page rendered the products again"
+    app.config["FRAGMENT_CACHE"] = False
+    try:
+        whole = normalised(clients[1].get(path, headers=headers))
+    finally:
+        app.config["FRAGMENT_CACHE"] = True
+    assert assembled == whole
+    assert f'id="quantity-{items[0].id}" name="quantity" value="3"' in assembled
+    assert f'id="tolerance-{items[0].id}" name="tolerance" value="2"' in assembled
+    assert f'id="quantity-{items[2].id}" name="quantity" value="0"' in assembled
+    assert "<details open>" in assembled
+    asked = "آپ نے 7 مانگے" if language == "ur" else "you asked for 7"
+    assert asked in assembled
+
+    # Another neighbour's pledge: a new shared part (made on B's load), the same page.
+    pledge(2, items[1], 2, 0)
+    again = normalised(clients[1].get(path, headers=headers))
+    app.config["FRAGMENT_CACHE"] = False
+    try:
+        assert again == normalised(clients[1].get(path, headers=headers))
+    finally:
+        app.config["FRAGMENT_CACHE"] = True
+    assert again != assembled
+
+    # B's page just after a + / − carries a message: its part around is rendered afresh
+    # (the same words as the whole page), and the new shared part is kept for A.
+    pledge(1, items[1], 1, 1, forget=False)
+    with_message = normalised(clients[1].get(path, headers=headers))
+    made = len(renders)
+    a_next = normalised(clients[0].get(path, headers=headers))
+    assert len(renders) == made, "A's page rendered the products again"
+    pledge(1, items[1], 1, 1, forget=False)
+    app.config["FRAGMENT_CACHE"] = False
+    try:
+        whole = normalised(clients[1].get(path, headers=headers))
+        a_whole = normalised(clients[0].get(path, headers=headers))
+    finally:
+        app.config["FRAGMENT_CACHE"] = True
+    assert without_indentation(with_message) == without_indentation(whole)
+    assert 'role="status"' in with_message.split("<main")[1].split("<p class=\"caption\"")[0]
+    assert a_next == a_whole

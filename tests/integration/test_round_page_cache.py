@@ -78,3 +78,41 @@ def test_every_cached_page_carries_a_working_form_token(db_url):
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_a_neighbours_pledge_leaves_each_viewers_part_and_shares_the_products(client, auth):
+    """An open round's page is kept in two parts: per viewer, the page around the
+    products (a neighbour's pledge does not change it), and the products, one part for
+    every household per pledge_version. A reload with both kept costs one statement
+    besides the signed-in user's."""
+    from bulkbuy import fragment_cache
+    from tests.integration.test_query_count import counted_statements
+
+    w = factories.world(residents=3)
+    item = _tomatoes(w)
+    path = f"/rounds/{w.round.id}"
+    entries = fragment_cache.round_pages._entries
+    fragment_cache.round_pages.clear()
+    for email in ("r1@oak.test", "r2@oak.test"):
+        auth.login(email)
+        client.get(path)
+        auth.logout()
+    shared = [key for key in entries if key[0] == "shared"]
+    assert len(shared) == 1 and len(entries) == 3  # one shared part, two viewers' parts
+
+    pledges.set_pledge(item, w.households[2], 5, 0, entered_by=w.residents[2], now=utcnow(),
+                       max_units=999)
+    db.session.commit()
+    auth.login("r1@oak.test")
+    assert "5 of 12 — 7 more fill it" in client.get(path).get_data(as_text=True)
+    assert len(entries) == 4  # a new shared part; r1's own part kept
+    auth.logout()
+    auth.login("r2@oak.test")
+    db.session.remove()
+    with counted_statements() as statements:
+        page = client.get(path).get_data(as_text=True)
+    assert len(entries) == 4  # both parts kept: nothing rendered
+    assert "5 of 12 — 7 more fill it" in page
+    # The signed-in user's row, then the key's query (versions, drop-ins, own pledges).
+    assert len([s for s in statements if "FROM users" not in s.split("WHERE")[0]]) == 1, \
+        statements
