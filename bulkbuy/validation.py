@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
@@ -124,3 +125,24 @@ def email_address(value: str | None) -> str:
     except EmailNotValidError:
         raise ValueError(_("Enter one email address, like name@example.com")) from None
     return checked.normalized.lower()
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def optional_day(text: str, name: str, errors: dict[str, str]) -> date | None:
+    """A day typed as 2026-03-14 (a date box's value), or None when left empty; None with
+    a plain message in `errors[name]` when it is not a day between 2000 and 2100."""
+    if not text:
+        return None
+    try:
+        if not _DAY.fullmatch(text):
+            raise ValueError
+        day = date.fromisoformat(text)
+    except ValueError:
+        errors[name] = _("Enter a date like 2026-03-14.")
+        return None
+    if not 2000 <= day.year <= 2100:
+        errors[name] = _("Enter a date between the years 2000 and 2100.")
+        return None
+    return day

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -35,7 +35,7 @@ from bulkbuy.models import (
     Statement,
     User,
 )
-from bulkbuy.validation import record_id
+from bulkbuy.validation import optional_day, record_id
 
 #: Entries on one page of the log.
 PER_PAGE = 50
@@ -201,7 +201,6 @@ _HIDDEN_DETAILS = frozenset({
 #: The person filter's value for entries no one signed in made (the scheduler, a command).
 SYSTEM = "system"
 _KIND = re.compile(r"[a-z_]{1,40}", re.ASCII)
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _FILTER_NAMES = ("household", "round", "person", "kind", "from", "to")
 
 # What names an entry's round, when its subject is not the round itself: a product of the
@@ -379,8 +378,8 @@ def _checked(typed: dict[str, str], timezone: str, log: AuditLog) -> Filters:
         errors["kind"] = _("Choose a kind of entry from the list.")
     since = before = None
     zone = ZoneInfo(timezone)
-    first = _day(typed["from"], "from", errors)
-    last = _day(typed["to"], "to", errors)
+    first = optional_day(typed["from"], "from", errors)
+    last = optional_day(typed["to"], "to", errors)
     if first is not None:
         since = datetime.combine(first, time(), zone)
     if last is not None:
@@ -388,22 +387,6 @@ def _checked(typed: dict[str, str], timezone: str, log: AuditLog) -> Filters:
     if first is not None and last is not None and last < first:
         errors["to"] = _("The last day must be the same as the first day or after it.")
     return Filters(household_id, round_id, person, kind, since, before)
-
-
-def _day(text: str, name: str, errors: dict[str, str]) -> date | None:
-    if not text:
-        return None
-    try:
-        if not _DAY.fullmatch(text):
-            raise ValueError
-        day = date.fromisoformat(text)
-    except ValueError:
-        errors[name] = _("Enter a date like 2026-03-14.")
-        return None
-    if not 2000 <= day.year <= 2100:
-        errors[name] = _("Enter a date between the years 2000 and 2100.")
-        return None
-    return day
 
 
 def _entries(seen: list, filters: Filters):

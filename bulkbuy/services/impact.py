@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -61,6 +60,7 @@ from bulkbuy.models import (
 from bulkbuy.models.time_credits import EARNED_REASONS
 from bulkbuy.services import statements as statement_service
 from bulkbuy.services.audit_log import _csv_safe
+from bulkbuy.validation import optional_day
 
 #: Why a round did not go ahead, in words (rules.totals' keys).
 NOT_AHEAD_WORDS = {
@@ -70,7 +70,6 @@ NOT_AHEAD_WORDS = {
 }
 #: A drop-in session longer than this is counted as this long (a tablet left signed in).
 LONGEST_SESSION = timedelta(hours=12)
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 # --- writing a round's totals ----------------------------------------------------------
@@ -241,8 +240,8 @@ def report(group: Group, args: Mapping[str, str], now: datetime) -> Report:
     typed = {name: (args.get(name) or "").strip()[:20] for name in ("from", "to")}
     found = Report(group, typed)
     today = local(now, group.timezone).date()
-    first = _day(typed["from"], "from", found.errors)
-    last = _day(typed["to"], "to", found.errors)
+    first = optional_day(typed["from"], "from", found.errors)
+    last = optional_day(typed["to"], "to", found.errors)
     if found.errors:
         return found
     if first is None and last is None:
@@ -258,22 +257,6 @@ def report(group: Group, args: Mapping[str, str], now: datetime) -> Report:
     typed.update(found.query)
     _fill(found, group, first, last)
     return found
-
-
-def _day(text: str, name: str, errors: dict[str, str]) -> date | None:
-    if not text:
-        return None
-    try:
-        if not _DAY.fullmatch(text):
-            raise ValueError
-        day = date.fromisoformat(text)
-    except ValueError:
-        errors[name] = _("Enter a date like 2026-03-14.")
-        return None
-    if not 2000 <= day.year <= 2100:
-        errors[name] = _("Enter a date between the years 2000 and 2100.")
-        return None
-    return day
 
 
 def _fill(found: Report, group: Group, first: date, last: date) -> None:

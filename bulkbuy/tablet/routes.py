@@ -411,15 +411,21 @@ def pledge():
             item = dropin.pledge_at_tablet(
                 turn, item_id, quantity, max_units=current_app.config["MAX_UNITS_PER_PLEDGE"],
                 now=utcnow())
-    except pledges.RoundNotOpenError:
+    except ServiceError as error:
+        return _refused_at_the_card(error, item_id)
+    flash(_("You want %(n)s of %(name)s. Saved.", n=quantity, name=item.name), "success")
+    return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
+
+
+def _refused_at_the_card(error: ServiceError, item_id: int):
+    """A + / − or a typed number refused: say why, back at the product's card (or the
+    top of the page for a product not in this round, or a round now closed)."""
+    if isinstance(error, pledges.RoundNotOpenError):
         flash(_("Orders for this round have closed, so nothing was changed."), "error")
         return redirect(url_for("tablet.order"), 303)
-    except ServiceError as error:
-        flash(error.message, "error")
-        if error.field == "item_id":  # no such product here: no card to go back to
-            return redirect(url_for("tablet.order"), 303)
-        return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
-    flash(_("You want %(n)s of %(name)s. Saved.", n=quantity, name=item.name), "success")
+    flash(error.message, "error")
+    if error.field == "item_id":  # no such product here: no card to go back to
+        return redirect(url_for("tablet.order"), 303)
     return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
 
 
@@ -438,14 +444,8 @@ def take_more():
             item = dropin.take_more_at_tablet(
                 turn, item_id, tolerance,
                 max_units=current_app.config["MAX_UNITS_PER_PLEDGE"], now=utcnow())
-    except pledges.RoundNotOpenError:
-        flash(_("Orders for this round have closed, so nothing was changed."), "error")
-        return redirect(url_for("tablet.order"), 303)
     except ServiceError as error:
-        flash(error.message, "error")
-        if error.field == "item_id":  # no such product here: no card to go back to
-            return redirect(url_for("tablet.order"), 303)
-        return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
+        return _refused_at_the_card(error, item_id)
     flash(_("If it fills a case, you will take up to %(n)s more %(name)s. Saved.",
             n=tolerance, name=item.name), "success")
     return redirect(url_for("tablet.order") + f"#item-{item_id}", 303)
