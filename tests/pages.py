@@ -22,6 +22,15 @@ def page(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
+_CSRF_VALUE = re.compile(r'(name="csrf_token"[^>]*value=")[^"]*(")')
+
+
+def page_without_csrf(response) -> str:
+    """`page(response)` with every CSRF token blanked: the token carries the second it was
+    made, so two loads of the same page may differ only there."""
+    return _CSRF_VALUE.sub(r"\1\2", page(response))
+
+
 def csrf_token_in(response) -> str:
     found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
     assert found, "the page has no CSRF token field"
