@@ -230,3 +230,9 @@ def number(count: int | None) -> str:
 def pence_input(amount: int | None) -> str:
     """Pence as a plain number of pounds for a form field: 1250 -> '12.50'; '' for None."""
     return "" if amount is None else f"{amount // 100}.{amount % 100:02d}"
+
+
+def csv_safe(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (CSV injection): text starting
+    with = + - @, a tab or a carriage return gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -21,6 +21,7 @@ from flask_login import current_user, login_required
 
 from bulkbuy import validation
 from bulkbuy.domain import statuses
+from bulkbuy.formatting import csv_safe
 from bulkbuy.models import utcnow
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import (
@@ -170,8 +171,8 @@ def order_sheet_csv(group_id: int, round_id: int):
                      "case_price", "line_total"])
     for line in sheet.lines:
         writer.writerow([
-            _csv_safe(line.item.name), _csv_safe(line.item.supplier_code or ""),
-            _csv_safe(line.item.unit_description), line.item.case_size, line.cases,
+            csv_safe(line.item.name), csv_safe(line.item.supplier_code or ""),
+            csv_safe(line.item.unit_description), line.item.case_size, line.cases,
             pounds_text(line.item.case_price_pence), pounds_text(line.line_total_pence),
         ])
     writer.writerow(["goods total", "", "", "", "", "", pounds_text(sheet.goods_total_pence)])
@@ -181,11 +182,6 @@ def order_sheet_csv(group_id: int, round_id: int):
         out.getvalue(), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="order-round-{rnd.id}.csv"'},
     )
-
-
-def _csv_safe(text: str) -> str:
-    """Stop a spreadsheet from running a cell as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @bp.route("/<int:group_id>/rounds/<int:round_id>/statements")

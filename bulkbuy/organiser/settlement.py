@@ -10,10 +10,10 @@ from flask import Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from bulkbuy.formatting import csv_safe
 from bulkbuy.models import Group, Round, utcnow
 from bulkbuy.organiser import bp
 from bulkbuy.organiser.common import _organiser, _round_in
-from bulkbuy.organiser.rounds import _csv_safe
 from bulkbuy.services import ServiceError, settlement
 from bulkbuy.transactions import undone_on_error
 
@@ -53,9 +53,9 @@ def settlement_csv(group_id: int, round_id: int):
     writer.writerow(["figure", "pence", "pounds"])
     for figure in found.figures:
         if figure.pence is None:
-            writer.writerow([_csv_safe(str(figure.label)), "", ""])
+            writer.writerow([csv_safe(str(figure.label)), "", ""])
         else:
-            writer.writerow([_csv_safe(str(figure.label)), figure.pence,
+            writer.writerow([csv_safe(str(figure.label)), figure.pence,
                              _pounds(figure.pence)])
     return Response(
         out.getvalue(), mimetype="text/csv",

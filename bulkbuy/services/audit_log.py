@@ -24,7 +24,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
 from bulkbuy.extensions import db
-from bulkbuy.formatting import local, pence
+from bulkbuy.formatting import csv_safe, local, pence
 from bulkbuy.models import (
     AuditEntry,
     CashPayment,
@@ -328,18 +328,13 @@ def as_csv(log: AuditLog, timezone: str) -> str:
     writer.writerow([_("When (%(zone)s)", zone=timezone), _("Who"), _("What"), _("Action"),
                      _("Household"), _("Round"), _("Details"), _("All details")])
     for row in log.rows:
-        writer.writerow([_csv_safe(cell) for cell in (
+        writer.writerow([csv_safe(cell) for cell in (
             f"{local(row.at, timezone):%Y-%m-%d %H:%M:%S}", row.who, row.what, row.action,
             row.household, row.round, row.details, row.raw_details)])
     if log.truncated:
         writer.writerow([_("Only the newest %(n)s entries are here. Choose dates to get "
                            "the older ones.", n=f"{CSV_MOST_ROWS:,}")])
     return out.getvalue()
-
-
-def _csv_safe(text: str) -> str:
-    """Stop a spreadsheet from running a cell as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _visible(group_id: int, dropin_only: bool) -> list:

@@ -44,7 +44,7 @@ from bulkbuy.domain.money import format_pence
 from bulkbuy.domain.savings import Saving
 from bulkbuy.domain.statuses import RoundStatus
 from bulkbuy.extensions import db
-from bulkbuy.formatting import local
+from bulkbuy.formatting import csv_safe, local
 from bulkbuy.models import (
     CashPayment,
     Group,
@@ -59,7 +59,6 @@ from bulkbuy.models import (
 )
 from bulkbuy.models.time_credits import EARNED_REASONS
 from bulkbuy.services import statements as statement_service
-from bulkbuy.services.audit_log import _csv_safe
 from bulkbuy.validation import optional_day
 
 #: Why a round did not go ahead, in words (rules.totals' keys).
@@ -424,17 +423,17 @@ def as_csv(found: Report) -> str:
     against being run as a formula."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([_csv_safe(_("Figure")), _csv_safe(_("Value"))])
+    writer.writerow([csv_safe(_("Figure")), csv_safe(_("Value"))])
     for what, value in figures(found):
-        writer.writerow([_csv_safe(what), _csv_safe(value)])
+        writer.writerow([csv_safe(what), csv_safe(value)])
     writer.writerow([])
-    writer.writerow([_csv_safe(w) for w in (
+    writer.writerow([csv_safe(w) for w in (
         _("Month") if found.monthly else _("Year"), _("Households taking part"),
         _("Money spent (pounds)"), _("Money saved (pounds)"))])
     for step in found.steps:
-        writer.writerow([_csv_safe(step.key), _csv_safe(count_words(step.households)),
-                         _csv_safe(pounds(step.spent_pence)),
-                         _csv_safe(pounds(step.saved_pence))])
+        writer.writerow([csv_safe(step.key), csv_safe(count_words(step.households)),
+                         csv_safe(pounds(step.spent_pence)),
+                         csv_safe(pounds(step.saved_pence))])
     return out.getvalue()
 
 
