@@ -3,6 +3,8 @@
     python bench/load.py                        # 200 users for 3 minutes
     python bench/load.py --quick                # 40 users for 30 s: a smoke run
     python bench/load.py --postgres URL --users 100 --minutes 2
+    python bench/load.py --users 600 --minutes 6 --ramp    # find the knee
+    python bench/load.py --minutes 10                       # the memory soak
 
 Builds a fresh PostgreSQL database with the migrated schema: one group of 500
 households, each with a resident's account (one password, hashed once and used for
@@ -19,7 +21,8 @@ residents 80%, organisers 15%, tablet workers 5%, each waiting 2–5 s between p
 through the real pages and forms. Users start at --spawn-rate (default: all of them
 over the first minute, a third of the run), then stay for the rest of it. Then the
 same users and waits against bench/hello_app.py under the same gunicorn settings, for
-as long as the time limit leaves (at most as long as the main run): its pages/s is
+as long as the main run, at most 3 minutes (its users started over its first third
+or minute, even after --ramp): its pages/s is
 the most this load can ask for, so the app's pages/s is read against it.
 
 What is timed, from every request locust made (client side, on this machine):
@@ -38,18 +41,23 @@ What is timed, from every request locust made (client side, on this machine):
 - knee_pages_per_s: the run cut in 10-second windows (the spawn ramp included): the
   highest pages/s of a window before the first window whose p95 exceeds 500 ms. When
   no window exceeds it, the knee was not reached: the figure is then the highest
-  pages/s seen (a floor), and the line says `knee_reached=no`.
+  pages/s seen (a floor), and the line says `knee_reached=no`. With --ramp the users
+  start evenly over nine tenths of the run, so each window is a step up in load;
+  knee_users is then about how many were running when p95 passed 500 ms;
+- worker_rss_start_mib, worker_rss_end_mib: the mean resident memory of the two
+  gunicorn workers (from /proc, every 5 s) once every user was running, and at the end
+  of the run; boot, halfway and peak figures and a replaced worker are printed above it.
 
 The last line printed is always
 
     users=N pages_per_s=... p50_ms=... p95_ms=... errors=N my_orders_p95_ms=...
     round_page_hit_rate=... knee_pages_per_s=... hello_pages_per_s=... knee_reached=...
-    database=postgresql
+    knee_users=... worker_rss_start_mib=... worker_rss_end_mib=... database=postgresql
 
 (one line). A 5xx is reported with its page and the traceback from gunicorn's log,
 and the run exits 1. Everything binds 127.0.0.1; every process started is stopped
 (its whole process group) however the run ends, and the run stops itself within
---minutes plus 3 minutes.
+--minutes, plus the hello-world run's (at most 3), plus 3 minutes.
 
 PostgreSQL: the database's public schema is DROPPED and rebuilt; its name must contain
 "bench". Without --postgres, scripts/ensure_postgres.sh makes `bulkbuy_bench_load`.
@@ -95,6 +103,7 @@ RESIDENT_EMAIL = "resident{}@bench.example.org"
 HIT_MS = 10  # a kept round page is served well under this; a full render is not
 KNEE_P95_MS = 500
 WINDOW_SECONDS = 10
+RSS_EVERY = 5  # seconds between samples of the workers' memory
 #: Targets (#18).
 TARGET_P95_MS = 500
 TARGET_KNEE = 70
@@ -349,6 +358,89 @@ def run_locust(port: int, classes: list[str], users: int, spawn_rate: float, sec
     return json.loads(records.read_text())
 
 
+# --- the workers' memory --------------------------------------------------------------------
+
+
+def rss_mib(pid: int) -> float | None:
+    """Resident set size of one process in MiB (VmRSS from /proc), None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn master's children (its workers), from /proc."""
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        for task_dir in Path(f"/proc/{master}/task").iterdir():
+            text = (task_dir / "children").read_text()
+            children += [int(pid) for pid in text.split()]
+    return sorted(children)
+
+
+class MemoryWatch:
+    """Samples each gunicorn worker's RSS every RSS_EVERY seconds in a thread of its own,
+    as (time, {pid: MiB}); a worker that was replaced shows as a new pid."""
+
+    def __init__(self, master: int) -> None:
+        import threading
+
+        self.master = master
+        self.samples: list[tuple[float, dict[int, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=RSS_EVERY + 5)
+
+    def _run(self) -> None:
+        while True:
+            found = {pid: rss for pid in worker_pids(self.master)
+                     if (rss := rss_mib(pid)) is not None}
+            if found:
+                self.samples.append((time.time(), found))
+            if self._stop.wait(RSS_EVERY):
+                return
+
+    def at(self, moment: float) -> tuple[float, dict[int, float]] | None:
+        """The first sample taken at or after `moment` (else the last one)."""
+        for sample in self.samples:
+            if sample[0] >= moment:
+                return sample
+        return self.samples[-1] if self.samples else None
+
+
+def memory_report(watch: MemoryWatch, since: float | None) -> dict:
+    """RSS (mean of the workers, MiB) at boot, once every user was running (`since`),
+    halfway from there to the end, and at the end; the peak; and whether any worker
+    was replaced (a new pid: its memory started again)."""
+    if not watch.samples:
+        return {}
+    boot, end = watch.samples[0], watch.samples[-1]
+    start = watch.at(since) if since else boot
+    middle = watch.at(start[0] + (end[0] - start[0]) / 2)
+
+    def mean(sample):
+        return sum(sample[1].values()) / len(sample[1])
+
+    pids = {pid for _t, found in watch.samples for pid in found}
+    return {
+        "boot": mean(boot), "start": mean(start), "middle": mean(middle), "end": mean(end),
+        "peak": max(max(found.values()) for _t, found in watch.samples),
+        "minutes": (end[0] - start[0]) / 60, "replaced": len(pids) > 2,
+        "per_worker_end": sorted(end[1].values()),
+    }
+
+
 # --- what the records say -----------------------------------------------------------------
 
 
@@ -369,10 +461,11 @@ def steady(result: dict) -> tuple[list, float]:
     return [r for r in records if r[0] >= since], max(until - since, 1e-9)
 
 
-def knee(records: list) -> tuple[float, bool, list[tuple[float, float]]]:
-    """(knee pages/s, whether p95 ever exceeded KNEE_P95_MS, each window's (pages/s, p95))."""
+def knee(records: list) -> tuple[float, int | None, list[tuple[float, float]]]:
+    """(knee pages/s, the first window whose p95 exceeded KNEE_P95_MS or None, each
+    window's (pages/s, p95))."""
     if not records:
-        return 0.0, False, []
+        return 0.0, None, []
     first = min(r[0] for r in records)
     windows: dict[int, list[float]] = defaultdict(list)
     for started, _name, ms, _ok, _why in records:
@@ -381,11 +474,11 @@ def knee(records: list) -> tuple[float, bool, list[tuple[float, float]]]:
     seen = [(len(windows[w]) / WINDOW_SECONDS, percentile(windows[w], 0.95))
             for w in range(last)]  # the last window is cut short by the stop
     best = 0.0
-    for rate, p95 in seen:
+    for index, (rate, p95) in enumerate(seen):
         if p95 > KNEE_P95_MS:
-            return best, True, seen
+            return best, index, seen
         best = max(best, rate)
-    return best, False, seen
+    return best, None, seen
 
 
 def server_round_hits(access_log: Path, round_id: int, after_press: int) -> tuple[int, int]:
@@ -460,14 +553,22 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=None, help="minutes of load (3)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 40 users for 30 s (unless given)")
+    parser.add_argument("--ramp", action="store_true",
+                        help="start the users over nine tenths of the run instead of the "
+                             "first minute, to find where p95 passes 500 ms (the knee)")
     args = parser.parse_args()
     users = args.users or (40 if args.quick else 200)
     minutes = args.minutes or (0.5 if args.quick else 3.0)
     if not 1 <= users <= 1000 or not 0.25 <= minutes <= 30:
         parser.error("--users must be 1..1000 and --minutes 0.25..30")
     seconds = int(minutes * 60)
-    spawn_rate = args.spawn_rate or users / min(60, seconds / 3)
-    deadline = started + seconds + 180  # the run stops itself by then
+    spawn_rate = args.spawn_rate or (users / (seconds * 0.9) if args.ramp
+                                     else users / min(60, seconds / 3))
+    # The hello-world run is the baseline at full load: at most 3 minutes, its users
+    # started over its first third (or minute), whatever the app's run did.
+    hello_limit = min(seconds, 180)
+    hello_spawn_rate = users / min(60, hello_limit / 3)
+    deadline = started + seconds + hello_limit + 180  # the run stops itself by then
 
     say(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the "
         "start (other work on this machine slows every figure)")
@@ -497,14 +598,15 @@ def main() -> int:
                 "BENCH_LOAD_ESTATE": str(workdir / "estate.json"),
             }
             env.pop("BULKBUY_ENV", None)  # production, as docs/operations.md starts it
-            port, _app = start_gunicorn("wsgi:app", env, workdir, "app", ROOT, "/healthz")
+            port, app = start_gunicorn("wsgi:app", env, workdir, "app", ROOT, "/healthz")
             scheduler = start([sys.executable, "-m", "flask", "--app", "bulkbuy", "scheduler"],
                               env, workdir / "scheduler.log")
             say(f"layout: gunicorn -w 2 on {HOST}:{port}, scheduler, Redis {redis}; "
                 f"locust {users} users at {spawn_rate:g}/s for {seconds} s "
                 f"(80/15/5 residents/organisers/tablet workers, 2-5 s between pages)")
-            result = run_locust(port, ["Resident", "Organiser", "TabletWorker"], users,
-                                spawn_rate, seconds, env, workdir, "app")
+            with MemoryWatch(app.pid) as watch:
+                result = run_locust(port, ["Resident", "Organiser", "TabletWorker"], users,
+                                    spawn_rate, seconds, env, workdir, "app")
             with urllib.request.urlopen(f"http://{HOST}:{port}/healthz",  # noqa: S310
                                         timeout=10) as response:
                 health = json.loads(response.read())
@@ -519,14 +621,14 @@ def main() -> int:
                                             after_press)
             stop_all()
 
-            hello_seconds = int(min(seconds, deadline - time.monotonic() - 45))
+            hello_seconds = int(min(hello_limit, deadline - time.monotonic() - 45))
             if hello_seconds < 20:
                 raise SystemExit("no time left for the hello-world run")
             hello_port, _hello = start_gunicorn("hello_app:app", env, workdir, "hello", BENCH,
                                                 "/")
             say(f"hello-world: the same {users} users and waits for {hello_seconds} s")
-            hello = run_locust(hello_port, ["HelloUser"], users, spawn_rate, hello_seconds,
-                               env, workdir, "hello")
+            hello = run_locust(hello_port, ["HelloUser"], users, hello_spawn_rate,
+                               hello_seconds, env, workdir, "hello")
             stop_all()
         finally:
             stop_all()
@@ -540,7 +642,13 @@ def main() -> int:
     my_orders = [ms for _s, name, ms, _ok, _w in records if name == "my orders"]
     views = [ms for _s, name, ms, _ok, _w in all_records if name == "round page"]
     hit_rate = sum(1 for ms in views if ms < HIT_MS) / len(views) if views else 0.0
-    knee_rate, reached, windows = knee(all_records)
+    knee_rate, first_bad, windows = knee(all_records)
+    reached = first_bad is not None
+    # Users running at the knee: those started by the end of the last window under the
+    # limit (the ramp is even, so this is an estimate to the nearest few users).
+    knee_users = (min(users, round(spawn_rate * first_bad * WINDOW_SECONDS)) if reached
+                  else users)
+    memory = memory_report(watch, result.get("spawned_at"))
     pages_per_s = len(records) / span if records else 0.0
     hello_per_s = len(hello_records) / hello_span if hello_records else 0.0
 
@@ -580,13 +688,26 @@ def main() -> int:
         + f"; My orders < {TARGET_MY_ORDERS_MS} ms "
           f"{met[mean_my_orders < TARGET_MY_ORDERS_MS]} (mean under load "
           f"{mean_my_orders:.0f} ms, with {PLEDGE_LINES:,} lines)")
-    say(f"time taken: {time.monotonic() - started:.0f} s (limit {seconds + 180} s); load "
+    if memory:
+        say(f"worker memory (mean RSS of the 2 workers, MiB): boot {memory['boot']:.1f}, "
+            f"all users running {memory['start']:.1f}, halfway {memory['middle']:.1f}, end "
+            f"{memory['end']:.1f} ({memory['minutes']:.1f} min after the start figure); "
+            f"peak of one worker {memory['peak']:.1f}; each at the end "
+            + ", ".join(f"{mib:.1f}" for mib in memory["per_worker_end"])
+            + ("; A WORKER WAS REPLACED during the run (its memory started again)"
+               if memory["replaced"] else ""))
+    if reached:
+        say(f"knee: p95 first passed {KNEE_P95_MS} ms in window {first_bad + 1}, with about "
+            f"{knee_users} users running")
+    say(f"time taken: {time.monotonic() - started:.0f} s (limit "
+        f"{seconds + hello_limit + 180} s); load "
         f"average at the end {os.getloadavg()[0]:.2f}")
     say(f"users={users} pages_per_s={pages_per_s:.1f} p50_ms={percentile(times, 0.5):.0f} "
         f"p95_ms={p95:.0f} errors={errors} my_orders_p95_ms={percentile(my_orders, 0.95):.0f} "
         f"round_page_hit_rate={hit_rate:.3f} knee_pages_per_s={knee_rate:.1f} "
         f"hello_pages_per_s={hello_per_s:.1f} knee_reached={'yes' if reached else 'no'} "
-        f"database=postgresql")
+        f"knee_users={knee_users} worker_rss_start_mib={memory.get('start', 0):.1f} "
+        f"worker_rss_end_mib={memory.get('end', 0):.1f} database=postgresql")
     return status
 
 

@@ -34,6 +34,7 @@ the same way, just every time).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -113,10 +114,35 @@ def enabled() -> bool:
     return not has_app_context() or current_app.config.get("FRAGMENT_CACHE", True) is not False
 
 
+#: What a kept value that is not text is counted as, in bytes (see `size_of`).
+OTHER_BYTES = 64
+
+
+def size_of(value) -> int:
+    """About how much memory a kept value holds, in bytes: its strings as Python keeps
+    them (`sys.getsizeof`: one byte a character for ASCII, two or four for Urdu), through
+    tuples, lists and `Slotted`; anything else OTHER_BYTES. Kept pages are nearly all
+    text, so this is what their budget counts."""
+    if isinstance(value, str):
+        return sys.getsizeof(value)
+    if isinstance(value, tuple | list):
+        return sys.getsizeof(value) + sum(size_of(part) for part in value)
+    if isinstance(value, Slotted):
+        return size_of(value.pieces) + OTHER_BYTES * len(value.slots)
+    return OTHER_BYTES
+
+
 class FragmentCache:
-    def __init__(self, max_entries: int = 512):
+    """A least-recently-used cache of at most `max_entries` entries and, when
+    `max_bytes` is given, of values holding at most that many bytes (`size_of`); a value
+    larger than that alone is not kept. Safe to share between a process's threads."""
+
+    def __init__(self, max_entries: int = 512, max_bytes: int | None = None):
         self._entries: OrderedDict[Hashable, object] = OrderedDict()
+        self._sizes: dict[Hashable, int] = {}
+        self._bytes = 0
         self._max = max_entries
+        self._max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def get(self, key: Hashable):
@@ -131,25 +157,52 @@ class FragmentCache:
     def put(self, key: Hashable, value) -> None:
         if not enabled():
             return
+        size = size_of(value) if self._max_bytes is not None else 0
         with self._lock:
+            self._forget(key)
+            if self._max_bytes is not None and size > self._max_bytes:
+                return
             self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            self._sizes[key] = size
+            self._bytes += size
+            while len(self._entries) > self._max or (
+                    self._max_bytes is not None and self._bytes > self._max_bytes):
+                self._forget(next(iter(self._entries)))
+
+    def _forget(self, key: Hashable) -> None:
+        if key in self._entries:
+            del self._entries[key]
+            self._bytes -= self._sizes.pop(key)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._sizes.clear()
+            self._bytes = 0
+
+    @property
+    def bytes_held(self) -> int:
+        """What the kept values hold, by `size_of` (0 when no byte budget is set)."""
+        return self._bytes
 
 
-#: The round page, per viewer: whole, or (open rounds) the part around the shared part;
-#: and the shared parts (a `Slotted` each, keys starting "shared"), asked for on every
-#: load so never the least recently used.
-round_pages = FragmentCache(max_entries=1024)
+MIB = 1024 * 1024
+# Each worker process holds these; a 10-minute soak under 200 people (bench/load.py)
+# showed an entry count alone let kept pages grow a worker by 100 MiB: every pledge
+# makes a new shared part of about 100 kB, and old ones stayed until 1,024 entries.
+#: The round page, per viewer: whole, or (open rounds) the part around the shared part.
+round_pages = FragmentCache(max_entries=1024, max_bytes=24 * MIB)
+#: The round page's shared parts (a `Slotted` each), per round, versions and locale: only
+#: the newest pledge_version of each open round is asked for, so a few are enough.
+shared_parts = FragmentCache(max_entries=32, max_bytes=8 * MIB)
 #: The tablet's household list, per group (see tablet.routes.households).
-tablet_lists = FragmentCache(max_entries=64)
+tablet_lists = FragmentCache(max_entries=64, max_bytes=4 * MIB)
 #: The open rounds' part of the tablet's pledge screen, per household and versions
-#: (tablet.routes.order).
-tablet_orders = FragmentCache(max_entries=512)
+#: (tablet.routes.order): reused within a turn, rarely after it (a pledge anywhere in
+#: the round changes its key).
+tablet_orders = FragmentCache(max_entries=128, max_bytes=8 * MIB)
 #: A round's products and totals, per version and pledge_version (round_view.round_board).
 round_boards = FragmentCache(max_entries=64)
+
+#: Every cache above (web.py clears them all when the app starts).
+ALL = (round_pages, shared_parts, tablet_lists, tablet_orders, round_boards)

@@ -178,10 +178,8 @@ def clear_caches() -> None:
     from bulkbuy import fragment_cache
 
     residents.forget_organiser_links()
-    fragment_cache.round_pages.clear()
-    fragment_cache.tablet_lists.clear()
-    fragment_cache.tablet_orders.clear()
-    fragment_cache.round_boards.clear()
+    for cache in fragment_cache.ALL:
+        cache.clear()
 
 
 def organises_a_group() -> bool:

@@ -69,4 +69,15 @@ fi
 # default scrypt in the same run; ends with `hash_ms=... check_ms=... ratio=...`.
 echo "== bench: password hashing"
 "$PYTHON" bench/hashing.py --no-owasp || status=1
+
+# The production layout under 200 people at once (bench/load.py): gunicorn with 2 sync
+# workers, the scheduler, PostgreSQL (bulkbuy_bench_load) and a Redis of its own on
+# loopback, locust headless for 3 minutes, then hello-world under the same users (about
+# 7 minutes in all). PostgreSQL only: it is the production layout. Ends with `users=200
+# pages_per_s=... p95_ms=... errors=... round_page_hit_rate=... knee_pages_per_s=...
+# worker_rss_start_mib=... worker_rss_end_mib=...`. BENCH_LOAD=0 leaves it out.
+if [ "${BENCH_LOAD:-1}" != 0 ]; then
+  echo "== bench: under load (PostgreSQL)"
+  "$PYTHON" bench/load.py || status=1
+fi
 exit $status

@@ -178,7 +178,7 @@ def _cached_page(round_id: int, now) -> tuple[str | None, residents.KeptPage | N
     if page is None:
         return None, kept
     if residents.shares_products(kept.values):
-        shared = fragment_cache.round_pages.get(_shared_key(kept.values))
+        shared = fragment_cache.shared_parts.get(_shared_key(kept.values))
         if shared is None:
             return None, kept
         return _assembled(page, shared, kept.mine), kept
@@ -191,14 +191,14 @@ def _kept_in_parts(rnd, member, contents, values: tuple, mine,
     already (the part around only with `keep_around`: never one carrying a message),
     put together; None when the shared part cannot be kept (fragment_cache.Slotted.cut)."""
     placeholder = fragment_cache.CSRF_PLACEHOLDER
-    shared = fragment_cache.round_pages.get(_shared_key(values))
+    shared = fragment_cache.shared_parts.get(_shared_key(values))
     if shared is None:
         shared = fragment_cache.Slotted.cut(fragment_cache.without_indentation(
             _render_products(rnd, member, contents, csrf=placeholder,
                              slots=fragment_cache.slot)), _EMPTY_SLOTS)
         if shared is None:
             return None
-        fragment_cache.round_pages.put(_shared_key(values), shared)
+        fragment_cache.shared_parts.put(_shared_key(values), shared)
     around = fragment_cache.round_pages.get(_page_key(values)) if keep_around else None
     if around is None:
         html, _status = _render_round(

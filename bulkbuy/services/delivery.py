@@ -445,7 +445,7 @@ def _write_restatement(rnd, restated, new_units, tolerance_units, result: Delive
                Statement.fee_pence, Statement.total_pence, Statement.paid_pence,
                Statement.payment_status, Statement.owed_back_pence,
                Statement.needs_action_reason, Statement.pot_pence,
-               Statement.time_credit_pence)
+               Statement.time_credit_pence, Statement.gift_pence)
         .where(Statement.round_id == rnd.id)).all()}
     by_statement = {s.id: s for s in statements.values()}
     current = {(line.statement_id, line.round_item_id): line for line in db.session.execute(
@@ -691,6 +691,12 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             if total - paid_now + kept <= consents[statement.id]:
                 event = "delivery_within_consent"
         moves = event is not None and status in STATEMENT.sources(event)
+        # A bill the delivery leaves with nothing more to pay will never be charged, so a
+        # card gift still to come with that charge is dropped: the bill shows only gifts
+        # the pot received (as when a bill is paid in cash or written off).
+        gift = statement.gift_pence
+        if moves and gift and event in ("delivery_paid_up", "delivery_nothing_to_pay"):
+            gift = solidarity.gift_received_pence(statement.id)
         statement_rows.append({
             "id": statement.id, "read_paid_pence": paid,
             "read_owed_back_pence": statement.owed_back_pence, "goods_pence": goods,
@@ -699,7 +705,8 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             "payment_status": STATEMENT.target(event) if moves else status,
             "needs_action_reason": None if moves else statement.needs_action_reason,
             "pot_pence": statement.pot_pence - pot_back,
-            "time_credit_pence": statement.time_credit_pence - time_back})
+            "time_credit_pence": statement.time_credit_pence - time_back,
+            "gift_pence": gift})
         result.owed_back_pence += cash_back - held_used
         audits.append(dict(action="statement.restated", household_id=statement.household_id,
                            statement_id=statement.id, delivery_version=rnd.delivery_version,
@@ -727,7 +734,7 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             Statement.__table__, statement_rows,
             set_=("goods_pence", "fee_pence", "total_pence", "paid_pence", "owed_back_pence",
                   "payment_status", "needs_action_reason", "pot_pence",
-                  "time_credit_pence"),
+                  "time_credit_pence", "gift_pence"),
             guards=("paid_pence", "owed_back_pence")) != len(statement_rows):
         raise ServiceError(came_in)
     bulk.insert_rows(SolidarityEntry.__table__, pot_entries)

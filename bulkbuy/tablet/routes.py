@@ -20,7 +20,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -83,6 +83,9 @@ SUMMARY_KEY = "tablet_done_visit_id"
 #: The turn that just ended on Done, whose slip the worker may still print (dropin.turn_slip);
 #: forgotten when the next person starts (the list shows, or the tablet is left).
 SLIP_KEY = "tablet_slip_visit_id"
+#: The language of the turn that just ended on Done: its thanks and summary are shown in
+#: it, once (a reload of the thanks, like the rest of the tablet between turns, is English).
+THANKS_LOCALE_KEY = "tablet_thanks_locale"
 
 
 def _session_or_start():
@@ -233,6 +236,7 @@ def _forget_the_resident() -> None:
     otherwise appear on the next page, in front of the next person."""
     session.pop(CHOSEN_KEY, None)
     session.pop(SUMMARY_KEY, None)
+    session.pop(THANKS_LOCALE_KEY, None)
     session.pop("_flashes", None)
     forget_locale()  # the turn's language ends with it
 
@@ -565,8 +569,10 @@ def done():
         if reason == "done":  # the resident is here: show what they ordered, once
             session[SUMMARY_KEY] = turn.id
             session[SLIP_KEY] = turn.id  # and the worker may print their slip
+            session[THANKS_LOCALE_KEY] = i18n.or_default(turn.locale)
         else:
             session.pop(SLIP_KEY, None)
+            session.pop(THANKS_LOCALE_KEY, None)
         target = url_for("tablet.thanks")
     response = make_response(redirect(target, 303))
     delete_cookie(response, TURN_COOKIE)
@@ -583,7 +589,9 @@ def thanks():
     if away:
         return away
     summary = dropin.turn_summary(found, session.pop(SUMMARY_KEY, None), utcnow())
-    return _page("tablet/thanks.html", summary=summary, title=_("Thank you"))
+    code = session.pop(THANKS_LOCALE_KEY, None)
+    with force_locale(i18n.or_default(code) if summary is not None else i18n.DEFAULT):
+        return _page("tablet/thanks.html", summary=summary, title=_("Thank you"))
 
 
 @bp.route("/slip/<int:round_id>")

@@ -118,7 +118,14 @@ def test_a_turn_in_the_residents_language(live_app, tablet_page, code, name, dir
     assert _wanted(live_app, flat1, tomatoes) == (1, 1)
 
     _submit(page, page.locator("#done-form button[type=submit]"))
-    expect(_html(page)).to_have_attribute("lang", "en")  # the language ended with the turn
+    # The thanks and what they ordered, straight after Done, are still in their language,
+    expect(_html(page)).to_have_attribute("lang", code)
+    expect(_html(page)).to_have_attribute("dir", direction)
+    expect(page.locator("main")).not_to_contain_text("Thank you")
+    checks(page, f"thank you ({code})")
+    page.reload()  # but only once: the language ended with the turn
+    expect(_html(page)).to_have_attribute("lang", "en")
+    expect(page.locator("main")).to_contain_text("Thank you")
     checks(page, f"thank you ({code} turn over)")
     assert _turn_locales(live_app) == [(code, "done")]
     checks.assert_clean()

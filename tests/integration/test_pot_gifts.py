@@ -389,3 +389,36 @@ def test_cash_whose_gift_the_pot_has_spent_cannot_be_reversed(app):
     assert (bill.payment_status, bill.paid_pence, bill.gift_pence) == ("paid", 333, 100)
     assert db.session.get(type(payment), payment.id).reversed_at is None
     assert gifts(w.group.id) == [("gift", 100), ("round_help", -60)]
+
+
+@pytest.mark.parametrize("damaged, status", [
+    (12, "settled"),  # nothing came: nothing to pay, its £1.67 is held for it
+    (2, "paid"),      # 10 came: Flat 3, last in the queue, gets 2 tins, paid by its £1.67
+])
+def test_a_delivery_that_leaves_nothing_to_pay_drops_the_gift_still_to_come(
+        card_app, localstripe, damaged, status):
+    """Flat 3 agreed a 66p round-up with its card, then paid £1.67 of its £3.34 in cash
+    before the delivery. The delivery brings its bill down to what it has paid: the bill
+    is done and the card will never be charged, so the gift that charge was to carry is
+    dropped from the bill (the pot never had it), as when a bill is paid in cash or
+    written off."""
+    from bulkbuy.services import rounds
+    from tests.integration.test_delivery import save
+
+    w = gift_world([None, None, ("round_up", None)])
+    *_rest, third = close(w)
+    cash_service.record_cash(fresh(third), 167, "R-1", actor=w.worker, now=utcnow())
+    db.session.commit()
+    assert (fresh(third).payment_status, fresh(third).gift_pence) == ("due", 66)
+    rounds.mark_ordered(w.round, reference="PO-1",
+                        expected_on=(w.round.closes_at + timedelta(days=2)).date(),
+                        actor=w.organiser, now=utcnow())
+    db.session.commit()
+
+    save(w, {"Tinned tomatoes": (12, damaged)})
+
+    bill = fresh(third)
+    assert bill.payment_status == status
+    assert bill.paid_pence == bill.total_pence and bill.gift_pence == 0
+    sweep(utcnow())
+    assert attempts_of(fresh(third)) == [] and solidarity.balance(w.group.id) == 0
