@@ -68,7 +68,9 @@ def _write(environment, **_kwargs):
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 ROUND_FORM = re.compile(r'<form method="post" action="(/rounds/\d+/items/\d+)"(.*?)</form>', re.S)
-TABLET_FORM = re.compile(r'class="tablet-stepper">(.*?)</form>', re.S)
+TABLET_FORM = re.compile(
+    r'<form method="post" action="/tablet/pledge" class="tablet-stepper"[^>]*>(.*?)</form>',
+    re.S)
 
 
 def csrf_token(html: str) -> str | None:
@@ -233,7 +235,11 @@ class TabletTurn(SequentialTaskSet):
     @task
     def tap_plus(self) -> None:
         forms = TABLET_FORM.findall(self.html)
-        if not forms:
+        if not forms:  # the pledge screen changed under this script: say so, never skip
+            if self.html:
+                self.user.environment.events.request.fire(
+                    request_type="CHECK", name="tablet + (POST)", response_time=0,
+                    response_length=0, exception=Exception("no + form on the pledge screen"))
             return
         body = random.choice(forms)
         plus = re.findall(r'name="quantity" value="(\d+)"', body)
