@@ -22,8 +22,11 @@ for (the round, group, household, user, locale), and nothing else:
 - tablet pledge screen (its open rounds): each open round's version and
   pledge_version, groups.settings_version and groups.households_version, with the
   household and the locale;
-- a round's products and totals (round_view.round_board): rounds.version and
-  rounds.pledge_version.
+- a round's products and totals (round_view.round_board), and what it would come to
+  if it closed now (round_view.round_likely): rounds.version and rounds.pledge_version;
+- what one product would come to (round_view.round_likely): round_items.pledge_version
+  (bumped by migration 0028's triggers on any change to its pledge lines) and
+  rounds.version.
 
 A version is read before (or with) what is rendered under it, so an entry is never
 older than its key, and a stale entry can never be served; old entries simply stop
@@ -203,6 +206,9 @@ tablet_lists = FragmentCache(max_entries=64, max_bytes=4 * MIB)
 tablet_orders = FragmentCache(max_entries=128, max_bytes=8 * MIB)
 #: A round's products and totals, per version and pledge_version (round_view.round_board).
 round_boards = FragmentCache(max_entries=64)
+#: What one product of an open round would come to, per product, its pledge_version and
+#: the round's version (round_view.round_likely): 40 products of a few open rounds.
+item_outcomes = FragmentCache(max_entries=256)
 
 #: Every cache above (web.py clears them all when the app starts).
-ALL = (round_pages, shared_parts, tablet_lists, tablet_orders, round_boards)
+ALL = (round_pages, shared_parts, tablet_lists, tablet_orders, round_boards, item_outcomes)

@@ -53,6 +53,66 @@ class RoundOutcome:
         return sum(self.goods.get(household_id, {}).values()) + self.fees.get(household_id, 0)
 
 
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One product worked out alone: its allocation, what it costs (cases × case price),
+    each household's share of that cost, and each household's earliest queue position
+    among its lines. Depends on nothing but the product and its own lines."""
+
+    item_id: Hashable
+    allocation: Allocation
+    cost_pence: int
+    shares: dict[Any, int]
+    positions: dict[Any, int]
+
+
+def work_out_item(item: ItemInput, allocation_mode: str = FIRST_COME) -> ItemOutcome:
+    """Allocate one product and share its cost by units (its part of work_out_round)."""
+    allocation = allocate(item.case_size, item.lines, item.max_cases, allocation_mode)
+    cost = allocation.cases * item.case_price_pence
+    positions = household_positions(item.lines)
+    shares = share_product_cost(cost, allocation.units, positions) if allocation.units else {}
+    return ItemOutcome(item_id=item.item_id, allocation=allocation, cost_pence=cost,
+                       shares=shares, positions=positions)
+
+
+def combine_items(
+    parts: Sequence[ItemOutcome],
+    fee_pence: int,
+    *,
+    fee_mode: str = FEE_BY_VALUE,
+) -> RoundOutcome:
+    """The round from its products worked out alone: the fee shared over the households
+    that receive anything, each placed by its earliest queue position in the round.
+    Gives exactly what work_out_round gives for the same products and lines, however
+    many of the parts were worked out earlier and kept."""
+    round_positions: dict[Any, int] = {}
+    for part in parts:
+        for household, position in part.positions.items():
+            known = round_positions.get(household)
+            if known is None or position < known:
+                round_positions[household] = position
+    allocations: dict[Any, Allocation] = {}
+    goods: dict[Any, dict[Any, int]] = {h: {} for h in round_positions}
+    received: dict[Any, int] = dict.fromkeys(round_positions, 0)
+    goods_total = 0
+    for part in parts:
+        allocations[part.item_id] = part.allocation
+        goods_total += part.cost_pence
+        for household, pence in part.shares.items():
+            goods[household][part.item_id] = pence
+            received[household] += part.allocation.units[household]
+    goods_value = {h: sum(per_item.values()) for h, per_item in goods.items()}
+    fees = share_fee(fee_pence, goods_value, round_positions, fee_mode, received=received)
+    return RoundOutcome(
+        allocations=allocations,
+        goods=goods,
+        fees=fees,
+        goods_total=goods_total,
+        fee_total=sum(fees.values()),
+    )
+
+
 def work_out_round(
     items: Sequence[ItemInput],
     fee_pence: int,
@@ -67,32 +127,8 @@ def work_out_round(
     each household's earliest queue position in the round. Does not apply
     any minimum order value: the caller decides whether the round fails.
     """
-    all_lines = [line for item in items for line in item.lines]
-    round_positions = household_positions(all_lines)
-    allocations: dict[Any, Allocation] = {}
-    goods: dict[Any, dict[Any, int]] = {h: {} for h in round_positions}
-    received: dict[Any, int] = dict.fromkeys(round_positions, 0)
-    goods_total = 0
-    for item in items:
-        allocation = allocate(item.case_size, item.lines, item.max_cases, allocation_mode)
-        allocations[item.item_id] = allocation
-        cost = allocation.cases * item.case_price_pence
-        goods_total += cost
-        if not allocation.units:
-            continue
-        shares = share_product_cost(cost, allocation.units, household_positions(item.lines))
-        for household, pence in shares.items():
-            goods[household][item.item_id] = pence
-            received[household] += allocation.units[household]
-    goods_value = {h: sum(per_item.values()) for h, per_item in goods.items()}
-    fees = share_fee(fee_pence, goods_value, round_positions, fee_mode, received=received)
-    return RoundOutcome(
-        allocations=allocations,
-        goods=goods,
-        fees=fees,
-        goods_total=goods_total,
-        fee_total=sum(fees.values()),
-    )
+    return combine_items([work_out_item(item, allocation_mode) for item in items],
+                         fee_pence, fee_mode=fee_mode)
 
 
 def consented_maximum(

@@ -144,6 +144,11 @@ class RoundItem(db.Model):
     max_cases: Mapped[int | None] = mapped_column(Integer)
     #: Cases to order from the supplier, set when the round closes.
     cases_ordered: Mapped[int | None] = mapped_column(Integer)
+    #: Bumped by the database (migration 0028's triggers) whenever a pledge line of this
+    #: product is added, changed or removed: what the product alone would come to is
+    #: kept under it (round_view.round_likely). Never written by the app.
+    pledge_version: Mapped[int] = mapped_column(Integer, server_default="0",
+                                                default=0)
     #: Set on a product the supplier sent instead of another of the round's products
     #: (added when what arrived is saved; one unit a "case", priced per unit).
     substitute_for_id: Mapped[int | None] = mapped_column(ForeignKey("round_items.id"))

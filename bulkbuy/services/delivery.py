@@ -52,7 +52,10 @@ from bulkbuy.models import (
     WriteOff,
 )
 from bulkbuy.services import ServiceError, audit, bulk, impact, notifications, solidarity
-from bulkbuy.services.payments.refunds import insert_refunds
+
+# The module, not its function: refunds imports impact, which imports statements, which
+# imports this module (a cycle that a name imported from a half-loaded module breaks).
+from bulkbuy.services.payments import refunds as refund_service
 
 #: Rounds whose delivery can be recorded (again).
 RECEIVABLE = (statuses.RoundStatus.ORDERED, statuses.RoundStatus.DELIVERED)
@@ -727,7 +730,7 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             set_=("credited_pence", "refunded_pence"),
             guards=("credited_pence", "refunded_pence")) != len(touched):
         raise ServiceError(came_in)
-    result.refunds_queued += insert_refunds(
+    result.refunds_queued += refund_service.insert_refunds(
         [(card.id, card.household_id, amount) for card, amount in refunds],
         reason="delivery_changed", group_id=rnd.group_id, now=now)
     if bulk.update_rows(

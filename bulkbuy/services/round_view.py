@@ -3,7 +3,9 @@
 The round page costs the same few queries with ten pledges or ten
 thousand (aggregates are done by the database). The "My orders" estimate
 reads only the household's own lines: "likely" means allocating the whole
-round, which is done once per pledge_version and kept (round_likely).
+round, which is kept per pledge_version, and each product of it per the product's
+own pledge_version, so a pledge makes only its product be worked out again
+(round_likely).
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ from sqlalchemy import bindparam, func, select
 from bulkbuy import formatting, fragment_cache
 from bulkbuy.domain.allocation import PledgeLine as DomainLine
 from bulkbuy.domain.money import format_shown_unit_price, shown_unit_price
-from bulkbuy.domain.outcome import consented_maximum
+from bulkbuy.domain.outcome import (
+    ItemInput,
+    ItemOutcome,
+    combine_items,
+    consented_maximum,
+    work_out_item,
+)
 from bulkbuy.domain.progress import CaseFill, case_fill
 from bulkbuy.extensions import db
 from bulkbuy.models import AuditEntry, Membership, PledgeLine, Product, Round, RoundItem, User
-from bulkbuy.services.closing import outcome_if_closed
 
 
 @dataclass(frozen=True)
@@ -212,54 +219,72 @@ class RoundLikely:
     goods_total: int
 
 
-# Built once: a round's products with every pledge line (none for a product nobody wants),
-# as plain rows in the board's order, since the allocation needs the whole queue.
-_ROUND_LINES = (
+# Built once: a round's products with their outcome's inputs and pledge_version (bumped
+# by the database on any change to the product's lines), in the board's order.
+_ROUND_ITEM_STATES = (
     select(RoundItem.id, RoundItem.round_id, RoundItem.name, RoundItem.unit_description,
-           RoundItem.case_size, RoundItem.case_price_pence, RoundItem.max_cases,
-           PledgeLine.household_id, PledgeLine.queue_pos, PledgeLine.quantity,
-           PledgeLine.tolerance, Product.picture)
-    .outerjoin(PledgeLine, PledgeLine.round_item_id == RoundItem.id)
+           RoundItem.case_size, RoundItem.case_price_pence, Product.picture,
+           RoundItem.max_cases, RoundItem.pledge_version)
     .outerjoin(Product, Product.id == RoundItem.product_id)
     .where(RoundItem.round_id == bindparam("round_id")).order_by(RoundItem.name, RoundItem.id))
+# The pledge lines of some of a round's products, as plain rows.
+_ITEM_LINES = (
+    select(PledgeLine.round_item_id, PledgeLine.household_id, PledgeLine.queue_pos,
+           PledgeLine.quantity, PledgeLine.tolerance)
+    .where(PledgeLine.round_item_id.in_(bindparam("item_ids", expanding=True))))
 
 
 @dataclass(frozen=True)
-class _ItemRules:
-    """What outcome_if_closed reads of a product."""
+class _ItemLikely:
+    """One product of an open round worked out alone (domain.outcome.work_out_item), and
+    its pledges summed: (quantity, tolerance)."""
 
-    id: int
-    case_size: int
-    case_price_pence: int
-    max_cases: int | None
+    outcome: ItemOutcome
+    totals: tuple[int, int]
+
+
+def _items_likely(rnd: Round, rows) -> list[_ItemLikely]:
+    """Each product of `rows` (_ROUND_ITEM_STATES') worked out alone, kept in this
+    process per (product, its pledge_version, the round's version): a pledge changes one
+    product's number, so only that product's lines are read again (one query for all the
+    products whose kept part is gone, none when every part is kept)."""
+    keys = [("item", row.id, row.pledge_version, rnd.version) for row in rows]
+    kept = [fragment_cache.item_outcomes.get(key) for key in keys]
+    missing = [row.id for row, part in zip(rows, kept, strict=True) if part is None]
+    lines: dict[int, list[DomainLine]] = defaultdict(list)
+    if missing:
+        for item_id, household_id, queue_pos, quantity, tolerance in db.session.execute(
+                _ITEM_LINES, {"item_ids": missing}):
+            lines[item_id].append(DomainLine(household_id, queue_pos, quantity, tolerance))
+    parts = []
+    for row, key, part in zip(rows, keys, kept, strict=True):
+        if part is None:
+            own = lines.get(row.id, [])
+            part = _ItemLikely(
+                outcome=work_out_item(ItemInput(row.id, row.case_size, row.case_price_pence,
+                                                own, row.max_cases), rnd.allocation_mode),
+                totals=(sum(line.quantity for line in own),
+                        sum(line.tolerance for line in own)))
+            fragment_cache.item_outcomes.put(key, part)
+        parts.append(part)
+    return parts
 
 
 def round_likely(rnd: Round) -> tuple[RoundBoard, RoundLikely]:
     """The round's board (round_board's) and what it would come to if it closed now, kept
     in this process per (round, version, pledge_version) like the board: the outcome
     depends only on the pledges and on the round and its products, whose changes bump
-    those numbers. Worked out (one query reading every line of the round) once per
-    version, however many households look; then no query, unless the board has gone."""
+    those numbers. Put together from each product worked out alone (_items_likely: only
+    the products pledged for since are worked out again) and the fee shared over the
+    round (domain.outcome.combine_items: the same as the close's work_out_round)."""
     key = ("likely", rnd.id, rnd.version, rnd.pledge_version)
     likely = fragment_cache.round_boards.get(key)
     if likely is not None:
         return round_board(rnd), likely
-    items: dict[int, ItemFacts] = {}
-    rules: list[_ItemRules] = []
-    lines_by_item: dict[int, list[DomainLine]] = defaultdict(list)
-    totals: dict[int, tuple[int, int]] = {}
-    for (item_id, round_id, name, unit, size, price, max_cases,
-         household_id, queue_pos, quantity, tolerance, picture) in db.session.execute(
-            _ROUND_LINES, {"round_id": rnd.id}):
-        if item_id not in items:
-            items[item_id] = ItemFacts(item_id, round_id, name, unit, size, price, picture)
-            rules.append(_ItemRules(item_id, size, price, max_cases))
-        if household_id is None:
-            continue
-        lines_by_item[item_id].append(DomainLine(household_id, queue_pos, quantity, tolerance))
-        q, t = totals.get(item_id, (0, 0))
-        totals[item_id] = (q + quantity, t + tolerance)
-    outcome = outcome_if_closed(rnd, rules, lines_by_item)
+    rows = db.session.execute(_ROUND_ITEM_STATES, {"round_id": rnd.id}).all()
+    parts = _items_likely(rnd, rows)
+    outcome = combine_items([part.outcome for part in parts], rnd.delivery_fee_pence,
+                            fee_mode=rnd.fee_split)
     units: dict[int, dict[int, int]] = defaultdict(dict)
     for item_id, allocation in outcome.allocations.items():
         for household_id, got in allocation.units.items():
@@ -272,7 +297,11 @@ def round_likely(rnd: Round) -> tuple[RoundBoard, RoundLikely]:
     board_key = (rnd.id, rnd.version, rnd.pledge_version)
     board = fragment_cache.round_boards.get(board_key)
     if board is None:  # read in the same order as round_board's, so it is the same board
-        board = board_of(list(items.values()), totals)
+        board = board_of(
+            [ItemFacts(row.id, row.round_id, row.name, row.unit_description, row.case_size,
+                       row.case_price_pence, row.picture) for row in rows],
+            {row.id: part.totals for row, part in zip(rows, parts, strict=True)
+             if part.outcome.positions})
         fragment_cache.round_boards.put(board_key, board)
     return board, likely
 

@@ -242,3 +242,101 @@ def test_a_kept_view_reads_only_the_households_lines_and_costs_the_same_however_
     assert len(_reads_the_whole_round(cold)) == 1  # worked out once for the version
     assert _reads_the_whole_round(few) == [] and _reads_the_whole_round(many) == []
     assert len(many) == len(few) < len(cold), "\n---\n".join(many)
+
+
+# --- each product kept per its own pledge_version (migration 0028) ------------------------
+
+
+def _item_versions(round_id: int) -> dict[int, int]:
+    return dict(db.session.execute(select(RoundItem.id, RoundItem.pledge_version)
+                                   .where(RoundItem.round_id == round_id)).all())
+
+
+def test_the_database_bumps_a_products_pledge_version_for_any_change_to_its_lines(app):
+    """Added, changed, removed or moved to another product: whatever writes the line (the
+    pledge service or a bare UPDATE), the product's number moves, the others' and the
+    round's own version do not."""
+    w = factories.world(residents=2)
+    first, second, *_rest = sorted(w.round.items, key=lambda i: i.id)
+    before, version = _item_versions(w.round.id), w.round.version
+    pledges.set_pledge(first, w.households[0], 3, 0, entered_by=w.residents[0], now=utcnow(),
+                       max_units=999)
+    db.session.commit()
+    added = _item_versions(w.round.id)
+    assert added[first.id] > before[first.id]
+    assert {i: v for i, v in added.items() if i != first.id} == {
+        i: v for i, v in before.items() if i != first.id}
+
+    db.session.execute(update(PledgeLine).where(PledgeLine.round_item_id == first.id)
+                       .values(tolerance=2))
+    db.session.commit()
+    changed = _item_versions(w.round.id)
+    assert changed[first.id] > added[first.id] and changed[second.id] == before[second.id]
+
+    db.session.execute(update(PledgeLine).where(PledgeLine.round_item_id == first.id)
+                       .values(round_item_id=second.id))
+    db.session.commit()
+    moved = _item_versions(w.round.id)
+    assert moved[first.id] > changed[first.id] and moved[second.id] > before[second.id]
+
+    pledges.set_pledge(second, w.households[0], 0, 0, entered_by=w.residents[0], now=utcnow(),
+                       max_units=999)
+    db.session.commit()
+    removed = _item_versions(w.round.id)
+    assert removed[second.id] > moved[second.id]
+    db.session.expire_all()
+    assert db.session.get(Round, w.round.id).version == version
+
+
+def test_kept_products_and_fresh_ones_together_equal_the_page_worked_out_from_every_line(
+        app):
+    """After each change (more, fewer, tolerance, a product given up, a new household),
+    My orders, put together from the products kept since and the one worked out again,
+    is what every line of the round gives."""
+    w, second = _busy_world("pro_rata", 2_000)
+    items = sorted(w.round.items, key=lambda i: i.id)
+    changes = [(0, 1, 9, 0), (1, 1, 2, 2), (2, 0, 0, 0), (3, 2, 5, 1), (1, 0, 12, 0),
+               (0, 2, 0, 0), (2, 1, 4, 3)]
+    for user in w.residents[:2]:
+        home.my_orders(user, app.config)  # every product kept
+    for household, item, quantity, tolerance in changes:
+        pledges.set_pledge(items[item], w.households[household], quantity, tolerance,
+                           entered_by=w.residents[household], now=utcnow(), max_units=999)
+        db.session.commit()
+        db.session.expire_all()
+        for user in w.residents[:3]:
+            assert home.my_orders(user, app.config).estimates == every_line_my_orders(
+                user, app.config).estimates, (household, item, quantity, tolerance)
+
+
+def _products_read(statement: str) -> int:
+    """How many products' lines a statement reads: the ids in its IN (...)."""
+    assert "round_item_id IN (" in statement, statement
+    ids = statement.split("round_item_id IN (", 1)[1]
+    return ids.count("?") + ids.count("%(item_ids_")  # SQLite's, or psycopg's
+
+
+def test_after_a_pledge_only_that_products_lines_are_read_again(client, auth):
+    w = factories.world(residents=2)
+    items = sorted(w.round.items, key=lambda i: i.id)
+    assert len(items) > 1
+    for item in items:
+        pledges.set_pledge(item, w.households[0], 3, 1, entered_by=w.residents[0],
+                           now=utcnow(), max_units=999)
+    db.session.commit()
+    item_id, household_id, user_id = items[1].id, w.households[1].id, w.residents[1].id
+    assert auth.login("r1@oak.test").status_code == 302
+    web.clear_caches()
+    [cold] = _reads_the_whole_round(_statements_of_a_view(client))
+    assert _products_read(cold) == len(items)
+
+    from bulkbuy.models import Household
+
+    db.session.remove()  # (the view ran in a session of its own)
+    pledges.set_pledge(db.session.get(RoundItem, item_id), db.session.get(Household, household_id),
+                       5, 0, entered_by=db.session.get(User, user_id), now=utcnow(),
+                       max_units=999)
+    db.session.commit()
+    [after] = _reads_the_whole_round(_statements_of_a_view(client))
+    assert _products_read(after) == 1
+    assert _reads_the_whole_round(_statements_of_a_view(client)) == []  # kept again

@@ -21,8 +21,9 @@ from tests import factories
 MAX_ROUND_PAGE_STATEMENTS = 8
 #: My orders reads one more: the household's money kept for its next order (#14); and one
 #: more, the group's next drop-in times (#16); and one more, the totals of the groups'
-#: solidarity pots, one query for all of them (#17).
-MAX_MY_ORDERS_STATEMENTS = 11
+#: solidarity pots, one query for all of them (#17); and, with nothing kept, one more: the
+#: products' own pledge versions are read before the lines of those not kept (#18).
+MAX_MY_ORDERS_STATEMENTS = 12
 
 
 @contextmanager
@@ -141,9 +142,11 @@ def test_round_page_statements_do_not_grow_with_pledges(client, auth):
 
 
 def test_my_orders_statements_do_not_grow_with_pledges(client, auth):
-    """The statement count is fixed, but note: one of them reads every pledge line of each
-    open round in the resident's groups (the allocation needs the whole queue), so the rows
-    fetched, and the time, grow with the number of pledges."""
+    """The statement count is fixed, but note: with nothing kept, one of them reads every
+    pledge line of each open round in the resident's groups (the allocation needs the
+    whole queue), so the rows fetched, and the time, grow with the number of pledges; once
+    kept, a pledge makes only its product's lines be read again
+    (test_my_orders_in_proportion)."""
     w = resident_world(auth)
 
     add_pledges(w, 9)

@@ -49,3 +49,31 @@ def test_no_statement_exceeds_the_consented_maximum(case):
         }
         most = consented_maximum(wanted, fee, fee_mode=fee_mode, min_order_pence=minimum)
         assert outcome.household_total(household) <= most
+
+
+@settings(max_examples=300, deadline=None)
+@given(rounds(), st.data())
+def test_a_round_put_together_from_products_worked_out_alone_is_the_round(case, data):
+    """What My orders does while a round is open (round_view.round_likely): each product
+    kept as worked out alone, one product's lines changed and only it worked out again,
+    the parts put together in any order: the same pence for everyone as working out the
+    whole changed round at once, as the close does."""
+    from bulkbuy.domain.outcome import combine_items, work_out_item
+
+    items, fee, fee_mode, mode, _minimum = case
+    kept = {item.item_id: work_out_item(item, mode) for item in items}
+    changed = data.draw(st.sampled_from(items))
+    lines = [PledgeLine(line.household_id, line.queue_pos, line.quantity + extra, line.tolerance)
+             for line, extra in zip(changed.lines, data.draw(st.lists(
+                 st.integers(0, 5), min_size=len(changed.lines),
+                 max_size=len(changed.lines))), strict=True)]
+    now = [ItemInput(i.item_id, i.case_size, i.case_price_pence, lines)
+           if i.item_id == changed.item_id else i for i in items]
+    kept[changed.item_id] = work_out_item(now[items.index(changed)], mode)
+    order = data.draw(st.permutations([i.item_id for i in items]))
+
+    together = combine_items([kept[item_id] for item_id in order], fee, fee_mode=fee_mode)
+
+    assert together == work_out_round(now, fee, fee_mode=fee_mode, allocation_mode=mode)
+    assert together.goods_total + together.fee_total == sum(
+        together.household_total(h) for h in together.goods)
