@@ -197,7 +197,7 @@ MIB = 1024 * 1024
 round_pages = FragmentCache(max_entries=1024, max_bytes=24 * MIB)
 #: The round page's shared parts (a `Slotted` each), per round, versions and locale: only
 #: the newest pledge_version of each open round is asked for, so a few are enough.
-shared_parts = FragmentCache(max_entries=32, max_bytes=8 * MIB)
+shared_parts = FragmentCache(max_entries=64, max_bytes=12 * MIB)
 #: The tablet's household list, per group (see tablet.routes.households).
 tablet_lists = FragmentCache(max_entries=64, max_bytes=4 * MIB)
 #: The open rounds' part of the tablet's pledge screen, per household and versions
@@ -207,8 +207,9 @@ tablet_orders = FragmentCache(max_entries=128, max_bytes=8 * MIB)
 #: A round's products and totals, per version and pledge_version (round_view.round_board).
 round_boards = FragmentCache(max_entries=64)
 #: What one product of an open round would come to, per product, its pledge_version and
-#: the round's version (round_view.round_likely): 40 products of a few open rounds.
-item_outcomes = FragmentCache(max_entries=256)
+#: the round's version (round_view.round_likely): 40 products of a few open rounds. (Not
+#: text: counted by entries, each some kB to some tens of kB as its lines grow.)
+item_outcomes = FragmentCache(max_entries=160)
 
 #: Every cache above (web.py clears them all when the app starts).
 ALL = (round_pages, shared_parts, tablet_lists, tablet_orders, round_boards, item_outcomes)

@@ -702,7 +702,8 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             gift = solidarity.gift_received_pence(statement.id)
         statement_rows.append({
             "id": statement.id, "read_paid_pence": paid,
-            "read_owed_back_pence": statement.owed_back_pence, "goods_pence": goods,
+            "read_owed_back_pence": statement.owed_back_pence,
+            "read_payment_status": status, "goods_pence": goods,
             "fee_pence": fee, "total_pence": total, "paid_pence": paid_now,
             "owed_back_pence": statement.owed_back_pence + cash_back - held_used,
             "payment_status": STATEMENT.target(event) if moves else status,
@@ -738,7 +739,8 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
             set_=("goods_pence", "fee_pence", "total_pence", "paid_pence", "owed_back_pence",
                   "payment_status", "needs_action_reason", "pot_pence",
                   "time_credit_pence", "gift_pence"),
-            guards=("paid_pence", "owed_back_pence")) != len(statement_rows):
+            # A bill the charge sweep claimed meanwhile (charging) is left to its charge.
+            guards=("paid_pence", "owed_back_pence", "payment_status")) != len(statement_rows):
         raise ServiceError(came_in)
     bulk.insert_rows(SolidarityEntry.__table__, pot_entries)
     bulk.insert_rows(TimeCreditEntry.__table__, time_entries)

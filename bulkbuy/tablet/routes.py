@@ -162,7 +162,7 @@ def leave():
             error = refused.message
         else:
             session.pop(SESSION_KEY, None)
-            session.pop(SLIP_KEY, None)
+            _forget_the_last_turn()
             forget_locale()
             response = make_response(redirect(
                 url_for("organiser.tablet_sheet", group_id=group_id, session_id=session_id),
@@ -194,7 +194,7 @@ def households():
     if ended:
         _forget_the_resident()  # their turn was still open: nothing of it is shown
     session.pop(CHOSEN_KEY, None)
-    session.pop(SLIP_KEY, None)  # the next person: the last household's slip is gone
+    _forget_the_last_turn()
     html = _household_list(group_id)
     response = make_response(html)
     if ended or request.cookies.get(TURN_COOKIE):
@@ -228,6 +228,14 @@ def _render_household_list(group_id: int, csrf: str) -> str:
 
 
 CHOSEN_KEY = "tablet_household_id"
+
+
+def _forget_the_last_turn() -> None:
+    """The next person is here: the last household's slip, summary and the language of
+    its thanks are gone (a thanks page that never loaded must not show them later)."""
+    session.pop(SLIP_KEY, None)
+    session.pop(SUMMARY_KEY, None)
+    session.pop(THANKS_LOCALE_KEY, None)
 
 
 def _forget_the_resident() -> None:
@@ -268,7 +276,7 @@ def choose():
         flash(error.message, "error")
         return redirect(url_for("tablet.households"), 303)
     session[CHOSEN_KEY] = household.id
-    session.pop(SLIP_KEY, None)
+    _forget_the_last_turn()
     return redirect(url_for("tablet.pin"), 303)
 
 

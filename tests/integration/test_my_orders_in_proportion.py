@@ -287,6 +287,12 @@ def test_the_database_bumps_a_products_pledge_version_for_any_change_to_its_line
     db.session.expire_all()
     assert db.session.get(Round, w.round.id).version == version
 
+    # What a product would come to also depends on its most cases: the round's version.
+    db.session.execute(update(RoundItem).where(RoundItem.id == first.id).values(max_cases=1))
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Round, w.round.id).version > version
+
 
 def test_kept_products_and_fresh_ones_together_equal_the_page_worked_out_from_every_line(
         app):

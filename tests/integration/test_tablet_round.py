@@ -99,9 +99,27 @@ def test_a_turn_is_shown_in_the_language_picked_and_it_ends_with_done(
     assert 'class="tablet-stepper" dir="ltr"' in order.get_data(as_text=True)
 
     assert client.post("/tablet/done", data={"reason": "done"}).status_code == 303
+    # The thanks and what they ordered, straight after Done, in their language; once.
+    assert _lang(client.get("/tablet/thanks")) == (code, direction)
     assert _lang(client.get("/tablet/thanks")) == ("en", "ltr")
     assert _lang(client.get("/tablet/")) == ("en", "ltr")
     assert _pending(client) is None
+
+
+def test_the_next_person_never_gets_the_last_turns_thanks_or_its_language(client, auth):
+    """Done, but the thanks page never loaded (the worker went straight to the list):
+    the next person's tap on their flat forgets the last turn's summary and language."""
+    w = with_pins(factories.world(residents=2))
+    start_tablet(client, auth, w)
+    _pick(client, "ur")
+    take_turn(client, w.households[0], PINS[0])
+    assert client.post("/tablet/done", data={"reason": "done"}).status_code == 303
+    assert client.get("/tablet/").status_code == 200  # not the thanks: the list
+    client.post("/tablet/household", data={"household_id": str(w.households[1].id)})
+
+    thanks = client.get("/tablet/thanks")
+    assert _lang(thanks) == ("en", "ltr")
+    assert "What you ordered" not in thanks.get_data(as_text=True)
 
 
 def test_the_language_ends_when_the_turn_goes_idle(client, auth, app):

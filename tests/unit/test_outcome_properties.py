@@ -61,13 +61,19 @@ def test_a_round_put_together_from_products_worked_out_alone_is_the_round(case, 
     from bulkbuy.domain.outcome import combine_items, work_out_item
 
     items, fee, fee_mode, mode, _minimum = case
+    items = [ItemInput(i.item_id, i.case_size, i.case_price_pence, i.lines,
+                       data.draw(st.one_of(st.none(), st.integers(0, 4)))) for i in items]
     kept = {item.item_id: work_out_item(item, mode) for item in items}
     changed = data.draw(st.sampled_from(items))
     lines = [PledgeLine(line.household_id, line.queue_pos, line.quantity + extra, line.tolerance)
              for line, extra in zip(changed.lines, data.draw(st.lists(
                  st.integers(0, 5), min_size=len(changed.lines),
                  max_size=len(changed.lines))), strict=True)]
-    now = [ItemInput(i.item_id, i.case_size, i.case_price_pence, lines)
+    if lines and data.draw(st.booleans()):  # a household raises its pledge: a second line
+        last = max(line.queue_pos for item in items for line in item.lines)
+        lines.append(PledgeLine(data.draw(st.sampled_from(lines)).household_id, last + 1,
+                                data.draw(st.integers(1, 9)), 0))
+    now = [ItemInput(i.item_id, i.case_size, i.case_price_pence, lines, i.max_cases)
            if i.item_id == changed.item_id else i for i in items]
     kept[changed.item_id] = work_out_item(now[items.index(changed)], mode)
     order = data.draw(st.permutations([i.item_id for i in items]))
