@@ -620,6 +620,7 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
         select(WriteOff).where(WriteOff.statement_id.in_(ids), WriteOff.undone_at.is_(None)))}
     consents = _consents_over(rnd, [s for s, _goods, _fee in changed])
     credits_used = _time_credits_used([s for s, _goods, _fee in changed])
+    gifts_in = solidarity.gifts_received(s.id for s, _goods, _fee in changed if s.gift_pence)
     refunds: list[tuple[_Card, int]] = []
     statement_rows, audits, pot_entries, time_entries = [], [], [], []
     moved: dict[int, tuple[int, int]] = {}
@@ -699,7 +700,7 @@ def _move_money(rnd: Round, changed: list[tuple], result: DeliveryResult,
         # the pot received (as when a bill is paid in cash or written off).
         gift = statement.gift_pence
         if moves and gift and event in ("delivery_paid_up", "delivery_nothing_to_pay"):
-            gift = solidarity.gift_received_pence(statement.id)
+            gift = gifts_in.get(statement.id, 0)
         statement_rows.append({
             "id": statement.id, "read_paid_pence": paid,
             "read_owed_back_pence": statement.owed_back_pence,

@@ -405,10 +405,20 @@ def choice_of(consent) -> GiftChoice | None:
 
 def gift_received_pence(statement_id: int) -> int:
     """What the pot holds of this bill's gifts (gifts less gifts given back)."""
-    return int(db.session.scalar(
-        select(func.coalesce(func.sum(SolidarityEntry.amount_pence), 0))
-        .where(SolidarityEntry.statement_id == statement_id,
-               SolidarityEntry.reason.in_(("gift", "gift_given_back")))) or 0)
+    return gifts_received([statement_id]).get(statement_id, 0)
+
+
+def gifts_received(statement_ids) -> dict[int, int]:
+    """gift_received_pence of each of these bills, one query (none for no bills); a bill
+    whose gifts came to nothing is left out."""
+    ids = sorted(set(statement_ids))
+    if not ids:
+        return {}
+    return {statement_id: int(total) for statement_id, total in db.session.execute(
+        select(SolidarityEntry.statement_id, func.sum(SolidarityEntry.amount_pence))
+        .where(SolidarityEntry.statement_id.in_(ids),
+               SolidarityEntry.reason.in_(("gift", "gift_given_back")))
+        .group_by(SolidarityEntry.statement_id)) if total}
 
 
 def card_gift_kept_pence(card_payment_id: int) -> int:
